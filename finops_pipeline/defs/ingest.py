@@ -1,0 +1,125 @@
+"""The one shape every raw asset has: fetch a window -> write partitions -> report metadata.
+
+``defs/aws.py``, ``defs/gcp.py`` and ``defs/azure.py`` each declare their two assets
+and hand this module an adapter factory; everything else (skipping a disabled cloud,
+partition writes, catalog refresh, metadata) happens here once.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from time import perf_counter
+from typing import Callable
+
+import pyarrow as pa
+from dagster import AssetExecutionContext, Backoff, Jitter, MaterializeResult, MetadataValue, RetryPolicy
+
+from finops_pipeline.adapters.usage.base import CloudAdapter
+from finops_pipeline.defs.partitions import day_start, days, window
+from finops_pipeline.settings import Settings, get_settings
+from finops_pipeline.warehouse.catalog import refresh_catalog
+from finops_pipeline.warehouse.lake import Lake
+
+AdapterFactory = Callable[[Settings], CloudAdapter]
+
+# Throttling and transient errors are retried inside the adapters; this covers the rest
+# (a crashed worker, a provider outage longer than the SDK's retry budget).
+RAW_RETRY_POLICY = RetryPolicy(max_retries=2, delay=60, backoff=Backoff.EXPONENTIAL, jitter=Jitter.PLUS_MINUS)
+
+PREVIEW_ROWS = 10
+
+
+def markdown_preview(table: pa.Table | None, rows: int = PREVIEW_ROWS) -> MetadataValue:
+    """The first rows of a table as Markdown, for the Dagster UI."""
+    if table is None or table.num_rows == 0:
+        return MetadataValue.md("_no rows_")
+    frame = table.slice(0, rows).to_pandas()
+    return MetadataValue.md(frame.to_markdown(index=False))
+
+
+def skipped(context: AssetExecutionContext, provider: str, reason: str) -> MaterializeResult:
+    """A disabled cloud: nothing fetched or written, and the UI and log say why."""
+    context.log.warning(f"{provider} skipped: {reason}. Set it to true to ingest this cloud.")
+    return MaterializeResult(metadata={"status": "skipped", "skipped_reason": reason, "rows": 0,
+                                       "partitions_written": 0})
+
+
+def _common_metadata(adapter: CloudAdapter, started: float, writes: list, catalog) -> dict:
+    meta = {
+        "status": "ingested",
+        "rows": sum(w.rows for w in writes),
+        "partitions_written": len(writes),
+        "duration_seconds": round(perf_counter() - started, 3),
+        "catalog": catalog.status,
+    }
+    meta.update(adapter.api.as_metadata())
+    return meta
+
+
+def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
+    """Fetch billing for the run's partition window and replace those cost_daily partitions."""
+    settings = get_settings()
+    reason = settings.disabled_reason(provider)
+    if reason:
+        return skipped(context, provider, reason)
+    started = perf_counter()
+    start, end = window(context.partition_key_range)
+    adapter = build(settings)
+    fetched = adapter.fetch_cost(start, end)
+    lake = Lake(settings.lake_dir)
+    expected = [{"provider": provider, "usage_date": d} for d in fetched.days]
+    writes = lake.write_partitions("cost_daily", fetched.cost, expected=expected)
+    if fetched.forecast is not None and fetched.forecast.num_rows:
+        writes_forecast = lake.write_partitions("cost_forecast", fetched.forecast)
+    else:
+        writes_forecast = []
+    catalog = refresh_catalog(settings.data_dir)
+    if catalog.status == "deferred":
+        context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
+    meta = _common_metadata(adapter, started, writes, catalog)
+    meta["window"] = f"[{start}, {end})"
+    meta["forecast_rows"] = sum(w.rows for w in writes_forecast)
+    meta["provider_totals"] = MetadataValue.json({
+        d.isoformat(): {cur: str(v) for cur, v in sorted(t.items())}
+        for d, t in sorted(fetched.provider_totals.items())
+    })
+    meta["preview"] = markdown_preview(fetched.cost)
+    context.log.info(
+        f"{provider} cost: {meta['rows']} rows in {len(writes)} partitions, "
+        f"{meta['api_calls']} API calls (~${meta['estimated_api_cost_usd']:.4f})"
+    )
+    return MaterializeResult(metadata=meta)
+
+
+def ingest_metrics(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
+    """Stream each day's metric pages of the run's window into its metrics_hourly partition."""
+    settings = get_settings()
+    reason = settings.disabled_reason(provider)
+    if reason:
+        return skipped(context, provider, reason)
+    started = perf_counter()
+    start, end = window(context.partition_key_range)
+    adapter = build(settings)
+    lake = Lake(settings.lake_dir)
+    writes, preview, hours_by_day = [], None, {}
+    for day in days(start, end):
+        partition = {"provider": provider, "usage_date": day}
+        with lake.open_partition("metrics_hourly", partition) as writer:
+            for page in adapter.iter_metric_frames(day_start(day), day_start(day + timedelta(days=1))):
+                writer.write(page)
+                if preview is None and page.num_rows:
+                    preview = page
+        writes.append(writer.result)
+        hours_by_day[day.isoformat()] = writer.rows
+    catalog = refresh_catalog(settings.data_dir)
+    if catalog.status == "deferred":
+        context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
+    meta = _common_metadata(adapter, started, writes, catalog)
+    meta["window"] = f"[{start}, {end})"
+    meta["rows_by_day"] = MetadataValue.json(hours_by_day)
+    meta["preview"] = markdown_preview(preview)
+    context.log.info(
+        f"{provider} metrics: {meta['rows']} rows in {len(writes)} partitions, "
+        f"{meta['api_calls']} API calls (~${meta['estimated_api_cost_usd']:.4f})"
+    )
+    return MaterializeResult(metadata=meta)

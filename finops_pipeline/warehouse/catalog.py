@@ -1,0 +1,168 @@
+"""The DuckDB catalog: one view per lake table plus the SQL views in ``sql/views/``.
+
+The pipeline only writes Parquet; it opens ``finops.duckdb`` read-write just to
+(re)create views whose definition changed (a table's first file landed, the data
+directory moved, a view's SQL file changed). When an analyst holds the file open the
+refresh is deferred, logged, and retried by the next run: new partitions of existing
+tables show up without any catalog change because views read the lake by glob.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from filelock import FileLock
+
+from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline.warehouse.schemas import TABLES, TableSpec
+
+log = logging.getLogger(__name__)
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+STATE_TABLE = "_finops_catalog"
+
+
+def duckdb_type(t: pa.DataType) -> str:
+    """The DuckDB type name for an Arrow type used in our schemas."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return "VARCHAR"
+    if pa.types.is_date32(t):
+        return "DATE"
+    if pa.types.is_float64(t):
+        return "DOUBLE"
+    if pa.types.is_int64(t):
+        return "BIGINT"
+    if pa.types.is_int32(t):
+        return "INTEGER"
+    if pa.types.is_boolean(t):
+        return "BOOLEAN"
+    if pa.types.is_decimal(t):
+        return f"DECIMAL({t.precision}, {t.scale})"
+    if pa.types.is_timestamp(t):
+        return "TIMESTAMPTZ" if t.tz else "TIMESTAMP"
+    if pa.types.is_map(t):
+        return f"MAP({duckdb_type(t.key_type)}, {duckdb_type(t.item_type)})"
+    if pa.types.is_list(t):
+        return f"{duckdb_type(t.value_type)}[]"
+    raise TypeError(f"no DuckDB type for {t}")
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def table_view_sql(lake: Lake, spec: TableSpec) -> str:
+    """SELECT over a table's files, or a typed empty SELECT when it has none yet."""
+    columns = spec.full_schema
+    if not lake.partitions(spec.name):
+        cols = ", ".join(f"CAST(NULL AS {duckdb_type(f.type)}) AS {_quote(f.name)}" for f in columns)
+        return f"SELECT {cols} WHERE false"
+    cols = ", ".join(_quote(f.name) for f in columns)
+    options = "union_by_name = true"
+    if spec.partition_by:
+        hive_types = ", ".join(f"{_literal(n)}: {duckdb_type(columns.field(n).type)}" for n in spec.partition_by)
+        options += f", hive_partitioning = true, hive_types = {{{hive_types}}}"
+    return f"SELECT {cols} FROM read_parquet({_literal(lake.glob(spec.name))}, {options})"
+
+
+def view_definitions(lake: Lake, sql_dir: Path = SQL_DIR) -> dict[str, str]:
+    """Every view the catalog should hold, name -> SELECT, tables first."""
+    views = {name: table_view_sql(lake, spec) for name, spec in TABLES.items()}
+    for path in sorted((sql_dir / "views").glob("*.sql")):
+        views[path.stem] = path.read_text().strip().rstrip(";")
+    return views
+
+
+def create_views(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:
+    for name, select in views.items():
+        con.execute(f"CREATE OR REPLACE VIEW {_quote(name)} AS {select}")
+
+
+def connect_lake(lake: Lake, sql_dir: Path = SQL_DIR) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with every view over the lake (no catalog file lock)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    create_views(con, view_definitions(lake, sql_dir))
+    return con
+
+
+@dataclass
+class CatalogRefresh:
+    """Outcome of a catalog refresh: 'unchanged', 'refreshed' or 'deferred'."""
+
+    status: str
+    changed: list[str] = field(default_factory=list)
+    reason: str | None = None
+
+
+def _digest(select: str) -> str:
+    return hashlib.sha256(select.encode()).hexdigest()
+
+
+def _is_held_elsewhere(exc: Exception) -> bool:
+    # Another process: "Could not set lock on file". This process: "different configuration".
+    text = str(exc).lower()
+    return "lock" in text or "different configuration" in text
+
+
+def _current_digests(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        exists = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [STATE_TABLE]
+        ).fetchone()[0]
+        if not exists:
+            return {}
+        return dict(con.execute(f"SELECT name, digest FROM {STATE_TABLE}").fetchall())
+    finally:
+        con.close()
+
+
+def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
+    """Bring the views in ``<data_dir>/finops.duckdb`` up to date with the lake.
+
+    Serialized across processes by a file lock. If another process holds the DuckDB
+    file (an analyst's session), the refresh is deferred and reported, never failed.
+    """
+    data_dir = Path(data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "finops.duckdb"
+    views = view_definitions(Lake(data_dir / "lake"), sql_dir)
+    wanted = {name: _digest(select) for name, select in views.items()}
+    with FileLock(str(data_dir / ".catalog.lock"), timeout=600):
+        try:
+            current = _current_digests(path)
+            changed = [name for name, digest in wanted.items() if current.get(name) != digest]
+            if not changed:
+                return CatalogRefresh("unchanged")
+            con = duckdb.connect(str(path))
+        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+            if not _is_held_elsewhere(exc):
+                raise
+            reason = f"{path} is open in another process; views will be refreshed by the next run"
+            log.warning("catalog refresh deferred: %s", reason)
+            return CatalogRefresh("deferred", reason=reason)
+        try:
+            con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (name VARCHAR PRIMARY KEY, digest VARCHAR)")
+            con.execute("BEGIN TRANSACTION")
+            # Tables first: SQL views may select from them.
+            create_views(con, {name: views[name] for name in views if name in changed})
+            con.executemany(
+                f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (?, ?)",
+                [[name, wanted[name]] for name in changed],
+            )
+            con.execute("COMMIT")
+        finally:
+            con.close()
+    return CatalogRefresh("refreshed", changed=changed)
