@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
 
 from finops_pipeline.defs.ingest import RAW_RETRY_POLICY, skipped
 from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
@@ -22,3 +22,6 @@ def azure_cost(context: AssetExecutionContext) -> MaterializeResult:
 def azure_metrics(context: AssetExecutionContext) -> MaterializeResult:
     """Azure Monitor hourly series into metrics_hourly."""
     return skipped(context, "azure", _PENDING)
+
+
+defs = Definitions(assets=[azure_cost, azure_metrics])

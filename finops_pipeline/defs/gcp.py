@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
 
 from finops_pipeline.defs.ingest import RAW_RETRY_POLICY, skipped
 from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
@@ -22,3 +22,6 @@ def gcp_cost(context: AssetExecutionContext) -> MaterializeResult:
 def gcp_metrics(context: AssetExecutionContext) -> MaterializeResult:
     """Cloud Monitoring hourly series into metrics_hourly."""
     return skipped(context, "gcp", _PENDING)
+
+
+defs = Definitions(assets=[gcp_cost, gcp_metrics])

@@ -1,0 +1,27 @@
+"""AWS: Cost Explorer billing and CloudWatch metrics as daily partitions."""
+
+from __future__ import annotations
+
+from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
+
+from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
+from finops_pipeline.defs.ingest import RAW_RETRY_POLICY, ingest_cost, ingest_metrics
+from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
+
+
+@asset(partitions_def=DAILY, backfill_policy=WHOLE_RANGE, retry_policy=RAW_RETRY_POLICY,
+       group_name="aws", kinds={"aws", "parquet"})
+def aws_cost(context: AssetExecutionContext) -> MaterializeResult:
+    """Cost Explorer daily cost (unblended = billed, amortized = effective) into cost_daily,
+    resource-level for days inside Cost Explorer's 14-day window, and the cost forecast."""
+    return ingest_cost(context, "aws", AwsUsageAdapter.from_settings)
+
+
+@asset(partitions_def=DAILY, backfill_policy=WEEKLY_CHUNKS, retry_policy=RAW_RETRY_POLICY,
+       group_name="aws", kinds={"aws", "parquet"})
+def aws_metrics(context: AssetExecutionContext) -> MaterializeResult:
+    """CloudWatch hourly metrics (GetMetricData, batched) into metrics_hourly."""
+    return ingest_metrics(context, "aws", AwsUsageAdapter.from_settings)
+
+
+defs = Definitions(assets=[aws_cost, aws_metrics])
