@@ -1,6 +1,5 @@
 """AWS: Cost Explorer billing and CloudWatch metrics as daily partitions."""
 
-from __future__ import annotations
 
 from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
 

@@ -39,7 +39,7 @@ def markdown_preview(table: pa.Table | None, rows: int = PREVIEW_ROWS) -> Metada
 
 def skipped(context: AssetExecutionContext, provider: str, reason: str) -> MaterializeResult:
     """A disabled cloud: nothing fetched or written, and the UI and log say why."""
-    context.log.warning(f"{provider} skipped: {reason}. Set it to true to ingest this cloud.")
+    context.log.warning(f"{provider} skipped: {reason}")
     return MaterializeResult(metadata={"status": "skipped", "skipped_reason": reason, "rows": 0,
                                        "partitions_written": 0})
 

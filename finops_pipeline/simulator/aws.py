@@ -1,0 +1,262 @@
+"""AWS doubles: moto's server for CloudWatch + STS, and a Cost Explorer double on the fleet.
+
+CloudWatch is moto (a real implementation of the wire protocol), seeded with the fleet's
+hourly datapoints for the window. Moto's Cost Explorer only replays canned responses in
+call order, which cannot answer arbitrary windows, so Cost Explorer is served by
+:class:`CostExplorerDouble`: a small HTTP server speaking the AWS JSON 1.1 protocol
+(``X-Amz-Target: AWSInsightsIndexService.<Operation>``) that computes its answers from
+``Fleet.cost_lines``. botocore still validates every request against the real service
+model before it is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+
+from finops_pipeline.adapters.usage.aws import METRICS, NAMESPACES, S3_STORAGE_TYPE
+from finops_pipeline.simulator.fleet import AWS_PAYER, CostLine, Fleet
+
+FAKE_KEY_ID = "AKIASIMULATOR000000"
+FAKE_SECRET = "simulator-secret-not-a-real-key"  # noqa: S105 - a double's fake credential
+
+_CE_KEYS = {
+    "SERVICE": lambda line: line.service_name,
+    "LINKED_ACCOUNT": lambda line: line.sub_account_id,
+    "REGION": lambda line: line.region or "NoRegion",
+    "RESOURCE_ID": lambda line: line.resource_id or "NoResourceId",
+    "RECORD_TYPE": lambda line: line.charge_category,
+    "USAGE_TYPE": lambda line: line.sku,
+}
+ACCOUNT_NAMES = {"111111111111": "payer-shared", "222222222222": "shop-production"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class CostExplorerError(Exception):
+    def __init__(self, code: str, message: str, status: int = 400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+class CostExplorerDouble:
+    """Cost Explorer on 127.0.0.1, answering from the fleet's ground-truth bill.
+
+    ``page_days`` days of results per page (NextPageToken beyond), ``throttle_first``
+    requests answered with LimitExceededException, ``today`` fixes the clock for the
+    14-day resource-level limit and the forecast. ``requests`` records (operation, body).
+    """
+
+    def __init__(self, fleet: Fleet, page_days: int = 7, throttle_first: int = 0, today: date | None = None):
+        self.fleet = fleet
+        self.page_days = page_days
+        self.throttle_remaining = throttle_first
+        self.today = today or datetime.now(timezone.utc).date()
+        self.requests: list[tuple[str, dict]] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # -- the operations ----------------------------------------------------------
+    def handle(self, operation: str, body: dict) -> dict:
+        with self._lock:
+            self.requests.append((operation, body))
+            if self.throttle_remaining > 0:
+                self.throttle_remaining -= 1
+                raise CostExplorerError("LimitExceededException", "Rate exceeded")
+        if operation == "GetCostAndUsage":
+            return self._cost_and_usage(body, with_resources=False)
+        if operation == "GetCostAndUsageWithResources":
+            return self._cost_and_usage(body, with_resources=True)
+        if operation == "GetCostForecast":
+            return self._forecast(body)
+        raise CostExplorerError("UnknownOperationException", f"{operation} is not served by the double")
+
+    def _lines(self, day: date, flt: dict | None) -> list[CostLine]:
+        lines = self.fleet.cost_lines("aws", day)
+        if flt:
+            dims = flt.get("Dimensions")
+            if not dims or set(flt) != {"Dimensions"}:
+                raise CostExplorerError("ValidationException", "the double supports a single Dimensions filter")
+            key, values = dims["Key"], set(dims["Values"])
+            lines = [line for line in lines if _CE_KEYS[key](line) in values]
+        return lines
+
+    def _cost_and_usage(self, body: dict, with_resources: bool) -> dict:
+        start = date.fromisoformat(body["TimePeriod"]["Start"])
+        end = date.fromisoformat(body["TimePeriod"]["End"])
+        if end <= start:
+            raise CostExplorerError("ValidationException", "Start date must be before end date")
+        if body.get("Granularity") != "DAILY":
+            raise CostExplorerError("ValidationException", "the double serves DAILY granularity")
+        group_keys = [g["Key"] for g in body.get("GroupBy", [])]
+        if len(group_keys) > 2:
+            raise CostExplorerError("ValidationException", "GroupBy supports at most two dimensions")
+        if with_resources:
+            if "Filter" not in body:
+                raise CostExplorerError("ValidationException", "Filter is required")
+            if start < self.today - timedelta(days=14):
+                raise CostExplorerError(
+                    "ValidationException",
+                    "Resource-level data is only available for the last 14 days")
+        elif "RESOURCE_ID" in group_keys:
+            raise CostExplorerError("ValidationException", "RESOURCE_ID grouping needs GetCostAndUsageWithResources")
+        first = int(body.get("NextPageToken") or 0)
+        all_days = [start + timedelta(days=i) for i in range((end - start).days)]
+        page = all_days[first:first + self.page_days]
+        results, accounts = [], set()
+        for day in page:
+            groups: dict[tuple, dict[str, Decimal]] = {}
+            for line in self._lines(day, body.get("Filter")):
+                keys = tuple(_CE_KEYS[k](line) for k in group_keys)
+                agg = groups.setdefault(keys, {"UnblendedCost": Decimal(0), "AmortizedCost": Decimal(0),
+                                               "UsageQuantity": Decimal(0)})
+                agg["UnblendedCost"] += line.billed_cost
+                agg["AmortizedCost"] += line.effective_cost
+                agg["UsageQuantity"] += Decimal(str(line.usage_quantity))
+                accounts.add(line.sub_account_id)
+            metrics = body.get("Metrics", [])
+            result = {
+                "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
+                "Total": {}, "Groups": [], "Estimated": day >= self.today - timedelta(days=2),
+            }
+            for keys, agg in sorted(groups.items()):
+                result["Groups"].append({"Keys": list(keys), "Metrics": {
+                    m: {"Amount": str(agg[m]), "Unit": "Hrs" if m == "UsageQuantity" else "USD"} for m in metrics}})
+            results.append(result)
+        response: dict = {"ResultsByTime": results, "GroupDefinitions": body.get("GroupBy", [])}
+        if "LINKED_ACCOUNT" in group_keys:
+            response["DimensionValueAttributes"] = [
+                {"Value": a, "Attributes": {"description": ACCOUNT_NAMES.get(a, a)}} for a in sorted(accounts)]
+        if first + self.page_days < len(all_days):
+            response["NextPageToken"] = str(first + self.page_days)
+        return response
+
+    def _forecast(self, body: dict) -> dict:
+        start = date.fromisoformat(body["TimePeriod"]["Start"])
+        end = date.fromisoformat(body["TimePeriod"]["End"])
+        if start < self.today:
+            raise CostExplorerError("ValidationException", "Start date must be today or later")
+        recent = [self.today - timedelta(days=i) for i in range(1, 8)]
+        daily = sum((self.fleet.daily_total("aws", d).get("USD", Decimal(0)) for d in recent), Decimal(0)) / 7
+        daily = daily.quantize(Decimal("0.0001"))
+        items = []
+        for i in range((end - start).days):
+            d = start + timedelta(days=i)
+            items.append({"TimePeriod": {"Start": d.isoformat(), "End": (d + timedelta(days=1)).isoformat()},
+                          "MeanValue": str(daily),
+                          "PredictionIntervalLowerBound": str((daily * Decimal("0.9")).quantize(Decimal("0.0001"))),
+                          "PredictionIntervalUpperBound": str((daily * Decimal("1.1")).quantize(Decimal("0.0001")))})
+        return {"Total": {"Amount": str(daily * len(items)), "Unit": "USD"}, "ForecastResultsByTime": items}
+
+    # -- the server ----------------------------------------------------------------
+    def start(self) -> str:
+        double = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                operation = (self.headers.get("X-Amz-Target") or "").rsplit(".", 1)[-1]
+                try:
+                    status, payload = 200, double.handle(operation, body)
+                except CostExplorerError as exc:
+                    status, payload = exc.status, {"__type": exc.code, "message": exc.message}
+                data = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+def seed_cloudwatch(fleet: Fleet, start: date, end: date, client_for_region) -> int:
+    """Put the fleet's hourly datapoints for [start, end) into CloudWatch; returns datapoints."""
+    count = 0
+    for region in sorted({r.region for r in fleet.of("aws")}):
+        client = client_for_region(region)
+        batch: dict[str, list] = {}
+        for resource in fleet.of("aws"):
+            if resource.region != region:
+                continue
+            ns = NAMESPACES[resource.resource_type]
+            for spec in METRICS[resource.resource_type]:
+                dims = [{"Name": ns.dimensions[0], "Value": resource.resource_id}]
+                if resource.resource_type == "s3":
+                    dims.append({"Name": "StorageType", "Value": S3_STORAGE_TYPE[spec.native]})
+                day = start
+                while day < end:
+                    values = fleet.hourly(resource, spec.canonical, day)
+                    hours = range(1) if ns.period == 86400 else range(24)
+                    for h in hours:
+                        batch.setdefault(ns.namespace, []).append({
+                            "MetricName": spec.native, "Dimensions": dims, "Timestamp": values.hour_starts[h],
+                            "Unit": spec.unit,
+                            "StatisticValues": {"SampleCount": float(values.sample_count[h]),
+                                                "Sum": float(values.sum[h]),
+                                                "Minimum": float(values.min[h]),
+                                                "Maximum": float(values.max[h])}})
+                        count += 1
+                    day += timedelta(days=1)
+        for namespace, data in batch.items():
+            for i in range(0, len(data), 1000):
+                client.put_metric_data(Namespace=namespace, MetricData=data[i:i + 1000])
+    return count
+
+
+@contextmanager
+def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[dict[str, str]]:
+    """Start the AWS doubles for [start, end) and yield the environment that points boto3 at them."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    os.environ.setdefault("MOTO_ACCOUNT_ID", AWS_PAYER)  # STS answers as the fleet's payer account
+    port = free_port()
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    moto.start()
+    moto_url = f"http://127.0.0.1:{port}"
+    ce = CostExplorerDouble(fleet, **ce_options)
+    ce_url = ce.start()
+    try:
+        def client(region: str):
+            return boto3.client("cloudwatch", region_name=region, endpoint_url=moto_url,
+                                aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET)
+
+        seed_cloudwatch(fleet, start, end, client)
+        regions = sorted({r.region for r in fleet.of("aws")})
+        yield {
+            "AWS_USAGE_ENABLED": "true",
+            "AWS_REGION": regions[0],
+            "AWS_USAGE_REGIONS": ",".join(regions),
+            "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
+            "AWS_ENDPOINT_URL_CLOUDWATCH": moto_url,
+            "AWS_ENDPOINT_URL_STS": moto_url,
+            "AWS_ENDPOINT_URL_COST_EXPLORER": ce_url,
+            "AWS_MAX_ATTEMPTS": "4",
+        }
+    finally:
+        ce.stop()
+        moto.stop()
