@@ -18,6 +18,29 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+    from datetime import date, timedelta
+
+    from finops_pipeline.simulator.clouds import simulated_clouds
+
+    data_dir = Path(args.data_dir).resolve()
+    home = data_dir / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    end = date.today()
+    with simulated_clouds(end - timedelta(days=args.days), end) as env:
+        env.update({"FINOPS_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)})
+        print(f"Simulated clouds up; Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
+        command = ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
+        process = subprocess.Popen(command, env={**os.environ, **env})
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.terminate()
+            return process.wait()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -27,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--data-dir", default="data/demo", help="where the demo warehouse goes (default data/demo)")
     demo.add_argument("--days", type=int, default=30, help="how many UTC days up to yesterday (default 30)")
     demo.set_defaults(run=_demo)
+
+    ui = commands.add_parser("ui", help="dagster dev over a warehouse, with the simulated clouds serving")
+    ui.add_argument("--data-dir", default="data/demo")
+    ui.add_argument("--days", type=int, default=30, help="days the simulated clouds serve (default 30)")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(run=_ui)
     return parser
 
 
