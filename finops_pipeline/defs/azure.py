@@ -1,27 +1,33 @@
-"""Azure: Cost Management and Azure Monitor metrics as daily partitions."""
+"""Azure: Cost Management and Azure Monitor metrics as daily partitions.
+
+The metrics asset finds its resources itself: the adapter asks Cost Management which
+ResourceIds were billed in (and just before) the window, plus AZURE_RESOURCE_IDS. That
+needs no extra permission, keeps the two assets independent (no read of the lake, no
+ordering between them) and Cost Management queries are free.
+"""
 
 from __future__ import annotations
 
 from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
 
-from finops_pipeline.defs.ingest import RAW_RETRY_POLICY, skipped
+from finops_pipeline.adapters.usage.azure import AzureUsageAdapter
+from finops_pipeline.defs.ingest import RAW_RETRY_POLICY, ingest_cost, ingest_metrics
 from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
-
-_PENDING = "Azure ingestion is not built yet (issue #4)"
 
 
 @asset(partitions_def=DAILY, backfill_policy=WHOLE_RANGE, retry_policy=RAW_RETRY_POLICY,
        group_name="azure", kinds={"azure", "parquet"})
 def azure_cost(context: AssetExecutionContext) -> MaterializeResult:
-    """Azure Cost Management rows (actual and amortized) into cost_daily."""
-    return skipped(context, "azure", _PENDING)
+    """Azure Cost Management daily cost per subscription (ActualCost = billed, AmortizedCost =
+    effective) by resource, service and charge type into cost_daily."""
+    return ingest_cost(context, "azure", AzureUsageAdapter.from_settings)
 
 
 @asset(partitions_def=DAILY, backfill_policy=WEEKLY_CHUNKS, retry_policy=RAW_RETRY_POLICY,
        group_name="azure", kinds={"azure", "parquet"})
 def azure_metrics(context: AssetExecutionContext) -> MaterializeResult:
-    """Azure Monitor hourly series into metrics_hourly."""
-    return skipped(context, "azure", _PENDING)
+    """Azure Monitor hourly metrics (one metrics.list call per billed resource) into metrics_hourly."""
+    return ingest_metrics(context, "azure", AzureUsageAdapter.from_settings)
 
 
 defs = Definitions(assets=[azure_cost, azure_metrics])

@@ -1,0 +1,628 @@
+"""Azure: Cost Management `query.usage` billing and Azure Monitor metrics, per subscription.
+
+Cost (per subscription, per window; at most two groupings per request, so the
+contract's grain is assembled from a plan of small queries — see docs/azure.md):
+
+1. ``ChargeType`` totals, for ActualCost and for AmortizedCost: which charge types the
+   window has, and the provider's own daily total per currency.
+2. For each charge type seen: ``ResourceId`` x ``ServiceName`` rows filtered to that
+   charge type, ActualCost (billed) and AmortizedCost (effective); outer-joined.
+3. ``ResourceId`` x ``ResourceLocation`` (ActualCost): each resource's region. A resource
+   has one location, so this is a lookup, not part of the money grain. The same rows
+   tell the metrics side which resources to ask Azure Monitor about.
+
+Every page is followed through ``nextLink`` (the SDK returns only the first), columns
+are read by name, ``UsageDate`` is an integer YYYYMMDD, and amounts stay per currency.
+
+Metrics: one ``metrics.list`` call per resource with all of its metric names, the
+aggregations its metrics need and ``interval="PT1H"``. Timestamps without values are
+gaps: no row is written for them.
+
+Retries are ours, not azure-core's (its policy ignores Cost Management's
+``x-ms-ratelimit-microsoft.costmanagement-*-retry-after`` headers): 429s wait the longest
+advertised time capped by AZURE_MAX_RETRY_WAIT_SECONDS, 5xx and connection errors back
+off with jitter, both bounded; anything else raises CloudApiError saying the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Callable, Iterator
+
+import pyarrow as pa
+
+from finops_pipeline.adapters.usage.base import (
+    ApiUsage,
+    CloudAdapter,
+    CloudApiError,
+    CostFetch,
+    MetricSpec,
+    ResourceRef,
+    backoff_delays,
+    utc_now,
+)
+from finops_pipeline.warehouse.schemas import COST_DAILY, METRICS_HOURLY
+
+PROVIDER = "azure"
+COST_SOURCE = "costmanagement:query.usage"
+
+# Azure Monitor: metric queries beyond the free monthly allowance cost $0.01 per 1,000 calls.
+MONITOR_PRICE_PER_CALL = Decimal("0.00001")
+# Cost Management queries are free (but rate limited by QPU quotas).
+COST_PRICE_PER_CALL = Decimal("0")
+
+MAX_THROTTLE_RETRIES = 5
+MAX_TRANSIENT_RETRIES = 4
+# Cost data lands up to a day or two late; resources billed in the days just before a
+# metrics window are asked for too (a deleted one answers 404 and is skipped).
+DISCOVERY_LOOKBACK_DAYS = 2
+# ARM resource provider type (lower case) -> the usage API's resource type.
+ARM_TYPES = {
+    "microsoft.compute/virtualmachines": "virtual_machine",
+    "microsoft.sql/servers/databases": "sql_database",
+    "microsoft.storage/storageaccounts": "storage_account",
+    "microsoft.web/sites": "app_service",
+}
+# Cost Management ChargeType -> FOCUS ChargeCategory (the native value goes to charge_description).
+CHARGE_CATEGORIES = {
+    "usage": "Usage",
+    "unusedreservation": "Usage",
+    "unusedsavingsplan": "Usage",
+    "purchase": "Purchase",
+    "refund": "Credit",
+    "credit": "Credit",
+    "tax": "Tax",
+    "roundingadjustment": "Adjustment",
+    "adjustment": "Adjustment",
+}
+_AGGREGATIONS = {"average": "avg", "maximum": "max", "minimum": "min", "total": "sum", "count": "sample_count"}
+_GAUGE_AGGREGATIONS = ("Average", "Maximum", "Minimum", "Count")
+_COUNTER_AGGREGATIONS = ("Total", "Count")
+_RETRY_AFTER = re.compile(r"^(retry-after|x-ms-ratelimit-.*retry-after)$", re.IGNORECASE)
+_RETRY_AFTER_MS = ("retry-after-ms", "x-ms-retry-after-ms")
+
+
+def _g(native: str, canonical: str, unit: str, scale: float = 1.0) -> MetricSpec:
+    return MetricSpec(native, canonical, "gauge", unit, scale)
+
+
+def _c(native: str, canonical: str, unit: str, scale: float = 1.0) -> MetricSpec:
+    return MetricSpec(native, canonical, "counter", unit, scale)
+
+
+@dataclass(frozen=True)
+class _Located:
+    """A resource seen in the cost data, with where it lives."""
+
+    resource_id: str
+    subscription_id: str
+    region: str | None
+
+
+class AzureUsageAdapter(CloudAdapter):
+    """Azure Cost Management + Azure Monitor for one or more subscriptions.
+
+    Give it built clients (tests, the simulator) or a credential (+ ``base_url`` for a
+    non-public ARM endpoint); :meth:`from_settings` does the latter from settings.
+    ``sleep`` is injectable so tests can see the waits chosen without waiting.
+    """
+
+    provider = PROVIDER
+
+    METRICS = {
+        "virtual_machine": [
+            _g("Percentage CPU", "cpu_utilization_pct", "Percent"),
+            _c("Network In Total", "network_in_bytes", "Bytes"),
+            _c("Network Out Total", "network_out_bytes", "Bytes"),
+            _c("Disk Read Bytes", "disk_read_bytes", "Bytes"),
+            _c("Disk Write Bytes", "disk_write_bytes", "Bytes"),
+            _g("Available Memory Bytes", "memory_available_bytes", "Bytes"),
+        ],
+        "sql_database": [
+            _g("cpu_percent", "cpu_utilization_pct", "Percent"),
+            _c("connection_successful", "connections", "Count"),
+            _g("storage_percent", "storage_pct", "Percent"),
+        ],
+        "storage_account": [
+            _c("Transactions", "requests", "Count"),
+            _g("UsedCapacity", "storage_bytes", "Bytes"),
+            _g("Availability", "availability_pct", "Percent"),
+        ],
+        "app_service": [
+            _c("CpuTime", "cpu_seconds", "Seconds"),
+            _c("Requests", "requests", "Count"),
+            # "Response Time" in the portal (seconds); replaces the deprecated AverageResponseTime.
+            _g("HttpResponseTime", "response_time_ms", "Milliseconds", 1000.0),
+        ],
+    }
+
+    def __init__(
+        self,
+        subscription_ids: list[str] | tuple[str, ...],
+        *,
+        cost_client: Any = None,
+        monitor_client: Any = None,
+        credential: Any = None,
+        base_url: str | None = None,
+        resource_ids: list[str] | tuple[str, ...] = (),
+        max_retry_wait_seconds: float = 300,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        if not subscription_ids:
+            raise CloudApiError(PROVIDER, "configuration",
+                                "no subscription: set AZURE_SUBSCRIPTION_IDS (comma list) or AZURE_SUBSCRIPTION_ID")
+        self.subscription_ids = tuple(subscription_ids)
+        if cost_client is None or monitor_client is None:
+            if credential is None:
+                raise CloudApiError(PROVIDER, "configuration", "give built clients or a credential")
+            cost_client = cost_client or build_cost_client(credential, base_url)
+            monitor_client = monitor_client or build_monitor_client(credential, self.subscription_ids[0], base_url)
+        self.cost_client = cost_client
+        self.monitor_client = monitor_client
+        self.resource_ids = tuple(r.lower() for r in resource_ids)
+        self.max_retry_wait_seconds = max_retry_wait_seconds
+        self.sleep = sleep
+        self.api = ApiUsage()
+        self.waits: list[float] = []  # every wait chosen, in order (visible to tests and metadata)
+        self._locations: dict[tuple, list[_Located]] = {}
+
+    @classmethod
+    def from_settings(cls, settings) -> "AzureUsageAdapter":
+        """Clients from DefaultAzureCredential (service principal in the environment,
+        workload or managed identity, Azure CLI ...), tenant from AZURE_TENANT_ID.
+
+        AZURE_RESOURCE_MANAGER_ENDPOINT points both clients at a non-public ARM endpoint
+        (a sovereign cloud, Azure Stack Hub, the simulator); its token authority comes
+        from AZURE_AUTHORITY_HOST, which Microsoft's instance discovery does not know, so
+        discovery is switched off there (and only there).
+        """
+        from azure.identity import DefaultAzureCredential
+
+        options: dict[str, Any] = {}
+        if settings.azure_tenant_id:
+            options.update(workload_identity_tenant_id=settings.azure_tenant_id,
+                           shared_cache_tenant_id=settings.azure_tenant_id)
+        if settings.azure_resource_manager_endpoint:
+            options["disable_instance_discovery"] = True
+        credential = DefaultAzureCredential(**options)
+        return cls(
+            settings.azure_subscription_ids,
+            credential=credential,
+            base_url=settings.azure_resource_manager_endpoint,
+            resource_ids=settings.azure_resource_ids,
+            max_retry_wait_seconds=settings.azure_max_retry_wait_seconds,
+        )
+
+    # -- cost ----------------------------------------------------------------------
+    def fetch_cost(self, start: date, end: date, group_by: tuple[str, ...] | None = None) -> CostFetch:
+        """cost_daily rows for [start, end) across the subscriptions (full grain; ``group_by`` is
+        accepted for the interface, the grain below already covers every canonical dimension)."""
+        if end <= start:
+            raise ValueError(f"empty cost window [{start}, {end}): end must be after start")
+        ingested_at = utc_now()
+        rows: list[dict] = []
+        totals: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        for sub in self.subscription_ids:
+            lines, sub_totals = self._subscription_cost(sub, start, end)
+            locations = {r.resource_id: r.region for r in self._located_resources(sub, start, end)}
+            for (day, charge_type, rid, service, currency), line in sorted(lines.items(), key=_sort_key):
+                rows.append({
+                    "provider": PROVIDER, "usage_date": day,
+                    "billing_account_id": sub, "sub_account_id": sub,
+                    "service_name": service or "Unassigned",
+                    "region": locations.get(rid) if rid else None,
+                    "resource_id": rid or None,
+                    "resource_name": rid.rsplit("/", 1)[-1] if rid else None,
+                    "resource_type": resource_type_of(rid) if rid else None,
+                    "charge_category": CHARGE_CATEGORIES.get(charge_type.lower(), "Adjustment"),
+                    "charge_description": charge_type,
+                    "usage_quantity": line["quantity"],
+                    "billed_cost": line["billed"], "effective_cost": line["effective"],
+                    "billing_currency": currency, "is_estimated": False,
+                    "source": COST_SOURCE, "ingested_at": ingested_at,
+                })
+            for day, by_currency in sub_totals.items():
+                for currency, amount in by_currency.items():
+                    totals[day][currency] += amount
+        days = [start + timedelta(days=i) for i in range((end - start).days)]
+        table = _cost_table(rows)
+        return CostFetch(cost=table, days=days,
+                         provider_totals={d: dict(t) for d, t in sorted(totals.items())})
+
+    def _subscription_cost(self, sub: str, start: date, end: date):
+        """(day, charge type, resource, service, currency) -> billed/effective/quantity, and the
+        provider's ActualCost total per day and currency."""
+        lines: dict[tuple, dict] = {}
+        totals: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        for cost_type, column in (("ActualCost", "billed"), ("AmortizedCost", "effective")):
+            charge_types = set()
+            for rec in self.query_cost(sub, start, end, cost_type, ["ChargeType"]):
+                charge_types.add(rec["ChargeType"])
+                if cost_type == "ActualCost":
+                    totals[rec["UsageDate"]][rec["Currency"]] += rec["Cost"]
+            for charge_type in sorted(charge_types):
+                records = self.query_cost(sub, start, end, cost_type, ["ResourceId", "ServiceName"],
+                                          charge_type=charge_type)
+                for rec in records:
+                    key = (rec["UsageDate"], charge_type, (rec["ResourceId"] or "").lower(),
+                           rec["ServiceName"] or "", rec["Currency"])
+                    line = lines.setdefault(key, {"billed": Decimal(0), "effective": Decimal(0), "quantity": None})
+                    line[column] += rec["Cost"]
+                    if cost_type == "ActualCost" or line["quantity"] is None:
+                        line["quantity"] = rec.get("UsageQuantity")
+        return lines, totals
+
+    def _located_resources(self, sub: str, start: date, end: date) -> list[_Located]:
+        """Resources (lower-case ids) billed to a subscription in the window, with their region."""
+        key = (sub, start, end)
+        cache = self._locations
+        if key not in cache:
+            seen: dict[str, str | None] = {}
+            for rec in self.query_cost(sub, start, end, "ActualCost", ["ResourceId", "ResourceLocation"]):
+                rid = (rec["ResourceId"] or "").lower()
+                if rid:
+                    seen[rid] = (rec["ResourceLocation"] or "").lower() or seen.get(rid)
+            cache[key] = [_Located(rid, sub, region) for rid, region in sorted(seen.items())]
+        return cache[key]
+
+    def query_cost(self, sub: str, start: date, end: date, cost_type: str, grouping: list[str],
+                   charge_type: str | None = None) -> Iterator[dict]:
+        """Every row of one Cost Management query (all nextLink pages), as dicts keyed by column
+        name, with UsageDate as a date, Cost as Decimal and UsageQuantity as float."""
+        if len(grouping) > 2:
+            raise ValueError("Cost Management accepts at most two groupings per query")
+        scope = f"/subscriptions/{sub}"
+        body: dict[str, Any] = {
+            "type": cost_type,
+            "timeframe": "Custom",
+            "timePeriod": {"from": f"{start.isoformat()}T00:00:00+00:00",
+                           "to": f"{(end - timedelta(days=1)).isoformat()}T23:59:59+00:00"},
+            "dataset": {
+                "granularity": "Daily",
+                "aggregation": {"Cost": {"name": "Cost", "function": "Sum"},
+                                "UsageQuantity": {"name": "UsageQuantity", "function": "Sum"}},
+                "grouping": [{"type": "Dimension", "name": g} for g in grouping],
+            },
+        }
+        if charge_type is not None:
+            body["dataset"]["filter"] = {"dimensions": {"name": "ChargeType", "operator": "In",
+                                                        "values": [charge_type]}}
+        operation = "costmanagement.query.usage"
+        page = self._call(operation, scope, COST_PRICE_PER_CALL, "Cost Management Reader",
+                          lambda hook: self.cost_client.query.usage(scope, body, raw_response_hook=hook))
+        pages = 0
+        while page is not None:
+            pages += 1
+            properties = _as_dict(page).get("properties") or {}
+            yield from _records(properties, cost_type, scope)
+            next_link = properties.get("nextLink")
+            if not next_link:
+                break
+            page = self._call(operation + ".nextLink", scope, COST_PRICE_PER_CALL, "Cost Management Reader",
+                              lambda hook: self._post_json(next_link, body, hook))
+
+    def _post_json(self, url: str, body: dict, hook) -> dict:
+        from azure.core.rest import HttpRequest
+
+        response = self.cost_client.send_request(HttpRequest("POST", url, json=body), raw_response_hook=hook)
+        response.raise_for_status()
+        return response.json()
+
+    # -- metrics -------------------------------------------------------------------
+    def discover_resources(self, start: date, end: date) -> list[ResourceRef]:
+        """Resources of supported types in the cost data of [start - lookback, end), plus AZURE_RESOURCE_IDS."""
+        found: dict[str, ResourceRef] = {}
+        for sub in self.subscription_ids:
+            for loc in self._located_resources(sub, start - timedelta(days=DISCOVERY_LOOKBACK_DAYS), end):
+                rtype = resource_type_of(loc.resource_id)
+                if rtype in self.METRICS:
+                    found[loc.resource_id] = ResourceRef(loc.resource_id, rtype, loc.region, sub)
+        for rid in self.resource_ids:
+            rtype = resource_type_of(rid)
+            if rtype not in self.METRICS:
+                raise CloudApiError(PROVIDER, "configuration",
+                                    f"AZURE_RESOURCE_IDS entry {rid!r} is not a supported resource type; "
+                                    f"supported: {', '.join(sorted(ARM_TYPES))}")
+            found.setdefault(rid, ResourceRef(rid, rtype, None, _subscription_of(rid)))
+        return [found[k] for k in sorted(found)]
+
+    def iter_metric_frames(self, start: datetime, end: datetime, resources: list[ResourceRef] | None = None,
+                           metrics: list[str] | None = None) -> Iterator[pa.Table]:
+        """One metrics_hourly page per resource for hours in [start, end)."""
+        start, end = _utc(start), _utc(end)
+        if resources is None:
+            last_day = (end - timedelta(microseconds=1)).date()
+            resources = self.discover_resources(start.date(), last_day + timedelta(days=1))
+        timespan = f"{_iso(start)}/{_iso(end)}"
+        for ref in resources:
+            specs = [s for s in self.METRICS.get(ref.resource_type, [])
+                     if metrics is None or s.canonical in metrics]
+            if not specs:
+                continue
+            table = self._resource_metrics(ref, specs, timespan, start, end)
+            if table is not None and table.num_rows:
+                yield table
+
+    def _resource_metrics(self, ref: ResourceRef, specs: list[MetricSpec], timespan: str,
+                          start: datetime, end: datetime) -> pa.Table | None:
+        aggregations = sorted({a for s in specs
+                               for a in (_GAUGE_AGGREGATIONS if s.kind == "gauge" else _COUNTER_AGGREGATIONS)})
+        rid = ref.resource_id.lower()
+        response = self._call(
+            "monitor.metrics.list", rid, MONITOR_PRICE_PER_CALL, "Monitoring Reader",
+            lambda hook: self.monitor_client.metrics.list(
+                rid, timespan=timespan, interval="PT1H", metricnames=",".join(s.native for s in specs),
+                aggregation=",".join(aggregations), raw_response_hook=hook),
+            missing_ok=True,
+        )
+        if response is None:  # deleted since it was billed
+            self.api.notes["monitor_resources_not_found"] = str(
+                int(self.api.notes.get("monitor_resources_not_found", "0")) + 1)
+            return None
+        by_native = {s.native.lower(): s for s in specs}
+        region = getattr(response, "resourceregion", None) or ref.region
+        ingested_at = utc_now()
+        rows: dict[str, list] = defaultdict(list)
+        for metric in response.value or []:
+            spec = by_native.get((metric.name.value or "").lower())
+            if spec is None:
+                continue
+            for series in metric.timeseries or []:
+                for point in series.data or []:
+                    hour = _utc(point.time_stamp)
+                    if not start <= hour < end:
+                        continue
+                    values = {col: getattr(point, agg, None) for agg, col in _AGGREGATIONS.items()}
+                    if all(values[c] is None for c in ("avg", "max", "min", "sum")):
+                        continue  # a timestamp without values is a gap, not a zero
+                    for col in ("avg", "max", "min", "sum"):
+                        if values[col] is not None:
+                            values[col] = float(values[col]) * spec.scale
+                    rows["provider"].append(PROVIDER)
+                    rows["usage_date"].append(hour.date())
+                    rows["hour_start"].append(hour)
+                    rows["resource_id"].append(rid)
+                    rows["resource_name"].append(rid.rsplit("/", 1)[-1])
+                    rows["resource_type"].append(ref.resource_type)
+                    rows["region"].append(region)
+                    rows["sub_account_id"].append(ref.sub_account_id or _subscription_of(rid))
+                    rows["metric"].append(spec.canonical)
+                    rows["native_metric"].append(spec.native)
+                    rows["unit"].append(spec.unit)
+                    for col in ("avg", "max", "min", "sum", "sample_count"):
+                        rows[col].append(None if values[col] is None else float(values[col]))
+                    rows["ingested_at"].append(ingested_at)
+        return _metrics_table(rows)
+
+    # -- calls, retries, errors -------------------------------------------------------
+    def _call(self, operation: str, scope: str, price: Decimal, role: str, send: Callable,
+              missing_ok: bool = False):
+        """Run one HTTP call with our retry rules; returns its result (None: 404 and missing_ok)."""
+        from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+        throttled = transient = 0
+        delays = backoff_delays(MAX_TRANSIENT_RETRIES + 1)
+        while True:
+            self.api.record(operation, price)
+            try:
+                return send(self._observe)
+            except HttpResponseError as exc:
+                response = exc.response
+                if _from_credential(exc):  # the token request failed, not the ARM call
+                    raise CloudApiError(PROVIDER, operation, _credential_reason(exc)) from None
+                status = response.status_code
+                if status == 429 and throttled < MAX_THROTTLE_RETRIES:
+                    throttled += 1
+                    self._observe_headers(response.headers)
+                    advertised = advertised_wait(response.headers)
+                    self._wait(advertised if advertised is not None else delays[min(throttled, len(delays) - 1)])
+                    continue
+                if status >= 500 and transient < MAX_TRANSIENT_RETRIES:
+                    advertised = advertised_wait(response.headers)
+                    self._wait(advertised if advertised is not None else delays[transient])
+                    transient += 1
+                    continue
+                code, message = _error_body(response)
+                if status == 404 and missing_ok and code.lower() in ("resourcenotfound", "notfound", ""):
+                    return None
+                raise CloudApiError(PROVIDER, operation, _http_reason(status, code, message, scope, role)) from None
+            except (ServiceRequestError, ServiceResponseError) as exc:
+                if transient >= MAX_TRANSIENT_RETRIES:
+                    raise CloudApiError(PROVIDER, operation,
+                                        f"could not reach Azure Resource Manager ({type(exc).__name__}) after "
+                                        f"{transient + 1} attempts; check network access to the ARM endpoint") from None
+                self._wait(delays[transient])
+                transient += 1
+
+    def _wait(self, seconds: float) -> None:
+        seconds = max(0.0, min(float(seconds), float(self.max_retry_wait_seconds)))
+        self.api.retries += 1
+        self.waits.append(seconds)
+        self.sleep(seconds)
+
+    def _observe(self, pipeline_response) -> None:
+        self._observe_headers(pipeline_response.http_response.headers)
+
+    def _observe_headers(self, headers) -> None:
+        """Keep the last quota headers seen (remaining reads/QPU, retry-after) for metadata."""
+        for name, value in headers.items():
+            if name.lower().startswith("x-ms-ratelimit-"):
+                self.api.notes[name.lower()] = value
+
+
+def advertised_wait(headers) -> float | None:
+    """The longest wait any Retry-After style header asks for (seconds), None if none does."""
+    waits = []
+    for name, value in headers.items():
+        lower = name.lower()
+        try:
+            if lower in _RETRY_AFTER_MS:
+                waits.append(float(value) / 1000)
+            elif _RETRY_AFTER.match(lower):
+                waits.append(float(value))
+        except (TypeError, ValueError):
+            continue  # an HTTP-date Retry-After: fall back to backoff
+    return max(waits) if waits else None
+
+
+def resource_type_of(resource_id: str) -> str | None:
+    """The usage API's type for an ARM resource id ('virtual_machine', ...), else the ARM type."""
+    parts = resource_id.strip("/").split("/")
+    lower = [p.lower() for p in parts]
+    if "providers" not in lower:
+        return None
+    rest = parts[lower.index("providers") + 1:]
+    # namespace/type/name[/subtype/name...] -> namespace/type[/subtype...]
+    arm_type = "/".join([rest[0]] + rest[1::2]).lower() if rest else ""
+    return ARM_TYPES.get(arm_type, arm_type or None)
+
+
+def build_cost_client(credential, base_url: str | None = None):
+    """CostManagementClient without azure-core retries (we retry; see module doc)."""
+    from azure.mgmt.costmanagement import CostManagementClient
+
+    return CostManagementClient(credential, **_client_options(base_url))
+
+
+def build_monitor_client(credential, subscription_id: str, base_url: str | None = None):
+    """MonitorManagementClient without azure-core retries (we retry; see module doc)."""
+    from azure.mgmt.monitor import MonitorManagementClient
+
+    return MonitorManagementClient(credential, subscription_id, **_client_options(base_url))
+
+
+def _client_options(base_url: str | None) -> dict[str, Any]:
+    options: dict[str, Any] = {"retry_total": 0}
+    if base_url:
+        options["base_url"] = base_url.rstrip("/")
+        options["credential_scopes"] = [base_url.rstrip("/") + "/.default"]
+    return options
+
+
+def _subscription_of(resource_id: str) -> str | None:
+    parts = resource_id.strip("/").split("/")
+    return parts[1] if len(parts) > 1 and parts[0].lower() == "subscriptions" else None
+
+
+def _as_dict(page) -> dict:
+    if isinstance(page, dict):
+        return page
+    if hasattr(page, "as_dict"):
+        return page.as_dict()
+    return dict(page)
+
+
+def _records(properties: dict, cost_type: str, scope: str) -> Iterator[dict]:
+    columns = [c["name"] for c in properties.get("columns") or []]
+    index = {name.lower(): i for i, name in enumerate(columns)}
+    cost_col = next((index[c] for c in ("cost", "pretaxcost", "costusd") if c in index), None)
+    for needed, position in (("Cost", cost_col), ("UsageDate", index.get("usagedate")),
+                             ("Currency", index.get("currency"))):
+        if position is None:
+            raise CloudApiError(PROVIDER, "costmanagement.query.usage",
+                                f"{cost_type} answer for {scope} has no {needed} column (columns: {columns})")
+    for row in properties.get("rows") or []:
+        rec = {name: row[i] for i, name in enumerate(columns)}
+        rec["Cost"] = Decimal(str(row[cost_col]))
+        rec["UsageDate"] = _usage_date(row[index["usagedate"]])
+        for name in ("ResourceId", "ServiceName", "ResourceLocation", "ChargeType", "UsageQuantity"):
+            if name.lower() in index:
+                rec[name] = row[index[name.lower()]]
+        if rec.get("UsageQuantity") is not None:
+            rec["UsageQuantity"] = float(rec["UsageQuantity"])
+        yield rec
+
+
+def _usage_date(value) -> date:
+    """UsageDate: an integer YYYYMMDD (Daily granularity); tolerate an ISO string."""
+    text = str(int(value)) if isinstance(value, (int, float)) else str(value)
+    if re.fullmatch(r"\d{8}", text):
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    return date.fromisoformat(text[:10])
+
+
+def _sort_key(item):
+    (day, charge_type, rid, service, currency), _ = item
+    return (day, charge_type, rid, service, currency)
+
+
+def _cost_table(rows: list[dict]) -> pa.Table:
+    schema = pa.schema([pa.field("provider", pa.string()), pa.field("usage_date", pa.date32())]
+                       + [f for f in COST_DAILY.schema if f.name in _COST_COLUMNS])
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+_COST_COLUMNS = {
+    "billing_account_id", "sub_account_id", "service_name", "region", "resource_id", "resource_name",
+    "resource_type", "charge_category", "charge_description", "usage_quantity", "billed_cost",
+    "effective_cost", "billing_currency", "is_estimated", "source", "ingested_at",
+}
+
+
+def _metrics_table(rows: dict[str, list]) -> pa.Table:
+    schema = pa.schema([pa.field("provider", pa.string()), pa.field("usage_date", pa.date32())]
+                       + list(METRICS_HOURLY.schema))
+    if not rows:
+        return schema.empty_table()
+    return pa.table({f.name: pa.array(rows[f.name], type=f.type) for f in schema}, schema=schema)
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _error_body(response) -> tuple[str, str]:
+    try:
+        error = json.loads(response.text()).get("error") or {}
+        return str(error.get("code") or ""), str(error.get("message") or "")
+    except (ValueError, AttributeError, TypeError):
+        return "", ""
+
+
+def _http_reason(status: int, code: str, message: str, scope: str, role: str) -> str:
+    detail = f" ({code}: {message})" if code or message else ""
+    if code.lower() in ("subscriptionnotfound", "invalidsubscriptionid") or (
+            status == 404 and scope.startswith("/subscriptions/") and scope.count("/") == 2):
+        return (f"subscription {scope.split('/')[2]!r} is unknown to Azure or not in this tenant{detail}; "
+                "check AZURE_SUBSCRIPTION_IDS and AZURE_TENANT_ID")
+    if status in (401, 403):
+        what = "rejected the token" if status == 401 else "denied access"
+        return (f"Azure {what} (HTTP {status}) at scope {scope}{detail}; the identity needs the "
+                f"'{role}' role on that scope (or its subscription): az role assignment create "
+                f"--assignee <client-id> --role \"{role}\" --scope {scope}")
+    if status == 429:
+        return (f"still throttled (HTTP 429) at {scope} after {MAX_THROTTLE_RETRIES} retries{detail}; "
+                "run fewer concurrent backfills or raise AZURE_MAX_RETRY_WAIT_SECONDS")
+    if status >= 500:
+        return f"Azure kept failing (HTTP {status}) at {scope} after {MAX_TRANSIENT_RETRIES} retries{detail}"
+    return f"HTTP {status} at {scope}{detail}"
+
+
+def _from_credential(exc) -> bool:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    if exc.response is None:
+        return True
+    if not isinstance(exc, ClientAuthenticationError):
+        return False
+    request = getattr(exc.response, "request", None)
+    return "/oauth2/" in str(getattr(request, "url", ""))
+
+
+def _credential_reason(exc) -> str:
+    first_line = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0][:300]
+    return ("could not get an Azure token from DefaultAzureCredential: set AZURE_TENANT_ID, "
+            "AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal, use a managed/workload "
+            f"identity, or run `az login` ({type(exc).__name__}: {first_line})")

@@ -1,0 +1,435 @@
+"""A local Azure double: Entra ID token endpoint + ARM Cost Management `query` + Monitor `metrics`.
+
+It serves the fleet's Azure resources (two subscriptions, the second billed in EUR) over
+HTTPS on 127.0.0.1 with a throw-away self-signed certificate, because azure-identity
+only talks to https authorities. :func:`serve_azure` yields the environment that makes a
+separate process running the real SDK chain (DefaultAzureCredential -> the environment's
+service principal -> this token endpoint; ARM clients -> this endpoint) use it:
+AZURE_AUTHORITY_HOST, AZURE_RESOURCE_MANAGER_ENDPOINT and a REQUESTS_CA_BUNDLE that is the
+usual CA bundle plus this certificate — the same knobs an Azure Stack Hub user sets.
+
+Behaviour copied from Azure: ResourceIds come back lower-cased from Cost Management,
+UsageDate is an integer YYYYMMDD, pages are chained by ``nextLink`` (``$skiptoken``) and
+must be POSTed with the same body, at most two groupings, 404 SubscriptionNotFound,
+metric timestamps without values for idle hours, 400 for a malformed ``interval``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import re
+import secrets
+import ssl
+import tempfile
+import threading
+import uuid
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import parse_qs, urlsplit
+
+from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS, Fleet, SimResource
+
+TENANT_ID = "00000000-0000-4000-8000-0000000000aa"
+CLIENT_ID = "00000000-0000-4000-8000-0000000000cc"
+COST_API_VERSIONS = {"2025-03-01", "2023-11-01", "2023-03-01", "2022-10-01", "2021-10-01", "2019-11-01"}
+
+
+@dataclass(frozen=True)
+class NativeMetric:
+    """How the double turns a fleet (canonical) series into an Azure Monitor metric."""
+
+    native: str
+    canonical: str
+    unit: str
+    counter: bool
+    scale: float = 1.0  # canonical = native * scale
+
+
+NATIVE_METRICS: dict[str, list[NativeMetric]] = {
+    "virtual_machine": [
+        NativeMetric("Percentage CPU", "cpu_utilization_pct", "Percent", False),
+        NativeMetric("Network In Total", "network_in_bytes", "Bytes", True),
+        NativeMetric("Network Out Total", "network_out_bytes", "Bytes", True),
+        NativeMetric("Disk Read Bytes", "disk_read_bytes", "Bytes", True),
+        NativeMetric("Disk Write Bytes", "disk_write_bytes", "Bytes", True),
+        NativeMetric("Available Memory Bytes", "memory_available_bytes", "Bytes", False),
+    ],
+    "sql_database": [
+        NativeMetric("cpu_percent", "cpu_utilization_pct", "Percent", False),
+        NativeMetric("connection_successful", "connections", "Count", True),
+        NativeMetric("storage_percent", "storage_pct", "Percent", False),
+    ],
+    "storage_account": [
+        NativeMetric("Transactions", "requests", "Count", True),
+        NativeMetric("UsedCapacity", "storage_bytes", "Bytes", False),
+        NativeMetric("Availability", "availability_pct", "Percent", False),
+    ],
+    "app_service": [
+        NativeMetric("CpuTime", "cpu_seconds", "Seconds", True),
+        NativeMetric("Requests", "requests", "Count", True),
+        NativeMetric("HttpResponseTime", "response_time_ms", "Seconds", False, 1000.0),
+    ],
+}
+_NAMESPACES = {
+    "virtual_machine": "Microsoft.Compute/virtualMachines",
+    "sql_database": "Microsoft.Sql/servers/databases",
+    "storage_account": "Microsoft.Storage/storageAccounts",
+    "app_service": "Microsoft.Web/sites",
+}
+_GROUPINGS = {"resourceid", "servicename", "resourcelocation", "chargetype", "meter", "resourcetype",
+              "subscriptionid"}
+_AGGREGATIONS = ("average", "maximum", "minimum", "total", "count")
+
+
+class AzureDouble:
+    """The running double: ``url`` (authority and ARM endpoint), ``requests`` seen, knobs."""
+
+    def __init__(self, fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40):
+        self.fleet = fleet
+        self.start, self.end = start, end
+        self.page_size = page_size
+        self.client_secret = secrets.token_urlsafe(24)
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request
+        self._tokens: set[str] = set()
+        self._lock = threading.Lock()
+        self._dir = tempfile.TemporaryDirectory(prefix="azure-double-")
+        self.cert_path, key_path = _self_signed_certificate(Path(self._dir.name))
+        self.ca_bundle = _ca_bundle_with(self.cert_path, Path(self._dir.name) / "ca-bundle.pem")
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_path, key_path)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="azure-double", daemon=True)
+
+    def __enter__(self) -> "AzureDouble":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._dir.cleanup()
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Variables that point settings, azure-identity and requests at this double."""
+        return {
+            "AZURE_USAGE_ENABLED": "true",
+            "AZURE_SUBSCRIPTION_IDS": ",".join(AZURE_SUBSCRIPTIONS),
+            "AZURE_TENANT_ID": TENANT_ID,
+            "AZURE_CLIENT_ID": CLIENT_ID,
+            "AZURE_CLIENT_SECRET": self.client_secret,
+            "AZURE_AUTHORITY_HOST": self.url,
+            "AZURE_RESOURCE_MANAGER_ENDPOINT": self.url,
+            "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
+        }
+
+    # -- token -------------------------------------------------------------------------
+    def issue_token(self, form: dict[str, str]) -> tuple[int, dict]:
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != self.client_secret:
+            return 401, {"error": "invalid_client",
+                         "error_description": "AADSTS7000215: Invalid client secret provided."}
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._tokens.add(token)
+        return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
+
+    def authorized(self, header: str | None) -> bool:
+        return bool(header) and header.startswith("Bearer ") and header[7:] in self._tokens
+
+    # -- Cost Management -------------------------------------------------------------------
+    def cost_query(self, sub: str, body: dict, skip: int, next_base: str) -> tuple[int, dict]:
+        if sub not in AZURE_SUBSCRIPTIONS:
+            return 404, _error("SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+        try:
+            columns, rows = self._cost_rows(sub, body)
+        except ValueError as exc:
+            return 400, _error("BadRequest", f"Invalid query definition: {exc}")
+        page = rows[skip: skip + self.page_size]
+        more = skip + self.page_size < len(rows)
+        return 200, {
+            "id": f"subscriptions/{sub}/providers/Microsoft.CostManagement/query/{uuid.uuid4()}",
+            "name": str(uuid.uuid4()), "type": "Microsoft.CostManagement/query", "location": None,
+            "properties": {
+                "nextLink": f"{next_base}&$skiptoken={skip + self.page_size}" if more else None,
+                "columns": columns, "rows": page,
+            },
+        }
+
+    def _cost_rows(self, sub: str, body: dict) -> tuple[list[dict], list[list]]:
+        cost_type = body.get("type")
+        if cost_type not in ("ActualCost", "AmortizedCost", "Usage"):
+            raise ValueError(f"type {cost_type!r}; valid values: 'ActualCost','AmortizedCost','Usage'")
+        days = self._timeframe_days(body)
+        dataset = body.get("dataset") or {}
+        grouping = [g.get("name", "") for g in dataset.get("grouping") or []]
+        if len(grouping) > 2:
+            raise ValueError("Dataset grouping has more than 2 clauses")
+        for name in grouping:
+            if name.lower() not in _GROUPINGS:
+                raise ValueError(f"Invalid dataset grouping: '{name}'")
+        aggregations = list((dataset.get("aggregation") or {}).values())
+        for agg in aggregations:
+            if agg.get("function") != "Sum" or agg.get("name") not in ("Cost", "PreTaxCost", "UsageQuantity"):
+                raise ValueError(f"Invalid aggregation {agg}")
+        daily = dataset.get("granularity", "None") == "Daily"
+        allowed = _filter(dataset.get("filter"))
+        sums: dict[tuple, list[Decimal]] = defaultdict(lambda: [Decimal(0) for _ in aggregations])
+        for day in days:
+            for line in self.fleet.cost_lines("azure", day):
+                if line.sub_account_id != sub:
+                    continue
+                dims = _dimensions(line, self.fleet.by_id.get(line.resource_id or ""))
+                if any(dims[name] not in values for name, values in allowed.items()):
+                    continue
+                key = ((int(day.strftime("%Y%m%d")),) if daily else ()) + tuple(
+                    dims[g.lower()] for g in grouping) + (line.currency,)
+                amount = line.effective_cost if cost_type == "AmortizedCost" else line.billed_cost
+                for i, agg in enumerate(aggregations):
+                    sums[key][i] += amount if agg["name"] != "UsageQuantity" else Decimal(str(line.usage_quantity))
+        columns = [{"name": a["name"], "type": "Number"} for a in aggregations]
+        columns += [{"name": "UsageDate", "type": "Number"}] if daily else []
+        columns += [{"name": g, "type": "String"} for g in grouping] + [{"name": "Currency", "type": "String"}]
+        rows = [[float(v) for v in values] + list(key) for key, values in sorted(sums.items())]
+        return columns, rows
+
+    def _timeframe_days(self, body: dict) -> list[dt.date]:
+        timeframe = body.get("timeframe")
+        today = self.end  # the simulated "today": the first day without data
+        if timeframe == "Custom":
+            period = body.get("timePeriod") or {}
+            try:
+                first = dt.datetime.fromisoformat(period["from"].replace("Z", "+00:00")).date()
+                last = dt.datetime.fromisoformat(period["to"].replace("Z", "+00:00")).date()
+            except (KeyError, ValueError):
+                raise ValueError("timePeriod needs ISO 'from' and 'to' for a Custom timeframe") from None
+        elif timeframe in ("MonthToDate", "BillingMonthToDate"):
+            first, last = today.replace(day=1), today
+        elif timeframe in ("TheLastMonth", "TheLastBillingMonth"):
+            last = today.replace(day=1) - dt.timedelta(days=1)
+            first = last.replace(day=1)
+        elif timeframe == "WeekToDate":
+            first, last = today - dt.timedelta(days=today.weekday()), today
+        else:
+            raise ValueError(f"timeframe {timeframe!r} is not supported by the double")
+        if last < first:
+            raise ValueError("timePeriod 'to' is before 'from'")
+        span = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+        return [d for d in span if self.start <= d < self.end]
+
+    # -- Monitor -------------------------------------------------------------------------
+    def metrics(self, resource_path: str, query: dict[str, str]) -> tuple[int, dict]:
+        resource = self._resource(resource_path)
+        if resource is None:
+            return 404, _error("ResourceNotFound", f"The Resource '{resource_path}' was not found.")
+        interval = query.get("interval", "PT1M")
+        if not re.fullmatch(r"PT\d+[MH]|P1D|FULL", interval):
+            return 400, _error("BadRequest", f"Invalid time grain '{interval}': use an ISO 8601 duration such as PT1H")
+        if interval != "PT1H":
+            return 400, _error("BadRequest", f"the double only serves PT1H, got {interval}")
+        try:
+            first, last = (dt.datetime.fromisoformat(p.replace("Z", "+00:00")) for p in query["timespan"].split("/"))
+        except (KeyError, ValueError):
+            return 400, _error("BadRequest", "timespan must be 'start/end' in ISO 8601")
+        catalog = {m.native.lower(): m for m in NATIVE_METRICS[resource.resource_type]}
+        names = [n.strip() for n in query.get("metricnames", "").split(",") if n.strip()]
+        unknown = [n for n in names if n.lower() not in catalog]
+        if unknown:
+            return 400, _error("BadRequest", f"Failed to find metric configuration for provider: "
+                                             f"{_NAMESPACES[resource.resource_type]}, metric: {unknown[0]}")
+        wanted = [a.strip().lower() for a in query.get("aggregation", "average").split(",")]
+        if any(a not in _AGGREGATIONS for a in wanted):
+            return 400, _error("BadRequest", f"Invalid aggregation {query.get('aggregation')}")
+        value = [self._metric(resource, catalog[n.lower()], first, last, wanted) for n in names]
+        return 200, {"cost": 0, "timespan": query["timespan"], "interval": interval, "value": value,
+                     "namespace": _NAMESPACES[resource.resource_type], "resourceregion": resource.region}
+
+    def _metric(self, resource: SimResource, metric: NativeMetric, first, last, wanted) -> dict:
+        data = []
+        hour = first.replace(minute=0, second=0, microsecond=0)
+        cache = {}
+        while hour < last:
+            day = hour.date()
+            point = {"timeStamp": hour.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            if self.start <= day < self.end:
+                if day not in cache:
+                    cache[day] = self.fleet.hourly(resource, metric.canonical, day)
+                values = cache[day]
+                h = hour.hour
+                native = {"average": values.avg[h], "maximum": values.max[h], "minimum": values.min[h],
+                          "total": values.sum[h]}
+                if not (metric.counter and values.sum[h] == 0):  # idle counters come back empty
+                    point.update({a: float(native[a]) / metric.scale for a in wanted if a in native})
+                    if "count" in wanted:
+                        point["count"] = float(values.sample_count[h])
+            data.append(point)
+            hour += dt.timedelta(hours=1)
+        return {
+            "id": f"{resource.resource_id}/providers/Microsoft.Insights/metrics/{metric.native}",
+            "type": "Microsoft.Insights/metrics",
+            "name": {"value": metric.native, "localizedValue": metric.native},
+            "displayDescription": "", "unit": metric.unit, "errorCode": "Success",
+            "timeseries": [{"metadatavalues": [], "data": data}],
+        }
+
+    def _resource(self, path: str) -> SimResource | None:
+        wanted = path.rstrip("/").lower()
+        return next((r for r in self.fleet.of("azure") if r.resource_id.lower() == wanted), None)
+
+
+def _dimensions(line, resource: SimResource | None) -> dict[str, str]:
+    return {
+        "resourceid": (line.resource_id or "").lower(),
+        "servicename": line.service_name,
+        "resourcelocation": (line.region or "").lower(),
+        "chargetype": line.charge_category,
+        "meter": line.sku,
+        "resourcetype": _NAMESPACES.get(resource.resource_type, "") if resource else "",
+        "subscriptionid": line.sub_account_id,
+    }
+
+
+def _filter(spec: dict | None) -> dict[str, set[str]]:
+    """dimension (lower case) -> allowed values; only a single `dimensions` In-clause or an `and` of them."""
+    if not spec:
+        return {}
+    clauses = spec.get("and") or [spec]
+    allowed = {}
+    for clause in clauses:
+        dim = clause.get("dimensions") or clause.get("dimension")
+        if not dim or dim.get("operator") != "In" or dim.get("name", "").lower() not in _GROUPINGS:
+            raise ValueError(f"unsupported filter {clause}")
+        allowed[dim["name"].lower()] = set(dim.get("values") or [])
+    return allowed
+
+
+def _error(code: str, message: str) -> dict:
+    return {"error": {"code": code, "message": message}}
+
+
+def _handler(double: AzureDouble):
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args) -> None:  # keep test output quiet
+            pass
+
+        def _send(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def do_GET(self) -> None:
+            parts = urlsplit(self.path)
+            double.requests.append(("GET", parts.path))
+            oidc = re.fullmatch(r"/([^/]+)/v2\.0/\.well-known/openid-configuration", parts.path)
+            if oidc:
+                base = f"{double.url}/{oidc.group(1)}"
+                return self._send(200, {
+                    "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                    "issuer": f"{base}/v2.0", "tenant_region_scope": "NA",
+                })
+            if not double.authorized(self.headers.get("Authorization")):
+                return self._send(401, _error("AuthenticationFailed", "Authentication failed."))
+            marker = "/providers/microsoft.insights/metrics"
+            if parts.path.lower().endswith(marker):
+                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+                status, body = double.metrics(parts.path[: -len(marker)], query)
+                return self._send(status, body, {"x-ms-ratelimit-remaining-subscription-reads": "11999"})
+            self._send(404, _error("NotFound", f"no route for GET {parts.path}"))
+
+        def do_POST(self) -> None:
+            parts = urlsplit(self.path)
+            double.requests.append(("POST", parts.path))
+            raw = self._body()
+            if re.fullmatch(r"/[^/]+/oauth2/v2\.0/token", parts.path):
+                form = {k: v[0] for k, v in parse_qs(raw.decode()).items()}
+                return self._send(*double.issue_token(form))
+            if not double.authorized(self.headers.get("Authorization")):
+                return self._send(401, _error("AuthenticationFailed", "Authentication failed."))
+            cost = re.fullmatch(r"/+subscriptions/([^/]+)/providers/Microsoft\.CostManagement/query",
+                                parts.path, re.IGNORECASE)
+            if cost:
+                query = parse_qs(parts.query)
+                version = query.get("api-version", [""])[0]
+                if version not in COST_API_VERSIONS:
+                    return self._send(400, _error("InvalidApiVersionParameter", f"api-version '{version}'"))
+                skip = int(query.get("$skiptoken", ["0"])[0])
+                next_base = f"{double.url}{parts.path}?api-version={version}"
+                try:
+                    body = json.loads(raw or b"{}")
+                except ValueError:
+                    return self._send(400, _error("BadRequest", "body is not JSON"))
+                status, answer = double.cost_query(cost.group(1), body, skip, next_base)
+                return self._send(status, answer, {
+                    "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=99",
+                    "x-ms-ratelimit-microsoft.costmanagement-qpu-consumed": "QueryResource=1",
+                })
+            self._send(404, _error("NotFound", f"no route for POST {parts.path}"))
+
+    return Handler
+
+
+def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A short-lived certificate for 127.0.0.1/localhost, written as PEM files."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "finops azure double")])
+    now = dt.datetime.now(dt.timezone.utc)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(ski, critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = directory / "double.crt", directory / "double.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def _ca_bundle_with(cert_path: Path, bundle_path: Path) -> Path:
+    """The CA bundle requests would use anyway, plus the double's certificate."""
+    import certifi
+
+    base = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
+    bundle_path.write_bytes(Path(base).read_bytes().rstrip() + b"\n" + cert_path.read_bytes())
+    return bundle_path
+
+
+@contextmanager
+def serve_azure(fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40) -> Iterator[dict[str, str]]:
+    """Run the Azure double for days [start, end) of ``fleet``; yields the environment to use it."""
+    with AzureDouble(fleet, start, end, page_size=page_size) as double:
+        yield double.environment
