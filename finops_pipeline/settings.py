@@ -96,8 +96,9 @@ def _aws_region(name: str, raw: str) -> str:
 
 def _aws_regions(name: str, raw: str) -> tuple[str, ...]:
     regions = _list(name, raw)
-    for r in regions:
-        _aws_region(name, r)
+    bad = [r for r in regions if not _AWS_REGION.match(r)]
+    if bad or not regions:
+        raise SettingsError(name, raw, f"a comma list of AWS region codes such as us-east-1 ({bad} are not)")
     return regions
 
 

@@ -1,0 +1,130 @@
+"""The lake's promises: declared schema, atomic partition replace, idempotent reruns."""
+
+import subprocess
+import sys
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from finops_pipeline.warehouse.catalog import connect_lake, refresh_catalog
+from finops_pipeline.warehouse.lake import Lake, LakeWriteError
+
+NOW = datetime(2026, 11, 2, 6, tzinfo=timezone.utc)
+
+
+def cost_rows(day: date, amounts: list[str], account: str = "111111111111") -> pd.DataFrame:
+    return pd.DataFrame({
+        "provider": "aws", "usage_date": day, "billing_account_id": account, "sub_account_id": account,
+        "service_name": [f"svc-{i}" for i in range(len(amounts))], "charge_category": "Usage",
+        "billed_cost": [Decimal(a) for a in amounts], "effective_cost": [Decimal(a) for a in amounts],
+        "billing_currency": "USD", "is_estimated": False, "source": "test", "ingested_at": NOW,
+    })
+
+
+def read_costs(lake: Lake):
+    con = connect_lake(lake)
+    return con.execute(
+        "SELECT usage_date, service_name, billed_cost FROM cost_daily ORDER BY 1, 2").fetchall()
+
+
+def test_money_is_decimal_and_survives_exactly(data_dir):
+    lake = Lake(data_dir / "lake")
+    lake.write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["0.1000000001", "12345678.123456789"]))
+    con = connect_lake(lake)
+    types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE cost_daily)").fetchall())
+    assert types["billed_cost"] == "DECIMAL(38,10)"
+    assert con.execute("SELECT sum(billed_cost) FROM cost_daily").fetchone()[0] == Decimal("12345678.2234567891")
+
+
+def test_error_mid_write_leaves_the_old_partition(data_dir):
+    lake = Lake(data_dir / "lake")
+    day = date(2026, 11, 1)
+    lake.write_partitions("cost_daily", cost_rows(day, ["1.00", "2.00"]))
+    before = read_costs(lake)
+    with pytest.raises(RuntimeError, match="network dropped"):
+        with lake.open_partition("cost_daily", {"provider": "aws", "usage_date": day}) as writer:
+            writer.write(cost_rows(day, ["99.00"]))
+            raise RuntimeError("network dropped")
+    assert read_costs(lake) == before
+    leftovers = [p.name for p in lake.table_dir("cost_daily").rglob("*") if p.is_file()]
+    assert leftovers == ["part.parquet"]
+
+
+def test_bad_rows_are_rejected_before_any_partition_is_replaced(data_dir):
+    lake = Lake(data_dir / "lake")
+    lake.write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1.00"]))
+    good = cost_rows(date(2026, 11, 1), ["5.00"])
+    bad = cost_rows(date(2026, 11, 2), ["7.00"]).assign(billing_currency=None)
+    with pytest.raises(LakeWriteError, match="billing_currency"):
+        lake.write_partitions("cost_daily", pd.concat([good, bad]))
+    assert read_costs(lake) == [(date(2026, 11, 1), "svc-0", Decimal("1.0000000000"))]
+
+
+def test_unknown_column_is_named(data_dir):
+    with pytest.raises(LakeWriteError, match="unexpected column.*cost_usd"):
+        Lake(data_dir / "lake").write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1"]).assign(cost_usd=1))
+
+
+def test_three_reruns_give_identical_rows(data_dir):
+    lake = Lake(data_dir / "lake")
+    results = []
+    for _ in range(3):
+        lake.write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1.5", "2.5"]))
+        lake.write_partitions("cost_daily", cost_rows(date(2026, 11, 2), ["3.5"]))
+        results.append(read_costs(lake))
+    assert results[0] == results[1] == results[2]
+    assert len(results[0]) == 3
+
+
+def test_refetch_with_no_rows_clears_the_day(data_dir):
+    lake = Lake(data_dir / "lake")
+    day = date(2026, 11, 1)
+    lake.write_partitions("cost_daily", cost_rows(day, ["1.5"]))
+    empty = cost_rows(day, []).astype({"usage_date": "object"})
+    lake.write_partitions("cost_daily", empty, expected=[{"provider": "aws", "usage_date": day}])
+    assert read_costs(lake) == []
+
+
+def test_empty_table_is_a_view_with_the_right_columns(data_dir):
+    refresh_catalog(data_dir)
+    con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
+    columns = [r[0] for r in con.execute("DESCRIBE metrics_hourly").fetchall()]
+    assert columns[:3] == ["provider", "usage_date", "hour_start"]
+    assert con.execute("SELECT count(*) FROM metrics_hourly").fetchone()[0] == 0
+
+
+def test_catalog_is_only_rewritten_when_a_definition_changes(data_dir):
+    assert refresh_catalog(data_dir).status == "refreshed"
+    assert refresh_catalog(data_dir).status == "unchanged"
+    Lake(data_dir / "lake").write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1"]))
+    changed = refresh_catalog(data_dir)
+    assert changed.status == "refreshed" and changed.changed == ["cost_daily"]
+    # New partitions of a table that already has files need no catalog change.
+    Lake(data_dir / "lake").write_partitions("cost_daily", cost_rows(date(2026, 11, 2), ["2"]))
+    assert refresh_catalog(data_dir).status == "unchanged"
+    con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM cost_daily").fetchone()[0] == 2
+
+
+def test_reader_in_another_process_does_not_block_writes(data_dir):
+    refresh_catalog(data_dir)
+    reader = subprocess.Popen(
+        [sys.executable, "-c",
+         "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+         "print(c.execute('SELECT count(*) FROM cost_daily').fetchone()[0], flush=True); sys.stdin.read()",
+         str(data_dir / "finops.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "0"
+        Lake(data_dir / "lake").write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["4.25"]))
+        outcome = refresh_catalog(data_dir)
+        assert outcome.status == "deferred" and "open in another process" in outcome.reason
+    finally:
+        reader.communicate("")
+    assert refresh_catalog(data_dir).status == "refreshed"
+    con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
+    assert con.execute("SELECT sum(billed_cost) FROM cost_daily").fetchone()[0] == Decimal("4.25")
