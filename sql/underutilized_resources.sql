@@ -1,0 +1,201 @@
+-- underutilized_resources: one row per resource x rule x as-of day in [start, end) whose rule fired.
+-- Parameters: getvariable('start'), getvariable('end') (DATE, as-of days, end exclusive),
+--             getvariable('coverage_floor') (0-1: coverage at or above it is 'high' confidence).
+-- Rules are rows of the seed table underutilization_rules: a NULL threshold is not checked,
+-- every non-NULL one must pass, and a measure with no data never passes.
+-- The window of as-of day D is [D - window_days + 1, D + 1): the last window_days days.
+WITH rules AS (
+    SELECT
+        rule_id, provider, resource_type, action, source_title, source_url,
+        CAST(window_days AS INTEGER) AS window_days,
+        CAST(savings_fraction AS DOUBLE) AS savings_fraction,
+        CAST(min_days_matched AS INTEGER) AS min_days_matched,
+        CAST(day_cpu_avg_at_most_pct AS DOUBLE) AS day_cpu_avg_at_most_pct,
+        CAST(day_network_at_most_bytes AS DOUBLE) AS day_network_at_most_bytes,
+        CAST(day_requests_below AS DOUBLE) AS day_requests_below,
+        CAST(cpu_p95_below_pct AS DOUBLE) AS cpu_p95_below_pct,
+        CAST(cpu_p95_at_most_pct AS DOUBLE) AS cpu_p95_at_most_pct,
+        CAST(recent_days AS INTEGER) AS recent_days,
+        CAST(recent_cpu_at_most_pct AS DOUBLE) AS recent_cpu_at_most_pct,
+        CAST(network_out_per_day_at_most_bytes AS DOUBLE) AS network_out_per_day_at_most_bytes,
+        CAST(connections_at_most AS DOUBLE) AS connections_at_most,
+        CAST(hour_cpu_below_pct AS DOUBLE) AS hour_cpu_below_pct,
+        CAST(hour_cpu_share_at_least AS DOUBLE) AS hour_cpu_share_at_least,
+        CAST(hour_network_in_below_bytes AS DOUBLE) AS hour_network_in_below_bytes,
+        CAST(hour_network_in_share_at_least AS DOUBLE) AS hour_network_in_share_at_least,
+        CAST(hour_network_out_below_bytes AS DOUBLE) AS hour_network_out_below_bytes,
+        CAST(hour_network_out_share_at_least AS DOUBLE) AS hour_network_out_share_at_least
+    FROM underutilization_rules
+),
+as_of AS (
+    SELECT CAST(d AS DATE) AS as_of_date
+    FROM range(CAST(getvariable('start') AS TIMESTAMP), CAST(getvariable('end') AS TIMESTAMP), INTERVAL 1 DAY) AS t(d)
+),
+lookback AS (  -- the earliest day any window (or the 30-day cost) reaches back to
+    SELECT CAST(getvariable('start') AS DATE) - (greatest(max(window_days), 30) - 1) AS first_day FROM rules
+),
+hourly AS (  -- one row per resource x hour with the metrics the rules read
+    SELECT
+        m.provider, m.resource_id, m.usage_date, m.hour_start,
+        arg_max(m.resource_type, m.hour_start) AS resource_type,
+        max(m."avg") FILTER (WHERE m.metric = 'cpu_utilization_pct') AS cpu_avg,
+        max(coalesce(m."max", m."avg")) FILTER (WHERE m.metric = 'cpu_utilization_pct') AS cpu_max,
+        sum(m."sum") FILTER (WHERE m.metric = 'network_in_bytes') AS net_in,
+        sum(m."sum") FILTER (WHERE m.metric = 'network_out_bytes') AS net_out,
+        sum(m."sum") FILTER (WHERE m.metric = 'requests') AS requests,
+        max(coalesce(m."max", m."sum", m."avg")) FILTER (WHERE m.metric = 'connections') AS connections
+    FROM metrics_hourly AS m, lookback AS l
+    WHERE m.usage_date >= l.first_day AND m.usage_date < getvariable('end')
+    GROUP BY m.provider, m.resource_id, m.usage_date, m.hour_start
+),
+resources AS (
+    SELECT provider, resource_id,
+           arg_max(resource_name, hour_start) AS resource_name,
+           arg_max(resource_type, hour_start) AS resource_type,
+           arg_max(region, hour_start) AS region,
+           arg_max(sub_account_id, hour_start) AS sub_account_id
+    FROM metrics_hourly, lookback AS l
+    WHERE usage_date >= l.first_day AND usage_date < getvariable('end')
+    GROUP BY provider, resource_id
+),
+candidates AS (
+    SELECT a.as_of_date, r.*, x.resource_id, x.resource_name, x.region, x.sub_account_id,
+           a.as_of_date - (r.window_days - 1) AS window_start,
+           a.as_of_date + 1 AS window_end
+    FROM as_of AS a
+    CROSS JOIN rules AS r
+    JOIN resources AS x ON x.provider = r.provider AND x.resource_type = r.resource_type
+),
+window_hours AS (
+    SELECT c.as_of_date, c.rule_id, c.resource_id, h.*
+    FROM candidates AS c
+    JOIN hourly AS h
+      ON h.provider = c.provider AND h.resource_id = c.resource_id
+     AND h.usage_date >= c.window_start AND h.usage_date < c.window_end
+),
+days_evaluated AS (  -- day-level criteria: which days of the window qualify
+    SELECT
+        w.as_of_date, w.rule_id, w.resource_id, w.usage_date,
+        coalesce(
+            (c.day_cpu_avg_at_most_pct IS NULL OR avg(w.cpu_avg) <= c.day_cpu_avg_at_most_pct)
+            AND (c.day_network_at_most_bytes IS NULL
+                 OR coalesce(sum(w.net_in), 0) + coalesce(sum(w.net_out), 0) <= c.day_network_at_most_bytes
+                    AND (count(w.net_in) + count(w.net_out)) > 0)
+            AND (c.day_requests_below IS NULL OR sum(w.requests) < c.day_requests_below),
+            false) AS day_matched
+    FROM window_hours AS w
+    JOIN candidates AS c USING (as_of_date, rule_id, resource_id)
+    GROUP BY w.as_of_date, w.rule_id, w.resource_id, w.usage_date,
+             c.day_cpu_avg_at_most_pct, c.day_network_at_most_bytes, c.day_requests_below
+),
+day_counts AS (
+    SELECT as_of_date, rule_id, resource_id, count(*) FILTER (WHERE day_matched) AS days_matched
+    FROM days_evaluated
+    GROUP BY as_of_date, rule_id, resource_id
+),
+measures AS (
+    SELECT
+        c.as_of_date, c.rule_id, c.resource_id,
+        count(*) AS hours_with_data,
+        count(DISTINCT w.usage_date) AS days_with_data,
+        avg(w.cpu_avg) AS cpu_avg_pct,
+        quantile_cont(w.cpu_max, 0.95) AS cpu_p95_pct,
+        max(w.cpu_max) AS cpu_max_pct,
+        max(w.cpu_avg) FILTER (WHERE w.usage_date > c.as_of_date - c.recent_days) AS recent_cpu_max_pct,
+        sum(w.net_in) AS network_in_bytes,
+        sum(w.net_out) AS network_out_bytes,
+        sum(w.net_out) / nullif(count(DISTINCT w.usage_date) FILTER (WHERE w.net_out IS NOT NULL), 0)
+            AS network_out_per_day,
+        sum(w.requests) AS requests,
+        max(w.connections) AS connections_max,
+        avg(CASE WHEN w.cpu_avg < c.hour_cpu_below_pct THEN 1.0 ELSE 0.0 END)
+            FILTER (WHERE w.cpu_avg IS NOT NULL) AS hour_cpu_share,
+        avg(CASE WHEN w.net_in < c.hour_network_in_below_bytes THEN 1.0 ELSE 0.0 END)
+            FILTER (WHERE w.net_in IS NOT NULL) AS hour_network_in_share,
+        avg(CASE WHEN w.net_out < c.hour_network_out_below_bytes THEN 1.0 ELSE 0.0 END)
+            FILTER (WHERE w.net_out IS NOT NULL) AS hour_network_out_share
+    FROM candidates AS c
+    JOIN window_hours AS w USING (as_of_date, rule_id, resource_id)
+    GROUP BY c.as_of_date, c.rule_id, c.resource_id
+),
+evaluated AS (
+    SELECT c.*, m.* EXCLUDE (as_of_date, rule_id, resource_id), d.days_matched,
+        coalesce(
+            (c.min_days_matched IS NULL OR d.days_matched >= c.min_days_matched)
+            AND (c.cpu_p95_below_pct IS NULL OR m.cpu_p95_pct < c.cpu_p95_below_pct)
+            AND (c.cpu_p95_at_most_pct IS NULL OR m.cpu_p95_pct <= c.cpu_p95_at_most_pct)
+            AND (c.recent_cpu_at_most_pct IS NULL OR m.recent_cpu_max_pct <= c.recent_cpu_at_most_pct)
+            AND (c.network_out_per_day_at_most_bytes IS NULL
+                 OR m.network_out_per_day <= c.network_out_per_day_at_most_bytes)
+            AND (c.connections_at_most IS NULL OR m.connections_max <= c.connections_at_most)
+            AND (c.hour_cpu_share_at_least IS NULL OR m.hour_cpu_share >= c.hour_cpu_share_at_least)
+            AND (c.hour_network_in_share_at_least IS NULL
+                 OR m.hour_network_in_share >= c.hour_network_in_share_at_least)
+            AND (c.hour_network_out_share_at_least IS NULL
+                 OR m.hour_network_out_share >= c.hour_network_out_share_at_least),
+            false) AS fired
+    FROM candidates AS c
+    JOIN measures AS m USING (as_of_date, rule_id, resource_id)
+    LEFT JOIN day_counts AS d USING (as_of_date, rule_id, resource_id)
+),
+fired AS (  -- a resize candidate that is also idle is reported once, as a shutdown
+    SELECT e.* FROM evaluated AS e
+    WHERE e.fired
+      AND NOT (e.action = 'resize' AND EXISTS (
+          SELECT 1 FROM evaluated AS s
+          WHERE s.fired AND s.action = 'shutdown' AND s.as_of_date = e.as_of_date
+            AND s.provider = e.provider AND s.resource_id = e.resource_id))
+),
+daily_cost AS (
+    SELECT b.provider, lower(b.resource_id) AS resource_key, b.usage_date, b.billing_currency,
+           sum(b.effective_cost) AS cost
+    FROM cost_daily AS b, lookback AS l
+    WHERE b.resource_id IS NOT NULL AND b.usage_date >= l.first_day AND b.usage_date < getvariable('end')
+    GROUP BY ALL
+),
+trailing_cost AS (
+    SELECT f.as_of_date, f.rule_id, f.resource_id, dc.billing_currency,
+           sum(dc.cost) AS trailing_30d_cost,
+           count(DISTINCT dc.usage_date) AS days_with_cost
+    FROM fired AS f
+    JOIN daily_cost AS dc
+      ON dc.provider = f.provider AND dc.resource_key = lower(f.resource_id)
+     AND dc.usage_date > f.as_of_date - 30 AND dc.usage_date <= f.as_of_date
+    GROUP BY f.as_of_date, f.rule_id, f.resource_id, dc.billing_currency
+    QUALIFY row_number() OVER (PARTITION BY f.as_of_date, f.rule_id, f.resource_id
+                               ORDER BY sum(dc.cost) DESC, dc.billing_currency) = 1
+)
+SELECT
+    f.as_of_date AS usage_date,
+    f.provider, f.resource_id, f.resource_name, f.resource_type, f.region, f.sub_account_id,
+    f.rule_id, f.action, f.source_title AS rule_source, f.source_url AS rule_source_url,
+    f.window_start, f.window_end, f.window_days, f.days_with_data, f.hours_with_data,
+    f.hours_with_data / (f.window_days * 24.0) AS coverage,
+    CASE WHEN f.hours_with_data / (f.window_days * 24.0) >= getvariable('coverage_floor') THEN 'high'
+         WHEN f.hours_with_data / (f.window_days * 24.0) >= 0.5 THEN 'medium'
+         ELSE 'low' END AS confidence,
+    CASE WHEN f.min_days_matched IS NOT NULL THEN f.days_matched END AS days_matched,
+    f.cpu_avg_pct, f.cpu_p95_pct, f.cpu_max_pct, f.network_in_bytes, f.network_out_bytes,
+    f.requests, f.connections_max,
+    concat_ws('; ',
+        CASE WHEN f.min_days_matched IS NOT NULL
+             THEN format('{} of {} days matched (needs {})', f.days_matched, f.window_days, f.min_days_matched) END,
+        CASE WHEN f.cpu_avg_pct IS NOT NULL
+             THEN format('CPU avg {:.2f}%, p95 {:.2f}%, max {:.2f}%', f.cpu_avg_pct, f.cpu_p95_pct, f.cpu_max_pct) END,
+        CASE WHEN f.hour_cpu_share IS NOT NULL AND f.hour_cpu_share_at_least IS NOT NULL
+             THEN format('{:.1f}% of hours below {}% CPU', 100 * f.hour_cpu_share, f.hour_cpu_below_pct) END,
+        CASE WHEN f.network_in_bytes IS NOT NULL OR f.network_out_bytes IS NOT NULL
+             THEN format('network in {:.1f} MB, out {:.1f} MB', coalesce(f.network_in_bytes, 0) / 1e6,
+                         coalesce(f.network_out_bytes, 0) / 1e6) END,
+        CASE WHEN f.requests IS NOT NULL THEN format('{:.0f} requests', f.requests) END,
+        CASE WHEN f.connections_max IS NOT NULL THEN format('max {:.0f} connections', f.connections_max) END,
+        format('{} of {} days with data', f.days_with_data, f.window_days)
+    ) AS evidence,
+    CAST(t.trailing_30d_cost AS DECIMAL(38, 10)) AS trailing_30d_cost,
+    CAST(t.trailing_30d_cost / t.days_with_cost * (730.0 / 24.0) AS DECIMAL(38, 10)) AS monthly_run_rate,
+    CAST(t.trailing_30d_cost / t.days_with_cost * (730.0 / 24.0) * f.savings_fraction AS DECIMAL(38, 10))
+        AS estimated_monthly_savings,
+    t.billing_currency
+FROM fired AS f
+LEFT JOIN trailing_cost AS t USING (as_of_date, rule_id, resource_id)
+ORDER BY usage_date, provider, resource_id, rule_id
