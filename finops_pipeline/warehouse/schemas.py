@@ -148,8 +148,146 @@ COST_PREDICTIONS = TableSpec(
     ]),
 )
 
+UTILIZATION_DAILY = TableSpec(
+    name="utilization_daily",
+    description=(
+        "Per provider x resource x UTC day: CPU avg/p95/max %, memory %, network, disk, "
+        "requests/connections/invocations, hours with data, and the day's resource-level cost."
+    ),
+    partition_by=("usage_date",),
+    key=("usage_date", "provider", "resource_id"),
+    schema=pa.schema([
+        _f("provider", pa.string(), False),
+        _f("resource_id", pa.string(), False),
+        _f("resource_name", pa.string()),
+        _f("resource_type", pa.string(), False),
+        _f("region", pa.string()),
+        _f("sub_account_id", pa.string()),
+        _f("hours_with_data", pa.int64(), False),
+        _f("cpu_avg_pct", pa.float64()),
+        _f("cpu_p95_pct", pa.float64()),
+        _f("cpu_max_pct", pa.float64()),
+        _f("memory_avg_pct", pa.float64()),
+        _f("memory_max_pct", pa.float64()),
+        _f("network_in_bytes", pa.float64()),
+        _f("network_out_bytes", pa.float64()),
+        _f("disk_read_bytes", pa.float64()),
+        _f("disk_write_bytes", pa.float64()),
+        _f("requests", pa.float64()),
+        _f("invocations", pa.float64()),
+        _f("errors", pa.float64()),
+        _f("connections_avg", pa.float64()),
+        _f("connections_max", pa.float64()),
+        _f("billed_cost", MONEY),
+        _f("effective_cost", MONEY),
+        _f("billing_currency", pa.string()),
+    ]),
+)
+
+UNDERUTILIZED_RESOURCES = TableSpec(
+    name="underutilized_resources",
+    description=(
+        "Per resource, rule and as-of day (usage_date): which underutilization rule fired over "
+        "[window_start, window_end), its evidence, trailing 30-day cost and estimated savings."
+    ),
+    partition_by=("usage_date",),
+    key=("usage_date", "provider", "resource_id", "rule_id"),
+    schema=pa.schema([
+        _f("provider", pa.string(), False),
+        _f("resource_id", pa.string(), False),
+        _f("resource_name", pa.string()),
+        _f("resource_type", pa.string(), False),
+        _f("region", pa.string()),
+        _f("sub_account_id", pa.string()),
+        _f("rule_id", pa.string(), False),
+        _f("action", pa.string(), False),
+        _f("rule_source", pa.string(), False),
+        _f("rule_source_url", pa.string(), False),
+        _f("window_start", pa.date32(), False),
+        _f("window_end", pa.date32(), False),
+        _f("window_days", pa.int64(), False),
+        _f("days_with_data", pa.int64(), False),
+        _f("hours_with_data", pa.int64(), False),
+        _f("coverage", pa.float64(), False),
+        _f("confidence", pa.string(), False),
+        _f("days_matched", pa.int64()),
+        _f("cpu_avg_pct", pa.float64()),
+        _f("cpu_p95_pct", pa.float64()),
+        _f("cpu_max_pct", pa.float64()),
+        _f("network_in_bytes", pa.float64()),
+        _f("network_out_bytes", pa.float64()),
+        _f("requests", pa.float64()),
+        _f("connections_max", pa.float64()),
+        _f("evidence", pa.string(), False),
+        _f("trailing_30d_cost", MONEY),
+        _f("monthly_run_rate", MONEY),
+        _f("estimated_monthly_savings", MONEY),
+        _f("billing_currency", pa.string()),
+    ]),
+)
+
+_TREND_COMMON = [
+    _f("provider", pa.string(), False),
+    _f("service_name", pa.string(), False),
+    _f("match_value", pa.string()),
+    _f("resource_id", pa.string()),
+    _f("billing_currency", pa.string(), False),
+]
+
+COST_TREND_DAILY = TableSpec(
+    name="cost_trend_daily",
+    description=(
+        "Predicted vs actual per UTC day x provider x service (x matched resource): actual, "
+        "prorated prediction, provider forecast, variance, month-to-date and run-rate projection."
+    ),
+    partition_by=("usage_date",),
+    key=("usage_date", "provider", "service_name", "match_value", "billing_currency"),
+    schema=pa.schema(_TREND_COMMON + [
+        _f("actual_cost", MONEY, False),
+        _f("effective_cost", MONEY, False),
+        _f("predicted_cost", MONEY),
+        _f("forecast_cost", MONEY),
+        _f("variance", MONEY),
+        _f("variance_pct", pa.float64()),
+        _f("predicted_monthly_cost", MONEY),
+        _f("mtd_actual_cost", MONEY, False),
+        _f("mtd_predicted_cost", MONEY),
+        _f("mtd_variance", MONEY),
+        _f("mtd_variance_pct", pa.float64()),
+        _f("projected_month_end_cost", MONEY, False),
+        _f("status", pa.string(), False),
+    ]),
+)
+
+COST_TREND_MONTHLY = TableSpec(
+    name="cost_trend_monthly",
+    description=(
+        "Predicted vs actual per month (usage_date = first day) x provider x service (x matched "
+        "resource), as of the last day with billing: month-to-date actual, prediction, run-rate."
+    ),
+    partition_by=("usage_date",),
+    key=("usage_date", "provider", "service_name", "match_value", "billing_currency"),
+    schema=pa.schema(_TREND_COMMON + [
+        _f("as_of_date", pa.date32(), False),
+        _f("days_in_month", pa.int64(), False),
+        _f("days_elapsed", pa.int64(), False),
+        _f("actual_cost", MONEY, False),
+        _f("effective_cost", MONEY, False),
+        _f("predicted_cost", MONEY),
+        _f("prorated_predicted_cost", MONEY),
+        _f("forecast_cost", MONEY),
+        _f("mtd_variance", MONEY),
+        _f("projected_month_end_cost", MONEY, False),
+        _f("variance", MONEY),
+        _f("variance_pct", pa.float64()),
+        _f("status", pa.string(), False),
+    ]),
+)
+
 TABLES: dict[str, TableSpec] = {
-    spec.name: spec for spec in (COST_DAILY, METRICS_HOURLY, COST_FORECAST, COST_PREDICTIONS)
+    spec.name: spec for spec in (COST_DAILY, METRICS_HOURLY, COST_FORECAST, COST_PREDICTIONS,
+                                 UTILIZATION_DAILY, UNDERUTILIZED_RESOURCES, COST_TREND_DAILY,
+                                 COST_TREND_MONTHLY)
 }
 
 
