@@ -232,7 +232,8 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
     import boto3
     from moto.server import ThreadedMotoServer
 
-    os.environ.setdefault("MOTO_ACCOUNT_ID", AWS_PAYER)  # STS answers as the fleet's payer account
+    previous_account = os.environ.get("MOTO_ACCOUNT_ID")
+    os.environ["MOTO_ACCOUNT_ID"] = AWS_PAYER  # STS answers as the fleet's payer account
     port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
@@ -260,3 +261,7 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
     finally:
         ce.stop()
         moto.stop()
+        if previous_account is None:
+            os.environ.pop("MOTO_ACCOUNT_ID", None)
+        else:
+            os.environ["MOTO_ACCOUNT_ID"] = previous_account

@@ -1,0 +1,196 @@
+"""The AWS adapter against protocol doubles: moto, botocore's Stubber, the Cost Explorer double."""
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import boto3
+import pytest
+import requests
+from botocore.stub import ANY, Stubber
+from moto import mock_aws
+
+from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
+from finops_pipeline.adapters.usage.base import CloudApiError
+from finops_pipeline.defs.partitions import day_start
+from finops_pipeline.settings import get_settings
+from finops_pipeline.simulator.aws import CostExplorerDouble, serve_aws
+from finops_pipeline.simulator.fleet import build_fleet
+
+TODAY = datetime.now(timezone.utc).date()
+DAY = TODAY - timedelta(days=2)
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return build_fleet()
+
+
+@pytest.fixture
+def aws_env(fleet, monkeypatch):
+    with serve_aws(fleet, DAY, DAY + timedelta(days=1)) as env:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        yield env
+
+
+def test_metrics_from_two_regions_equal_the_fleet(fleet, aws_env):
+    adapter = AwsUsageAdapter.from_settings(get_settings())
+    frames = list(adapter.iter_metric_frames(day_start(DAY), day_start(DAY + timedelta(days=1))))
+    rows = [r for f in frames for r in f.to_pylist()]
+    assert {r["region"] for r in rows} == {"us-east-1", "eu-west-1"}
+    got = {(r["resource_id"], r["metric"], r["hour_start"]): r for r in rows}
+    checked = 0
+    for resource in fleet.of("aws"):
+        for spec in adapter.METRICS[resource.resource_type]:
+            truth = fleet.hourly(resource, spec.canonical, DAY)
+            hours = [0] if resource.resource_type == "s3" else range(24)
+            for h in hours:
+                row = got[(resource.resource_id, spec.canonical, truth.hour_starts[h])]
+                if spec.kind == "gauge":
+                    assert row["avg"] == pytest.approx(truth.avg[h], rel=1e-9)
+                    assert row["max"] == pytest.approx(truth.max[h], rel=1e-9)
+                else:
+                    assert row["sum"] == pytest.approx(truth.sum[h], rel=1e-9)
+                checked += 1
+    assert checked == len(rows)
+    assert adapter.api.calls["GetMetricData"] == 2  # one batch per region
+    assert adapter.api.calls["ListMetrics"] == 14  # 7 namespaces x 2 regions
+
+
+@mock_aws
+def test_more_than_500_queries_are_batched_in_calls_of_at_most_500():
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    start = day_start(DAY)
+    instances = [f"i-{n:017x}" for n in range(130)]  # 130 x (2 gauge + 4 counter queries) = 780
+    for metric in ("CPUUtilization", "NetworkIn", "NetworkOut", "EBSReadBytes", "EBSWriteBytes"):
+        cw.put_metric_data(Namespace="AWS/EC2", MetricData=[
+            {"MetricName": metric, "Dimensions": [{"Name": "InstanceId", "Value": i}],
+             "Timestamp": start, "Value": 7.0} for i in instances])
+    sent = []
+    adapter = AwsUsageAdapter(get_settings({"AWS_REGION": "us-east-1"}))
+    adapter.client("cloudwatch", "us-east-1").meta.events.register(
+        "provide-client-params.cloudwatch.GetMetricData",
+        lambda params, **_: sent.append(len(params["MetricDataQueries"])))
+    frames = list(adapter.iter_metric_frames(start, start + timedelta(hours=1)))
+    assert sent == [500, 280]
+    rows = [r for f in frames for r in f.to_pylist()]
+    assert len(rows) == 130 * 5
+    assert {r["resource_id"] for r in rows} == set(instances)
+    assert all(r["avg"] == 7.0 for r in rows if r["metric"] == "cpu_utilization_pct")
+
+
+def _ce_page(day: str, groups: list[tuple[str, str, str]], token: str | None) -> dict:
+    page = {
+        "ResultsByTime": [{
+            "TimePeriod": {"Start": day, "End": (date.fromisoformat(day) + timedelta(days=1)).isoformat()},
+            "Total": {}, "Estimated": False,
+            "Groups": [{"Keys": [svc, acct], "Metrics": {
+                "UnblendedCost": {"Amount": amount, "Unit": "USD"},
+                "AmortizedCost": {"Amount": amount, "Unit": "USD"},
+                "UsageQuantity": {"Amount": "1", "Unit": "Hrs"}}} for svc, acct, amount in groups],
+        }],
+        "DimensionValueAttributes": [{"Value": "111111111111", "Attributes": {"description": "payer"}}],
+    }
+    if token:
+        page["NextPageToken"] = token
+    return page
+
+
+@mock_aws
+def test_cost_explorer_pages_are_all_followed():
+    pages = [
+        _ce_page("2026-10-01", [("Amazon EC2", "111111111111", "10.25"), ("Amazon S3", "111111111111", "1.50")], "p2"),
+        _ce_page("2026-10-02", [("Amazon EC2", "111111111111", "11.00")], "p3"),
+        _ce_page("2026-10-03", [("Amazon EC2", "111111111111", "0.0000000001")], None),
+    ]
+    requests.post("http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results", json={"results": pages})
+    adapter = AwsUsageAdapter(get_settings({"AWS_COST_WITH_RESOURCES": "false", "AWS_COST_FORECAST": "false"}))
+    fetched = adapter.fetch_cost(date(2026, 10, 1), date(2026, 10, 4))
+    assert adapter.api.calls["GetCostAndUsage"] == 3
+    rows = fetched.cost.to_pylist()
+    assert [(r["usage_date"].isoformat(), r["service_name"], r["billed_cost"]) for r in rows] == [
+        ("2026-10-01", "Amazon EC2", Decimal("10.25")), ("2026-10-01", "Amazon S3", Decimal("1.50")),
+        ("2026-10-02", "Amazon EC2", Decimal("11.00")), ("2026-10-03", "Amazon EC2", Decimal("1E-10")),
+    ]
+    assert fetched.provider_totals[date(2026, 10, 1)] == {"USD": Decimal("11.75")}
+    assert rows[0]["sub_account_name"] == "payer"
+    assert adapter.api.estimated_cost_usd == Decimal("0.03")
+
+
+def _amount(value: str) -> dict:
+    return {"Amount": value, "Unit": "USD"}
+
+
+def test_resource_level_rows_and_forecast_against_the_real_service_model():
+    """Stubber checks our requests against botocore's Cost Explorer model (moto lacks these calls)."""
+    today = date(2026, 11, 20)
+    ce = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    stub = Stubber(ce)
+    metrics = lambda v: {"UnblendedCost": _amount(v), "AmortizedCost": _amount(v), "UsageQuantity": _amount("24")}
+    stub.add_response("get_cost_and_usage", {"ResultsByTime": [
+        {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Estimated": True,
+         "Groups": [{"Keys": ["Amazon Elastic Compute Cloud - Compute", "222222222222"], "Metrics": metrics("5.00")}]}]},
+        {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Granularity": "DAILY",
+         "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
+         "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}]})
+    stub.add_response("get_cost_and_usage_with_resources", {"ResultsByTime": [
+        {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Estimated": True, "Groups": [
+            {"Keys": ["Amazon Elastic Compute Cloud - Compute", "i-0abc"], "Metrics": metrics("3.00")},
+            {"Keys": ["Amazon Elastic Compute Cloud - Compute", "NoResourceId"], "Metrics": metrics("2.00")}]}]},
+        {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Granularity": "DAILY",
+         "Filter": {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["222222222222"]}},
+         "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
+         "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "RESOURCE_ID"}]})
+    stub.add_response("get_cost_forecast", {
+        "Total": _amount("20.0"),
+        "ForecastResultsByTime": [
+            {"TimePeriod": {"Start": "2026-11-20", "End": "2026-11-21"}, "MeanValue": "10.0",
+             "PredictionIntervalLowerBound": "9.0", "PredictionIntervalUpperBound": "11.0"},
+            {"TimePeriod": {"Start": "2026-11-21", "End": "2026-11-22"}, "MeanValue": "10.0",
+             "PredictionIntervalLowerBound": "9.0", "PredictionIntervalUpperBound": "11.0"}]},
+        {"TimePeriod": {"Start": "2026-11-20", "End": "2027-01-01"}, "Metric": "UNBLENDED_COST",
+         "Granularity": "DAILY", "PredictionIntervalLevel": 80})
+    with stub:
+        adapter = AwsUsageAdapter(get_settings({}), client_factory=lambda service, region: ce, today=today)
+        fetched = adapter.fetch_cost(date(2026, 11, 18), date(2026, 11, 19))
+        stub.assert_no_pending_responses()
+    rows = sorted(fetched.cost.to_pylist(), key=lambda r: r["billed_cost"])
+    assert [(r["resource_id"], r["billed_cost"], r["source"]) for r in rows] == [
+        (None, Decimal("2.00"), "ce:GetCostAndUsageWithResources"),
+        ("i-0abc", Decimal("3.00"), "ce:GetCostAndUsageWithResources"),
+    ]
+    assert all(r["is_estimated"] for r in rows)
+    assert fetched.provider_totals == {date(2026, 11, 18): {"USD": Decimal("5.00")}}
+    forecast = fetched.forecast.to_pylist()
+    assert [(f["usage_date"], f["period_start"], f["mean_cost"]) for f in forecast] == [
+        (today, date(2026, 11, 20), Decimal("10.0")), (today, date(2026, 11, 21), Decimal("10.0"))]
+
+
+def test_access_denied_names_the_missing_iam_action():
+    ce = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    stub = Stubber(ce)
+    stub.add_client_error("get_cost_and_usage", service_error_code="AccessDeniedException",
+                          service_message="User is not authorized", http_status_code=400, expected_params=None)
+    with stub:
+        adapter = AwsUsageAdapter(get_settings({"AWS_COST_FORECAST": "false"}), client_factory=lambda s, r: ce)
+        with pytest.raises(CloudApiError, match=r"ce:GetCostAndUsage") as info:
+            adapter.fetch_cost(date(2026, 10, 1), date(2026, 10, 2))
+    assert "aws GetCostAndUsage failed" in str(info.value)
+
+
+def test_throttling_is_retried_then_succeeds(fleet, monkeypatch):
+    double = CostExplorerDouble(fleet, throttle_first=2, today=DAY + timedelta(days=1))
+    url = double.start()
+    try:
+        monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", url)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKE")
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake")
+        settings = get_settings({**__import__("os").environ, "AWS_COST_WITH_RESOURCES": "false",
+                                 "AWS_COST_FORECAST": "false"})
+        adapter = AwsUsageAdapter(settings)
+        fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    finally:
+        double.stop()
+    assert [op for op, _ in double.requests] == ["GetCostAndUsage"] * 3  # two throttled, one answered
+    assert adapter.api.calls["GetCostAndUsage"] == 1
+    assert fetched.provider_totals[DAY] == fleet.daily_total("aws", DAY)
