@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
 
-from finops_pipeline.defs.ingest import RAW_RETRY_POLICY, skipped
+from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter
+from finops_pipeline.defs.ingest import RAW_RETRY_POLICY, ingest_cost, ingest_metrics
 from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
-
-_PENDING = "GCP ingestion is not built yet (issue #3)"
 
 
 @asset(partitions_def=DAILY, backfill_policy=WHOLE_RANGE, retry_policy=RAW_RETRY_POLICY,
        group_name="gcp", kinds={"gcp", "parquet"})
 def gcp_cost(context: AssetExecutionContext) -> MaterializeResult:
-    """GCP billing export rows (cost net of credits) into cost_daily."""
-    return skipped(context, "gcp", _PENDING)
+    """GCP billing export rows (gross cost, and effective cost net of credits) into cost_daily,
+    from one partition-pruned, parameterized BigQuery query per run."""
+    return ingest_cost(context, "gcp", GcpUsageAdapter.from_settings)
 
 
 @asset(partitions_def=DAILY, backfill_policy=WEEKLY_CHUNKS, retry_policy=RAW_RETRY_POLICY,
        group_name="gcp", kinds={"gcp", "parquet"})
 def gcp_metrics(context: AssetExecutionContext) -> MaterializeResult:
-    """Cloud Monitoring hourly series into metrics_hourly."""
-    return skipped(context, "gcp", _PENDING)
+    """Cloud Monitoring hourly series (ListTimeSeries, aligned server-side) into metrics_hourly."""
+    return ingest_metrics(context, "gcp", GcpUsageAdapter.from_settings)
 
 
 defs = Definitions(assets=[gcp_cost, gcp_metrics])

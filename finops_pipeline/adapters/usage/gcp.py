@@ -1,0 +1,574 @@
+"""GCP: Cloud Monitoring metrics (ListTimeSeries) and the Cloud Billing export in BigQuery.
+
+Metrics: one ``ListTimeSeries`` per metric type per project and day, aligned
+server-side to hours (ALIGN_MEAN + ALIGN_MAX for gauges, ALIGN_DELTA for counters)
+and summed per resource (``REDUCE_SUM`` grouped by the resource's identity labels, so
+a VM's traffic split by ``loadbalanced`` or a pod's memory by ``memory_type`` becomes
+one series), every page followed.
+
+Billing: one parameterized query over the standard or detailed export table, pruned
+by ``_PARTITIONTIME`` (the window widened by the restatement days), capped by
+``maximum_bytes_billed``; a second tiny query gives BigQuery's own day totals.
+
+Identity (how billing joins metrics): ``resource_id`` is what Cloud Monitoring keys a
+resource by -- a VM's numeric ``instance_id``, a Cloud SQL ``project:instance``
+database id, a bucket name, a GKE pod name -- and the detailed export's
+``resource.global_name`` is mapped to the same value (see :func:`resource_id_from_global_name`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal
+from typing import Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from google.api_core import exceptions as gexc
+from google.api_core import retry as gretry
+
+from finops_pipeline.adapters.usage.base import (
+    ApiUsage,
+    CloudAdapter,
+    CloudApiError,
+    CostFetch,
+    MetricSpec,
+    ResourceRef,
+    utc_now,
+)
+from finops_pipeline.settings import Settings, SettingsError
+from finops_pipeline.warehouse.schemas import MONEY, TAGS, UTC_TIMESTAMP
+
+# Cloud Monitoring: $0.50 per million time series returned by read calls (free tier ignored).
+MONITORING_PRICE_PER_SERIES = Decimal("0.50") / Decimal(1_000_000)
+# BigQuery on-demand analysis: $6.25 per TiB billed.
+BIGQUERY_PRICE_PER_TIB = Decimal("6.25")
+HOUR = 3600
+SOURCE = "bigquery:billing_export"
+
+RESOURCE_TYPE_ALIASES = {"gke_container": "k8s_container"}
+
+_CHARGE_CATEGORY = {"regular": "Usage", "tax": "Tax", "adjustment": "Adjustment",
+                    "rounding_error": "Adjustment"}
+
+_PROJECT_ID = re.compile(r"^(?:[a-z][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
+_TABLE = re.compile(r"^[A-Za-z0-9_-]{1,1024}$")
+_BILLING_ACCOUNT = re.compile(r"^[0-9A-Fa-f]{6}-[0-9A-Fa-f]{6}-[0-9A-Fa-f]{6}$")
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """How a monitored resource type is keyed: group-by fields and filter field."""
+
+    group_by: tuple[str, ...]
+    id_label: str  # the filter field that selects resources by resource_id
+
+
+_IDENTITY = {
+    "gce_instance": _Identity(("resource.label.project_id", "resource.label.instance_id",
+                               "resource.label.zone", "metric.label.instance_name"),
+                              "resource.labels.instance_id"),
+    "cloudsql_database": _Identity(("resource.label.project_id", "resource.label.database_id",
+                                    "resource.label.region"), "resource.labels.database_id"),
+    "gcs_bucket": _Identity(("resource.label.project_id", "resource.label.bucket_name",
+                             "resource.label.location"), "resource.labels.bucket_name"),
+    "k8s_container": _Identity(("resource.label.project_id", "resource.label.location",
+                                "resource.label.cluster_name", "resource.label.namespace_name",
+                                "resource.label.pod_name"), "resource.labels.pod_name"),
+}
+
+
+def _zone_region(location: str) -> str:
+    """us-central1-a -> us-central1; regions and multi-regions pass through (lower-cased)."""
+    location = location.lower()
+    return location[:-2] if re.match(r"^[a-z]+-[a-z]+\d+-[a-z]$", location) else location
+
+
+def _identity(rtype: str, rlabels, mlabels, system_name: str | None) -> tuple[str, str, str | None]:
+    """(resource_id, resource_name, region) of one returned series."""
+    if rtype == "gce_instance":
+        return (rlabels.get("instance_id", ""), mlabels.get("instance_name") or system_name or "",
+                _zone_region(rlabels.get("zone", "")) or None)
+    if rtype == "cloudsql_database":
+        db = rlabels.get("database_id", "")
+        return db, db.split(":", 1)[-1], rlabels.get("region") or None
+    if rtype == "gcs_bucket":
+        return rlabels.get("bucket_name", ""), rlabels.get("bucket_name", ""), \
+            (rlabels.get("location") or "").lower() or None
+    pod = rlabels.get("pod_name", "")
+    return pod, pod, _zone_region(rlabels.get("location", "")) or None
+
+
+_GLOBAL_NAME = [
+    (re.compile(r"^//compute\.googleapis\.com/projects/[^/]+/zones/[^/]+/instances/([^/]+)$"),
+     "gce_instance", lambda m: m.group(1)),
+    (re.compile(r"^//cloudsql\.googleapis\.com/projects/([^/]+)/instances/([^/]+)$"),
+     "cloudsql_database", lambda m: f"{m.group(1)}:{m.group(2)}"),
+    (re.compile(r"^//storage\.googleapis\.com/projects/[^/]+/buckets/([^/]+)$"),
+     "gcs_bucket", lambda m: m.group(1)),
+    (re.compile(r"^//container\.googleapis\.com/projects/[^/]+/(?:locations|zones)/[^/]+/clusters/[^/]+"
+                r"/k8s/namespaces/[^/]+/pods/([^/]+)$"), "k8s_container", lambda m: m.group(1)),
+]
+
+
+def resource_id_from_global_name(global_name: str | None, name: str | None) -> tuple[str | None, str | None]:
+    """(resource_id, resource_type) for a detailed-export row, keyed like Cloud Monitoring.
+
+    A VM's ``//compute.googleapis.com/projects/P/zones/Z/instances/ID`` becomes ``ID``
+    (the numeric instance_id metrics carry); Cloud SQL becomes ``P:INSTANCE``; a bucket
+    its name; a GKE pod its pod name. Other resources keep the global name, which is
+    unique; without one, ``resource.name`` is used.
+    """
+    if not global_name:
+        return (name or None), None
+    for pattern, rtype, key in _GLOBAL_NAME:
+        m = pattern.match(global_name)
+        if m:
+            return key(m), rtype
+    return global_name, None
+
+
+def _check_filter_value(what: str, value: str) -> str:
+    if not value or any(c in value for c in '"\\\n\r'):
+        raise ValueError(f"{what} {value!r} cannot go into a Cloud Monitoring filter: "
+                         "it must be non-empty and contain no quotes, backslashes or line breaks")
+    return value
+
+
+def _monitoring_error(exc: Exception, project: str, metric_type: str) -> CloudApiError:
+    op = "monitoring ListTimeSeries"
+    if isinstance(exc, gexc.PermissionDenied):
+        return CloudApiError("gcp", op, f"permission denied on project {project}: grant "
+                             f"roles/monitoring.viewer on project {project} to the pipeline's "
+                             f"credentials ({exc.message})")
+    if isinstance(exc, gexc.NotFound):
+        return CloudApiError("gcp", op, f"project {project} was not found: check GCP_MONITORING_PROJECTS "
+                             f"and that the Cloud Monitoring API is enabled there ({exc.message})")
+    if isinstance(exc, gexc.Unauthenticated):
+        return CloudApiError("gcp", op, "the credentials were rejected: set GOOGLE_APPLICATION_CREDENTIALS "
+                             "or run `gcloud auth application-default login`")
+    if isinstance(exc, gexc.RetryError):
+        return CloudApiError("gcp", op, f"{metric_type} in project {project} kept failing after retries: "
+                             f"{exc.cause}")
+    return CloudApiError("gcp", op, f"{metric_type} in project {project}: {exc}")
+
+
+class GcpUsageAdapter(CloudAdapter):
+    """Cloud Monitoring + BigQuery billing export, built from settings and SDK clients."""
+
+    provider = "gcp"
+    METRICS: dict[str, list[MetricSpec]] = {
+        "gce_instance": [
+            MetricSpec("compute.googleapis.com/instance/cpu/utilization", "cpu_utilization_pct", "gauge", "Percent", 100.0),
+            MetricSpec("compute.googleapis.com/instance/network/received_bytes_count", "network_in_bytes", "counter", "Bytes"),
+            MetricSpec("compute.googleapis.com/instance/network/sent_bytes_count", "network_out_bytes", "counter", "Bytes"),
+            MetricSpec("compute.googleapis.com/instance/disk/read_bytes_count", "disk_read_bytes", "counter", "Bytes"),
+            MetricSpec("compute.googleapis.com/instance/disk/write_bytes_count", "disk_write_bytes", "counter", "Bytes"),
+        ],
+        "cloudsql_database": [
+            MetricSpec("cloudsql.googleapis.com/database/cpu/utilization", "cpu_utilization_pct", "gauge", "Percent", 100.0),
+            MetricSpec("cloudsql.googleapis.com/database/memory/utilization", "memory_utilization_pct", "gauge", "Percent", 100.0),
+            MetricSpec("cloudsql.googleapis.com/database/network/connections", "connections", "gauge", "Count"),
+        ],
+        "gcs_bucket": [
+            MetricSpec("storage.googleapis.com/storage/total_bytes", "storage_bytes", "gauge", "Bytes"),
+            MetricSpec("storage.googleapis.com/api/request_count", "requests", "counter", "Count"),
+        ],
+        "k8s_container": [
+            MetricSpec("kubernetes.io/container/cpu/core_usage_time", "cpu_core_seconds", "counter", "Seconds"),
+            MetricSpec("kubernetes.io/container/memory/used_bytes", "memory_used_bytes", "gauge", "Bytes"),
+        ],
+    }
+
+    def __init__(self, settings: Settings, monitoring_client=None, bigquery_client=None,
+                 retry_initial_delay: float = 1.0):
+        self.settings = settings
+        self.monitoring = monitoring_client
+        self.bigquery = bigquery_client
+        self.api = ApiUsage()
+        self.projects = tuple(settings.gcp_monitoring_projects) or (
+            (settings.gcp_project_id,) if settings.gcp_project_id else ())
+        # Transient gRPC errors: exponential backoff with jitter, bounded to 5 minutes per call.
+        self.retry = gretry.Retry(
+            predicate=gretry.if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded,
+                                               gexc.ResourceExhausted, gexc.InternalServerError,
+                                               gexc.BadGateway, gexc.GatewayTimeout),
+            initial=retry_initial_delay, maximum=30.0, multiplier=2.0, timeout=300.0,
+            on_error=self._count_retry)
+
+    def _count_retry(self, exc: Exception) -> None:
+        self.api.retries += 1
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "GcpUsageAdapter":
+        """Clients from Application Default Credentials, or pointed at the simulator's endpoints."""
+        import grpc
+        from google.auth.credentials import AnonymousCredentials
+        from google.auth.exceptions import DefaultCredentialsError
+        from google.cloud import bigquery, monitoring_v3
+        from google.cloud.monitoring_v3.services.metric_service.transports import MetricServiceGrpcTransport
+
+        billing_project = settings.gcp_billing_project_id or settings.gcp_project_id
+        try:
+            if settings.gcp_monitoring_endpoint:
+                channel = grpc.insecure_channel(settings.gcp_monitoring_endpoint)
+                monitoring = monitoring_v3.MetricServiceClient(
+                    transport=MetricServiceGrpcTransport(channel=channel))
+            else:
+                monitoring = monitoring_v3.MetricServiceClient()
+            if settings.gcp_bigquery_endpoint:
+                bq = bigquery.Client(project=billing_project, credentials=AnonymousCredentials(),
+                                     client_options={"api_endpoint": settings.gcp_bigquery_endpoint})
+            else:
+                bq = bigquery.Client(project=billing_project)
+        except DefaultCredentialsError:
+            raise CloudApiError("gcp", "authentication", "no Application Default Credentials found: set "
+                                "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run "
+                                "`gcloud auth application-default login`") from None
+        return cls(settings, monitoring, bq)
+
+    # -- metrics ----------------------------------------------------------------------
+    def iter_metric_frames(self, start: datetime, end: datetime, resources: list[ResourceRef] | None = None,
+                           metrics: list[str] | None = None) -> Iterator[pa.Table]:
+        """metrics_hourly rows for hours in [start, end): per project x metric type, pages streamed."""
+        if not self.projects:
+            raise SettingsError("GCP_MONITORING_PROJECTS", "", "a comma list of project ids (or set GCP_PROJECT_ID)")
+        start, end = _floor_hour(start), _ceil_hour(end)
+        wanted = self._wanted(resources)
+        for project in self.projects:
+            _check_filter_value("project", project)
+            for rtype, ids in wanted.items():
+                if ids is not None:
+                    ids = sorted(ref.resource_id for ref in ids
+                                 if ref.sub_account_id in (None, project))
+                    if not ids:
+                        continue
+                for spec in self.METRICS[rtype]:
+                    if metrics is not None and spec.canonical not in metrics:
+                        continue
+                    for chunk in _chunks(ids, 100) if ids is not None else [None]:
+                        yield from self._metric_frames(project, rtype, spec, start, end, chunk)
+
+    def _wanted(self, resources: list[ResourceRef] | None) -> dict[str, list[ResourceRef] | None]:
+        if resources is None:
+            return {rtype: None for rtype in self.METRICS}
+        wanted: dict[str, list[ResourceRef]] = defaultdict(list)
+        for ref in resources:
+            rtype = RESOURCE_TYPE_ALIASES.get(ref.resource_type, ref.resource_type)
+            if rtype not in self.METRICS:
+                raise ValueError(f"GCP resource type {ref.resource_type!r} is not supported; use one of "
+                                 f"{sorted(self.METRICS) + sorted(RESOURCE_TYPE_ALIASES)}")
+            _check_filter_value("resource id", ref.resource_id)
+            wanted[rtype].append(ref)
+        return dict(wanted)
+
+    def _metric_frames(self, project, rtype, spec, start, end, ids) -> Iterator[pa.Table]:
+        if spec.kind == "gauge":
+            mean = pa.concat_tables(self._series_pages(project, rtype, spec, start, end, ids, "ALIGN_MEAN"))
+            high = pa.concat_tables(self._series_pages(project, rtype, spec, start, end, ids, "ALIGN_MAX"))
+            joined = mean.rename_columns([*mean.column_names[:-1], "avg"]).join(
+                high.select(["resource_id", "hour_start", "value"]).rename_columns(
+                    ["resource_id", "hour_start", "max"]),
+                keys=["resource_id", "hour_start"], join_type="left outer")
+            if joined.num_rows:
+                yield self._frame(joined, rtype, spec, project, avg=joined["avg"], max_=joined["max"])
+            return
+        for page in self._series_pages(project, rtype, spec, start, end, ids, "ALIGN_DELTA"):
+            if page.num_rows:
+                yield self._frame(page, rtype, spec, project, sum_=page["value"])
+
+    def _frame(self, t: pa.Table, rtype, spec: MetricSpec, project, avg=None, max_=None, sum_=None) -> pa.Table:
+        n = t.num_rows
+        nulls = pa.nulls(n, pa.float64())
+
+        def scaled(col):
+            if col is None:
+                return nulls
+            return pc.multiply(col.cast(pa.float64()), spec.scale) if spec.scale != 1.0 else col.cast(pa.float64())
+
+        hour = t["hour_start"]
+        return pa.table({
+            "provider": pa.array(["gcp"] * n, pa.string()),
+            "usage_date": pc.cast(hour, pa.date32()),
+            "hour_start": hour,
+            "resource_id": t["resource_id"],
+            "resource_name": t["resource_name"],
+            "resource_type": pa.array([rtype] * n, pa.string()),
+            "region": t["region"],
+            "sub_account_id": pa.array([project] * n, pa.string()),
+            "metric": pa.array([spec.canonical] * n, pa.string()),
+            "native_metric": pa.array([spec.native] * n, pa.string()),
+            "unit": pa.array([spec.unit] * n, pa.string()),
+            "avg": scaled(avg), "max": scaled(max_), "min": nulls, "sum": scaled(sum_),
+            "sample_count": nulls,
+            "ingested_at": pa.array([utc_now()] * n, UTC_TIMESTAMP),
+        })
+
+    def _series_pages(self, project, rtype, spec, start, end, ids, aligner) -> Iterator[pa.Table]:
+        """Each response page of one ListTimeSeries as (resource_id, name, region, hour_start, value)."""
+        from google.cloud import monitoring_v3
+
+        identity = _IDENTITY[rtype]
+        clauses = [f'metric.type = "{_check_filter_value("metric type", spec.native)}"',
+                   f'resource.type = "{_check_filter_value("resource type", rtype)}"']
+        if ids:
+            field = identity.id_label
+            if rtype == "gce_instance" and not all(i.isdigit() for i in ids):
+                field = "metric.labels.instance_name"  # a VM named rather than numbered
+            clauses.append(f"{field} = one_of({', '.join(f'{chr(34)}{i}{chr(34)}' for i in ids)})")
+        request = monitoring_v3.ListTimeSeriesRequest(
+            name=f"projects/{project}",
+            filter=" AND ".join(clauses),
+            interval=monitoring_v3.TimeInterval(start_time=start, end_time=end),
+            aggregation=monitoring_v3.Aggregation(
+                alignment_period={"seconds": HOUR},
+                per_series_aligner=getattr(monitoring_v3.Aggregation.Aligner, aligner),
+                cross_series_reducer=monitoring_v3.Aggregation.Reducer.REDUCE_SUM,
+                group_by_fields=list(identity.group_by),
+            ),
+            view=monitoring_v3.ListTimeSeriesRequest.TimeSeriesView.FULL,
+        )
+        lo, hi = int(start.timestamp()), int(end.timestamp())
+        try:
+            pager = self.monitoring.list_time_series(request=request, retry=self.retry, timeout=60.0)
+            for page in pager.pages:
+                raw = type(page).pb(page)
+                self.api.record("monitoring.ListTimeSeries",
+                                MONITORING_PRICE_PER_SERIES * len(raw.time_series))
+                ids_, names, regions, hours, values = [], [], [], [], []
+                for ts in raw.time_series:
+                    system_name = ts.metadata.system_labels.fields.get("name")
+                    rid, name, region = _identity(rtype, ts.resource.labels, ts.metric.labels,
+                                                  system_name.string_value if system_name else None)
+                    for p in ts.points:
+                        hour_start = p.interval.end_time.seconds - HOUR
+                        if not lo <= hour_start < hi:
+                            continue
+                        kind = p.value.WhichOneof("value")
+                        if kind not in ("double_value", "int64_value"):
+                            continue
+                        ids_.append(rid)
+                        names.append(name)
+                        regions.append(region)
+                        hours.append(hour_start * 1_000_000)
+                        values.append(float(getattr(p.value, kind)))
+                yield pa.table({
+                    "resource_id": pa.array(ids_, pa.string()),
+                    "resource_name": pa.array(names, pa.string()),
+                    "region": pa.array(regions, pa.string()),
+                    "hour_start": pa.array(hours, pa.int64()).cast(UTC_TIMESTAMP),
+                    "value": pa.array(values, pa.float64()),
+                })
+        except gexc.GoogleAPICallError as exc:
+            raise _monitoring_error(exc, project, spec.native) from None
+        except gexc.RetryError as exc:
+            raise _monitoring_error(exc, project, spec.native) from None
+
+    # -- billing ----------------------------------------------------------------------
+    def billing_table(self) -> str:
+        """The export table as a validated, backtick-quoted `project.dataset.table`."""
+        s = self.settings
+        project = s.gcp_billing_project_id or s.gcp_project_id
+        name = "GCP_BILLING_PROJECT_ID" if s.gcp_billing_project_id else "GCP_PROJECT_ID"
+        if not project or not _PROJECT_ID.match(project):
+            raise SettingsError(name, project or "", "a Google Cloud project id (6-30 lowercase letters, "
+                                "digits or hyphens) for the project that holds the billing export")
+        if not s.gcp_billing_dataset or not _DATASET.match(s.gcp_billing_dataset):
+            raise SettingsError("GCP_BILLING_DATASET", s.gcp_billing_dataset or "",
+                                "the BigQuery dataset of the billing export (letters, digits, underscores)")
+        if s.gcp_billing_table:
+            table = s.gcp_billing_table
+            if not _TABLE.match(table):
+                raise SettingsError("GCP_BILLING_TABLE", table,
+                                    "a BigQuery table name (letters, digits, underscores, hyphens)")
+        else:
+            account = s.gcp_billing_account_id or ""
+            if not _BILLING_ACCOUNT.match(account):
+                raise SettingsError("GCP_BILLING_ACCOUNT_ID", account,
+                                    "a billing account id like 01A2B3-C4D5E6-F7A8B9 (or set GCP_BILLING_TABLE)")
+            prefix = "gcp_billing_export_resource_v1_" if s.gcp_billing_detailed else "gcp_billing_export_v1_"
+            table = prefix + account.upper().replace("-", "_")
+        return f"`{project}.{s.gcp_billing_dataset}.{table}`"
+
+    def cost_sql(self, table: str, group_by: tuple[str, ...] | None = None) -> str:
+        """The billing query: identifiers validated by billing_table(), values as parameters."""
+        detailed = self.settings.gcp_billing_detailed
+        dims = set(group_by) if group_by is not None else {"account", "service", "region", "resource", "labels"}
+        columns = [("DATE(usage_start_time)", "usage_date"), ("billing_account_id", "billing_account_id"),
+                   ("cost_type", "cost_type"), ("currency", "currency")]
+        if "account" in dims:
+            columns += [("project.id", "project_id"), ("project.name", "project_name")]
+        if "service" in dims:
+            columns += [("service.description", "service_name"), ("sku.description", "sku"),
+                        ("usage.unit", "usage_unit")]
+        if "region" in dims:
+            columns += [("location.region", "region")]
+        if "resource" in dims and detailed:
+            columns += [("resource.name", "resource_name"), ("resource.global_name", "resource_global_name")]
+        if "labels" in dims:
+            columns += [("TO_JSON_STRING(labels)", "labels_json")]
+        select = ",\n  ".join(f"{expr} AS {alias}" for expr, alias in columns)
+        usage = ",\n  SUM(usage.amount) AS usage_amount" if "service" in dims else ""
+        return (
+            f"SELECT\n  {select},\n"
+            "  SUM(CAST(cost AS NUMERIC)) AS cost,\n"
+            "  SUM(IFNULL((SELECT SUM(CAST(c.amount AS NUMERIC)) FROM UNNEST(credits) AS c), 0)) AS credits"
+            f"{usage}\n"
+            f"FROM {table}\n"
+            f"{self._where()}\n"
+            f"GROUP BY {', '.join(alias for _, alias in columns)}"
+        )
+
+    @staticmethod
+    def _where() -> str:
+        return ("WHERE _PARTITIONTIME >= @partition_start AND _PARTITIONTIME < @partition_end\n"
+                "  AND usage_start_time >= @start AND usage_start_time < @end")
+
+    def totals_sql(self, table: str) -> str:
+        return ("SELECT DATE(usage_start_time) AS usage_date, currency, SUM(CAST(cost AS NUMERIC)) AS cost\n"
+                f"FROM {table}\n{self._where()}\nGROUP BY usage_date, currency")
+
+    def partition_window(self, start: date, end: date) -> tuple[datetime, datetime]:
+        """_PARTITIONTIME bounds: a day before the usage window to the restatement days after it."""
+        lookahead = max(self.settings.restatement_days, 1)
+        return _midnight(start - timedelta(days=1)), _midnight(end + timedelta(days=lookahead))
+
+    def fetch_cost(self, start: date, end: date, group_by: tuple[str, ...] | None = None) -> CostFetch:
+        """cost_daily rows for UTC days in [start, end), net of credits, with BigQuery's day totals."""
+        table = self.billing_table()  # raises before anything is sent if a name is unusable
+        days = [start + timedelta(days=i) for i in range((end - start).days)]
+        rows = self._query(self.cost_sql(table, group_by), start, end, table)
+        totals: dict[date, dict[str, Decimal]] = {}
+        for r in self._query(self.totals_sql(table), start, end, table):
+            totals.setdefault(r["usage_date"], {})[r["currency"]] = Decimal(r["cost"])
+        return CostFetch(cost=_cost_table(rows), days=days, provider_totals=totals)
+
+    def _query(self, sql: str, start: date, end: date, table: str) -> list[dict]:
+        from google.cloud import bigquery
+
+        p_start, p_end = self.partition_window(start, end)
+        config = bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ScalarQueryParameter("start", "TIMESTAMP", _midnight(start)),
+                bigquery.ScalarQueryParameter("end", "TIMESTAMP", _midnight(end)),
+                bigquery.ScalarQueryParameter("partition_start", "TIMESTAMP", p_start),
+                bigquery.ScalarQueryParameter("partition_end", "TIMESTAMP", p_end),
+            ],
+            maximum_bytes_billed=self.settings.gcp_billing_max_bytes,
+            use_legacy_sql=False,
+            labels={"app": "finops-pipeline"},
+        )
+        retry = bigquery.DEFAULT_RETRY.with_deadline(120.0)
+        try:
+            job = self.bigquery.query(sql, job_config=config, retry=retry)
+            result = job.result(retry=retry)
+            rows = []
+            for page in result.pages:
+                self.api.record("bigquery.getQueryResults")
+                rows.extend(dict(row.items()) for row in page)
+        except gexc.GoogleAPICallError as exc:
+            raise self._bigquery_error(exc, table) from None
+        billed = job.total_bytes_billed or 0
+        self.api.record("bigquery.jobs.insert",
+                        BIGQUERY_PRICE_PER_TIB * Decimal(billed) / Decimal(2**40))
+        self.api.bytes_scanned += job.total_bytes_processed or 0
+        self.api.notes["bigquery_bytes_billed"] = str(int(self.api.notes.get("bigquery_bytes_billed", 0)) + billed)
+        return rows
+
+    def _bigquery_error(self, exc: gexc.GoogleAPICallError, table: str) -> CloudApiError:
+        op = "bigquery billing export query"
+        reasons = {e.get("reason") for e in (exc.errors or []) if isinstance(e, dict)}
+        project, dataset, _ = table.strip("`").split(".")
+        if isinstance(exc, gexc.NotFound) or "notFound" in reasons:
+            return CloudApiError("gcp", op, f"{table} was not found: enable Billing -> Billing export -> "
+                                 f"BigQuery export ({'detailed usage cost' if self.settings.gcp_billing_detailed else 'standard usage cost'}) "
+                                 f"into dataset {dataset} of project {project}, or point GCP_BILLING_PROJECT_ID / "
+                                 f"GCP_BILLING_DATASET / GCP_BILLING_TABLE at the export. BigQuery said: {exc.message}")
+        if isinstance(exc, gexc.Forbidden) or "accessDenied" in reasons:
+            return CloudApiError("gcp", op, f"permission denied: grant the pipeline's credentials "
+                                 f"roles/bigquery.jobUser on project {self.bigquery.project} (to run queries) and "
+                                 f"roles/bigquery.dataViewer on dataset {project}.{dataset} (to read the export). "
+                                 f"BigQuery said: {exc.message}")
+        if "bytesBilledLimitExceeded" in reasons:
+            m = re.search(r"(\d+) or higher required", exc.message or "")
+            need = f"{int(m.group(1)):,} bytes" if m else "more bytes than allowed"
+            return CloudApiError("gcp", op, f"the query would bill {need}, above GCP_BILLING_MAX_BYTES="
+                                 f"{self.settings.gcp_billing_max_bytes:,}: raise GCP_BILLING_MAX_BYTES to at least "
+                                 f"that, or fetch a shorter range")
+        return CloudApiError("gcp", op, f"{exc.message}")
+
+
+def _cost_table(rows: list[dict]) -> pa.Table:
+    """Aggregated export rows -> cost_daily rows, one per contract key (tags = labels they share)."""
+    merged: dict[tuple, dict] = {}
+    now = utc_now()
+    for r in rows:
+        resource_id, resource_type = resource_id_from_global_name(r.get("resource_global_name"), r.get("resource_name"))
+        billing_account = r["billing_account_id"]
+        row = {
+            "provider": "gcp", "usage_date": r["usage_date"], "billing_account_id": billing_account,
+            "sub_account_id": r.get("project_id") or billing_account,
+            "sub_account_name": r.get("project_name"),
+            "service_name": r.get("service_name") or "(all services)",
+            "region": r.get("region"), "resource_id": resource_id, "resource_name": r.get("resource_name"),
+            "resource_type": resource_type, "sku": r.get("sku"),
+            "charge_category": _CHARGE_CATEGORY.get(r["cost_type"], "Adjustment"),
+            "charge_description": r["cost_type"],
+            "usage_quantity": r.get("usage_amount"), "usage_unit": r.get("usage_unit"),
+            "billed_cost": Decimal(r["cost"]), "effective_cost": Decimal(r["cost"]) + Decimal(r["credits"]),
+            "list_cost": None, "billing_currency": r["currency"],
+            "tags": dict((kv["key"], kv["value"]) for kv in json.loads(r.get("labels_json") or "[]")),
+            "is_estimated": False, "source": SOURCE, "ingested_at": now,
+        }
+        key = tuple(row[k] for k in ("usage_date", "billing_account_id", "sub_account_id", "service_name",
+                                     "region", "resource_id", "sku", "charge_category", "billing_currency"))
+        if key not in merged:
+            merged[key] = row
+            continue
+        into = merged[key]  # e.g. labels changed during the day: one row, the labels both had
+        into["billed_cost"] += row["billed_cost"]
+        into["effective_cost"] += row["effective_cost"]
+        if row["usage_quantity"] is not None and into["usage_unit"] == row["usage_unit"]:
+            into["usage_quantity"] = (into["usage_quantity"] or 0.0) + row["usage_quantity"]
+        into["tags"] = {k: v for k, v in into["tags"].items() if row["tags"].get(k) == v}
+        if into["charge_description"] != row["charge_description"]:
+            into["charge_description"] = "mixed"
+    out = list(merged.values())
+    for row in out:
+        row["tags"] = list(row["tags"].items())
+    return pa.Table.from_pylist(out, schema=_COST_SCHEMA)
+
+
+_COST_SCHEMA = pa.schema([
+    ("provider", pa.string()), ("usage_date", pa.date32()), ("billing_account_id", pa.string()),
+    ("sub_account_id", pa.string()), ("sub_account_name", pa.string()), ("service_name", pa.string()),
+    ("region", pa.string()), ("resource_id", pa.string()), ("resource_name", pa.string()),
+    ("resource_type", pa.string()), ("sku", pa.string()), ("charge_category", pa.string()),
+    ("charge_description", pa.string()), ("usage_quantity", pa.float64()), ("usage_unit", pa.string()),
+    ("billed_cost", MONEY), ("effective_cost", MONEY), ("list_cost", MONEY),
+    ("billing_currency", pa.string()), ("tags", TAGS), ("is_estimated", pa.bool_()),
+    ("source", pa.string()), ("ingested_at", UTC_TIMESTAMP),
+])
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=timezone.utc)
+
+
+def _floor_hour(t: datetime) -> datetime:
+    t = t.astimezone(timezone.utc) if t.tzinfo else t.replace(tzinfo=timezone.utc)
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil_hour(t: datetime) -> datetime:
+    floored = _floor_hour(t)
+    return floored if floored == (t if t.tzinfo else t.replace(tzinfo=timezone.utc)) else floored + timedelta(hours=1)
+
+
+def _chunks(items: list, size: int) -> list[list]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
