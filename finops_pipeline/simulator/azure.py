@@ -89,50 +89,17 @@ _GROUPINGS = {"resourceid", "servicename", "resourcelocation", "chargetype", "me
 _AGGREGATIONS = ("average", "maximum", "minimum", "total", "count")
 
 
-class AzureDouble:
-    """The running double: ``url`` (authority and ARM endpoint), ``requests`` seen, knobs."""
+class AzureApi:
+    """What the double answers, without the transport: usable from an HTTP server or from
+    ``responses`` callbacks. Serves days [start, end) of the fleet's Azure resources."""
 
     def __init__(self, fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40):
         self.fleet = fleet
         self.start, self.end = start, end
         self.page_size = page_size
         self.client_secret = secrets.token_urlsafe(24)
-        self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self._tokens: set[str] = set()
         self._lock = threading.Lock()
-        self._dir = tempfile.TemporaryDirectory(prefix="azure-double-")
-        self.cert_path, key_path = _self_signed_certificate(Path(self._dir.name))
-        self.ca_bundle = _ca_bundle_with(self.cert_path, Path(self._dir.name) / "ca-bundle.pem")
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        self._server.daemon_threads = True
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.cert_path, key_path)
-        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="azure-double", daemon=True)
-
-    def __enter__(self) -> "AzureDouble":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._dir.cleanup()
-
-    @property
-    def environment(self) -> dict[str, str]:
-        """Variables that point settings, azure-identity and requests at this double."""
-        return {
-            "AZURE_USAGE_ENABLED": "true",
-            "AZURE_SUBSCRIPTION_IDS": ",".join(AZURE_SUBSCRIPTIONS),
-            "AZURE_TENANT_ID": TENANT_ID,
-            "AZURE_CLIENT_ID": CLIENT_ID,
-            "AZURE_CLIENT_SECRET": self.client_secret,
-            "AZURE_AUTHORITY_HOST": self.url,
-            "AZURE_RESOURCE_MANAGER_ENDPOINT": self.url,
-            "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
-        }
 
     # -- token -------------------------------------------------------------------------
     def issue_token(self, form: dict[str, str]) -> tuple[int, dict]:
@@ -285,6 +252,47 @@ class AzureDouble:
     def _resource(self, path: str) -> SimResource | None:
         wanted = path.rstrip("/").lower()
         return next((r for r in self.fleet.of("azure") if r.resource_id.lower() == wanted), None)
+
+
+class AzureDouble(AzureApi):
+    """The API served over HTTPS on 127.0.0.1: ``url`` is both the authority and the ARM endpoint."""
+
+    def __init__(self, fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40):
+        super().__init__(fleet, start, end, page_size)
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request
+        self._dir = tempfile.TemporaryDirectory(prefix="azure-double-")
+        self.cert_path, key_path = _self_signed_certificate(Path(self._dir.name))
+        self.ca_bundle = _ca_bundle_with(self.cert_path, Path(self._dir.name) / "ca-bundle.pem")
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.cert_path, key_path)
+        self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+        self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="azure-double", daemon=True)
+
+    def __enter__(self) -> "AzureDouble":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._dir.cleanup()
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Variables that point settings, azure-identity and requests at this double."""
+        return {
+            "AZURE_USAGE_ENABLED": "true",
+            "AZURE_SUBSCRIPTION_IDS": ",".join(AZURE_SUBSCRIPTIONS),
+            "AZURE_TENANT_ID": TENANT_ID,
+            "AZURE_CLIENT_ID": CLIENT_ID,
+            "AZURE_CLIENT_SECRET": self.client_secret,
+            "AZURE_AUTHORITY_HOST": self.url,
+            "AZURE_RESOURCE_MANAGER_ENDPOINT": self.url,
+            "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
+        }
 
 
 def _dimensions(line, resource: SimResource | None) -> dict[str, str]:

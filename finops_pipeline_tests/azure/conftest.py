@@ -1,0 +1,132 @@
+"""Azure at the HTTP layer with `responses`: the public-cloud URLs (Entra ID and ARM),
+answered by the simulator's AzureApi for the fleet, through the real SDK clients and
+the real ClientSecretCredential token flow."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+from azure.identity import ClientSecretCredential
+
+from finops_pipeline.adapters.usage.azure import AzureUsageAdapter
+from finops_pipeline.simulator.azure import CLIENT_ID, TENANT_ID, AzureApi
+from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS, build_fleet
+
+LOGIN = "https://login.microsoftonline.com"
+ARM = "https://management.azure.com"
+COST_URL = re.compile(r"https://management\.azure\.com/+subscriptions/[^/]+/providers/Microsoft\.CostManagement/query.*")
+METRICS_URL = re.compile(r"https://management\.azure\.com/subscriptions/.+/providers/Microsoft\.Insights/metrics.*",
+                         re.IGNORECASE)
+
+
+
+@pytest.fixture(scope="session")
+def fleet():
+    return build_fleet()
+
+
+@pytest.fixture
+def api(fleet):
+    return AzureApi(fleet, date(2026, 1, 1), date(2026, 1, 20), page_size=40)
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+@pytest.fixture
+def entra(rsps, api):
+    """The Entra ID endpoints ClientSecretCredential uses: OpenID discovery and the token POST."""
+    base = f"{LOGIN}/{TENANT_ID}"
+    rsps.get(f"{base}/v2.0/.well-known/openid-configuration", json={
+        "token_endpoint": f"{base}/oauth2/v2.0/token",
+        "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+        "issuer": f"https://login.microsoftonline.com/{TENANT_ID}/v2.0",
+    })
+
+    def token(request):
+        status, body = api.issue_token({k: v[0] for k, v in parse_qs(request.body).items()})
+        return status, {}, json.dumps(body)
+
+    rsps.add_callback(responses.POST, f"{base}/oauth2/v2.0/token", callback=token, content_type="application/json")
+    return rsps
+
+
+def authorized(api, request) -> bool:
+    return api.authorized(request.headers.get("Authorization"))
+
+
+def cost_callback(api):
+    """Cost Management query answered from the fleet, nextLinks pointing back at ARM."""
+
+    def answer(request):
+        if not authorized(api, request):
+            return 401, {}, json.dumps({"error": {"code": "AuthenticationFailed", "message": "no token"}})
+        parts = urlsplit(request.url)
+        query = parse_qs(parts.query)
+        sub = parts.path.strip("/").split("/")[1]
+        skip = int(query.get("$skiptoken", ["0"])[0])
+        next_base = f"{ARM}{parts.path}?api-version={query['api-version'][0]}"
+        status, body = api.cost_query(sub, json.loads(request.body), skip, next_base)
+        return status, {"x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=98"}, json.dumps(body)
+
+    return answer
+
+
+def metrics_callback(api):
+    def answer(request):
+        if not authorized(api, request):
+            return 401, {}, json.dumps({"error": {"code": "AuthenticationFailed", "message": "no token"}})
+        parts = urlsplit(request.url)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        path = parts.path[: -len("/providers/Microsoft.Insights/metrics")]
+        status, body = api.metrics(path, query)
+        return status, {"x-ms-ratelimit-remaining-subscription-reads": "11998"}, json.dumps(body)
+
+    return answer
+
+
+@pytest.fixture
+def cost_answer(api):
+    return cost_callback(api)
+
+
+@pytest.fixture
+def metrics_answer(api):
+    return metrics_callback(api)
+
+
+@pytest.fixture
+def arm(entra, cost_answer, metrics_answer):
+    """ARM answered from the fleet (cost and metrics)."""
+    entra.add_callback(responses.POST, COST_URL, callback=cost_answer, content_type="application/json")
+    entra.add_callback(responses.GET, METRICS_URL, callback=metrics_answer, content_type="application/json")
+    return entra
+
+
+@pytest.fixture
+def credential(api):
+    return ClientSecretCredential(TENANT_ID, CLIENT_ID, api.client_secret)
+
+
+@pytest.fixture
+def waits():
+    return []
+
+
+@pytest.fixture
+def make_adapter(credential, waits):
+    """An adapter on the real SDK clients (public-cloud URLs) whose sleeps are recorded, not slept."""
+
+    def make(**options) -> AzureUsageAdapter:
+        options.setdefault("max_retry_wait_seconds", 300)
+        return AzureUsageAdapter(AZURE_SUBSCRIPTIONS, credential=credential, sleep=waits.append, **options)
+
+    return make

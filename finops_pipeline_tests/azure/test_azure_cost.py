@@ -1,0 +1,212 @@
+"""Cost Management through the real SDK and credential, answered at the HTTP layer."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import defaultdict
+from datetime import date, timedelta
+from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import responses
+
+from finops_pipeline.adapters.usage.base import CloudApiError
+from finops_pipeline.simulator.azure import TENANT_ID
+from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS
+
+SUB = AZURE_SUBSCRIPTIONS[0]
+COST_URL = re.compile(r"https://management\.azure\.com/+subscriptions/[^/]+/providers/Microsoft\.CostManagement/query.*")
+DAYS = (date(2026, 1, 5), date(2026, 1, 7))  # [start, end)
+
+
+def _days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=i) for i in range((end - start).days)]
+
+
+def test_cost_rows_equal_the_fleets_bill_per_resource_day_and_currency(arm, api, fleet, make_adapter):
+    adapter = make_adapter()
+    fetched = adapter.fetch_cost(*DAYS)
+
+    got = {(r["usage_date"], r["resource_id"]): r for r in fetched.cost.to_pylist()}
+    expected = [line for d in _days(*DAYS) for line in fleet.cost_lines("azure", d)]
+    assert len(got) == len(expected) == fetched.cost.num_rows
+    for line in expected:
+        row = got[(line.usage_date, line.resource_id.lower())]
+        assert row["billed_cost"] == line.billed_cost
+        assert row["effective_cost"] == line.effective_cost
+        assert row["billing_currency"] == line.currency
+        assert row["sub_account_id"] == row["billing_account_id"] == line.sub_account_id
+        assert row["service_name"] == line.service_name
+        assert row["region"] == line.region
+        assert row["charge_category"] == "Usage"
+        assert row["usage_quantity"] == line.usage_quantity
+        assert row["resource_type"] == fleet.by_id[line.resource_id].resource_type
+        assert row["is_estimated"] is False and row["source"] == "costmanagement:query.usage"
+
+    # The provider's own totals: per day and per currency, USD and EUR never summed together.
+    for day in _days(*DAYS):
+        assert fetched.provider_totals[day] == fleet.daily_total("azure", day)
+        assert set(fetched.provider_totals[day]) == {"USD", "EUR"}
+    assert fetched.days == _days(*DAYS)
+
+
+def test_real_client_secret_flow_gets_a_token_and_arm_calls_carry_it(arm, make_adapter):
+    make_adapter().fetch_cost(*DAYS)
+
+    token_calls = [c for c in arm.calls if c.request.url.endswith("/oauth2/v2.0/token")]
+    assert len(token_calls) == 1  # cached afterwards
+    form = parse_qs(token_calls[0].request.body)
+    assert form["grant_type"] == ["client_credentials"]
+    assert form["scope"] == ["https://management.azure.com/.default"]
+    issued = json.loads(token_calls[0].response.text)["access_token"]
+    arm_calls = [c for c in arm.calls if "management.azure.com" in c.request.url]
+    assert arm_calls and all(c.request.headers["Authorization"] == f"Bearer {issued}" for c in arm_calls)
+
+
+def test_cost_query_follows_every_next_link_with_the_same_body(arm, api, fleet, make_adapter):
+    api.page_size = 3  # 10 resource rows per subscription and day -> 7 pages for 2 days
+    adapter = make_adapter()
+    rows = list(adapter.query_cost(SUB, *DAYS, "ActualCost", ["ResourceId", "ServiceName"], charge_type="Usage"))
+
+    cost_calls = [c for c in arm.calls if COST_URL.match(c.request.url)]
+    next_link_calls = [c for c in cost_calls if "$skiptoken" in urlsplit(c.request.url).query]
+    assert len(next_link_calls) >= 3
+    assert len({c.request.body for c in cost_calls}) == 1  # every page POSTs the original query
+    expected = [line for d in _days(*DAYS) for line in fleet.cost_lines("azure", d) if line.sub_account_id == SUB]
+    assert len(rows) == len(expected)
+    assert sum(r["Cost"] for r in rows) == sum(line.billed_cost for line in expected)
+    assert adapter.api.calls["costmanagement.query.usage.nextLink"] == len(next_link_calls)
+
+
+def test_columns_are_read_by_name_whatever_their_order(entra, make_adapter):
+    entra.post(COST_URL, json={"properties": {"nextLink": None, "columns": [
+        {"name": "Currency", "type": "String"},
+        {"name": "ServiceName", "type": "String"},
+        {"name": "UsageDate", "type": "Number"},
+        {"name": "ResourceId", "type": "String"},
+        {"name": "UsageQuantity", "type": "Number"},
+        {"name": "Cost", "type": "Number"},
+    ], "rows": [
+        ["EUR", "Storage", 20260105, "/subscriptions/s/resourcegroups/rg/providers/microsoft.storage/storageaccounts/a", 24, 1.25],
+        ["USD", "Storage", 20260105, "/subscriptions/s/resourcegroups/rg/providers/microsoft.storage/storageaccounts/b", 2.5, 0.1],
+    ]}})
+    rows = list(make_adapter().query_cost(SUB, *DAYS, "ActualCost", ["ResourceId", "ServiceName"]))
+    assert rows[0]["Currency"] == "EUR" and rows[0]["Cost"] == Decimal("1.25")
+    assert rows[0]["UsageDate"] == date(2026, 1, 5) and rows[0]["UsageQuantity"] == 24.0
+    assert rows[0]["ResourceId"].endswith("/storageaccounts/a") and rows[0]["ServiceName"] == "Storage"
+    assert rows[1]["Currency"] == "USD" and rows[1]["Cost"] == Decimal("0.1")
+
+
+def test_amortized_only_and_purchase_rows_keep_billed_and_effective_apart(entra, make_adapter):
+    """A reservation purchase is billed (ActualCost) but not effective; its amortization is the reverse."""
+    def answer(request):
+        body = json.loads(request.body)
+        grouping = [g["name"] for g in body["dataset"]["grouping"]]
+        actual = body["type"] == "ActualCost"
+        if grouping == ["ChargeType"]:
+            rows = [[100.0, 20260105, "Purchase", "USD"]] if actual else [[3.0, 20260105, "Usage", "USD"]]
+            cols = ["Cost", "UsageDate", "ChargeType", "Currency"]
+        elif grouping == ["ResourceId", "ServiceName"]:
+            charge = body["dataset"]["filter"]["dimensions"]["values"][0]
+            rows = ([[100.0, 20260105, "", "Virtual Machines", "USD"]] if charge == "Purchase"
+                    else [[3.0, 20260105, "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm1",
+                           "Virtual Machines", "USD"]])
+            cols = ["Cost", "UsageDate", "ResourceId", "ServiceName", "Currency"]
+        else:
+            rows, cols = [], ["Cost", "UsageDate", "ResourceId", "ResourceLocation", "Currency"]
+        return 200, {}, json.dumps({"properties": {"columns": [{"name": c} for c in cols], "rows": rows}})
+
+    entra.add_callback(responses.POST, COST_URL, callback=answer, content_type="application/json")
+    adapter = make_adapter()
+    adapter.subscription_ids = (SUB,)
+    rows = {r["charge_category"]: r for r in adapter.fetch_cost(date(2026, 1, 5), date(2026, 1, 6)).cost.to_pylist()}
+    assert rows["Purchase"]["billed_cost"] == Decimal(100) and rows["Purchase"]["effective_cost"] == 0
+    assert rows["Purchase"]["resource_id"] is None
+    assert rows["Usage"]["billed_cost"] == 0 and rows["Usage"]["effective_cost"] == Decimal(3)
+
+
+def _throttled_then(api_callback, *throttles):
+    """Answer with the given 429 headers first, then pass through."""
+    pending = list(throttles)
+
+    def answer(request):
+        if pending:
+            headers = pending.pop(0)
+            return 429, headers, json.dumps({"error": {"code": "TooManyRequests", "message": "slow down"}})
+        return api_callback(request)
+
+    return answer
+
+
+def test_cost_management_429_waits_for_the_longest_ratelimit_header(entra, cost_answer, make_adapter, waits):
+    only_cost_headers = {  # no Retry-After at all: azure-core's retry policy would not see these
+        "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": "12",
+        "x-ms-ratelimit-microsoft.costmanagement-entity-retry-after": "30",
+        "x-ms-ratelimit-microsoft.costmanagement-tenant-retry-after": "5",
+        "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=0",
+    }
+    entra.add_callback(responses.POST, COST_URL, callback=_throttled_then(cost_answer, only_cost_headers),
+                       content_type="application/json")
+    adapter = make_adapter()
+    rows = list(adapter.query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
+    assert rows and waits == [30.0]
+    assert adapter.api.retries == 1
+    assert adapter.api.as_metadata()["api_x-ms-ratelimit-microsoft.costmanagement-qpu-remaining"] == "QueryResource=98"
+
+
+def test_429_waits_are_capped_by_the_setting(entra, cost_answer, make_adapter, waits):
+    entra.add_callback(responses.POST, COST_URL, callback=_throttled_then(
+        cost_answer, {"Retry-After": "600"}, {"x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": "45"}),
+        content_type="application/json")
+    list(make_adapter(max_retry_wait_seconds=20).query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
+    assert waits == [20.0, 20.0]
+
+
+def test_5xx_is_retried_with_bounded_backoff_then_fails_naming_the_call(entra, make_adapter, waits):
+    entra.post(COST_URL, status=503, json={"error": {"code": "ServiceUnavailable", "message": "try later"}})
+    with pytest.raises(CloudApiError, match=r"azure costmanagement.query.usage failed: .*HTTP 503"):
+        list(make_adapter().query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
+    assert len(waits) == 4 and all(0 <= w <= 20 for w in waits)
+
+
+def test_403_names_the_role_and_the_scope(entra, make_adapter):
+    entra.post(COST_URL, status=403, json={"error": {
+        "code": "AuthorizationFailed",
+        "message": "The client does not have authorization to perform action 'Microsoft.CostManagement/query/read'"}})
+    with pytest.raises(CloudApiError) as raised:
+        make_adapter().fetch_cost(*DAYS)
+    message = str(raised.value)
+    assert "Cost Management Reader" in message and f"/subscriptions/{SUB}" in message
+    assert "HTTP 403" in message and "AuthorizationFailed" in message
+
+
+def test_unknown_subscription_says_so(arm, make_adapter):
+    adapter = make_adapter()
+    adapter.subscription_ids = ("11111111-2222-3333-4444-555555555555",)
+    with pytest.raises(CloudApiError, match=r"subscription '11111111-2222-3333-4444-555555555555' is unknown"):
+        adapter.fetch_cost(*DAYS)
+
+
+def test_a_rejected_secret_fails_clearly_without_showing_it(rsps, api, credential, make_adapter):
+    base = f"https://login.microsoftonline.com/{TENANT_ID}"
+    rsps.get(f"{base}/v2.0/.well-known/openid-configuration", json={
+        "token_endpoint": f"{base}/oauth2/v2.0/token", "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+        "issuer": f"{base}/v2.0"})
+    rsps.post(f"{base}/oauth2/v2.0/token", status=401, json={
+        "error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
+    with pytest.raises(CloudApiError) as raised:
+        make_adapter().fetch_cost(*DAYS)
+    assert "AZURE_CLIENT_SECRET" in str(raised.value)
+    assert api.client_secret not in str(raised.value)
+
+
+def test_totals_never_mix_currencies(arm, make_adapter, fleet):
+    fetched = make_adapter().fetch_cost(*DAYS)
+    by_currency = defaultdict(Decimal)
+    for row in fetched.cost.to_pylist():
+        by_currency[(row["usage_date"], row["billing_currency"])] += row["billed_cost"]
+    for day, totals in fetched.provider_totals.items():
+        for currency, amount in totals.items():
+            assert by_currency[(day, currency)] == amount
