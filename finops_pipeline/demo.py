@@ -77,7 +77,9 @@ def _write_predictions(fleet, directory: Path, start: date, end: date) -> None:
         from finops_pipeline.simulator.predictions import write_predictions
     except ImportError:
         return
-    write_predictions(fleet, directory, start, end)
+    months = sorted({(start + timedelta(days=i)).replace(day=1) for i in range((end - start).days)})
+    for month in months:
+        write_predictions(fleet, directory, month)
 
 
 def summarize(data_dir: Path, out=print) -> dict[str, int]:

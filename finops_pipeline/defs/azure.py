@@ -6,8 +6,6 @@ needs no extra permission, keeps the two assets independent (no read of the lake
 ordering between them) and Cost Management queries are free.
 """
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
 
 from finops_pipeline.adapters.usage.azure import AzureUsageAdapter

@@ -1,7 +1,5 @@
 """GCP: BigQuery billing export and Cloud Monitoring metrics as daily partitions."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
 
 from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter
