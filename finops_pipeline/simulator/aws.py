@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import threading
+import urllib.request
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -238,6 +239,8 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
     moto_url = f"http://127.0.0.1:{port}"
+    # moto keeps its backends per process: start from empty so datapoints are never doubled.
+    urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).close()
     ce = CostExplorerDouble(fleet, **ce_options)
     ce_url = ce.start()
     try:
@@ -260,6 +263,7 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
         }
     finally:
         ce.stop()
+        urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).close()
         moto.stop()
         if previous_account is None:
             os.environ.pop("MOTO_ACCOUNT_ID", None)
