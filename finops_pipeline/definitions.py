@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from finops_pipeline.defs import aws, azure, gcp
+from finops_pipeline.defs import aws, azure, gcp, marts
 
 defs = Definitions.merge(
     aws.defs,
     gcp.defs,
     azure.defs,
+    marts.defs,
 )
