@@ -1,0 +1,172 @@
+"""BigQuery billing export: net-of-credit totals, partition pruning, parameters, errors."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from finops_pipeline.adapters.usage.base import CloudApiError
+from finops_pipeline.settings import SettingsError
+from finops_pipeline.simulator.fleet import GCP_BILLING_ACCOUNT
+from finops_pipeline.simulator.gcp import run_gcp_doubles
+from finops_pipeline.warehouse.lake import Lake
+
+from .conftest import DAY, END, START, make_adapter
+
+
+def _sum(table, column):
+    return sum(table.column(column).to_pylist(), Decimal(0))
+
+
+def test_day_totals_are_the_fleets_gross_and_net_of_credits(fleet, adapter):
+    fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    cost = fetched.cost
+    assert fetched.days == [DAY]
+    assert set(cost.column("usage_date").to_pylist()) == {DAY}
+    assert _sum(cost, "billed_cost") == fleet.daily_total("gcp", DAY)["USD"]
+    assert _sum(cost, "effective_cost") == fleet.daily_total("gcp", DAY, "effective")["USD"]
+    assert _sum(cost, "effective_cost") < _sum(cost, "billed_cost")  # the VMs' credits were subtracted
+    assert fetched.provider_totals == {DAY: fleet.daily_total("gcp", DAY)}
+    # Every line of the fleet's bill, keyed the way metrics key resources (numeric VM ids).
+    rows = {(r["resource_id"], r["sub_account_id"]): r for r in cost.to_pylist()}
+    for line in fleet.cost_lines("gcp", DAY):
+        row = rows[(line.resource_id, line.sub_account_id)]
+        assert (row["billed_cost"], row["effective_cost"]) == (line.billed_cost, line.effective_cost)
+        assert (row["service_name"], row["sku"], row["region"]) == (line.service_name, line.sku, line.region)
+        assert row["resource_type"] == fleet.by_id[line.resource_id].resource_type
+        assert row["resource_name"] == fleet.by_id[line.resource_id].name
+        assert dict(row["tags"]) == line.tags
+        assert row["charge_category"] == "Usage" and row["billing_account_id"] == GCP_BILLING_ACCOUNT
+        assert row["source"] == "bigquery:billing_export" and row["is_estimated"] is False
+
+
+def test_the_query_carries_the_partition_filter_and_its_values_as_parameters(adapter, doubles):
+    adapter.fetch_cost(DAY, DAY + timedelta(days=2))
+    sent = doubles.bigquery.queries
+    assert len(sent) == 2  # the rows, and BigQuery's own day totals
+    for config in sent:
+        sql = config["query"]
+        assert "_PARTITIONTIME >= @partition_start AND _PARTITIONTIME < @partition_end" in sql
+        assert "usage_start_time >= @start AND usage_start_time < @end" in sql
+        assert "2026-03" not in sql  # no value is formatted into the SQL
+        params = {p["name"]: p["parameterValue"]["value"] for p in config["queryParameters"]}
+        assert {k: v[:10] for k, v in params.items()} == {
+            "start": "2026-03-02", "end": "2026-03-04",
+            "partition_start": "2026-03-01", "partition_end": "2026-03-07"}  # +3 restatement days
+        assert config["maximumBytesBilled"] == str(10 * 1024**3)
+    assert adapter.api.bytes_scanned > 0
+    assert adapter.api.estimated_cost_usd > 0
+
+
+def test_bytes_scanned_grow_with_the_window_not_with_the_table(fleet):
+    scanned = {}
+    for served_days in (12, 24):
+        with run_gcp_doubles(fleet, START, START + timedelta(days=served_days)) as doubles:
+            for window in (1, 3):
+                adapter = make_adapter(doubles)
+                adapter.fetch_cost(DAY, DAY + timedelta(days=window))
+                scanned[(served_days, window)] = adapter.api.bytes_scanned
+    assert scanned[(12, 1)] < scanned[(12, 3)]
+    assert scanned[(24, 1)] == scanned[(12, 1)]  # twice the table, same bytes
+
+
+@pytest.mark.parametrize("dataset", ["billing`; DROP TABLE x; --", "billing export", "billing/*x*/",
+                                     "billing--", "billing;"])
+def test_a_hostile_dataset_name_never_reaches_bigquery(doubles, dataset):
+    adapter = make_adapter(doubles, gcp_billing_dataset=dataset)
+    with pytest.raises(SettingsError, match="GCP_BILLING_DATASET"):
+        adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    assert doubles.bigquery.queries == []
+
+
+def test_a_missing_export_table_says_how_to_enable_the_export(doubles):
+    adapter = make_adapter(doubles, gcp_billing_account_id="0AAAAA-BBBBBB-CCCCCC")
+    with pytest.raises(CloudApiError) as err:
+        adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    message = str(err.value)
+    assert "Billing export -> BigQuery export" in message
+    assert "`shop-prod.billing_export.gcp_billing_export_resource_v1_0AAAAA_BBBBBB_CCCCCC`" in message
+
+
+def test_a_missing_dataset_is_reported_with_the_name_looked_for(doubles):
+    adapter = make_adapter(doubles, gcp_billing_dataset="billing_elsewhere")
+    with pytest.raises(CloudApiError, match=r"billing_elsewhere.*Billing export -> BigQuery export"):
+        adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+
+
+def test_permission_denied_names_the_roles_needed(adapter, doubles):
+    doubles.bigquery.denied_projects = {"shop-prod"}
+    with pytest.raises(CloudApiError) as err:
+        adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    assert "roles/bigquery.jobUser on project shop-prod" in str(err.value)
+    assert "roles/bigquery.dataViewer on dataset shop-prod.billing_export" in str(err.value)
+
+
+def test_the_bytes_cap_says_what_the_query_needs_and_what_to_raise(doubles):
+    adapter = make_adapter(doubles, gcp_billing_max_bytes=1000)
+    with pytest.raises(CloudApiError) as err:
+        adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    assert "would bill 10,485,760 bytes" in str(err.value)
+    assert "GCP_BILLING_MAX_BYTES" in str(err.value)
+
+
+def test_a_transient_backend_error_is_retried(fleet, adapter, doubles):
+    doubles.bigquery.fail_next = [503]
+    fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    assert _sum(fetched.cost, "billed_cost") == fleet.daily_total("gcp", DAY)["USD"]
+
+
+def test_the_standard_export_gives_the_same_totals_without_resources(fleet, doubles):
+    adapter = make_adapter(doubles, gcp_billing_detailed=False)
+    cost = adapter.fetch_cost(DAY, DAY + timedelta(days=1)).cost
+    assert "gcp_billing_export_v1_" in doubles.bigquery.queries[0]["query"]
+    assert set(cost.column("resource_id").to_pylist()) == {None}
+    assert _sum(cost, "billed_cost") == fleet.daily_total("gcp", DAY)["USD"]
+    assert _sum(cost, "effective_cost") == fleet.daily_total("gcp", DAY, "effective")["USD"]
+    rows = {(r["sub_account_id"], r["service_name"], r["region"], r["sku"]): r for r in cost.to_pylist()}
+    assert len(rows) == cost.num_rows  # resources merged into one row per key...
+    shared: dict[tuple, dict] = {}
+    for line in fleet.cost_lines("gcp", DAY):
+        key = (line.sub_account_id, line.service_name, line.region, line.sku)
+        shared[key] = dict(line.tags) if key not in shared else {
+            k: v for k, v in shared[key].items() if line.tags.get(k) == v}
+    assert {k: dict(r["tags"]) for k, r in rows.items()} == shared  # ...keeping the labels they share
+
+
+def test_a_restated_day_replaces_its_partition_without_double_counting(fleet, adapter, doubles, tmp_path):
+    lake = Lake(tmp_path / "lake")
+
+    def ingest():
+        fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+        lake.write_partitions("cost_daily", fetched.cost,
+                              expected=[{"provider": "gcp", "usage_date": d} for d in fetched.days])
+
+    def lake_total():
+        return duckdb.sql(f"SELECT sum(billed_cost) FROM read_parquet('{lake.glob('cost_daily')}')").fetchall()[0][0]
+
+    ingest()
+    assert lake_total() == fleet.daily_total("gcp", DAY)["USD"]
+    # Two days later the export adds a correction for DAY into a later partition.
+    late = datetime(DAY.year, DAY.month, DAY.day, 10, tzinfo=timezone.utc)
+    doubles.bigquery.load([{
+        "billing_account_id": GCP_BILLING_ACCOUNT, "service": {"id": "X", "description": "Compute Engine"},
+        "sku": {"id": "Y", "description": "Billing correction"}, "usage_start_time": late,
+        "usage_end_time": late + timedelta(hours=1),
+        "project": {"id": "shop-prod", "number": "1", "name": "shop-prod", "labels": [], "ancestry_numbers": ""},
+        "labels": [], "system_labels": [], "location": {"location": "us-central1", "country": "US",
+                                                        "region": "us-central1", "zone": None},
+        "export_time": late + timedelta(days=2), "cost": -1.5, "currency": "USD",
+        "currency_conversion_rate": 1.0, "usage": {"amount": 0.0, "unit": "seconds",
+                                                   "amount_in_pricing_units": 0.0, "pricing_unit": "hour"},
+        "credits": [], "invoice": {"month": "202603"}, "cost_type": "adjustment", "adjustment_info": None,
+        "_PARTITIONTIME": datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc) + timedelta(days=2),
+        "resource": {"name": None, "global_name": None},
+    }])
+    ingest()
+    ingest()
+    assert lake_total() == fleet.daily_total("gcp", DAY)["USD"] - Decimal("1.5")
+    categories = duckdb.sql(f"SELECT DISTINCT charge_category FROM read_parquet('{lake.glob('cost_daily')}')").fetchall()
+    assert sorted(c for (c,) in categories) == ["Adjustment", "Usage"]

@@ -1,0 +1,121 @@
+"""Cloud Monitoring: aligned, reduced ListTimeSeries calls, every page, against the fleet."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pyarrow as pa
+import pytest
+from google.cloud.monitoring_v3 import Aggregation
+
+from finops_pipeline.adapters.usage.base import CloudApiError, ResourceRef
+from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter
+from finops_pipeline.simulator.fleet import GCP_PROJECTS, build_fleet
+from finops_pipeline.simulator.gcp import run_gcp_doubles
+
+from .conftest import DAY, END, START, make_adapter
+
+DAY_START = datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc)
+DAY_END = DAY_START + timedelta(days=1)
+
+
+def _rows(adapter, **kwargs) -> list[dict]:
+    frames = list(adapter.iter_metric_frames(DAY_START, DAY_END, **kwargs))
+    return pa.concat_tables(frames).to_pylist() if frames else []
+
+
+def test_metrics_equal_the_fleet_in_canonical_units(fleet, adapter):
+    rows = _rows(adapter)
+    got = {(r["resource_id"], r["metric"], r["hour_start"]): r for r in rows}
+    assert len(got) == len(rows)  # one row per resource x metric x hour: split series were summed
+    expected = 0
+    for res in fleet.of("gcp"):
+        for spec in GcpUsageAdapter.METRICS[res.resource_type]:
+            truth = fleet.hourly(res, spec.canonical, DAY)
+            for h, hour in enumerate(truth.hour_starts):
+                row = got[(res.resource_id, spec.canonical, hour)]
+                expected += 1
+                assert row["resource_name"] == res.name
+                assert row["region"] == res.region and row["sub_account_id"] == res.sub_account_id
+                assert row["native_metric"] == spec.native and row["resource_type"] == res.resource_type
+                if spec.kind == "gauge":
+                    assert row["avg"] == pytest.approx(truth.avg[h], rel=1e-9)
+                    # INT64 gauges (connections, bytes used) have whole-number maxima.
+                    whole = spec.canonical in ("connections", "memory_used_bytes")
+                    assert row["max"] == pytest.approx(truth.max[h], rel=1e-9, abs=0.5 if whole else 0)
+                    assert row["sum"] is None
+                else:  # INT64 counters arrive as whole numbers
+                    assert row["sum"] == pytest.approx(truth.sum[h], abs=0.5)
+                    assert row["avg"] is None
+    assert len(rows) == expected == 34 * 24
+    cpu = [r["avg"] for r in rows if r["metric"] == "cpu_utilization_pct"]
+    assert 0 <= min(cpu) and max(cpu) <= 100 and max(cpu) > 1  # fractions became percent
+
+
+def test_one_aligned_reduced_call_per_metric_type_and_project(adapter, doubles):
+    _rows(adapter)
+    requests = doubles.monitoring.requests
+    by_type = {}
+    for req in requests:
+        agg = req.aggregation
+        assert agg.alignment_period.seconds == 3600
+        assert agg.cross_series_reducer == Aggregation.Reducer.REDUCE_SUM
+        assert any("project_id" in f for f in agg.group_by_fields)
+        assert req.interval.end_time.ToDatetime(tzinfo=timezone.utc) - \
+            req.interval.start_time.ToDatetime(tzinfo=timezone.utc) == timedelta(days=1)
+        metric_type = req.filter.split('"')[1]
+        by_type.setdefault(metric_type, []).append((req.name, agg.per_series_aligner))
+    for spec_list in GcpUsageAdapter.METRICS.values():
+        for spec in spec_list:
+            aligners = ([Aggregation.Aligner.ALIGN_MEAN, Aggregation.Aligner.ALIGN_MAX]
+                        if spec.kind == "gauge" else [Aggregation.Aligner.ALIGN_DELTA])
+            assert sorted(by_type[spec.native]) == sorted(
+                (f"projects/{p}", a) for p in GCP_PROJECTS for a in aligners)
+    assert adapter.api.calls["monitoring.ListTimeSeries"] == len(requests)
+    assert adapter.api.estimated_cost_usd > 0
+
+
+def test_every_page_is_followed():
+    fleet = build_fleet(scale=2)  # four VMs per project
+    with run_gcp_doubles(fleet, START, END, max_page_size=1) as doubles:
+        adapter = make_adapter(doubles)
+        rows = _rows(adapter, metrics=["cpu_utilization_pct"])
+        vms = {r["resource_id"] for r in rows if r["resource_type"] == "gce_instance"}
+        assert vms == {r.resource_id for r in fleet.of("gcp", "gce_instance")}
+        assert len([r for r in rows if r["resource_type"] == "gce_instance"]) == len(vms) * 24
+        continued = [r for r in doubles.monitoring.requests
+                     if r.name == f"projects/{GCP_PROJECTS[0]}" and "gce_instance" in r.filter
+                     and r.aggregation.per_series_aligner == Aggregation.Aligner.ALIGN_MEAN]
+        assert [r.page_token for r in continued] == ["", "1", "2", "3"]
+
+
+def test_unavailable_is_retried_then_succeeds(adapter, doubles):
+    import grpc
+
+    doubles.monitoring.fail_next = [grpc.StatusCode.UNAVAILABLE]
+    rows = _rows(adapter, metrics=["cpu_utilization_pct"])
+    assert len(rows) == (4 + 2) * 24
+    assert adapter.api.retries == 1
+
+
+def test_selected_resources_by_id_and_the_legacy_gke_container_name(fleet, adapter, doubles):
+    vm = fleet.of("gcp", "gce_instance")[1]
+    pod = fleet.of("gcp", "k8s_container")[0]
+    rows = _rows(adapter, resources=[ResourceRef(vm.resource_id, "gce_instance", sub_account_id=vm.sub_account_id),
+                                     ResourceRef(pod.resource_id, "gke_container")])
+    assert {r["resource_id"] for r in rows} == {vm.resource_id, pod.resource_id}
+    assert {r["resource_type"] for r in rows} == {"gce_instance", "k8s_container"}
+    assert any(f'one_of("{vm.resource_id}")' in r.filter for r in doubles.monitoring.requests)
+
+
+@pytest.mark.parametrize("bad", ['i-1" OR resource.type = "x', 'a\\"b', ""])
+def test_a_quote_in_a_filter_value_is_rejected_before_any_call(adapter, doubles, bad):
+    with pytest.raises(ValueError, match="Cloud Monitoring filter"):
+        _rows(adapter, resources=[ResourceRef(bad, "gce_instance")])
+    assert doubles.monitoring.requests == []
+
+
+def test_permission_denied_names_the_role_and_the_project(adapter, doubles):
+    doubles.monitoring.denied_projects = {GCP_PROJECTS[1]}
+    with pytest.raises(CloudApiError, match=rf"roles/monitoring.viewer on project {GCP_PROJECTS[1]}"):
+        _rows(adapter)
