@@ -199,7 +199,7 @@ def cost_trend_monthly(context: AssetExecutionContext) -> MaterializeResult:
 def duplicate_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     """Rows beyond the first for each key (NULLs compare equal)."""
     keys = ", ".join(f'"{k}"' for k in spec.key)
-    return con.sql(f'SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM "{spec.name}" '
+    return con.execute(f'SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM "{spec.name}" '
                    f"GROUP BY {keys})").fetchone()[0]
 
 
@@ -207,11 +207,11 @@ def null_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     """Rows with a NULL in a key column the contract declares required."""
     required = [f.name for f in spec.full_schema if f.name in spec.key and not f.nullable]
     condition = " OR ".join(f'"{k}" IS NULL' for k in required)
-    return con.sql(f'SELECT count(*) FROM "{spec.name}" WHERE {condition}').fetchone()[0]
+    return con.execute(f'SELECT count(*) FROM "{spec.name}" WHERE {condition}').fetchone()[0]
 
 
 def cpu_out_of_range(con: duckdb.DuckDBPyConnection) -> int:
-    return con.sql("""SELECT count(*) FROM utilization_daily WHERE cpu_avg_pct NOT BETWEEN 0 AND 100
+    return con.execute("""SELECT count(*) FROM utilization_daily WHERE cpu_avg_pct NOT BETWEEN 0 AND 100
                       OR cpu_p95_pct NOT BETWEEN 0 AND 100 OR cpu_max_pct NOT BETWEEN 0 AND 100""").fetchone()[0]
 
 
@@ -219,17 +219,17 @@ def negative_usage(con: duckdb.DuckDBPyConnection) -> int:
     columns = ["network_in_bytes", "network_out_bytes", "disk_read_bytes", "disk_write_bytes", "requests",
                "invocations", "errors", "connections_avg", "connections_max", "hours_with_data"]
     condition = " OR ".join(f"{c} < 0" for c in columns)
-    return con.sql(f"SELECT count(*) FROM utilization_daily WHERE {condition}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM utilization_daily WHERE {condition}").fetchone()[0]
 
 
 def flags_without_evidence(con: duckdb.DuckDBPyConnection) -> int:
-    return con.sql("""SELECT count(*) FROM underutilized_resources
+    return con.execute("""SELECT count(*) FROM underutilized_resources
                       WHERE coalesce(evidence, '') = '' OR days_with_data < 1 OR hours_with_data < 1""").fetchone()[0]
 
 
 def trend_total_mismatches(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Days where cost_trend_daily's actual differs from cost_daily's billed total."""
-    return con.sql("""
+    return con.execute("""
         WITH trend AS (SELECT usage_date, provider, billing_currency, sum(actual_cost) AS trend_total
                        FROM cost_trend_daily GROUP BY ALL),
              billed AS (SELECT usage_date, provider, billing_currency, sum(billed_cost) AS billed_total
@@ -240,7 +240,7 @@ def trend_total_mismatches(con: duckdb.DuckDBPyConnection) -> list[dict]:
                CAST(b.billed_total AS VARCHAR) AS cost_daily, CAST(t.trend_total AS VARCHAR) AS cost_trend_daily
         FROM trend AS t FULL JOIN billed AS b USING (usage_date, provider, billing_currency)
         WHERE t.trend_total IS DISTINCT FROM b.billed_total ORDER BY 1, 2, 3
-    """).to_df().to_dict("records")
+    """).df().to_dict("records")
 
 
 def _lake_connection() -> duckdb.DuckDBPyConnection:
@@ -317,14 +317,14 @@ def cost_trend_monthly_keys() -> AssetCheckResult:
 def demo_summary(con: duckdb.DuckDBPyConnection) -> str:
     """Top 5 underutilized resources (latest as-of day) and the latest month's predicted vs
     actual per cloud, as plain text for ``make demo``."""
-    top = con.sql("""
+    top = con.execute("""
         SELECT rule_id AS rule, provider, coalesce(resource_name, resource_id) AS resource, confidence,
                format('{:.2f} {}', estimated_monthly_savings, billing_currency) AS savings_per_month, evidence
         FROM underutilized_resources
         WHERE usage_date = (SELECT max(usage_date) FROM underutilized_resources)
         ORDER BY estimated_monthly_savings DESC NULLS LAST, provider, resource_id LIMIT 5
-    """).to_df()
-    month = con.sql("""
+    """).df()
+    month = con.execute("""
         SELECT provider AS cloud, billing_currency AS currency, any_value(as_of_date) AS as_of,
                format('{:.2f}', sum(actual_cost)) AS actual_mtd,
                format('{:.2f}', sum(prorated_predicted_cost)) AS predicted_mtd,
@@ -336,7 +336,7 @@ def demo_summary(con: duckdb.DuckDBPyConnection) -> str:
         FROM cost_trend_monthly
         WHERE usage_date = (SELECT max(usage_date) FROM cost_trend_monthly)
         GROUP BY provider, billing_currency ORDER BY provider, billing_currency
-    """).to_df()
+    """).df()
     parts = ["Top 5 underutilized resources (estimated monthly savings):",
              top.to_string(index=False) if len(top) else "  none flagged",
              "", "This month, predicted vs actual per cloud:",
