@@ -1,0 +1,126 @@
+"""The raw tables' asset checks: pass on what the pipeline lands, fail clearly on broken data."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from dagster import AssetSelection, DagsterInstance, materialize
+
+from finops_pipeline.defs.aws import aws_cost, aws_metrics
+from finops_pipeline.defs.checks import CONTRACT_CHECKS
+from finops_pipeline.warehouse.lake import PART_FILE, Lake
+
+from .conftest import START, range_tags
+
+AWS_CHECKS = [c for c in CONTRACT_CHECKS if c.node_def.name.startswith("aws_")]
+
+
+def _results(result) -> dict[str, object]:
+    return {f"{e.asset_key.to_user_string()}:{e.check_name}": e for e in result.get_asset_check_evaluations()}
+
+
+@pytest.fixture
+def landed(aws_env, data_dir):
+    """AWS landed for the window by a real run (checks included); returns the instance and results."""
+    instance = DagsterInstance.ephemeral()
+    result = materialize([aws_cost, aws_metrics, *AWS_CHECKS], instance=instance, tags=range_tags())
+    assert result.success
+    return instance, _results(result)
+
+
+def _rerun_checks(instance, asset):
+    result = materialize([aws_cost, aws_metrics, *AWS_CHECKS], instance=instance, tags=range_tags(),
+                         selection=AssetSelection.checks_for_assets(asset), raise_on_error=False)
+    return _results(result)
+
+
+def _partition_file(data_dir, table, day):
+    return Lake(data_dir / "lake").partition_dir(table, {"provider": "aws", "usage_date": day}) / PART_FILE
+
+
+def test_checks_pass_on_what_the_pipeline_landed(landed):
+    _, results = landed
+    expected = {"aws_cost:unique_key", "aws_cost:keys_not_null", "aws_cost:money_is_decimal_with_currency",
+                "aws_cost:matches_provider_total", "aws_cost:no_negative_usage",
+                "aws_metrics:unique_key", "aws_metrics:keys_not_null", "aws_metrics:hours_within_day",
+                "aws_metrics:coverage", "aws_metrics:no_negative_values"}
+    assert set(results) == expected
+    failed = {name: e.description for name, e in results.items() if not e.passed}
+    assert failed == {}
+    assert results["aws_cost:matches_provider_total"].metadata["days_compared"].value == 3
+    coverage = results["aws_metrics:coverage"].metadata["coverage_by_day"].value
+    assert set(coverage) == {(START + timedelta(days=i)).isoformat() for i in range(3)}
+    assert all(v == 1.0 for v in coverage.values())
+
+
+def test_duplicated_keys_fail_unique_key_with_a_clear_description(landed, data_dir):
+    instance, _ = landed
+    path = _partition_file(data_dir, "cost_daily", START)
+    table = pq.read_table(path)
+    pq.write_table(pa.concat_tables([table, table.slice(0, 2)]), path)
+
+    results = _rerun_checks(instance, aws_cost)
+    check = results["aws_cost:unique_key"]
+    assert not check.passed and check.blocking
+    assert check.metadata["duplicated_keys"].value == 2
+    assert "2 key(s) of cost_daily occur more than once for aws" in check.description
+
+
+def test_a_cost_total_that_differs_from_the_providers_fails(landed, data_dir):
+    instance, _ = landed
+    day = START + timedelta(days=1)
+    path = _partition_file(data_dir, "cost_daily", day)
+    table = pq.read_table(path)
+    billed = table.column("billed_cost").to_pylist()
+    bumped = pa.array([billed[0] + Decimal("1.50")] + billed[1:], table.schema.field("billed_cost").type)
+    pq.write_table(table.set_column(table.schema.get_field_index("billed_cost"), "billed_cost", bumped), path)
+
+    results = _rerun_checks(instance, aws_cost)
+    check = results["aws_cost:matches_provider_total"]
+    assert not check.passed and check.blocking
+    assert f"e.g. {day.isoformat()} USD" in check.description
+    assert "differ from what the aws API reported" in check.description
+    assert results["aws_cost:unique_key"].passed
+
+
+def test_hours_outside_the_partition_day_fail(landed, data_dir):
+    instance, _ = landed
+    path = _partition_file(data_dir, "metrics_hourly", START)
+    table = pq.read_table(path)
+    hours = table.column("hour_start")
+    shifted = pc.add(hours, pa.scalar(timedelta(days=1), pa.duration("us")))
+    pq.write_table(table.set_column(table.schema.get_field_index("hour_start"), "hour_start", shifted), path)
+
+    results = _rerun_checks(instance, aws_metrics)
+    check = results["aws_metrics:hours_within_day"]
+    assert not check.passed
+    assert check.metadata["rows_outside_their_day"].value == table.num_rows
+    assert "outside their UTC partition day" in check.description
+
+
+def test_low_metrics_coverage_warns_below_the_floor(landed, data_dir):
+    instance, _ = landed
+    path = _partition_file(data_dir, "metrics_hourly", START)
+    table = pq.read_table(path)
+    hour = pc.hour(table.column("hour_start"))
+    pq.write_table(table.filter(pc.less(hour, 12)), path)  # the afternoon never arrived
+
+    results = _rerun_checks(instance, aws_metrics)
+    check = results["aws_metrics:coverage"]
+    assert not check.passed and not check.blocking
+    coverage = check.metadata["coverage_by_day"].value
+    assert coverage[START.isoformat()] < 0.9 and coverage[(START + timedelta(days=1)).isoformat()] == 1.0
+    assert "below FINOPS_METRICS_COVERAGE_FLOOR=0.9" in check.description
+
+
+def test_a_disabled_cloud_passes_visibly_as_skipped(monkeypatch):
+    monkeypatch.setenv("AWS_USAGE_ENABLED", "false")
+    result = materialize([aws_cost, aws_metrics, *AWS_CHECKS], instance=DagsterInstance.ephemeral(),
+                         tags=range_tags())
+    results = _results(result)
+    assert all(e.passed for e in results.values())
+    assert all(e.metadata["status"].value == "skipped" for e in results.values())
+    assert "AWS_USAGE_ENABLED" in results["aws_cost:unique_key"].description
