@@ -15,34 +15,41 @@ from typing import Iterable
 import duckdb
 from dagster import AssetsDefinition, DagsterInstance, materialize
 
+from finops_pipeline.defs.partitions import DAILY, day_start
 from finops_pipeline.simulator.clouds import simulated_clouds
 from finops_pipeline.simulator.fleet import build_fleet
 
 
-def _assets(partitioned: bool) -> list[AssetsDefinition]:
+def _assets_by_partitioning() -> dict[object, list[AssetsDefinition]]:
+    """Materializable assets grouped by partitions definition (None = unpartitioned)."""
     from finops_pipeline.definitions import defs
 
     graph = defs.resolve_asset_graph()
-    selected = []
+    groups: dict[object, dict[int, AssetsDefinition]] = {}
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
-        if node.is_materializable and (node.partitions_def is not None) == partitioned:
-            selected.append(node.assets_def)
-    return list({id(a): a for a in selected}.values())
+        if node.is_materializable:
+            groups.setdefault(node.partitions_def, {})[id(node.assets_def)] = node.assets_def
+    return {pdef: list(assets.values()) for pdef, assets in groups.items()}
 
 
 def materialize_window(start: date, end: date, instance: DagsterInstance) -> None:
-    """Materialize every asset: unpartitioned ones, then [start, end) as one partition range."""
-    unpartitioned = _assets(partitioned=False)
-    if unpartitioned:
-        materialize(unpartitioned, instance=instance)
+    """Materialize every asset for [start, end): unpartitioned ones, then the daily assets as
+    one partition range (as a UI backfill would), then coarser partitions (months) overlapping it."""
+    groups = _assets_by_partitioning()
+    if None in groups:
+        materialize(groups.pop(None), instance=instance)
     last = end - timedelta(days=1)
-    materialize(
-        _assets(partitioned=True),
-        instance=instance,
-        tags={"dagster/asset_partition_range_start": start.isoformat(),
-              "dagster/asset_partition_range_end": last.isoformat()},
-    )
+    if DAILY in groups:
+        materialize(groups.pop(DAILY), instance=instance,
+                    tags={"dagster/asset_partition_range_start": start.isoformat(),
+                          "dagster/asset_partition_range_end": last.isoformat()})
+    window_start, window_end = day_start(start), day_start(end)
+    for pdef, assets in groups.items():
+        for key in pdef.get_partition_keys():
+            span = pdef.time_window_for_partition_key(key)
+            if span.start < window_end and span.end > window_start:
+                materialize(assets, instance=instance, partition_key=key)
 
 
 def run_demo(data_dir: Path, days: int = 30, today: date | None = None, out=print) -> dict[str, int]:
