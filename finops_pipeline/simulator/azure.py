@@ -196,9 +196,63 @@ class AzureApi:
 
     # -- Monitor -------------------------------------------------------------------------
     def metrics(self, resource_path: str, query: dict[str, str]) -> tuple[int, dict]:
+        """A resource's metrics, or (path = /subscriptions/{id}) the subscription-scope multi-resource query."""
+        scope = re.fullmatch(r"/subscriptions/([^/]+)", resource_path.rstrip("/"), re.IGNORECASE)
+        if scope:
+            return self._subscription_metrics(scope.group(1), query)
         resource = self._resource(resource_path)
         if resource is None:
             return 404, _error("ResourceNotFound", f"The Resource '{resource_path}' was not found.")
+        status, body = self._check_metrics_query(resource.resource_type, query)
+        if status != 200:
+            return status, body
+        first, last, names, wanted = body
+        catalog = {m.native.lower(): m for m in NATIVE_METRICS[resource.resource_type]}
+        value = [self._metric(resource, catalog[n.lower()], first, last, wanted) for n in names]
+        return 200, {"cost": 0, "timespan": query["timespan"], "interval": query["interval"], "value": value,
+                     "namespace": _NAMESPACES[resource.resource_type], "resourceregion": resource.region}
+
+    def _subscription_metrics(self, sub: str, query: dict[str, str]) -> tuple[int, dict]:
+        """Every matching resource of one type in one region of a subscription: one series per resource,
+        tagged with the Microsoft.ResourceId dimension."""
+        if sub not in AZURE_SUBSCRIPTIONS:
+            return 404, _error("SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
+        namespace, region = query.get("metricnamespace", ""), query.get("region", "")
+        rtype = next((t for t, ns in _NAMESPACES.items() if ns.lower() == namespace.lower()), None)
+        if rtype is None or not region:
+            return 400, _error("BadRequest", "region and a supported metricnamespace are required")
+        ids = re.findall(r"Microsoft\.ResourceId eq '([^']+)'", query.get("$filter", ""), re.IGNORECASE)
+        if not ids:
+            return 400, _error("BadRequest", "$filter must select Microsoft.ResourceId")
+        wanted_ids = {i.lower() for i in ids}
+        resources = [r for r in self.fleet.of("azure", rtype) if r.sub_account_id == sub
+                     and r.region == region.lower() and ("*" in wanted_ids or r.resource_id.lower() in wanted_ids)]
+        resources = resources[: int(query.get("top", "10"))]
+        status, body = self._check_metrics_query(rtype, query)
+        if status != 200:
+            return status, body
+        first, last, names, wanted = body
+        catalog = {m.native.lower(): m for m in NATIVE_METRICS[rtype]}
+        value = []
+        for name in names:
+            metric = None
+            for resource in resources:
+                one = self._metric(resource, catalog[name.lower()], first, last, wanted)
+                one["timeseries"][0]["metadatavalues"] = [
+                    {"name": {"value": "Microsoft.ResourceId", "localizedValue": "Microsoft.ResourceId"},
+                     "value": resource.resource_id}]
+                if metric is None:
+                    metric = one
+                    metric["id"] = f"/subscriptions/{sub}/providers/Microsoft.Insights/metrics/{name}"
+                else:
+                    metric["timeseries"] += one["timeseries"]
+            if metric is not None:
+                value.append(metric)
+        return 200, {"cost": 0, "timespan": query["timespan"], "interval": query["interval"], "value": value,
+                     "namespace": _NAMESPACES[rtype], "resourceregion": region.lower()}
+
+    def _check_metrics_query(self, rtype: str, query: dict[str, str]):
+        """(200, (first, last, metric names, aggregations)) or an Azure-shaped error."""
         interval = query.get("interval", "PT1M")
         if not re.fullmatch(r"PT\d+[MH]|P1D|FULL", interval):
             return 400, _error("BadRequest", f"Invalid time grain '{interval}': use an ISO 8601 duration such as PT1H")
@@ -208,18 +262,16 @@ class AzureApi:
             first, last = (dt.datetime.fromisoformat(p.replace("Z", "+00:00")) for p in query["timespan"].split("/"))
         except (KeyError, ValueError):
             return 400, _error("BadRequest", "timespan must be 'start/end' in ISO 8601")
-        catalog = {m.native.lower(): m for m in NATIVE_METRICS[resource.resource_type]}
+        catalog = {m.native.lower(): m for m in NATIVE_METRICS[rtype]}
         names = [n.strip() for n in query.get("metricnames", "").split(",") if n.strip()]
         unknown = [n for n in names if n.lower() not in catalog]
         if unknown:
             return 400, _error("BadRequest", f"Failed to find metric configuration for provider: "
-                                             f"{_NAMESPACES[resource.resource_type]}, metric: {unknown[0]}")
+                                             f"{_NAMESPACES[rtype]}, metric: {unknown[0]}")
         wanted = [a.strip().lower() for a in query.get("aggregation", "average").split(",")]
         if any(a not in _AGGREGATIONS for a in wanted):
             return 400, _error("BadRequest", f"Invalid aggregation {query.get('aggregation')}")
-        value = [self._metric(resource, catalog[n.lower()], first, last, wanted) for n in names]
-        return 200, {"cost": 0, "timespan": query["timespan"], "interval": interval, "value": value,
-                     "namespace": _NAMESPACES[resource.resource_type], "resourceregion": resource.region}
+        return 200, (first, last, names, wanted)
 
     def _metric(self, resource: SimResource, metric: NativeMetric, first, last, wanted) -> dict:
         data = []

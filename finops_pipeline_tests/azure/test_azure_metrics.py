@@ -29,11 +29,9 @@ def _rows(adapter, **kwargs) -> list[dict]:
     return pa.concat_tables(pages).to_pylist() if pages else []
 
 
-def test_metric_rows_equal_the_fleets_hourly_values_and_idle_gaps_stay_gaps(arm, fleet, make_adapter):
-    adapter = make_adapter()
-    rows = _rows(adapter)
+def _assert_rows_match_fleet(rows: list[dict], fleet) -> None:
+    """Every fleet value is in a row (gauges avg/max/min, counters sum); idle counter hours are gaps."""
     got = {(r["resource_id"], r["metric"], r["hour_start"]): r for r in rows}
-
     expected_keys, gaps = set(), 0
     for resource in fleet.of("azure"):
         for spec in AzureUsageAdapter.METRICS[resource.resource_type]:
@@ -57,7 +55,12 @@ def test_metric_rows_equal_the_fleets_hourly_values_and_idle_gaps_stay_gaps(arm,
                 assert row["resource_type"] == resource.resource_type and row["native_metric"] == spec.native
                 assert row["usage_date"] == DAY
     assert gaps > 0  # the idle resources really produced gaps
-    assert set(got) == expected_keys
+    assert set(got) == expected_keys and len(rows) == len(got)
+
+
+def test_metric_rows_equal_the_fleets_hourly_values_and_idle_gaps_stay_gaps(arm, fleet, make_adapter):
+    adapter = make_adapter()
+    _assert_rows_match_fleet(_rows(adapter), fleet)
 
     # One call per resource, all of its metrics at once, hourly.
     metric_calls = [c for c in arm.calls if METRICS_URL.match(c.request.url)]
@@ -67,6 +70,20 @@ def test_metric_rows_equal_the_fleets_hourly_values_and_idle_gaps_stay_gaps(arm,
         assert query["interval"] == ["PT1H"]
         assert query["timespan"] == ["2026-01-06T00:00:00Z/2026-01-07T00:00:00Z"]
     assert adapter.api.estimated_cost_usd > 0
+
+
+def test_resources_sharing_subscription_region_and_type_go_in_one_call(arm, api, make_adapter):
+    from finops_pipeline.simulator.fleet import build_fleet
+
+    api.fleet = big = build_fleet(scale=3)  # 30 Azure resources, 2-3 per subscription x region x type
+    adapter = make_adapter()
+    _assert_rows_match_fleet(_rows(adapter), big)
+
+    groups = {(r.sub_account_id, r.region, r.resource_type) for r in big.of("azure")}
+    calls = adapter.api.calls
+    assert calls["monitor.metrics.list_at_subscription_scope"] + calls["monitor.metrics.list"] == len(groups) < 30
+    batch_calls = [c for c in arm.calls if "/metrics?" in c.request.url and "region=" in c.request.url]
+    assert batch_calls and all("interval=PT1H" in c.request.url for c in batch_calls)
 
 
 def test_null_datapoints_are_gaps_never_zeros(entra, make_adapter):

@@ -69,6 +69,15 @@ ARM_TYPES = {
     "microsoft.storage/storageaccounts": "storage_account",
     "microsoft.web/sites": "app_service",
 }
+# The usage API's resource type -> Azure Monitor metric namespace (for multi-resource calls).
+NAMESPACES = {
+    "virtual_machine": "Microsoft.Compute/virtualMachines",
+    "sql_database": "Microsoft.Sql/servers/databases",
+    "storage_account": "Microsoft.Storage/storageAccounts",
+    "app_service": "Microsoft.Web/sites",
+}
+# Resources per multi-resource metrics call (Azure's limit for one subscription-scope query).
+BATCH_LIMIT = 50
 # Cost Management ChargeType -> FOCUS ChargeCategory (the native value goes to charge_description).
 CHARGE_CATEGORIES = {
     "usage": "Usage",
@@ -165,6 +174,8 @@ class AzureUsageAdapter(CloudAdapter):
             monitor_client = monitor_client or build_monitor_client(credential, self.subscription_ids[0], base_url)
         self.cost_client = cost_client
         self.monitor_client = monitor_client
+        self._credential, self._base_url = credential, base_url
+        self._monitors: dict[str, Any] = {}
         self.resource_ids = tuple(r.lower() for r in resource_ids)
         self.max_retry_wait_seconds = max_retry_wait_seconds
         self.sleep = sleep
@@ -334,71 +345,104 @@ class AzureUsageAdapter(CloudAdapter):
 
     def iter_metric_frames(self, start: datetime, end: datetime, resources: list[ResourceRef] | None = None,
                            metrics: list[str] | None = None) -> Iterator[pa.Table]:
-        """One metrics_hourly page per resource for hours in [start, end)."""
+        """metrics_hourly rows for hours in [start, end): one page per call.
+
+        Resources sharing subscription, region and type go in one subscription-scope call
+        (up to BATCH_LIMIT, filtered to their ids); a resource alone in its group, or without
+        a known region, gets a per-resource call.
+        """
         start, end = _utc(start), _utc(end)
         if resources is None:
             last_day = (end - timedelta(microseconds=1)).date()
             resources = self.discover_resources(start.date(), last_day + timedelta(days=1))
         timespan = f"{_iso(start)}/{_iso(end)}"
+        groups: dict[tuple, list[ResourceRef]] = defaultdict(list)
         for ref in resources:
-            specs = [s for s in self.METRICS.get(ref.resource_type, [])
-                     if metrics is None or s.canonical in metrics]
-            if not specs:
+            if not self._specs(ref.resource_type, metrics):
                 continue
-            table = self._resource_metrics(ref, specs, timespan, start, end)
+            batchable = ref.region and ref.sub_account_id and self._subscription_monitor(ref.sub_account_id)
+            key = (ref.sub_account_id, ref.region, ref.resource_type) if batchable else ("one", ref.resource_id)
+            groups[key].append(ref)
+        for refs in groups.values():
+            specs = self._specs(refs[0].resource_type, metrics)
+            if len(refs) == 1:
+                table = self._resource_metrics(refs[0], specs, timespan, start, end)
+            else:
+                table = None
+                for i in range(0, len(refs), BATCH_LIMIT):
+                    table = self._batch_metrics(refs[i:i + BATCH_LIMIT], specs, timespan, start, end)
+                    if table.num_rows:
+                        yield table
+                continue
             if table is not None and table.num_rows:
                 yield table
 
+    def _specs(self, resource_type: str, metrics: list[str] | None) -> list[MetricSpec]:
+        return [s for s in self.METRICS.get(resource_type, []) if metrics is None or s.canonical in metrics]
+
+    def _subscription_monitor(self, sub: str):
+        """A Monitor client bound to a subscription (needed for subscription-scope calls)."""
+        if self._credential is None:
+            return None
+        if sub not in self._monitors:
+            self._monitors[sub] = build_monitor_client(self._credential, sub, self._base_url)
+        return self._monitors[sub]
+
     def _resource_metrics(self, ref: ResourceRef, specs: list[MetricSpec], timespan: str,
                           start: datetime, end: datetime) -> pa.Table | None:
-        aggregations = sorted({a for s in specs
-                               for a in (_GAUGE_AGGREGATIONS if s.kind == "gauge" else _COUNTER_AGGREGATIONS)})
         rid = ref.resource_id.lower()
         response = self._call(
             "monitor.metrics.list", rid, MONITOR_PRICE_PER_CALL, "Monitoring Reader",
             lambda hook: self.monitor_client.metrics.list(
                 rid, timespan=timespan, interval="PT1H", metricnames=",".join(s.native for s in specs),
-                aggregation=",".join(aggregations), raw_response_hook=hook),
+                aggregation=_aggregations(specs), raw_response_hook=hook),
             missing_ok=True,
         )
         if response is None:  # deleted since it was billed
-            self.api.notes["monitor_resources_not_found"] = str(
-                int(self.api.notes.get("monitor_resources_not_found", "0")) + 1)
+            self._note_missing(1)
             return None
-        by_native = {s.native.lower(): s for s in specs}
-        region = getattr(response, "resourceregion", None) or ref.region
-        ingested_at = utc_now()
         rows: dict[str, list] = defaultdict(list)
+        region = getattr(response, "resourceregion", None) or ref.region
+        by_native = {s.native.lower(): s for s in specs}
         for metric in response.value or []:
             spec = by_native.get((metric.name.value or "").lower())
-            if spec is None:
-                continue
-            for series in metric.timeseries or []:
-                for point in series.data or []:
-                    hour = _utc(point.time_stamp)
-                    if not start <= hour < end:
-                        continue
-                    values = {col: getattr(point, agg, None) for agg, col in _AGGREGATIONS.items()}
-                    if all(values[c] is None for c in ("avg", "max", "min", "sum")):
-                        continue  # a timestamp without values is a gap, not a zero
-                    for col in ("avg", "max", "min", "sum"):
-                        if values[col] is not None:
-                            values[col] = float(values[col]) * spec.scale
-                    rows["provider"].append(PROVIDER)
-                    rows["usage_date"].append(hour.date())
-                    rows["hour_start"].append(hour)
-                    rows["resource_id"].append(rid)
-                    rows["resource_name"].append(rid.rsplit("/", 1)[-1])
-                    rows["resource_type"].append(ref.resource_type)
-                    rows["region"].append(region)
-                    rows["sub_account_id"].append(ref.sub_account_id or _subscription_of(rid))
-                    rows["metric"].append(spec.canonical)
-                    rows["native_metric"].append(spec.native)
-                    rows["unit"].append(spec.unit)
-                    for col in ("avg", "max", "min", "sum", "sample_count"):
-                        rows[col].append(None if values[col] is None else float(values[col]))
-                    rows["ingested_at"].append(ingested_at)
+            for series in (metric.timeseries or []) if spec else []:
+                _append_points(rows, ref, rid, region, spec, series.data, start, end)
         return _metrics_table(rows)
+
+    def _batch_metrics(self, refs: list[ResourceRef], specs: list[MetricSpec], timespan: str,
+                       start: datetime, end: datetime) -> pa.Table:
+        """One subscription-scope call for resources of one type in one region."""
+        sub, region, rtype = refs[0].sub_account_id, refs[0].region, refs[0].resource_type
+        by_id = {r.resource_id.lower(): r for r in refs}
+        id_filter = " or ".join(f"Microsoft.ResourceId eq '{rid}'" for rid in by_id)
+        client = self._subscription_monitor(sub)
+        response = self._call(
+            "monitor.metrics.list_at_subscription_scope", f"/subscriptions/{sub}", MONITOR_PRICE_PER_CALL,
+            "Monitoring Reader",
+            lambda hook: client.metrics.list_at_subscription_scope(
+                region=region, timespan=timespan, interval="PT1H", metricnames=",".join(s.native for s in specs),
+                aggregation=_aggregations(specs), metricnamespace=NAMESPACES[rtype], filter=id_filter,
+                top=len(refs), raw_response_hook=hook),
+        )
+        rows: dict[str, list] = defaultdict(list)
+        by_native = {s.native.lower(): s for s in specs}
+        answered = set()
+        for metric in response.value or []:
+            spec = by_native.get((metric.name.value or "").lower())
+            for series in (metric.timeseries or []) if spec else []:
+                rid = next((str(m.value).lower() for m in series.metadatavalues or []
+                            if (m.name.value or "").lower() == "microsoft.resourceid"), None)
+                if rid in by_id:
+                    answered.add(rid)
+                    _append_points(rows, by_id[rid], rid, region, spec, series.data, start, end)
+        self._note_missing(len(by_id) - len(answered))
+        return _metrics_table(rows)
+
+    def _note_missing(self, count: int) -> None:
+        if count:
+            total = int(self.api.notes.get("monitor_resources_not_found", "0")) + count
+            self.api.notes["monitor_resources_not_found"] = str(total)
 
     # -- calls, retries, errors -------------------------------------------------------
     def _call(self, operation: str, scope: str, price: Decimal, role: str, send: Callable,
@@ -454,6 +498,42 @@ class AzureUsageAdapter(CloudAdapter):
         for name, value in headers.items():
             if name.lower().startswith("x-ms-ratelimit-"):
                 self.api.notes[name.lower()] = value
+
+
+def _aggregations(specs: list[MetricSpec]) -> str:
+    """The union of the aggregations the specs need, as Azure's comma list."""
+    needed = {a for s in specs for a in (_GAUGE_AGGREGATIONS if s.kind == "gauge" else _COUNTER_AGGREGATIONS)}
+    return ",".join(sorted(needed))
+
+
+def _append_points(rows: dict[str, list], ref: ResourceRef, rid: str, region: str | None, spec: MetricSpec,
+                   points, start: datetime, end: datetime) -> None:
+    """Add one series' hourly points to the column lists; timestamps without values are gaps."""
+    ingested_at = utc_now()
+    for point in points or []:
+        hour = _utc(point.time_stamp)
+        if not start <= hour < end:
+            continue
+        values = {col: getattr(point, agg, None) for agg, col in _AGGREGATIONS.items()}
+        if all(values[c] is None for c in ("avg", "max", "min", "sum")):
+            continue  # a timestamp without values is a gap, not a zero
+        for col in ("avg", "max", "min", "sum"):
+            if values[col] is not None:
+                values[col] = float(values[col]) * spec.scale
+        rows["provider"].append(PROVIDER)
+        rows["usage_date"].append(hour.date())
+        rows["hour_start"].append(hour)
+        rows["resource_id"].append(rid)
+        rows["resource_name"].append(rid.rsplit("/", 1)[-1])
+        rows["resource_type"].append(ref.resource_type)
+        rows["region"].append(region)
+        rows["sub_account_id"].append(ref.sub_account_id or _subscription_of(rid))
+        rows["metric"].append(spec.canonical)
+        rows["native_metric"].append(spec.native)
+        rows["unit"].append(spec.unit)
+        for col in ("avg", "max", "min", "sum", "sample_count"):
+            rows[col].append(None if values[col] is None else float(values[col]))
+        rows["ingested_at"].append(ingested_at)
 
 
 def advertised_wait(headers) -> float | None:
