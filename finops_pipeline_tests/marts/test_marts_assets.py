@@ -1,0 +1,101 @@
+"""utilization_daily numbers, the Dagster mart assets with their checks, FOCUS view, demo summary."""
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from dagster import AssetSelection, materialize
+
+from finops_pipeline.defs import marts
+from finops_pipeline.simulator.fleet import build_fleet
+from finops_pipeline.simulator.predictions import write_predictions
+from finops_pipeline.warehouse.catalog import connect_lake
+from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline.warehouse.sql import run_sql
+from finops_pipeline_tests.marts.fleet_lake import write_fleet
+
+DAY = date(2026, 3, 14)
+
+
+def test_utilization_daily_matches_the_fleet_and_cost_is_null_without_resource_rows(tmp_path):
+    fleet = build_fleet()
+    lake = Lake(tmp_path / "lake")
+    write_fleet(fleet, lake, DAY, DAY + timedelta(days=1), providers=("aws",))
+    write_fleet(fleet, lake, DAY, DAY + timedelta(days=1), providers=("gcp",), resource_level=False)
+    rows = run_sql("utilization_daily", lake, {"start": DAY, "end": DAY + timedelta(days=1)}).to_pandas()
+    rows = rows.set_index("resource_id")
+    ec2 = fleet.of("aws", "ec2")[0]
+    row = rows.loc[ec2.resource_id]
+    cpu = fleet.hourly(ec2, "cpu_utilization_pct", DAY)
+    assert row.hours_with_data == 24
+    assert row.cpu_avg_pct == pytest.approx(float(np.mean(cpu.avg)))
+    assert row.cpu_p95_pct == pytest.approx(float(np.percentile(cpu.avg, 95)))
+    assert row.cpu_max_pct == pytest.approx(float(np.max(cpu.max)))
+    assert row.network_in_bytes == pytest.approx(float(np.sum(fleet.hourly(ec2, "network_in_bytes", DAY).sum)))
+    line = next(x for x in fleet.cost_lines("aws", DAY) if x.resource_id == ec2.resource_id)
+    assert (row.billed_cost, row.effective_cost, row.billing_currency) == (line.billed_cost, line.effective_cost, "USD")
+    gce = rows.loc[fleet.of("gcp", "gce_instance")[0].resource_id]
+    assert gce.billed_cost is None and gce.effective_cost is None  # billing had service-level rows only
+    con = connect_lake(lake)
+    con.register("utilization_daily", rows.reset_index())
+    assert marts.cpu_out_of_range(con) == 0 and marts.negative_usage(con) == 0
+
+
+@pytest.fixture
+def warehouse(data_dir, tmp_path, monkeypatch):
+    fleet = build_fleet()
+    write_fleet(fleet, Lake(data_dir / "lake"), date(2026, 3, 1), DAY + timedelta(days=1))
+    write_predictions(fleet, tmp_path / "predictions", date(2026, 3, 1))
+    monkeypatch.setenv("FINOPS_PREDICTIONS_DIR", str(tmp_path / "predictions"))
+    return data_dir
+
+
+def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
+    daily_assets = [marts.utilization_daily, marts.underutilized_resources, marts.cost_trend_daily]
+    assert materialize([marts.cost_predictions]).success
+    checks = list(marts.defs.asset_checks)
+    result = materialize(daily_assets + [marts.cost_predictions] + checks, partition_key=DAY.isoformat(),
+                         selection=AssetSelection.assets(*daily_assets))
+    assert result.success
+    meta = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    assert meta["utilization_daily"]["rows"].value == 36 and meta["utilization_daily"]["partitions_written"].value == 1
+    assert meta["underutilized_resources"]["rows"].value == 11
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks == {"utilization_daily_keys": True, "utilization_daily_ranges": True,
+                      "underutilized_resources_keys": True, "underutilized_resources_evidence": True,
+                      "cost_trend_daily_keys": True, "cost_trend_daily_totals": True}
+    monthly = materialize([marts.cost_trend_monthly, marts.cost_trend_daily], partition_key="2026-03-01",
+                          selection=[marts.cost_trend_monthly.key])
+    assert monthly.success
+    lake = Lake(warehouse / "lake")
+    assert lake.partitions("cost_trend_monthly") == [{"usage_date": "2026-03-01"}]
+    # A rerun of the same partition replaces it: no duplicates.
+    assert materialize(daily_assets + [marts.cost_predictions], partition_key=DAY.isoformat(),
+                       selection=[marts.utilization_daily.key]).success
+    con = connect_lake(lake)
+    assert con.execute("SELECT count(*) FROM utilization_daily").fetchone()[0] == 36
+    summary = marts.demo_summary(con)
+    assert "Top 5 underutilized resources" in summary and "aws_rds_idle" in summary
+    assert "This month, predicted vs actual per cloud" in summary
+    # Only the 14th's trend rows exist, so the month is measured as of the 14th.
+    assert "2026-03-14" in summary
+
+
+def test_focus_view_has_focus_columns_and_totals(warehouse):
+    con = connect_lake(Lake(warehouse / "lake"))
+    columns = {r[0] for r in con.execute("DESCRIBE focus_cost_and_usage").fetchall()}
+    assert {"BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ChargePeriodStart", "ChargePeriodEnd",
+            "BillingPeriodStart", "BillingPeriodEnd", "BillingAccountId", "BillingAccountName", "BillingCurrency",
+            "ChargeCategory", "ChargeClass", "ChargeDescription", "InvoiceIssuerName", "ProviderName",
+            "PublisherName", "ServiceName", "ServiceCategory", "RegionId", "RegionName", "ResourceId",
+            "ResourceName", "ResourceType", "SubAccountId", "SubAccountName", "SkuId", "PricingQuantity",
+            "PricingUnit", "ConsumedQuantity", "ConsumedUnit", "Tags"} <= columns
+    focus = con.execute("SELECT sum(BilledCost), count(*) FILTER (WHERE ContractedCost IS NULL OR ListCost IS NULL),"
+                        " count(*) FILTER (WHERE ServiceCategory IS NULL) FROM focus_cost_and_usage").fetchone()
+    raw = con.execute("SELECT sum(billed_cost) FROM cost_daily").fetchone()[0]
+    assert focus == (raw, 0, 0)
+    tax = con.execute("SELECT ServiceCategory, ConsumedQuantity FROM focus_cost_and_usage "
+                      "WHERE ChargeCategory = 'Tax' LIMIT 1").fetchone()
+    assert tax == ("Other", None)
+    assert isinstance(raw, Decimal)
