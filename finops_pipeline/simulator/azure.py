@@ -483,7 +483,8 @@ def _ca_bundle_with(cert_path: Path, bundle_path: Path) -> Path:
     """The CA bundle requests would use anyway, plus the double's certificate."""
     import certifi
 
-    base = os.environ.get("REQUESTS_CA_BUNDLE") or certifi.where()
+    configured = os.environ.get("REQUESTS_CA_BUNDLE")
+    base = configured if configured and Path(configured).is_file() else certifi.where()
     bundle_path.write_bytes(Path(base).read_bytes().rstrip() + b"\n" + cert_path.read_bytes())
     return bundle_path
 
