@@ -7,7 +7,11 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import sys
+from datetime import date, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 
@@ -41,6 +45,125 @@ def _ui(args: argparse.Namespace) -> int:
             return process.wait()
 
 
+def _data_dir(args: argparse.Namespace) -> Path:
+    """--data-dir, else FINOPS_DATA_DIR (environment or .env), else ./data."""
+    if args.data_dir:
+        return Path(args.data_dir)
+    from finops_pipeline.settings import get_settings
+
+    return get_settings().data_dir
+
+
+def _catalog(data_dir: Path):
+    """The catalog, opened read-only (analysts and the pipeline keep working meanwhile)."""
+    import duckdb
+
+    path = data_dir / "finops.duckdb"
+    if not path.is_file():
+        raise FileNotFoundError(f"no catalog at {path}: run the pipeline first (finops-pipeline demo, or a "
+                                "Dagster run) or point --data-dir / FINOPS_DATA_DIR at a warehouse")
+    con = duckdb.connect(str(path), read_only=True)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+def _plain(value):
+    """A JSON/CSV-friendly value: exact decimals as strings, times in ISO 8601."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def format_table(columns: list[str], rows: list[tuple]) -> str:
+    """Rows as an aligned text table (numbers right-aligned)."""
+    cells = [["" if v is None else str(_plain(v)) for v in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
+    numeric = [all(isinstance(r[i], (int, float, Decimal)) or r[i] is None for r in rows) and bool(rows)
+               for i in range(len(columns))]
+
+    def line(values):
+        return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
+
+    out = [line(columns), "  ".join("-" * w for w in widths)]
+    out += [line(r) for r in cells]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(out)
+
+
+def write_rows(columns: list[str], rows: list[tuple], fmt: str, stream=None) -> None:
+    stream = stream or sys.stdout
+    if fmt == "csv":
+        writer = csv.writer(stream, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_plain(v) for v in row] for row in rows])
+    elif fmt == "json":
+        json.dump([dict(zip(columns, (_plain(v) for v in row))) for row in rows], stream, indent=2)
+        stream.write("\n")
+    else:
+        stream.write(format_table(columns, rows) + "\n")
+
+
+def _query(args: argparse.Namespace) -> int:
+    con = _catalog(_data_dir(args))
+    try:
+        cursor = con.execute(args.sql)
+        if cursor.description is None:
+            return 0
+        columns = [d[0] for d in cursor.description]
+        write_rows(columns, cursor.fetchall(), args.format)
+    finally:
+        con.close()
+    return 0
+
+
+def table_summaries(data_dir: Path) -> list[tuple]:
+    """Per catalog view: kind, rows, first and last usage_date, and when its lake files last changed."""
+    from finops_pipeline.warehouse.schemas import TABLES
+
+    con = _catalog(data_dir)
+    summaries = []
+    try:
+        views = [r[0] for r in con.execute(
+            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1").fetchall()]
+        for view in views:
+            columns = {r[0] for r in con.execute(f'DESCRIBE "{view}"').fetchall()}
+            dates = "min(usage_date), max(usage_date)" if "usage_date" in columns else "NULL, NULL"
+            rows, first, last = con.execute(f'SELECT count(*), {dates} FROM "{view}"').fetchone()
+            updated = None
+            if view in TABLES:
+                files = list((data_dir / "lake" / view).rglob("part.parquet"))
+                if files:
+                    updated = datetime.fromtimestamp(max(f.stat().st_mtime for f in files), timezone.utc)
+            kind = "table" if view in TABLES else "view"
+            summaries.append((view, kind, rows, first, last,
+                              updated.strftime("%Y-%m-%d %H:%M:%S UTC") if updated else None))
+    finally:
+        con.close()
+    return summaries
+
+
+def _tables(args: argparse.Namespace) -> int:
+    columns = ["table", "kind", "rows", "first_day", "last_day", "last_update"]
+    write_rows(columns, table_summaries(_data_dir(args)), args.format)
+    return 0
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from finops_pipeline.doctor import run_doctor
+    from finops_pipeline.settings import get_settings
+
+    settings = get_settings()
+    if args.data_dir:
+        settings = settings.with_overrides(data_dir=Path(args.data_dir))
+    return 1 if run_doctor(settings) else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -56,6 +179,21 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--days", type=int, default=30, help="days the simulated clouds serve (default 30)")
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(run=_ui)
+
+    doctor = commands.add_parser("doctor", help="check each cloud's settings, credentials and one cheap call per API")
+    doctor.add_argument("--data-dir", default=None, help="warehouse directory (default FINOPS_DATA_DIR or ./data)")
+    doctor.set_defaults(run=_doctor)
+
+    query = commands.add_parser("query", help="run read-only SQL against the warehouse catalog")
+    query.add_argument("sql", help='e.g. "SELECT provider, sum(billed_cost) FROM cost_daily GROUP BY 1"')
+    query.add_argument("--data-dir", default=None, help="warehouse directory (default FINOPS_DATA_DIR or ./data)")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.set_defaults(run=_query)
+
+    tables = commands.add_parser("tables", help="tables and views: rows, day range, last update")
+    tables.add_argument("--data-dir", default=None, help="warehouse directory (default FINOPS_DATA_DIR or ./data)")
+    tables.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    tables.set_defaults(run=_tables)
     return parser
 
 
@@ -68,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # one line for operators; --debug for engineers
         if args.debug:
             raise
-        print(f"finops-pipeline {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"finops-pipeline {args.command}: error: {message}", file=sys.stderr)
         return 1
 
 

@@ -1,0 +1,114 @@
+"""`finops-pipeline query / tables / doctor`: outputs, and one-line errors."""
+
+import csv
+import io
+import json
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from dagster import DagsterInstance, materialize
+
+from finops_pipeline.cli import main
+from finops_pipeline.defs.aws import aws_cost, aws_metrics
+
+from .conftest import START, range_tags
+
+
+@pytest.fixture
+def warehouse(aws_env, data_dir):
+    assert materialize([aws_cost, aws_metrics], instance=DagsterInstance.ephemeral(), tags=range_tags()).success
+    return data_dir
+
+
+def test_query_prints_a_table(warehouse, fleet, capsys):
+    assert main(["query", "--data-dir", str(warehouse),
+                 "SELECT usage_date, sum(billed_cost) AS billed FROM cost_daily GROUP BY 1 ORDER BY 1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["usage_date", "billed"]
+    assert lines[-1] == "(3 rows)"
+    first = lines[2].split()
+    assert first[0] == START.isoformat()
+    assert Decimal(first[1]) == fleet.daily_total("aws", START)["USD"]
+
+
+def test_query_reads_the_data_dir_from_the_environment_and_writes_json(warehouse, fleet, capsys):
+    assert main(["query", "--format", "json",
+                 "SELECT usage_date, sum(billed_cost) AS billed FROM cost_daily GROUP BY 1 ORDER BY 1"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["usage_date"] for r in rows] == [(START + timedelta(days=i)).isoformat() for i in range(3)]
+    assert Decimal(rows[0]["billed"]) == fleet.daily_total("aws", START)["USD"]  # exact, not a float
+
+
+def test_query_writes_csv(warehouse, capsys):
+    assert main(["query", "--data-dir", str(warehouse), "--format", "csv",
+                 "SELECT metric, count(*) AS n FROM metrics_hourly GROUP BY 1 ORDER BY 1"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert "cpu_utilization_pct" in {r["metric"] for r in rows}
+    assert all(int(r["n"]) > 0 for r in rows)
+
+
+def test_query_is_read_only(warehouse, capsys):
+    assert main(["query", "--data-dir", str(warehouse), "CREATE TABLE sneaky AS SELECT 1"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("finops-pipeline query: error:") and "read-only" in err
+    assert "\n" not in err and "Traceback" not in err
+
+
+def test_bad_sql_is_one_line_without_traceback_unless_debug(warehouse, capsys):
+    assert main(["query", "--data-dir", str(warehouse), "SELECT * FROM no_such_table"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no_such_table" in err and "Traceback" not in err
+    with pytest.raises(Exception, match="no_such_table"):
+        main(["--debug", "query", "--data-dir", str(warehouse), "SELECT * FROM no_such_table"])
+
+
+def test_missing_catalog_says_how_to_create_it(tmp_path, capsys):
+    assert main(["query", "--data-dir", str(tmp_path / "empty"), "SELECT 1"]) == 1
+    err = capsys.readouterr().err
+    assert "no catalog at" in err and "finops-pipeline demo" in err
+
+
+def test_tables_lists_rows_day_range_and_last_update(warehouse, capsys):
+    assert main(["tables", "--data-dir", str(warehouse), "--format", "json"]) == 0
+    tables = {t["table"]: t for t in json.loads(capsys.readouterr().out)}
+    cost = tables["cost_daily"]
+    assert cost["kind"] == "table" and cost["rows"] > 0
+    assert cost["first_day"] == START.isoformat() and cost["last_day"] == (START + timedelta(days=2)).isoformat()
+    assert cost["last_update"].endswith("UTC")
+    assert tables["metrics_hourly"]["rows"] > 0
+    assert tables["cost_predictions"]["rows"] == 0 and tables["cost_predictions"]["last_update"] is None
+
+
+def test_doctor_checks_each_aws_api_and_names_the_disabled_clouds(aws_env, capsys):
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "aws: enabled" in out
+    for call in ("sts:GetCallerIdentity: account", "cloudwatch:ListMetrics:", "ce:GetCostAndUsage:"):
+        assert f"ok   {call}" in out
+    assert "gcp: disabled (GCP_USAGE_ENABLED is not true)" in out
+    assert "azure: disabled (AZURE_USAGE_ENABLED is not true)" in out
+    assert aws_env["AWS_SECRET_ACCESS_KEY"] not in out
+
+
+def test_doctor_without_aws_credentials_says_how_to_provide_them(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("AWS_USAGE_ENABLED", "true")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL credentials: none found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY" in out
+
+
+def test_doctor_names_a_missing_service_account_file(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("GCP_USAGE_ENABLED", "true")
+    monkeypatch.setenv("GCP_PROJECT_ID", "shop-prod")
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing-key.json"))
+    assert main(["doctor"]) == 1
+    out = capsys.readouterr().out
+    assert f"GOOGLE_APPLICATION_CREDENTIALS={tmp_path / 'missing-key.json'} does not exist" in out
+
+
+def test_doctor_with_no_cloud_enabled_fails_and_says_what_to_set(capsys):
+    assert main(["doctor"]) == 1
+    assert "no cloud is enabled: set AWS_USAGE_ENABLED" in capsys.readouterr().out
