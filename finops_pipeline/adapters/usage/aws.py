@@ -172,6 +172,7 @@ class AwsUsageAdapter(CloudAdapter):
         self._clients: dict[tuple[str, str], object] = {}
         self._today = today
         self._account: str | None = None
+        self._discovered: dict[str, list[ResourceRef]] = {}
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AwsUsageAdapter":
@@ -257,7 +258,11 @@ class AwsUsageAdapter(CloudAdapter):
         """Hourly metrics for [start, end): one Arrow table per GetMetricData call (<= 500 queries)."""
         account = self.account_id()
         if resources is None:
-            by_region = {r: self.discover(r) for r in self.settings.aws_usage_regions}
+            # One discovery per region per adapter (a run): a 30-day backfill lists once, not 30 times.
+            for region in self.settings.aws_usage_regions:
+                if region not in self._discovered:
+                    self._discovered[region] = self.discover(region)
+            by_region = {r: self._discovered[r] for r in self.settings.aws_usage_regions}
         else:
             by_region = defaultdict(list)
             for ref in resources:
