@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import duckdb
@@ -14,7 +14,7 @@ from finops_pipeline.simulator.fleet import GCP_BILLING_ACCOUNT
 from finops_pipeline.simulator.gcp import run_gcp_doubles
 from finops_pipeline.warehouse.lake import Lake
 
-from .conftest import DAY, END, START, make_adapter
+from .conftest import DAY, START, make_adapter
 
 
 def _sum(table, column):

@@ -364,9 +364,7 @@ class GcpUsageAdapter(CloudAdapter):
                     "hour_start": pa.array(hours, pa.int64()).cast(UTC_TIMESTAMP),
                     "value": pa.array(values, pa.float64()),
                 })
-        except gexc.GoogleAPICallError as exc:
-            raise _monitoring_error(exc, project, spec.native) from None
-        except gexc.RetryError as exc:
+        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
             raise _monitoring_error(exc, project, spec.native) from None
 
     # -- billing ----------------------------------------------------------------------
