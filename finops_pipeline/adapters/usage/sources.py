@@ -78,13 +78,17 @@ class WarehouseSource:
     def __init__(self, provider: str, settings: Settings):
         self.provider = provider
         self.lake = Lake(settings.lake_dir)
+        self._con = None  # one in-memory DuckDB per answer, opened on first query
 
     def _query(self, sql: str, params: list) -> list[dict]:
-        con = connect_lake(self.lake)
-        try:
-            return con.execute(sql, params).arrow().to_pylist()
-        finally:
-            con.close()
+        if self._con is None:
+            self._con = connect_lake(self.lake)
+        return self._con.sql(sql, params=params).to_arrow_table().to_pylist()
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
 
     def cost(self, start: date, end: date, dims: frozenset[str]) -> CostRows:
         rows = self._query(

@@ -16,9 +16,10 @@ import importlib
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from finops_pipeline.adapters.usage.availability import unavailable_reason
 from finops_pipeline.adapters.usage.base import CloudAdapter, MetricSpec, ResourceRef
@@ -150,7 +151,8 @@ class UsageAdapter:
 
         def compute() -> ResourceUsage:
             ref = ResourceRef(resource_id, rtype, region)
-            rows = self._source(source).metrics(start, end, [ref], canonical)
+            with self._open(source) as src:
+                rows = src.metrics(start, end, [ref], canonical)
             rows = [r for r in rows if r["resource_id"].lower() == resource_id.lower()]
             return resource_usage(self.provider, resource_id, rtype, region, start, end, rows, specs)
 
@@ -178,7 +180,8 @@ class UsageAdapter:
                tuple(sorted((k, tuple(sorted(v))) for k, v in flt.items())))
 
         def compute():
-            fetched = self._source(source).cost(first, stop, needed)
+            with self._open(source) as src:
+                fetched = src.cost(first, stop, needed)
             rows = [r for r in fetched.rows if row_matches(r, self.provider, None, None, None, flt)]
             return cost_records(rows, dims, gran, first, stop)
 
@@ -212,7 +215,10 @@ class UsageAdapter:
 
     # -- internals -------------------------------------------------------------------
     def _summary(self, query: UsageQuery, dims, rtypes, needed, types, source) -> UsageSummary:
-        src = self._source(source)
+        with self._open(source) as src:
+            return self._summarize(src, query, dims, rtypes, needed, types)
+
+    def _summarize(self, src, query: UsageQuery, dims, rtypes, needed, types) -> UsageSummary:
         start, end = query.start_time, query.end_time
         first, stop = cost_days(start, end)
         notes: list[str] = []
@@ -325,10 +331,16 @@ class UsageAdapter:
             notes=notes,
         )
 
-    def _source(self, source: str):
-        if source == "warehouse":
-            return WarehouseSource(self.provider, self.settings)
-        return ApiSource(self.bulk, self.settings)
+    @contextmanager
+    def _open(self, source: str) -> Iterator[ApiSource | WarehouseSource]:
+        if source == "api":
+            yield ApiSource(self.bulk, self.settings)
+            return
+        warehouse = WarehouseSource(self.provider, self.settings)
+        try:
+            yield warehouse
+        finally:
+            warehouse.close()
 
     def _metric_table(self, source: str) -> dict[str, list[MetricSpec]]:
         cls = bulk_adapter_class(self.provider) if self._bulk is None else type(self._bulk)

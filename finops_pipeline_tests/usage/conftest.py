@@ -1,0 +1,106 @@
+"""The simulated clouds for the usage API tests: started once per module, put in the
+environment of each test (the suite's autouse fixture clears cloud variables first)."""
+
+from __future__ import annotations
+
+import importlib.util
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from finops_pipeline.simulator.fleet import build_fleet
+
+TODAY = datetime.now(timezone.utc).date()
+# Windows the tests and the documented examples ask for: the last 7 days and January 2026.
+SERVED_START = TODAY - timedelta(days=8)
+SERVED_END = TODAY + timedelta(days=1)
+
+
+def has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return build_fleet()
+
+
+@pytest.fixture(scope="module")
+def aws_served(fleet):
+    from finops_pipeline.simulator.aws import serve_aws
+
+    with serve_aws(fleet, SERVED_START, SERVED_END) as env:
+        yield env
+
+
+@pytest.fixture
+def aws_env(aws_served, monkeypatch):
+    for key, value in aws_served.items():
+        monkeypatch.setenv(key, value)
+    return aws_served
+
+
+@pytest.fixture(scope="module")
+def azure_served(fleet):
+    from finops_pipeline.simulator.azure import serve_azure
+
+    with serve_azure(fleet, SERVED_START, SERVED_END) as env:
+        yield env
+
+
+@pytest.fixture
+def azure_env(azure_served, monkeypatch):
+    for key, value in azure_served.items():
+        monkeypatch.setenv(key, value)
+    return azure_served
+
+
+@pytest.fixture(scope="module")
+def gcp_served(fleet):
+    if not (has_module("finops_pipeline.simulator.gcp") and has_module("finops_pipeline.adapters.usage.gcp")):
+        pytest.skip("the GCP adapter has not landed yet")
+    from finops_pipeline.simulator.gcp import serve_gcp
+
+    with serve_gcp(fleet, SERVED_START, SERVED_END) as env:
+        yield env
+
+
+@pytest.fixture
+def gcp_env(gcp_served, monkeypatch):
+    for key, value in gcp_served.items():
+        monkeypatch.setenv(key, value)
+    return gcp_served
+
+
+def fill_lake(settings, start, end) -> None:
+    """Write what the AWS assets would write for days [start, end): cost_daily and metrics_hourly."""
+    from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
+    from finops_pipeline.defs.partitions import day_start
+    from finops_pipeline.warehouse.lake import Lake
+
+    adapter = AwsUsageAdapter.from_settings(settings)
+    lake = Lake(settings.lake_dir)
+    fetched = adapter.fetch_cost(start, end)
+    lake.write_partitions("cost_daily", fetched.cost,
+                          expected=[{"provider": "aws", "usage_date": d} for d in fetched.days])
+    for day in fetched.days:
+        with lake.open_partition("metrics_hourly", {"provider": "aws", "usage_date": day}) as writer:
+            for page in adapter.iter_metric_frames(day_start(day), day_start(day + timedelta(days=1))):
+                writer.write(page)
+
+
+LAKE_START = TODAY - timedelta(days=3)
+
+
+@pytest.fixture(scope="module")
+def aws_lake(aws_served, tmp_path_factory):
+    """A warehouse holding AWS cost and metrics for the last 3 full days; returns FINOPS_DATA_DIR."""
+    from finops_pipeline.settings import get_settings
+
+    data_dir = tmp_path_factory.mktemp("usage-lake")
+    with pytest.MonkeyPatch.context() as mp:
+        for key, value in aws_served.items():
+            mp.setenv(key, value)
+        mp.setenv("FINOPS_DATA_DIR", str(data_dir))
+        fill_lake(get_settings(), LAKE_START, TODAY)
+    return data_dir
