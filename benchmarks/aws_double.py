@@ -41,25 +41,29 @@ _STATS = {"Average": "avg", "Maximum": "max", "Minimum": "min", "Sum": "sum", "S
 class RateLimits:
     """Token buckets shared by every process that holds this object (pass it to children).
 
-    ``rates`` maps an API key (``"cloudwatch.GetMetricData.us-east-1"`` or, for a global
-    API, ``"cost-explorer.GetCostAndUsage"``) to its allowed calls per second; a bucket
-    holds at most one second of calls.
+    ``rates`` maps a bucket to its allowed calls per second; a bucket holds at most one
+    second of calls. An API call ``service.Operation.region`` spends from the bucket of
+    that exact key if there is one, else from the bucket named after its service (Cost
+    Explorer's limit covers all its operations).
     """
 
     def __init__(self, rates: dict[str, float]):
         self.rates = dict(rates)
-        self._keys = {key: i for i, key in enumerate(self.rates)}
+        self._index = {key: i for i, key in enumerate(self.rates)}
         ctx = mp.get_context("spawn")
         self._state = ctx.Array("d", [v for rate in self.rates.values() for v in (rate, 0.0)], lock=False)
         self._lock = ctx.Lock()
 
-    def limited(self, key: str) -> bool:
-        return key in self._keys
+    def bucket(self, key: str) -> str | None:
+        """The bucket an API key spends from, None when it is not limited."""
+        if key in self._index:
+            return key
+        service = key.split(".", 1)[0]
+        return service if service in self._index else None
 
-    def take(self, key: str) -> bool:
-        """Spend one token of ``key``'s bucket; False means the call is throttled."""
-        i = self._keys[key]
-        rate = self.rates[key]
+    def take(self, bucket: str) -> bool:
+        """Spend one token; False means the call is throttled."""
+        i, rate = self._index[bucket], self.rates[bucket]
         with self._lock:
             now = time.monotonic()
             tokens, last = self._state[2 * i], self._state[2 * i + 1]
@@ -116,7 +120,8 @@ class AwsDouble:
         key = f"{service}.{operation}" if service == "cost-explorer" else f"{service}.{operation}.{region}"
         if self.latency:
             time.sleep(self.latency)
-        if self.limits is not None and self.limits.limited(key) and not self.limits.take(key):
+        bucket = self.limits.bucket(key) if self.limits is not None else None
+        if bucket is not None and not self.limits.take(bucket):
             self.throttled[key] += 1
             return self._throttled(service, request.url)
         self.calls[key] += 1
@@ -145,6 +150,12 @@ class AwsDouble:
             return _response(url, 400, body, {**_CLOUDWATCH_HEADERS, "x-amzn-query-error": "Throttling;Sender"})
         body = json.dumps({"__type": "LimitExceededException", "message": "Rate exceeded"}).encode()
         return _response(url, 400, body, {"Content-Type": "application/x-amz-json-1.1"})
+
+    def warm(self) -> None:
+        """Build the ListMetrics listings now, so they are not allocated inside a measured step."""
+        for region in {r.region for r in self.fleet.of("aws")}:
+            for ns in {n.namespace for n in NAMESPACES.values()}:
+                self._metrics_of(region, ns)
 
     # -- CloudWatch -------------------------------------------------------------------
     def list_metrics(self, region: str, body: dict) -> dict:
@@ -224,7 +235,7 @@ class AwsDouble:
             cache_key = (resource.resource_id, spec.canonical, day)
             hourly = self._series_cache.get(cache_key)
             if hourly is None:
-                if len(self._series_cache) > 20_000:
+                if len(self._series_cache) > 2_000:  # avg and max of a series arrive together
                     self._series_cache.clear()
                 hourly = self._series_cache[cache_key] = self.fleet.hourly(resource, spec.canonical, day)
             column_values = getattr(hourly, column)

@@ -40,14 +40,20 @@ class ChildFailed(RuntimeError):
     """A measured step raised in its child process; the message carries its traceback."""
 
 
-def run_in_child(target: str, **kwargs: Any) -> dict:
-    """Call ``module:function(**kwargs)`` in a spawned process; returns its dict + peak_rss_bytes."""
+def start_child(target: str, **kwargs: Any):
+    """Start ``module:function(**kwargs)`` in a spawned process; pass the handle to :func:`result_of`."""
     parent, child = _SPAWN.Pipe(duplex=False)
     process = _SPAWN.Process(target=_entry, args=(child, target, kwargs))
     process.start()
     child.close()
+    return target, process, parent
+
+
+def result_of(handle) -> dict:
+    """Wait for a started child; its result dict with ``peak_rss_bytes`` added."""
+    target, process, conn = handle
     try:
-        status, payload = parent.recv()
+        status, payload = conn.recv()
     except EOFError:
         process.join()
         raise ChildFailed(f"{target} died without a result (exit code {process.exitcode})") from None
@@ -55,3 +61,8 @@ def run_in_child(target: str, **kwargs: Any) -> dict:
     if status != "ok":
         raise ChildFailed(f"{target} failed in its child process:\n{payload}")
     return payload
+
+
+def run_in_child(target: str, **kwargs: Any) -> dict:
+    """Call ``module:function(**kwargs)`` in a spawned process; returns its dict + peak_rss_bytes."""
+    return result_of(start_child(target, **kwargs))

@@ -1,0 +1,50 @@
+"""Smoke test of the benchmark harness: the tiny mode runs end to end and records every ratio.
+
+No timing is asserted (speed is measured by `make bench`, never tested)."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _ratios(node):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "ratios":
+                yield from value.items()
+            else:
+                yield from _ratios(value)
+
+
+def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
+    out = tmp_path / "latest.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--size", "tiny", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = json.loads(out.read_text())
+
+    assert record["mode"] == "tiny"
+    assert record["machine"]["cpus_usable"] >= 1
+    assert record["versions"]["pyarrow"] and record["versions"]["duckdb"] and record["versions"]["botocore"]
+    assert set(record["benchmarks"]) == {"api", "ingest", "mart", "memory", "backfill"}
+    bench = record["benchmarks"]
+    assert bench["api"]["aws"]["same_datapoints"] and bench["api"]["azure"]["same_datapoints"]
+    assert bench["ingest"]["ours"]["rows_written"] == bench["ingest"]["baseline"]["rows_written"] == 200 * 6 * 24
+    assert bench["memory"]["ours"]["rows"] == bench["memory"]["baseline"]["rows"] > 0
+    assert bench["backfill"]["aws"]["failed_calls"] == 0
+    assert bench["mart"]["ours"]["rows_by_mart"]["utilization_daily"] == bench["mart"]["baseline"]["rows"] == 3 * 100
+
+    ratios = dict(_ratios(bench))
+    expected = {"calls_naive_over_ours", "throughput_ours_over_baseline", "all_marts_over_hand_written",
+                "peak_rss_ours_over_accumulated"}
+    assert expected <= set(ratios)
+    for name, value in _ratios(bench):
+        if value is not None:  # e.g. a dollar ratio when both sides are free
+            assert math.isfinite(value) and value > 0, (name, value)
+    for row in record["summary"]:
+        assert row["result"] in ("pass", "miss", "info", "not measured"), row
+    assert "| benchmark" in done.stdout
