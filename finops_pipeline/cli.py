@@ -24,6 +24,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _ui(args: argparse.Namespace) -> int:
     import os
+    import signal
     import subprocess
     from datetime import date, timedelta
 
@@ -36,8 +37,10 @@ def _ui(args: argparse.Namespace) -> int:
     with simulated_clouds(end - timedelta(days=args.days), end) as env:
         env.update({"FINOPS_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)})
         print(f"Simulated clouds up; Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
-        command = ["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(args.port)]
+        command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
+                   "-p", str(args.port)]
         process = subprocess.Popen(command, env={**os.environ, **env})
+        signal.signal(signal.SIGTERM, lambda *_: process.terminate())  # stop dagster dev with us
         try:
             return process.wait()
         except KeyboardInterrupt:
