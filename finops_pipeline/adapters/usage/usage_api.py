@@ -144,15 +144,15 @@ class UsageAdapter:
         canonical = _canonical_metrics(metrics, {rtype: specs}) if metrics else None
         if not self._ready(source, "get_resource_usage"):
             return None
-        if region is None and self.provider == "aws":
-            region = self.settings.aws_region
         key = ("resource_usage", self.provider, source, resource_id, rtype, start, end,
                region, tuple(sorted(canonical)) if canonical else None)
 
         def compute() -> ResourceUsage:
-            ref = ResourceRef(resource_id, rtype, region)
+            # Without a region, AWS is asked in every configured region (metrics are regional).
+            regions = [region] if region or self.provider != "aws" else list(self.settings.aws_usage_regions)
+            refs = [ResourceRef(resource_id, rtype, r) for r in regions]
             with self._open(source) as src:
-                rows = src.metrics(start, end, [ref], canonical)
+                rows = src.metrics(start, end, refs, canonical)
             rows = [r for r in rows if r["resource_id"].lower() == resource_id.lower()]
             return resource_usage(self.provider, resource_id, rtype, region, start, end, rows, specs)
 
