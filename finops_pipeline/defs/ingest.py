@@ -44,16 +44,28 @@ def skipped(context: AssetExecutionContext, provider: str, reason: str) -> Mater
                                        "partitions_written": 0})
 
 
-def _common_metadata(adapter: CloudAdapter, started: float, writes: list, catalog) -> dict:
+def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: CloudAdapter, started: float,
+            span: tuple, writes: list, preview: pa.Table | None, extra: dict) -> MaterializeResult:
+    """Refresh the catalog views, then describe the run for the UI and the log."""
+    catalog = refresh_catalog(get_settings().data_dir)
+    if catalog.status == "deferred":
+        context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
     meta = {
         "status": "ingested",
         "rows": sum(w.rows for w in writes),
         "partitions_written": len(writes),
+        "window": f"[{span[0]}, {span[1]})",
         "duration_seconds": round(perf_counter() - started, 3),
         "catalog": catalog.status,
+        **adapter.api.as_metadata(),
+        **extra,
+        "preview": markdown_preview(preview),
     }
-    meta.update(adapter.api.as_metadata())
-    return meta
+    context.log.info(
+        f"{provider} {kind}: {meta['rows']} rows in {len(writes)} partitions, "
+        f"{meta['api_calls']} API calls (~${meta['estimated_api_cost_usd']:.4f})"
+    )
+    return MaterializeResult(metadata=meta)
 
 
 def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
@@ -69,26 +81,13 @@ def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFac
     lake = Lake(settings.lake_dir)
     expected = [{"provider": provider, "usage_date": d} for d in fetched.days]
     writes = lake.write_partitions("cost_daily", fetched.cost, expected=expected)
+    forecast_rows = 0
     if fetched.forecast is not None and fetched.forecast.num_rows:
-        writes_forecast = lake.write_partitions("cost_forecast", fetched.forecast)
-    else:
-        writes_forecast = []
-    catalog = refresh_catalog(settings.data_dir)
-    if catalog.status == "deferred":
-        context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
-    meta = _common_metadata(adapter, started, writes, catalog)
-    meta["window"] = f"[{start}, {end})"
-    meta["forecast_rows"] = sum(w.rows for w in writes_forecast)
-    meta["provider_totals"] = MetadataValue.json({
-        d.isoformat(): {cur: str(v) for cur, v in sorted(t.items())}
-        for d, t in sorted(fetched.provider_totals.items())
-    })
-    meta["preview"] = markdown_preview(fetched.cost)
-    context.log.info(
-        f"{provider} cost: {meta['rows']} rows in {len(writes)} partitions, "
-        f"{meta['api_calls']} API calls (~${meta['estimated_api_cost_usd']:.4f})"
-    )
-    return MaterializeResult(metadata=meta)
+        forecast_rows = sum(w.rows for w in lake.write_partitions("cost_forecast", fetched.forecast))
+    totals = {d.isoformat(): {cur: str(v) for cur, v in sorted(t.items())}
+              for d, t in sorted(fetched.provider_totals.items())}
+    return _report(context, provider, "cost", adapter, started, (start, end), writes, fetched.cost,
+                   {"forecast_rows": forecast_rows, "provider_totals": MetadataValue.json(totals)})
 
 
 def ingest_metrics(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
@@ -101,25 +100,14 @@ def ingest_metrics(context: AssetExecutionContext, provider: str, build: Adapter
     start, end = window(context.partition_key_range)
     adapter = build(settings)
     lake = Lake(settings.lake_dir)
-    writes, preview, hours_by_day = [], None, {}
+    writes, preview = [], None
     for day in days(start, end):
-        partition = {"provider": provider, "usage_date": day}
-        with lake.open_partition("metrics_hourly", partition) as writer:
+        with lake.open_partition("metrics_hourly", {"provider": provider, "usage_date": day}) as writer:
             for page in adapter.iter_metric_frames(day_start(day), day_start(day + timedelta(days=1))):
                 writer.write(page)
                 if preview is None and page.num_rows:
                     preview = page
         writes.append(writer.result)
-        hours_by_day[day.isoformat()] = writer.rows
-    catalog = refresh_catalog(settings.data_dir)
-    if catalog.status == "deferred":
-        context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
-    meta = _common_metadata(adapter, started, writes, catalog)
-    meta["window"] = f"[{start}, {end})"
-    meta["rows_by_day"] = MetadataValue.json(hours_by_day)
-    meta["preview"] = markdown_preview(preview)
-    context.log.info(
-        f"{provider} metrics: {meta['rows']} rows in {len(writes)} partitions, "
-        f"{meta['api_calls']} API calls (~${meta['estimated_api_cost_usd']:.4f})"
-    )
-    return MaterializeResult(metadata=meta)
+    rows_by_day = {w.partition["usage_date"]: w.rows for w in writes}
+    return _report(context, provider, "metrics", adapter, started, (start, end), writes, preview,
+                   {"rows_by_day": MetadataValue.json(rows_by_day)})
