@@ -237,3 +237,19 @@ def test_warehouse_source_answers_without_the_cloud(aws_lake, aws_env, monkeypat
              for v in fleet.hourly(ec2, "cpu_utilization_pct", d).avg]
     assert usage.avg_cpu_utilization == pytest.approx(fmean(truth), rel=1e-9)
     assert factory.adapter("aws")._bulk is None  # no cloud adapter was even built
+
+
+def test_gcp_summary_selects_by_label_and_accepts_the_documented_gke_type(gcp_env, fleet):
+    factory = get_usage_factory()
+    query = UsageQuery(cloud_provider="gcp", start_time=START, end_time=END, tags={"team": "data"},
+                       group_by=["project"])
+    summary = factory.get_usage_summary(query)
+    labelled = {r.resource_id for r in fleet.of("gcp") if r.tags.get("team") == "data"}
+    truth = sum(line.billed_cost for d in DAYS for line in fleet.cost_lines("gcp", d)
+                if line.resource_id in labelled)
+    assert summary is not None and summary.total_cost == pytest.approx(truth, abs=Decimal("0.0001"))
+    assert {r.resource_id for r in summary.resources} <= labelled and summary.total_resources > 0
+    assert {r.dimensions["project"] for r in summary.records} <= {"shop-prod", "shop-analytics"}
+    gke = fleet.of("gcp", "k8s_container")[0]
+    usage = factory.get_resource_usage("gcp", gke.resource_id, "gke_container", START, END)
+    assert usage.resource_type == "k8s_container" and usage.metrics
