@@ -135,8 +135,8 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
 
 def _gcp_credentials(settings: Settings) -> Finding:
     path = settings.google_application_credentials
-    if settings.gcp_monitoring_endpoint or settings.gcp_bigquery_endpoint:
-        return Finding(INFO, "credentials", "not used: GCP_*_ENDPOINT points at a non-Google endpoint")
+    if not path and (settings.gcp_monitoring_endpoint or settings.gcp_bigquery_endpoint):
+        return Finding(INFO, "credentials", "not needed: GCP_*_ENDPOINT points at a non-Google endpoint")
     if not path:
         return Finding(INFO, "credentials", "GOOGLE_APPLICATION_CREDENTIALS not set: Application Default "
                        "Credentials (gcloud auth application-default login, or the metadata server) are used")
