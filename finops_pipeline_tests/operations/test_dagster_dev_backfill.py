@@ -16,7 +16,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from finops_pipeline.simulator.clouds import simulated_clouds
 
