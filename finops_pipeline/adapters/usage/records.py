@@ -174,7 +174,7 @@ def cost_records(rows: list[dict], group_by: tuple[tuple[str, str], ...], granul
             cost=g["billed"], effective_cost=g["effective"], currency=currency,
             usage_amount=g["quantity"] if one_unit else None,
             usage_unit=next(iter(g["units"])) if one_unit else None,
-            service=canonical.get("service", "All services") if "service" in canonical else "All services",
+            service=canonical["service"] if "service" in canonical else "All services",
             account_id=canonical.get("account"), resource_id=canonical.get("resource"),
             resource_type=(next(iter(g["types"])) if len(g["types"]) == 1 and "resource" in canonical else None),
             region=canonical.get("region"), is_estimated=g["estimated"], dimensions=dims, tags=g["tags"],

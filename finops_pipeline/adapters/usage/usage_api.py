@@ -34,7 +34,7 @@ from finops_pipeline.adapters.usage.records import (
     row_matches,
     tags_of,
 )
-from finops_pipeline.adapters.usage.sources import ApiSource, CostRows, WarehouseSource
+from finops_pipeline.adapters.usage.sources import ApiSource, WarehouseSource
 from finops_pipeline.settings import Settings
 from finops_pipeline.types.usage import (
     CloudProvider,
@@ -448,4 +448,4 @@ def _query_key(query: UsageQuery) -> tuple:
     return tuple((name, frozen(getattr(query, name))) for name in type(query).model_fields)
 
 
-__all__ = ["UsageAdapter", "bulk_adapter_class", "parse_period", "CostRows"]
+__all__ = ["UsageAdapter", "bulk_adapter_class", "parse_period"]
