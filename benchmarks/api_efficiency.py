@@ -99,9 +99,6 @@ def measure_azure(vms: int, databases: int) -> dict:
     start, end = _day_window()
     # Cost Management pages hold up to 1,000 rows (the double's default is small for tests).
     with AzureDouble(fleet, BENCH_DAY - timedelta(days=2), BENCH_DAY + timedelta(days=1), page_size=1000) as double:
-        # The double writes headers and body in separate sends; with Nagle's algorithm on, each
-        # keep-alive request then waits ~40 ms for a delayed ACK. socketserver's own switch:
-        double._server.RequestHandlerClass.disable_nagle_algorithm = True
         os.environ.update(double.environment)
         settings = get_settings()
 

@@ -195,6 +195,14 @@ class AzureApi:
         return [d for d in span if self.start <= d < self.end]
 
     # -- Monitor -------------------------------------------------------------------------
+    def subscription(self, subscription_id: str) -> tuple[int, dict]:
+        """ARM `GET /subscriptions/{id}`: what `finops-pipeline doctor` reads."""
+        known = {r.sub_account_id for r in self.fleet.of("azure")}
+        if subscription_id not in known:
+            return 404, _error("SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
+        return 200, {"id": f"/subscriptions/{subscription_id}", "subscriptionId": subscription_id,
+                     "displayName": f"simulated {subscription_id[-4:]}", "state": "Enabled"}
+
     def metrics(self, resource_path: str, query: dict[str, str]) -> tuple[int, dict]:
         """A resource's metrics, or (path = /subscriptions/{id}) the subscription-scope multi-resource query."""
         scope = re.fullmatch(r"/subscriptions/([^/]+)", resource_path.rstrip("/"), re.IGNORECASE)
@@ -380,6 +388,7 @@ def _error(code: str, message: str) -> dict:
 def _handler(double: AzureDouble):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in separate writes: no 40 ms delayed-ACK stall
 
         def log_message(self, *args) -> None:  # keep test output quiet
             pass
@@ -411,6 +420,9 @@ def _handler(double: AzureDouble):
                 })
             if not double.authorized(self.headers.get("Authorization")):
                 return self._send(401, _error("AuthenticationFailed", "Authentication failed."))
+            subscription = re.fullmatch(r"/subscriptions/([^/]+)/?", parts.path, re.IGNORECASE)
+            if subscription:
+                return self._send(*double.subscription(subscription.group(1)))
             marker = "/providers/microsoft.insights/metrics"
             if parts.path.lower().endswith(marker):
                 query = {k: v[0] for k, v in parse_qs(parts.query).items()}
