@@ -253,3 +253,12 @@ def test_gcp_summary_selects_by_label_and_accepts_the_documented_gke_type(gcp_en
     gke = fleet.of("gcp", "k8s_container")[0]
     usage = factory.get_resource_usage("gcp", gke.resource_id, "gke_container", START, END)
     assert usage.resource_type == "k8s_container" and usage.metrics
+
+
+def test_a_gcp_vm_is_found_by_its_name_as_well_as_its_numeric_id(gcp_env, fleet):
+    factory = get_usage_factory()
+    vm = fleet.of("gcp", "gce_instance")[0]
+    by_name = factory.get_resource_usage("gcp", vm.name, "gce_instance", START, END)
+    by_id = factory.get_resource_usage("gcp", vm.resource_id, "gce_instance", START, END)
+    assert by_name.metrics and len(by_name.metrics) == len(by_id.metrics)
+    assert by_name.avg_cpu_utilization == pytest.approx(by_id.avg_cpu_utilization)

@@ -153,7 +153,9 @@ class UsageAdapter:
             refs = [ResourceRef(resource_id, rtype, r) for r in regions]
             with self._open(source) as src:
                 rows = src.metrics(start, end, refs, canonical)
-            rows = [r for r in rows if r["resource_id"].lower() == resource_id.lower()]
+            # A resource may be named by id or by name (a GCP VM by its instance name).
+            wanted = resource_id.lower()
+            rows = [r for r in rows if wanted in (r["resource_id"].lower(), (r.get("resource_name") or "").lower())]
             return resource_usage(self.provider, resource_id, rtype, region, start, end, rows, specs)
 
         return self._answer("get_resource_usage", key, compute, use_cache)
