@@ -7,18 +7,27 @@ partition writes, catalog refresh, metadata) happens here once.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import timedelta
 from time import perf_counter
 from typing import Callable
 
 import pyarrow as pa
-from dagster import AssetExecutionContext, Backoff, Jitter, MaterializeResult, MetadataValue, RetryPolicy
+from dagster import (
+    AssetExecutionContext,
+    Backoff,
+    Failure,
+    Jitter,
+    MaterializeResult,
+    MetadataValue,
+    RetryPolicy,
+)
 
-from finops_pipeline.adapters.usage.base import CloudAdapter
+from finops_pipeline.adapters.usage.base import CloudAdapter, CloudApiError
 from finops_pipeline.defs.partitions import day_start, days, window
-from finops_pipeline.settings import Settings, get_settings
+from finops_pipeline.settings import Settings, SettingsError, get_settings
 from finops_pipeline.warehouse.catalog import refresh_catalog
-from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline.warehouse.lake import Lake, LakeWriteError
 
 AdapterFactory = Callable[[Settings], CloudAdapter]
 
@@ -68,6 +77,18 @@ def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: C
     return MaterializeResult(metadata=meta)
 
 
+@contextmanager
+def _failing_clearly():
+    """Turn our own errors into a Dagster Failure with the one-line fix, retried only when a
+    later attempt can succeed unchanged (never for permissions, settings or bad data)."""
+    try:
+        yield
+    except CloudApiError as exc:
+        raise Failure(description=str(exc), allow_retries=exc.retryable) from None
+    except (SettingsError, LakeWriteError) as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
+
+
 def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
     """Fetch billing for the run's partition window and replace those cost_daily partitions."""
     settings = get_settings()
@@ -76,14 +97,15 @@ def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFac
         return skipped(context, provider, reason)
     started = perf_counter()
     start, end = window(context.partition_key_range)
-    adapter = build(settings)
-    fetched = adapter.fetch_cost(start, end)
-    lake = Lake(settings.lake_dir)
-    expected = [{"provider": provider, "usage_date": d} for d in fetched.days]
-    writes = lake.write_partitions("cost_daily", fetched.cost, expected=expected)
-    forecast_rows = 0
-    if fetched.forecast is not None and fetched.forecast.num_rows:
-        forecast_rows = sum(w.rows for w in lake.write_partitions("cost_forecast", fetched.forecast))
+    with _failing_clearly():
+        adapter = build(settings)
+        fetched = adapter.fetch_cost(start, end)
+        lake = Lake(settings.lake_dir)
+        expected = [{"provider": provider, "usage_date": d} for d in fetched.days]
+        writes = lake.write_partitions("cost_daily", fetched.cost, expected=expected)
+        forecast_rows = 0
+        if fetched.forecast is not None and fetched.forecast.num_rows:
+            forecast_rows = sum(w.rows for w in lake.write_partitions("cost_forecast", fetched.forecast))
     totals = {d.isoformat(): {cur: str(v) for cur, v in sorted(t.items())}
               for d, t in sorted(fetched.provider_totals.items())}
     return _report(context, provider, "cost", adapter, started, (start, end), writes, fetched.cost,
@@ -98,16 +120,17 @@ def ingest_metrics(context: AssetExecutionContext, provider: str, build: Adapter
         return skipped(context, provider, reason)
     started = perf_counter()
     start, end = window(context.partition_key_range)
-    adapter = build(settings)
     lake = Lake(settings.lake_dir)
     writes, preview = [], None
-    for day in days(start, end):
-        with lake.open_partition("metrics_hourly", {"provider": provider, "usage_date": day}) as writer:
-            for page in adapter.iter_metric_frames(day_start(day), day_start(day + timedelta(days=1))):
-                writer.write(page)
-                if preview is None and page.num_rows:
-                    preview = page
-        writes.append(writer.result)
+    with _failing_clearly():
+        adapter = build(settings)
+        for day in days(start, end):
+            with lake.open_partition("metrics_hourly", {"provider": provider, "usage_date": day}) as writer:
+                for page in adapter.iter_metric_frames(day_start(day), day_start(day + timedelta(days=1))):
+                    writer.write(page)
+                    if preview is None and page.num_rows:
+                        preview = page
+            writes.append(writer.result)
     rows_by_day = {w.partition["usage_date"]: w.rows for w in writes}
     return _report(context, provider, "metrics", adapter, started, (start, end), writes, preview,
                    {"rows_by_day": MetadataValue.json(rows_by_day)})

@@ -55,14 +55,17 @@ class CostExplorerDouble:
     """Cost Explorer on 127.0.0.1, answering from the fleet's ground-truth bill.
 
     ``page_days`` days of results per page (NextPageToken beyond), ``throttle_first``
-    requests answered with LimitExceededException, ``today`` fixes the clock for the
-    14-day resource-level limit and the forecast. ``requests`` records (operation, body).
+    requests answered with LimitExceededException, ``deny_access`` answers every call with
+    AccessDeniedException, ``today`` fixes the clock for the 14-day resource-level limit and
+    the forecast. ``requests`` records (operation, body).
     """
 
-    def __init__(self, fleet: Fleet, page_days: int = 7, throttle_first: int = 0, today: date | None = None):
+    def __init__(self, fleet: Fleet, page_days: int = 7, throttle_first: int = 0, today: date | None = None,
+                 deny_access: bool = False):
         self.fleet = fleet
         self.page_days = page_days
         self.throttle_remaining = throttle_first
+        self.deny_access = deny_access  # answer like an IAM policy without ce:* actions
         self.today = today or datetime.now(timezone.utc).date()
         self.requests: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
@@ -72,6 +75,9 @@ class CostExplorerDouble:
     def handle(self, operation: str, body: dict) -> dict:
         with self._lock:
             self.requests.append((operation, body))
+            if self.deny_access:
+                raise CostExplorerError("AccessDeniedException",
+                                        f"User is not authorized to perform: ce:{operation}")
             if self.throttle_remaining > 0:
                 self.throttle_remaining -= 1
                 raise CostExplorerError("LimitExceededException", "Rate exceeded")

@@ -90,3 +90,24 @@ def test_disabled_cloud_is_skipped_visibly(monkeypatch, data_dir):
     assert meta["status"].value == "skipped"
     assert "GCP_USAGE_ENABLED" in meta["skipped_reason"].value
     assert not (data_dir / "lake" / "cost_daily").exists()
+
+
+def test_missing_permission_fails_the_run_once_with_the_fix_and_keeps_old_data(fleet, aws_env, data_dir, monkeypatch):
+    from finops_pipeline.simulator.aws import CostExplorerDouble
+
+    instance = DagsterInstance.ephemeral()
+    assert materialize([aws_cost], instance=instance, tags=_range_tags(START, END)).success
+    before = _catalog(data_dir).execute("SELECT count(*), sum(billed_cost) FROM cost_daily").fetchone()
+
+    denied = CostExplorerDouble(fleet, deny_access=True)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", denied.start())
+    try:
+        result = materialize([aws_cost], instance=instance, tags=_range_tags(START, END), raise_on_error=False)
+    finally:
+        denied.stop()
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "ce:GetCostAndUsage" in str(failure.event_specific_data.error)
+    assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
+    assert len(denied.requests) == 1  # not retried: nothing changes until someone grants the action
+    assert _catalog(data_dir).execute("SELECT count(*), sum(billed_cost) FROM cost_daily").fetchone() == before

@@ -134,6 +134,11 @@ class _Query:
     column: str  # avg | max | sum
 
 
+_THROTTLING_CODES = {"Throttling", "ThrottlingException", "LimitExceededException", "RequestLimitExceeded",
+                     "TooManyRequestsException", "RequestThrottled", "ServiceUnavailable"}
+AWS_RETRY_HINT = "botocore's adaptive retries (AWS_MAX_ATTEMPTS)"
+
+
 def _client_error(exc: ClientError, operation: str) -> CloudApiError:
     code = exc.response.get("Error", {}).get("Code", "")
     message = exc.response.get("Error", {}).get("Message", "")
@@ -151,7 +156,11 @@ def _client_error(exc: ClientError, operation: str) -> CloudApiError:
         reason = f"{code}: Cost Explorer only serves the last 13 months; choose a later partition."
     else:
         reason = f"{code}: {message}"
-    return CloudApiError("aws", operation, reason)
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    transient = code in _THROTTLING_CODES or status >= 500
+    if transient:
+        reason += f" (still failing after {AWS_RETRY_HINT}; the run can be retried)"
+    return CloudApiError("aws", operation, reason, retryable=transient)
 
 
 def _money(metric: dict | None) -> Decimal:

@@ -475,12 +475,14 @@ class AzureUsageAdapter(CloudAdapter):
                 code, message = _error_body(response)
                 if status == 404 and missing_ok and code.lower() in ("resourcenotfound", "notfound", ""):
                     return None
-                raise CloudApiError(PROVIDER, operation, _http_reason(status, code, message, scope, role)) from None
+                raise CloudApiError(PROVIDER, operation, _http_reason(status, code, message, scope, role),
+                                    retryable=status >= 500 or status == 429) from None
             except (ServiceRequestError, ServiceResponseError) as exc:
                 if transient >= MAX_TRANSIENT_RETRIES:
                     raise CloudApiError(PROVIDER, operation,
                                         f"could not reach Azure Resource Manager ({type(exc).__name__}) after "
-                                        f"{transient + 1} attempts; check network access to the ARM endpoint") from None
+                                        f"{transient + 1} attempts; check network access to the ARM endpoint",
+                                        retryable=True) from None
                 self._wait(delays[transient])
                 transient += 1
 

@@ -19,12 +19,18 @@ import pyarrow as pa
 
 
 class CloudApiError(RuntimeError):
-    """A cloud call failed for a reason retrying cannot fix. The message says the fix."""
+    """A cloud call failed after the adapter's own retries. The message says the fix.
 
-    def __init__(self, provider: str, operation: str, reason: str):
+    ``retryable`` is True when a later run may succeed unchanged (throttling or an outage
+    that outlasted the retries); False when something must be fixed first (permissions,
+    configuration), so the Dagster run fails without spending retries.
+    """
+
+    def __init__(self, provider: str, operation: str, reason: str, retryable: bool = False):
         super().__init__(f"{provider} {operation} failed: {reason}")
         self.provider = provider
         self.operation = operation
+        self.retryable = retryable
 
 
 @dataclass

@@ -154,7 +154,7 @@ def _monitoring_error(exc: Exception, project: str, metric_type: str) -> CloudAp
                              "or run `gcloud auth application-default login`")
     if isinstance(exc, gexc.RetryError):
         return CloudApiError("gcp", op, f"{metric_type} in project {project} kept failing after retries: "
-                             f"{exc.cause}")
+                             f"{exc.cause}", retryable=True)
     return CloudApiError("gcp", op, f"{metric_type} in project {project}: {exc}")
 
 
