@@ -138,8 +138,12 @@ class CostExplorerDouble:
                 "Total": {}, "Groups": [], "Estimated": day >= self.today - timedelta(days=2),
             }
             for keys, agg in sorted(groups.items()):
-                result["Groups"].append({"Keys": list(keys), "Metrics": {
-                    m: {"Amount": str(agg[m]), "Unit": "Hrs" if m == "UsageQuantity" else "USD"} for m in metrics}})
+                amounts = {m: {"Amount": str(agg[m]), "Unit": "Hrs" if m == "UsageQuantity" else "USD"}
+                           for m in metrics}
+                if group_keys:
+                    result["Groups"].append({"Keys": list(keys), "Metrics": amounts})
+                else:  # like Cost Explorer: an ungrouped query answers in Total, with no Groups
+                    result["Total"] = amounts
             results.append(result)
         response: dict = {"ResultsByTime": results, "GroupDefinitions": body.get("GroupBy", [])}
         if "LINKED_ACCOUNT" in group_keys:

@@ -194,3 +194,12 @@ def test_throttling_is_retried_then_succeeds(fleet, monkeypatch):
     assert [op for op, _ in double.requests] == ["GetCostAndUsage"] * 3  # two throttled, one answered
     assert adapter.api.calls["GetCostAndUsage"] == 1
     assert fetched.provider_totals[DAY] == fleet.daily_total("aws", DAY)
+
+
+def test_ungrouped_cost_comes_from_total_and_resource_grouping_is_refused(fleet, aws_env):
+    adapter = AwsUsageAdapter(get_settings({**aws_env, "AWS_COST_FORECAST": "false"}))
+    fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1), group_by=())
+    rows = fetched.cost.to_pylist()
+    assert len(rows) == 1 and rows[0]["billed_cost"] == fleet.daily_total("aws", DAY)["USD"]
+    with pytest.raises(ValueError, match="group_by=None"):
+        adapter.fetch_cost(DAY, DAY + timedelta(days=1), group_by=("resource",))

@@ -322,6 +322,9 @@ class AwsUsageAdapter(CloudAdapter):
             unknown = [g for g in group_by if g.lower() not in CE_DIMENSIONS]
             if unknown or len(group_by) > 2:
                 raise ValueError(f"group_by {group_by!r}: use at most two of {sorted(CE_DIMENSIONS)}")
+            if any(g.lower() == "resource" for g in group_by):
+                raise ValueError("group_by 'resource' on AWS: Cost Explorer has resource-level cost only for "
+                                 "the last 14 days, per account; use group_by=None (the warehouse grain)")
             dims = tuple(dict.fromkeys(CE_DIMENSIONS[g.lower()] for g in group_by))
         else:
             dims = self.settings.aws_cost_group_by
@@ -368,14 +371,17 @@ class AwsUsageAdapter(CloudAdapter):
                 names[attr["Value"]] = attr.get("Attributes", {}).get("description", "")
             for result in page.get("ResultsByTime", []):
                 day = date.fromisoformat(result["TimePeriod"]["Start"])
-                for group in result.get("Groups", []):
+                groups = result.get("Groups", [])
+                if not dims and result.get("Total"):  # ungrouped: Cost Explorer answers in Total only
+                    groups = [{"Keys": [], "Metrics": result["Total"]}]
+                for group in groups:
                     row = self._cost_row(day, dict(zip(dims, group["Keys"])), group["Metrics"],
                                          result.get("Estimated", False), "ce:GetCostAndUsage", ingested)
                     rows.append(row)
                     day_totals = totals.setdefault(day, {})
                     cur = row["billing_currency"]
                     day_totals[cur] = day_totals.get(cur, Decimal(0)) + row["billed_cost"]
-                if not result.get("Groups"):
+                if not groups:
                     totals.setdefault(day, {})
         for row in rows:
             row["sub_account_name"] = names.get(row["sub_account_id"]) or None
