@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 import boto3
 import pyarrow as pa
+import pyarrow.compute as pc
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -283,6 +284,7 @@ class AwsUsageAdapter(CloudAdapter):
                 yield self._fetch_batch(region, account, batch, start, end)
 
     def _fetch_batch(self, region: str, account: str, batch: list[_Query], start: datetime, end: datetime) -> pa.Table:
+        """One GetMetricData call (all its NextToken pages) as metrics_hourly rows, built column-wise."""
         request = [
             {"Id": f"q{n}", "ReturnData": True, "MetricStat": {
                 "Metric": {"Namespace": q.namespace.namespace, "MetricName": q.spec.native,
@@ -290,7 +292,15 @@ class AwsUsageAdapter(CloudAdapter):
                 "Period": q.namespace.period, "Stat": q.stat}}
             for n, q in enumerate(batch)
         ]
-        rows: dict[tuple, dict] = {}
+        # A series is one (resource, metric); its gauges come back as two queries (avg, max).
+        series_of: dict[tuple, int] = {}
+        series: list[_Query] = []
+        for q in batch:
+            key = (q.resource.resource_type, q.resource.resource_id, q.spec.native)
+            if key not in series_of:
+                series_of[key] = len(series)
+                series.append(q)
+        points: dict[str, tuple[list, list, list]] = {"avg": ([], [], []), "max": ([], [], []), "sum": ([], [], [])}
         token = None
         while True:
             kwargs = {"MetricDataQueries": request, "StartTime": start, "EndTime": end,
@@ -300,20 +310,17 @@ class AwsUsageAdapter(CloudAdapter):
             page = self._call("cloudwatch", "GetMetricData", region,
                               GET_METRIC_DATA_PER_METRIC * len(request), **kwargs)
             for result in page.get("MetricDataResults", []):
-                n = int(result["Id"][1:])
-                q = batch[n]
-                for ts, value in zip(result.get("Timestamps", []), result.get("Values", [])):
-                    ts = ts.astimezone(timezone.utc)
-                    if not (start <= ts < end):
-                        continue
-                    key = (q.resource.resource_type, q.resource.resource_id, q.spec.native, ts)
-                    row = rows.setdefault(key, {
-                        "query": q, "ts": ts, "avg": None, "max": None, "sum": None})
-                    row[q.column] = float(value) * q.spec.scale
+                q = batch[int(result["Id"][1:])]
+                timestamps = result.get("Timestamps", [])
+                ids, stamps, values = points[q.column]
+                ids.extend([series_of[(q.resource.resource_type, q.resource.resource_id, q.spec.native)]]
+                           * len(timestamps))
+                stamps.extend(timestamps)
+                values.extend(result.get("Values", []))
             token = page.get("NextToken")
             if not token:
                 break
-        return _metric_rows(rows.values(), region, account)
+        return _metric_table(series, points, region, account, start, end)
 
     # -- cost ----------------------------------------------------------------------
     def fetch_cost(self, start: date, end: date, group_by: tuple[str, ...] | None = None) -> CostFetch:
@@ -491,38 +498,39 @@ def _cost_table(rows: list[dict]) -> pa.Table:
     return _rows_table(rows, _COST_TYPES)
 
 
-def _metric_rows(rows, region: str, account: str) -> pa.Table:
-    ingested = utc_now()
-    cols: dict[str, list] = defaultdict(list)
-    for row in rows:
-        q: _Query = row["query"]
-        cols["provider"].append("aws")
-        cols["usage_date"].append(row["ts"].date())
-        cols["hour_start"].append(row["ts"])
-        cols["resource_id"].append(q.resource.resource_id)
-        cols["resource_type"].append(q.resource.resource_type)
-        cols["region"].append(region)
-        cols["sub_account_id"].append(q.resource.sub_account_id or account)
-        cols["metric"].append(q.spec.canonical)
-        cols["native_metric"].append(q.spec.native)
-        cols["unit"].append(q.spec.unit)
-        cols["avg"].append(row["avg"])
-        cols["max"].append(row["max"])
-        cols["sum"].append(row["sum"])
-    n = len(cols["provider"])
+def _metric_table(series: list[_Query], points: dict, region: str, account: str,
+                  start: datetime, end: datetime) -> pa.Table:
+    """Join the avg/max/sum points on (series, hour) and attach each series' attributes."""
+    utc = pa.timestamp("us", tz="UTC")
+    key_cols = ["series", "hour_start"]
+    table = None
+    for column, (ids, stamps, values) in points.items():
+        part = pa.table({"series": pa.array(ids, pa.int32()), "hour_start": pa.array(stamps, utc),
+                         column: pa.array(values, pa.float64())})
+        table = part if table is None else table.join(part, key_cols, join_type="full outer")
+    in_window = pc.and_(pc.greater_equal(table["hour_start"], pa.scalar(start, utc)),
+                        pc.less(table["hour_start"], pa.scalar(end, utc)))
+    table = table.filter(in_window).sort_by([("series", "ascending"), ("hour_start", "ascending")])
+    idx = table["series"]
+
+    def attr(values: list, type_=pa.string()):
+        return pc.take(pa.array(values, type_), idx)
+
+    scale = attr([q.spec.scale for q in series], pa.float64())
+    n = table.num_rows
     return pa.table({
-        "provider": pa.array(cols["provider"], pa.string()),
-        "usage_date": pa.array(cols["usage_date"], pa.date32()),
-        "hour_start": pa.array(cols["hour_start"], pa.timestamp("us", tz="UTC")),
-        "resource_id": pa.array(cols["resource_id"], pa.string()),
-        "resource_type": pa.array(cols["resource_type"], pa.string()),
-        "region": pa.array(cols["region"], pa.string()),
-        "sub_account_id": pa.array(cols["sub_account_id"], pa.string()),
-        "metric": pa.array(cols["metric"], pa.string()),
-        "native_metric": pa.array(cols["native_metric"], pa.string()),
-        "unit": pa.array(cols["unit"], pa.string()),
-        "avg": pa.array(cols["avg"], pa.float64()),
-        "max": pa.array(cols["max"], pa.float64()),
-        "sum": pa.array(cols["sum"], pa.float64()),
-        "ingested_at": pa.array([ingested] * n, pa.timestamp("us", tz="UTC")),
+        "provider": pa.array(["aws"] * n, pa.string()),
+        "usage_date": pc.cast(table["hour_start"], pa.date32()),
+        "hour_start": table["hour_start"],
+        "resource_id": attr([q.resource.resource_id for q in series]),
+        "resource_type": attr([q.resource.resource_type for q in series]),
+        "region": pa.array([region] * n, pa.string()),
+        "sub_account_id": attr([q.resource.sub_account_id or account for q in series]),
+        "metric": attr([q.spec.canonical for q in series]),
+        "native_metric": attr([q.spec.native for q in series]),
+        "unit": attr([q.spec.unit for q in series]),
+        "avg": pc.multiply(table["avg"], scale),
+        "max": pc.multiply(table["max"], scale),
+        "sum": pc.multiply(table["sum"], scale),
+        "ingested_at": pa.array([utc_now()] * n, utc),
     })
