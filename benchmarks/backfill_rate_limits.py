@@ -32,7 +32,7 @@ def run_aws(kind: str, start, end, scale: int, latency: float, limits, barrier, 
     from benchmarks.aws_double import AwsDouble
     from benchmarks.fleets import fake_aws_environment
     from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
-    from finops_pipeline.defs.partitions import day_start, days
+    from finops_pipeline.defs.ingest import write_metric_days
     from finops_pipeline.settings import get_settings
     from finops_pipeline.simulator.fleet import build_fleet
     from finops_pipeline.warehouse.lake import Lake
@@ -51,11 +51,8 @@ def run_aws(kind: str, start, end, scale: int, latency: float, limits, barrier, 
     began = time.time()
     try:
         if kind == "metrics":
-            for day in days(start, end):
-                with lake.open_partition("metrics_hourly", {"provider": "aws", "usage_date": day}) as writer:
-                    for page in adapter.iter_metric_frames(day_start(day), day_start(day + timedelta(days=1))):
-                        writer.write(page)
-                rows += writer.rows
+            writes, _ = write_metric_days(adapter, lake, start, end, settings.metrics_concurrency)
+            rows = sum(w.rows for w in writes)
         else:
             fetched = adapter.fetch_cost(start, end)
             writes = lake.write_partitions("cost_daily", fetched.cost,

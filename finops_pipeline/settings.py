@@ -167,6 +167,7 @@ class Settings:
     restatement_days: int = 3
     predictions_dir: Path | None = None
     metrics_coverage_floor: float = 0.9
+    metrics_concurrency: int = 4
     tag_match_key: str = "finops_id"
     rules_file: Path | None = None  # a user's own underutilization_rules.csv
 
@@ -235,6 +236,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "FINOPS_RESTATEMENT_DAYS": ("restatement_days", _int(0)),
     "FINOPS_PREDICTIONS_DIR": ("predictions_dir", lambda n, v: Path(v.strip()) if v.strip() else None),
     "FINOPS_METRICS_COVERAGE_FLOOR": ("metrics_coverage_floor", _float(0.0, 1.0)),
+    "FINOPS_METRICS_CONCURRENCY": ("metrics_concurrency", _int(1)),
     "FINOPS_TAG_MATCH_KEY": ("tag_match_key", lambda n, v: v.strip() or "finops_id"),
     "FINOPS_RULES_FILE": ("rules_file", lambda n, v: Path(v.strip()) if v.strip() else None),
 }

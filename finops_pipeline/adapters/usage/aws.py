@@ -8,6 +8,7 @@ CloudApiError naming the IAM action or the setting that fixes it.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
@@ -183,6 +184,7 @@ class AwsUsageAdapter(CloudAdapter):
         self._today = today
         self._account: str | None = None
         self._discovered: dict[str, list[ResourceRef]] = {}
+        self._lazy_lock = threading.RLock()  # STS identity and discovery happen once per adapter
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AwsUsageAdapter":
@@ -216,8 +218,9 @@ class AwsUsageAdapter(CloudAdapter):
 
     def account_id(self) -> str:
         """The account the credentials belong to (labels metrics rows)."""
-        if self._account is None:
-            self._account = self._call("sts", "GetCallerIdentity")["Account"]
+        with self._lazy_lock:
+            if self._account is None:
+                self._account = self._call("sts", "GetCallerIdentity")["Account"]
         return self._account
 
     # -- metrics -------------------------------------------------------------------
@@ -269,9 +272,10 @@ class AwsUsageAdapter(CloudAdapter):
         account = self.account_id()
         if resources is None:
             # One discovery per region per adapter (a run): a 30-day backfill lists once, not 30 times.
-            for region in self.settings.aws_usage_regions:
-                if region not in self._discovered:
-                    self._discovered[region] = self.discover(region)
+            with self._lazy_lock:
+                for region in self.settings.aws_usage_regions:
+                    if region not in self._discovered:
+                        self._discovered[region] = self.discover(region)
             by_region = {r: self._discovered[r] for r in self.settings.aws_usage_regions}
         else:
             by_region = defaultdict(list)

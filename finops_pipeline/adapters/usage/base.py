@@ -7,6 +7,7 @@ original usage integration (``get_resource_usage`` ...) is a thin layer over it.
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -42,10 +43,12 @@ class ApiUsage:
     bytes_scanned: int = 0
     retries: int = 0
     notes: dict[str, str] = field(default_factory=dict)  # e.g. quota headers last seen
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, operation: str, cost_usd: Decimal | str = "0", calls: int = 1) -> None:
-        self.calls[operation] += calls
-        self.estimated_cost_usd += Decimal(cost_usd)
+        with self._lock:  # days of a run are fetched on several threads
+            self.calls[operation] += calls
+            self.estimated_cost_usd += Decimal(cost_usd)
 
     @property
     def total_calls(self) -> int:
