@@ -8,6 +8,8 @@ backfill of the same range would), and prints what landed and where to look next
 from __future__ import annotations
 
 import os
+import shutil
+import sys
 import warnings
 from datetime import date, timedelta
 from pathlib import Path
@@ -125,13 +127,31 @@ def summarize(data_dir: Path, out=print) -> dict[str, int]:
     finally:
         con.close()
     out("")
+    where = _shown_path(data_dir)
     out("Look further:")
-    out(f"  finops-pipeline query --data-dir {data_dir} \"SELECT provider, sum(billed_cost) FROM cost_daily GROUP BY 1\"")
-    out(f"  python -c \"import duckdb; print(duckdb.connect('{catalog}', read_only=True).sql('SHOW TABLES'))\"")
-    out("  make ui   # Dagster UI on http://127.0.0.1:3000 over this warehouse")
+    out(f"  {_command('finops-pipeline')} query --data-dir {where} "
+        "\"SELECT provider, usage_date, sum(billed_cost) FROM cost_daily GROUP BY ALL ORDER BY 2 DESC LIMIT 6\"")
+    out(f"  {_command('python')} -c \"import duckdb; "
+        f"print(duckdb.connect('{_shown_path(catalog)}', read_only=True).sql('SHOW TABLES'))\"")
+    out("  make ui   # Dagster UI on http://127.0.0.1:3000 over this warehouse, simulated clouds behind it")
     return counts
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> Iterable[str]:
     return [r[0] for r in con.execute(
         "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1").fetchall()]
+
+
+def _shown_path(path: Path) -> str:
+    """A path as short as it can be shown: relative to the working directory when inside it."""
+    try:
+        return str(Path(os.path.abspath(path)).relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _command(name: str) -> str:
+    """How to call one of this environment's commands from the user's shell (the venv may not be active)."""
+    if shutil.which(name) == str(Path(sys.executable).parent / name):
+        return name
+    return _shown_path(Path(sys.executable).parent / name)
