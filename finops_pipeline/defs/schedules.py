@@ -13,6 +13,9 @@ from datetime import date, datetime, timedelta, timezone
 from dagster import (
     AssetKey,
     AssetSelection,
+    AutomationConditionSensorDefinition,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
     Definitions,
     RunRequest,
     ScheduleEvaluationContext,
@@ -70,6 +73,7 @@ def restatement_window(tick: datetime, restatement_days: int, first_day: date) -
 
 
 @schedule(job=finops_daily_job, cron_schedule="0 6 * * *", execution_timezone="UTC",
+          default_status=DefaultScheduleStatus.RUNNING,
           description="06:00 UTC: yesterday plus FINOPS_RESTATEMENT_DAYS earlier days, every enabled cloud, then the marts.")
 def finops_daily(context: ScheduleEvaluationContext):
     settings = get_settings()
@@ -94,4 +98,13 @@ def finops_daily(context: ScheduleEvaluationContext):
     )
 
 
-defs = Definitions(jobs=[finops_daily_job], schedules=[finops_daily])
+# The marts' own automation conditions (defs/marts.py): cost_trend_monthly, which no daily
+# range can hold, follows cost_trend_daily; a restated day re-runs the marts that read it.
+finops_marts_automation = AutomationConditionSensorDefinition(
+    "finops_marts_automation",
+    target=AssetSelection.groups("marts"),
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Runs the marts whose inputs changed (incl. the monthly trend) as their automation conditions say.",
+)
+
+defs = Definitions(jobs=[finops_daily_job], schedules=[finops_daily], sensors=[finops_marts_automation])
