@@ -4,6 +4,9 @@
 -- Rules are rows of the seed table underutilization_rules: a NULL threshold is not checked,
 -- every non-NULL one must pass, and a measure with no data never passes.
 -- The window of as-of day D is [D - window_days + 1, D + 1): the last window_days days.
+-- Windows are built from day totals (one row per resource x day, plus per-rule counts of
+-- hours under an hourly threshold), so a backfill reads each hour once, not once per as-of
+-- day; only the exact hourly p95 reads the window's hours, for rows every other criterion passed.
 WITH rules AS (
     SELECT
         rule_id, provider, resource_type, action, source_title, source_url,
@@ -58,6 +61,41 @@ resources AS (
     WHERE usage_date >= l.first_day AND usage_date < getvariable('end')
     GROUP BY provider, resource_id
 ),
+days AS (  -- one row per resource x day: what the rules read, summed over the day's hours
+    SELECT
+        provider, resource_id, usage_date,
+        count(*) AS hours_with_data,
+        avg(cpu_avg) AS cpu_avg_day,
+        sum(cpu_avg) AS cpu_avg_sum,
+        count(cpu_avg) AS cpu_avg_hours,
+        max(cpu_avg) AS cpu_avg_max,
+        max(cpu_max) AS cpu_max,
+        sum(net_in) AS net_in,
+        count(net_in) AS net_in_hours,
+        sum(net_out) AS net_out,
+        count(net_out) AS net_out_hours,
+        sum(requests) AS requests,
+        max(connections) AS connections_max
+    FROM hourly
+    GROUP BY provider, resource_id, usage_date
+),
+hour_rules AS (  -- rules with per-hour thresholds: they count qualifying hours per day
+    SELECT * FROM rules
+    WHERE coalesce(hour_cpu_below_pct, hour_cpu_share_at_least, hour_network_in_below_bytes,
+                   hour_network_in_share_at_least, hour_network_out_below_bytes,
+                   hour_network_out_share_at_least) IS NOT NULL
+),
+hour_counts AS (  -- per rule x resource x day: hours below each threshold, of hours with data
+    SELECT
+        r.rule_id, h.provider, h.resource_id, h.usage_date,
+        count(*) FILTER (WHERE h.cpu_avg < r.hour_cpu_below_pct) AS cpu_below_hours,
+        count(*) FILTER (WHERE h.net_in < r.hour_network_in_below_bytes) AS net_in_below_hours,
+        count(*) FILTER (WHERE h.net_out < r.hour_network_out_below_bytes) AS net_out_below_hours
+    FROM hour_rules AS r
+    JOIN resources AS x ON x.provider = r.provider AND x.resource_type = r.resource_type
+    JOIN hourly AS h ON h.provider = x.provider AND h.resource_id = x.resource_id
+    GROUP BY r.rule_id, h.provider, h.resource_id, h.usage_date
+),
 candidates AS (
     SELECT a.as_of_date, r.*, x.resource_id, x.resource_name, x.region, x.sub_account_id,
            a.as_of_date - (r.window_days - 1) AS window_start,
@@ -66,64 +104,51 @@ candidates AS (
     CROSS JOIN rules AS r
     JOIN resources AS x ON x.provider = r.provider AND x.resource_type = r.resource_type
 ),
-window_hours AS (
-    SELECT c.as_of_date, c.rule_id, c.resource_id, h.*
-    FROM candidates AS c
-    JOIN hourly AS h
-      ON h.provider = c.provider AND h.resource_id = c.resource_id
-     AND h.usage_date >= c.window_start AND h.usage_date < c.window_end
-),
-days_evaluated AS (  -- day-level criteria: which days of the window qualify
+window_days AS (  -- each candidate's days with data; a day-level criterion decides day_matched
     SELECT
-        w.as_of_date, w.rule_id, w.resource_id, w.usage_date,
+        c.as_of_date, c.rule_id, c.resource_id, c.recent_days, d.*,
+        hc.cpu_below_hours, hc.net_in_below_hours, hc.net_out_below_hours,
         coalesce(
-            (c.day_cpu_avg_at_most_pct IS NULL OR avg(w.cpu_avg) <= c.day_cpu_avg_at_most_pct)
+            (c.day_cpu_avg_at_most_pct IS NULL OR d.cpu_avg_day <= c.day_cpu_avg_at_most_pct)
             AND (c.day_network_at_most_bytes IS NULL
-                 OR coalesce(sum(w.net_in), 0) + coalesce(sum(w.net_out), 0) <= c.day_network_at_most_bytes
-                    AND (count(w.net_in) + count(w.net_out)) > 0)
-            AND (c.day_requests_below IS NULL OR sum(w.requests) < c.day_requests_below),
+                 OR coalesce(d.net_in, 0) + coalesce(d.net_out, 0) <= c.day_network_at_most_bytes
+                    AND (d.net_in_hours + d.net_out_hours) > 0)
+            AND (c.day_requests_below IS NULL OR d.requests < c.day_requests_below),
             false) AS day_matched
-    FROM window_hours AS w
-    JOIN candidates AS c USING (as_of_date, rule_id, resource_id)
-    GROUP BY w.as_of_date, w.rule_id, w.resource_id, w.usage_date,
-             c.day_cpu_avg_at_most_pct, c.day_network_at_most_bytes, c.day_requests_below
+    FROM candidates AS c
+    JOIN days AS d
+      ON d.provider = c.provider AND d.resource_id = c.resource_id
+     AND d.usage_date >= c.window_start AND d.usage_date < c.window_end
+    LEFT JOIN hour_counts AS hc
+      ON hc.rule_id = c.rule_id AND hc.provider = d.provider AND hc.resource_id = d.resource_id
+     AND hc.usage_date = d.usage_date
 ),
-day_counts AS (
-    SELECT as_of_date, rule_id, resource_id, count(*) FILTER (WHERE day_matched) AS days_matched
-    FROM days_evaluated
+measures AS (  -- window measures from day totals (averages and shares are over hours)
+    SELECT
+        as_of_date, rule_id, resource_id,
+        count(*) FILTER (WHERE day_matched) AS days_matched,
+        CAST(sum(hours_with_data) AS BIGINT) AS hours_with_data,
+        count(*) AS days_with_data,
+        sum(cpu_avg_sum) / sum(cpu_avg_hours) AS cpu_avg_pct,
+        max(cpu_max) AS cpu_max_pct,
+        max(cpu_avg_max) FILTER (WHERE usage_date > as_of_date - recent_days) AS recent_cpu_max_pct,
+        sum(net_in) AS network_in_bytes,
+        sum(net_out) AS network_out_bytes,
+        sum(net_out) / nullif(count(*) FILTER (WHERE net_out_hours > 0), 0) AS network_out_per_day,
+        sum(requests) AS requests,
+        max(connections_max) AS connections_max,
+        CAST(sum(cpu_below_hours) AS DOUBLE) / nullif(sum(cpu_avg_hours), 0) AS hour_cpu_share,
+        CAST(sum(net_in_below_hours) AS DOUBLE) / nullif(sum(net_in_hours), 0) AS hour_network_in_share,
+        CAST(sum(net_out_below_hours) AS DOUBLE) / nullif(sum(net_out_hours), 0) AS hour_network_out_share
+    FROM window_days
     GROUP BY as_of_date, rule_id, resource_id
 ),
-measures AS (
-    SELECT
-        c.as_of_date, c.rule_id, c.resource_id,
-        count(*) AS hours_with_data,
-        count(DISTINCT w.usage_date) AS days_with_data,
-        avg(w.cpu_avg) AS cpu_avg_pct,
-        quantile_cont(w.cpu_max, 0.95) AS cpu_p95_pct,
-        max(w.cpu_max) AS cpu_max_pct,
-        max(w.cpu_avg) FILTER (WHERE w.usage_date > c.as_of_date - c.recent_days) AS recent_cpu_max_pct,
-        sum(w.net_in) AS network_in_bytes,
-        sum(w.net_out) AS network_out_bytes,
-        sum(w.net_out) / nullif(count(DISTINCT w.usage_date) FILTER (WHERE w.net_out IS NOT NULL), 0)
-            AS network_out_per_day,
-        sum(w.requests) AS requests,
-        max(w.connections) AS connections_max,
-        avg(CASE WHEN w.cpu_avg < c.hour_cpu_below_pct THEN 1.0 ELSE 0.0 END)
-            FILTER (WHERE w.cpu_avg IS NOT NULL) AS hour_cpu_share,
-        avg(CASE WHEN w.net_in < c.hour_network_in_below_bytes THEN 1.0 ELSE 0.0 END)
-            FILTER (WHERE w.net_in IS NOT NULL) AS hour_network_in_share,
-        avg(CASE WHEN w.net_out < c.hour_network_out_below_bytes THEN 1.0 ELSE 0.0 END)
-            FILTER (WHERE w.net_out IS NOT NULL) AS hour_network_out_share
+passed AS (  -- every criterion but the p95 ones (the only ones that need the window's hours)
+    SELECT c.*, m.* EXCLUDE (as_of_date, rule_id, resource_id)
     FROM candidates AS c
-    JOIN window_hours AS w USING (as_of_date, rule_id, resource_id)
-    GROUP BY c.as_of_date, c.rule_id, c.resource_id
-),
-evaluated AS (
-    SELECT c.*, m.* EXCLUDE (as_of_date, rule_id, resource_id), d.days_matched,
-        coalesce(
-            (c.min_days_matched IS NULL OR d.days_matched >= c.min_days_matched)
-            AND (c.cpu_p95_below_pct IS NULL OR m.cpu_p95_pct < c.cpu_p95_below_pct)
-            AND (c.cpu_p95_at_most_pct IS NULL OR m.cpu_p95_pct <= c.cpu_p95_at_most_pct)
+    JOIN measures AS m USING (as_of_date, rule_id, resource_id)
+    WHERE coalesce(
+            (c.min_days_matched IS NULL OR m.days_matched >= c.min_days_matched)
             AND (c.recent_cpu_at_most_pct IS NULL OR m.recent_cpu_max_pct <= c.recent_cpu_at_most_pct)
             AND (c.network_out_per_day_at_most_bytes IS NULL
                  OR m.network_out_per_day <= c.network_out_per_day_at_most_bytes)
@@ -133,10 +158,25 @@ evaluated AS (
                  OR m.hour_network_in_share >= c.hour_network_in_share_at_least)
             AND (c.hour_network_out_share_at_least IS NULL
                  OR m.hour_network_out_share >= c.hour_network_out_share_at_least),
+            false)
+),
+cpu_p95 AS (  -- exact p95 of the window's hourly CPU maxima, for the rows still in the running
+    SELECT p.as_of_date, p.rule_id, p.resource_id,
+           quantile_cont(h.cpu_max, 0.95) AS cpu_p95_pct
+    FROM passed AS p
+    JOIN hourly AS h
+      ON h.provider = p.provider AND h.resource_id = p.resource_id
+     AND h.usage_date >= p.window_start AND h.usage_date < p.window_end
+    GROUP BY p.as_of_date, p.rule_id, p.resource_id
+),
+evaluated AS (
+    SELECT p.*, q.cpu_p95_pct,
+        coalesce(
+            (p.cpu_p95_below_pct IS NULL OR q.cpu_p95_pct < p.cpu_p95_below_pct)
+            AND (p.cpu_p95_at_most_pct IS NULL OR q.cpu_p95_pct <= p.cpu_p95_at_most_pct),
             false) AS fired
-    FROM candidates AS c
-    JOIN measures AS m USING (as_of_date, rule_id, resource_id)
-    LEFT JOIN day_counts AS d USING (as_of_date, rule_id, resource_id)
+    FROM passed AS p
+    JOIN cpu_p95 AS q USING (as_of_date, rule_id, resource_id)
 ),
 fired AS (  -- a resize candidate that is also idle is reported once, as a shutdown
     SELECT e.* FROM evaluated AS e
