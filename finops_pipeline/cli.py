@@ -39,13 +39,32 @@ def _ui(args: argparse.Namespace) -> int:
         print(f"Simulated clouds up; Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
         command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
                    "-p", str(args.port)]
-        process = subprocess.Popen(command, env={**os.environ, **env})
-        signal.signal(signal.SIGTERM, lambda *_: process.terminate())  # stop dagster dev with us
+        # Its own process group, so stopping us stops dagster dev and everything it started.
+        process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
+        signal.signal(signal.SIGTERM, lambda *_: _stop_group(process))
         try:
             return process.wait()
         except KeyboardInterrupt:
-            process.terminate()
-            return process.wait()
+            _stop_group(process)
+            return 130
+
+
+def _stop_group(process) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is still there after 15 s."""
+    import os
+    import signal
+    import subprocess
+
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=15)
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
