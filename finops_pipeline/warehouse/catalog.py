@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 STATE_TABLE = "_finops_catalog"
+MACROS = "(macros)"  # the state row that tracks sql/macros.sql
 
 
 def duckdb_type(t: pa.DataType) -> str:
@@ -87,11 +88,19 @@ def create_views(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:
         con.execute(f"CREATE OR REPLACE VIEW {_quote(name)} AS {select}")
 
 
+def macros_sql(sql_dir: Path = SQL_DIR) -> str:
+    """The helper macros (``sql/macros.sql``): CREATE OR REPLACE MACRO statements."""
+    path = sql_dir / "macros.sql"
+    return path.read_text() if path.exists() else ""
+
+
 def connect_lake(lake: Lake, sql_dir: Path = SQL_DIR) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB connection with every view over the lake (no catalog file lock)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     create_views(con, view_definitions(lake, sql_dir))
+    if macros := macros_sql(sql_dir):
+        con.execute(macros)
     return con
 
 
@@ -139,7 +148,9 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "finops.duckdb"
     views = view_definitions(Lake(data_dir / "lake"), sql_dir)
+    macros = macros_sql(sql_dir)
     wanted = {name: _digest(select) for name, select in views.items()}
+    wanted[MACROS] = _digest(macros)
     with FileLock(str(data_dir / ".catalog.lock"), timeout=600):
         try:
             current = _current_digests(path)
@@ -156,8 +167,10 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
         try:
             con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (name VARCHAR PRIMARY KEY, digest VARCHAR)")
             con.execute("BEGIN TRANSACTION")
-            # Tables first: SQL views may select from them.
+            # Tables first: SQL views and macros may select from them.
             create_views(con, {name: views[name] for name in views if name in changed})
+            if MACROS in changed and macros:
+                con.execute(macros)
             con.executemany(
                 f"INSERT OR REPLACE INTO {STATE_TABLE} VALUES (?, ?)",
                 [[name, wanted[name]] for name in changed],

@@ -128,3 +128,14 @@ def test_reader_in_another_process_does_not_block_writes(data_dir):
     assert refresh_catalog(data_dir).status == "refreshed"
     con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
     assert con.execute("SELECT sum(billed_cost) FROM cost_daily").fetchone()[0] == Decimal("4.25")
+
+
+def test_catalog_has_helper_macros_for_half_open_windows(data_dir):
+    lake = Lake(data_dir / "lake")
+    for day, amount in ((date(2026, 10, 31), "1"), (date(2026, 11, 1), "2"), (date(2026, 11, 2), "4")):
+        lake.write_partitions("cost_daily", cost_rows(day, [amount]))
+    refresh_catalog(data_dir)
+    con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
+    assert con.execute("SELECT sum(billed_cost) FROM cost_between('2026-11-01', '2026-11-02')").fetchone()[0] == 2
+    assert con.execute("SELECT month_start(DATE '2026-11-17'), days_in_month(DATE '2026-02-03')").fetchone() == (
+        date(2026, 11, 1), 28)
