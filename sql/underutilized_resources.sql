@@ -37,19 +37,13 @@ as_of AS (
 lookback AS (  -- the earliest day any window (or the 30-day cost) reaches back to
     SELECT CAST(getvariable('start') AS DATE) - (greatest(max(window_days), 30) - 1) AS first_day FROM rules
 ),
-hourly AS (  -- one row per resource x hour with the metrics the rules read
-    SELECT
-        m.provider, m.resource_id, m.usage_date, m.hour_start,
-        arg_max(m.resource_type, m.hour_start) AS resource_type,
-        max(m."avg") FILTER (WHERE m.metric = 'cpu_utilization_pct') AS cpu_avg,
-        max(coalesce(m."max", m."avg")) FILTER (WHERE m.metric = 'cpu_utilization_pct') AS cpu_max,
-        sum(m."sum") FILTER (WHERE m.metric = 'network_in_bytes') AS net_in,
-        sum(m."sum") FILTER (WHERE m.metric = 'network_out_bytes') AS net_out,
-        sum(m."sum") FILTER (WHERE m.metric = 'requests') AS requests,
-        max(coalesce(m."max", m."sum", m."avg")) FILTER (WHERE m.metric = 'connections') AS connections
-    FROM metrics_hourly AS m, lookback AS l
+metric_rows AS NOT MATERIALIZED (  -- the lake's rows in the lookback; hour_of_day is NULL unless on a whole hour of the day
+    SELECT m.provider, m.resource_id, m.usage_date, m.hour_start, m.metric, m."avg", m."max", m."sum",
+           CASE WHEN us_into_day % 3600000000 = 0 AND us_into_day BETWEEN 0 AND 23 * 3600000000
+                THEN CAST(us_into_day // 3600000000 AS INTEGER) END AS hour_of_day
+    FROM (SELECT *, epoch_us(hour_start) - epoch_us(CAST(usage_date AS TIMESTAMPTZ)) AS us_into_day
+          FROM metrics_hourly) AS m, lookback AS l
     WHERE m.usage_date >= l.first_day AND m.usage_date < getvariable('end')
-    GROUP BY m.provider, m.resource_id, m.usage_date, m.hour_start
 ),
 resources AS (
     SELECT provider, resource_id,
@@ -61,7 +55,57 @@ resources AS (
     WHERE usage_date >= l.first_day AND usage_date < getvariable('end')
     GROUP BY provider, resource_id
 ),
+-- A day's measures are defined over its hours: per hour, CPU is the max of its rows, counters
+-- the sum. When every metric the rules read has at most one row per whole hour (the table's key),
+-- they are plain aggregates of the day's rows (days_direct); other days take the hourly path.
+days_direct AS MATERIALIZED (
+    SELECT
+        provider, resource_id, usage_date,
+        coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day)), 0)
+            + coalesce(len(list_distinct(list(hour_start) FILTER (WHERE hour_of_day IS NULL))), 0)
+            AS hours_with_data,
+        count(*) FILTER (WHERE metric IN ('cpu_utilization_pct', 'network_in_bytes', 'network_out_bytes',
+                                          'requests', 'connections'))
+            <> coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day) FILTER (WHERE metric = 'cpu_utilization_pct')), 0)
+             + coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day) FILTER (WHERE metric = 'network_in_bytes')), 0)
+             + coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day) FILTER (WHERE metric = 'network_out_bytes')), 0)
+             + coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day) FILTER (WHERE metric = 'requests')), 0)
+             + coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day) FILTER (WHERE metric = 'connections')), 0)
+            AS needs_hourly,  -- a repeated or off-the-hour row of a metric the rules read
+        avg("avg") FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_avg_day,
+        sum("avg") FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_avg_sum,
+        count("avg") FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_avg_hours,
+        max("avg") FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_avg_max,
+        max(coalesce("max", "avg")) FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_max,
+        list(coalesce("max", "avg"))
+            FILTER (WHERE metric = 'cpu_utilization_pct' AND coalesce("max", "avg") IS NOT NULL) AS cpu_max_hours,
+        sum("sum") FILTER (WHERE metric = 'network_in_bytes') AS net_in,
+        count("sum") FILTER (WHERE metric = 'network_in_bytes') AS net_in_hours,
+        sum("sum") FILTER (WHERE metric = 'network_out_bytes') AS net_out,
+        count("sum") FILTER (WHERE metric = 'network_out_bytes') AS net_out_hours,
+        sum("sum") FILTER (WHERE metric = 'requests') AS requests,
+        max(coalesce("max", "sum", "avg")) FILTER (WHERE metric = 'connections') AS connections_max
+    FROM metric_rows
+    GROUP BY provider, resource_id, usage_date
+),
+hourly AS (  -- one row per resource x hour, for the days that need it
+    SELECT
+        m.provider, m.resource_id, m.usage_date, m.hour_start,
+        max(m."avg") FILTER (WHERE m.metric = 'cpu_utilization_pct') AS cpu_avg,
+        max(coalesce(m."max", m."avg")) FILTER (WHERE m.metric = 'cpu_utilization_pct') AS cpu_max,
+        sum(m."sum") FILTER (WHERE m.metric = 'network_in_bytes') AS net_in,
+        sum(m."sum") FILTER (WHERE m.metric = 'network_out_bytes') AS net_out,
+        sum(m."sum") FILTER (WHERE m.metric = 'requests') AS requests,
+        max(coalesce(m."max", m."sum", m."avg")) FILTER (WHERE m.metric = 'connections') AS connections
+    FROM metric_rows AS m
+    SEMI JOIN days_direct AS d
+      ON d.needs_hourly AND d.provider = m.provider AND d.resource_id = m.resource_id
+     AND d.usage_date = m.usage_date
+    GROUP BY m.provider, m.resource_id, m.usage_date, m.hour_start
+),
 days AS (  -- one row per resource x day: what the rules read, summed over the day's hours
+    SELECT * EXCLUDE (needs_hourly) FROM days_direct WHERE NOT needs_hourly
+    UNION ALL
     SELECT
         provider, resource_id, usage_date,
         count(*) AS hours_with_data,
@@ -70,6 +114,7 @@ days AS (  -- one row per resource x day: what the rules read, summed over the d
         count(cpu_avg) AS cpu_avg_hours,
         max(cpu_avg) AS cpu_avg_max,
         max(cpu_max) AS cpu_max,
+        list(cpu_max) FILTER (WHERE cpu_max IS NOT NULL) AS cpu_max_hours,
         sum(net_in) AS net_in,
         count(net_in) AS net_in_hours,
         sum(net_out) AS net_out,
@@ -85,7 +130,21 @@ hour_rules AS (  -- rules with per-hour thresholds: they count qualifying hours 
                    hour_network_in_share_at_least, hour_network_out_below_bytes,
                    hour_network_out_share_at_least) IS NOT NULL
 ),
-hour_counts AS (  -- per rule x resource x day: hours below each threshold, of hours with data
+hour_counts AS (  -- per rule x resource x day: hours below each threshold (hourly values as above)
+    SELECT
+        r.rule_id, m.provider, m.resource_id, m.usage_date,
+        count(*) FILTER (WHERE m.metric = 'cpu_utilization_pct' AND m."avg" < r.hour_cpu_below_pct)
+            AS cpu_below_hours,
+        count(*) FILTER (WHERE m.metric = 'network_in_bytes' AND m."sum" < r.hour_network_in_below_bytes)
+            AS net_in_below_hours,
+        count(*) FILTER (WHERE m.metric = 'network_out_bytes' AND m."sum" < r.hour_network_out_below_bytes)
+            AS net_out_below_hours
+    FROM hour_rules AS r
+    JOIN resources AS x ON x.provider = r.provider AND x.resource_type = r.resource_type
+    JOIN metric_rows AS m ON m.provider = x.provider AND m.resource_id = x.resource_id
+    ANTI JOIN hourly AS h ON h.provider = m.provider AND h.resource_id = m.resource_id AND h.usage_date = m.usage_date
+    GROUP BY r.rule_id, m.provider, m.resource_id, m.usage_date
+    UNION ALL
     SELECT
         r.rule_id, h.provider, h.resource_id, h.usage_date,
         count(*) FILTER (WHERE h.cpu_avg < r.hour_cpu_below_pct) AS cpu_below_hours,
@@ -162,11 +221,11 @@ passed AS (  -- every criterion but the p95 ones (the only ones that need the wi
 ),
 cpu_p95 AS (  -- exact p95 of the window's hourly CPU maxima, for the rows still in the running
     SELECT p.as_of_date, p.rule_id, p.resource_id,
-           quantile_cont(h.cpu_max, 0.95) AS cpu_p95_pct
+           list_aggregate(flatten(list(d.cpu_max_hours)), 'quantile_cont', 0.95) AS cpu_p95_pct
     FROM passed AS p
-    JOIN hourly AS h
-      ON h.provider = p.provider AND h.resource_id = p.resource_id
-     AND h.usage_date >= p.window_start AND h.usage_date < p.window_end
+    JOIN days AS d
+      ON d.provider = p.provider AND d.resource_id = p.resource_id
+     AND d.usage_date >= p.window_start AND d.usage_date < p.window_end
     GROUP BY p.as_of_date, p.rule_id, p.resource_id
 ),
 evaluated AS (
@@ -196,7 +255,7 @@ daily_cost AS (
 trailing_cost AS (
     SELECT f.as_of_date, f.rule_id, f.resource_id, dc.billing_currency,
            sum(dc.cost) AS trailing_30d_cost,
-           count(DISTINCT dc.usage_date) AS days_with_cost
+           count(*) AS days_with_cost  -- daily_cost has one row per day and currency
     FROM fired AS f
     JOIN daily_cost AS dc
       ON dc.provider = f.provider AND dc.resource_key = lower(f.resource_id)
