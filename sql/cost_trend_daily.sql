@@ -6,7 +6,9 @@
 -- Actual = cost_daily.billed_cost (every charge category), so each cost_daily row lands in
 -- exactly one trend row. A billing row is matched to a resource-level prediction when its tag
 -- value (or its resource_id, for CSV predictions) equals the prediction's match_value in that
--- month; all other rows roll up to the service (match_value NULL).
+-- month; all other rows roll up to the service (match_value NULL). Resource-level predictions
+-- of a service whose billing that month meets no prediction key (Cost Explorer rows carry no
+-- tags) roll up to the service too, rather than showing 0 actual next to unpredicted spend.
 -- Predicted daily = predicted monthly / days in month; month-to-date prediction is prorated
 -- by day of month; the run-rate projection is MTD actual / day of month x days in month.
 WITH bounds AS (
@@ -49,11 +51,24 @@ actual AS (
 billed_days AS (  -- predictions are spread only over days the provider's billing has arrived
     SELECT DISTINCT usage_date, provider FROM billed
 ),
+matchable AS (  -- services whose billing this month carries keys that meet a prediction
+    SELECT DISTINCT provider, date_trunc('month', usage_date) AS month, service_name
+    FROM billed WHERE match_value IS NOT NULL
+),
+resolved_predictions AS (  -- elsewhere (e.g. Cost Explorer rows carry no tags) resource
+    SELECT p.provider, p.month, p.service_name,  -- predictions count at service level
+           CASE WHEN m.service_name IS NOT NULL THEN p.match_value END AS match_value,
+           p.billing_currency, sum(p.predicted_monthly_cost) AS predicted_monthly_cost
+    FROM predictions AS p
+    LEFT JOIN matchable AS m
+      ON m.provider = p.provider AND m.month = p.month AND m.service_name = p.service_name
+    GROUP BY ALL
+),
 predicted AS (
     SELECT d.usage_date, p.provider, p.service_name, p.match_value, p.billing_currency,
            p.predicted_monthly_cost
     FROM billed_days AS d
-    JOIN predictions AS p ON p.provider = d.provider AND p.month = date_trunc('month', d.usage_date)
+    JOIN resolved_predictions AS p ON p.provider = d.provider AND p.month = date_trunc('month', d.usage_date)
 ),
 forecast_made AS (  -- per day: the latest provider forecast made on or before it that covers it
     SELECT d.usage_date, f.provider, f.service_name, f.billing_currency, f.usage_date AS made_on,

@@ -112,3 +112,24 @@ def test_every_billed_cent_lands_in_exactly_one_trend_row(lake):
     mismatches = trend_total_mismatches(connect_lake(lake))
     assert [(m["usage_date"], m["cost_daily"], m["cost_trend_daily"]) for m in mismatches] == [
         ("2026-04-03", "40.0000000000", "35.0000000000")]
+
+
+def test_resource_predictions_roll_up_when_the_services_billing_carries_no_match_keys(lake, tmp_path):
+    """Cost Explorer rows carry no tags: Svc B's tag-matched predictions (150 + 60) cannot meet a
+    billing row, so they count at service level (600 + 210 = 810/month) instead of showing as
+    resources 'under' at 0 next to a service 'no_prediction'. Svc A, whose billing does carry a
+    matched key (i-1), keeps an unbilled resource prediction (i-ghost) visible on its own row."""
+    extra = tmp_path / "predictions" / "tagged.csv"
+    extra.write_text(
+        "provider,service,resource_id,month,predicted_monthly_cost,currency\n"
+        "aws,Svc B,b-1,2026-04,150,USD\n"
+        "aws,Svc B,b-2,2026-04,60,USD\n"
+        "aws,Svc A,i-ghost,2026-04,30,USD\n")
+    lake.write_partitions("cost_predictions", read_predictions(tmp_path / "predictions", "finops_id"))
+    day10 = _daily(lake)
+    day10 = day10[day10.usage_date == date(2026, 4, 10)]
+    b = day10[day10.service_name == "Svc B"]
+    assert len(b) == 1 and pd.isna(b.iloc[0].match_value)
+    assert b.iloc[0].mtd_predicted_cost == Decimal("270")  # 810 x 10 / 30
+    ghost = day10[day10.match_value == "i-ghost"].iloc[0]
+    assert (ghost.mtd_actual_cost, ghost.mtd_predicted_cost, ghost.status) == (Decimal("0"), Decimal("10"), "under")
