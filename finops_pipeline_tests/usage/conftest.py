@@ -3,7 +3,6 @@ environment of each test (the suite's autouse fixture clears cloud variables fir
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -14,10 +13,6 @@ TODAY = datetime.now(timezone.utc).date()
 # Windows the tests and the documented examples ask for: the last 7 days and January 2026.
 SERVED_START = TODAY - timedelta(days=8)
 SERVED_END = TODAY + timedelta(days=1)
-
-
-def has_module(name: str) -> bool:
-    return importlib.util.find_spec(name) is not None
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +52,6 @@ def azure_env(azure_served, monkeypatch):
 
 @pytest.fixture(scope="module")
 def gcp_served(fleet):
-    if not (has_module("finops_pipeline.simulator.gcp") and has_module("finops_pipeline.adapters.usage.gcp")):
-        pytest.skip("the GCP adapter has not landed yet")
     from finops_pipeline.simulator.gcp import serve_gcp
 
     with serve_gcp(fleet, SERVED_START, SERVED_END) as env:

@@ -14,8 +14,6 @@ import pytest
 
 from finops_pipeline.settings import get_settings
 
-from .conftest import has_module
-
 DOC = Path(__file__).resolve().parents[2] / "docs" / "usage-api.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.DOTALL)
 
