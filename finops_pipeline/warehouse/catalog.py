@@ -1,4 +1,4 @@
-"""The DuckDB catalog: one view per lake table plus the SQL views in ``sql/views/``.
+"""The DuckDB catalog: one view per lake table, per seed CSV and per SQL view in ``sql/views/``.
 
 The pipeline only writes Parquet; it opens ``finops.duckdb`` read-write just to
 (re)create views whose definition changed (a table's first file landed, the data
@@ -75,9 +75,16 @@ def table_view_sql(lake: Lake, spec: TableSpec) -> str:
     return f"SELECT {cols} FROM read_parquet({_literal(lake.glob(spec.name))}, {options})"
 
 
+def seed_view_sql(path: Path) -> str:
+    """A seed CSV (header row; types detected by DuckDB) as a SELECT."""
+    return f"SELECT * FROM read_csv({_literal(str(Path(path).resolve()))}, header = true)"
+
+
 def view_definitions(lake: Lake, sql_dir: Path = SQL_DIR) -> dict[str, str]:
-    """Every view the catalog should hold, name -> SELECT, tables first."""
+    """Every view the catalog should hold, name -> SELECT: tables, seeds, then ``sql/views``."""
     views = {name: table_view_sql(lake, spec) for name, spec in TABLES.items()}
+    for path in sorted((sql_dir / "seeds").glob("*.csv")):
+        views[path.stem] = seed_view_sql(path)
     for path in sorted((sql_dir / "views").glob("*.sql")):
         views[path.stem] = path.read_text().strip().rstrip(";")
     return views

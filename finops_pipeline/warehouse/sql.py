@@ -2,8 +2,8 @@
 
 The query runs on an in-memory DuckDB connection with every lake view (``connect_lake``),
 never on the catalog file, so analysts holding ``finops.duckdb`` open never block it.
-Seeds (``sql/seeds/<name>.csv``) are loaded as tables named after their file; a caller may
-point a seed at another file (a user's own thresholds). Parameters are bound with
+Seeds (``sql/seeds/<name>.csv``) are views named after their file; a caller may point a
+seed at another file (a user's own thresholds). Parameters are bound with
 ``SET VARIABLE`` and read in SQL with ``getvariable('name')``: values never reach the text.
 """
 
@@ -16,7 +16,7 @@ from typing import Mapping
 import duckdb
 import pyarrow as pa
 
-from finops_pipeline.warehouse.catalog import SQL_DIR, connect_lake
+from finops_pipeline.warehouse.catalog import SQL_DIR, connect_lake, seed_view_sql
 from finops_pipeline.warehouse.lake import Lake
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -53,14 +53,13 @@ def seed_paths(sql_dir: Path = SQL_DIR, overrides: Mapping[str, Path] | None = N
 
 
 def load_seeds(con: duckdb.DuckDBPyConnection, paths: Mapping[str, Path]) -> None:
-    """Create one table per seed CSV (header row required; types detected by DuckDB)."""
+    """Point each seed's view (``connect_lake`` made one per shipped CSV) at ``paths`` and
+    read it once, so a malformed file fails here with its name."""
     for name, path in paths.items():
-        table = _identifier("seed", name)
+        view = _identifier("seed", name)
         try:
-            con.execute(
-                f'CREATE OR REPLACE TABLE "{table}" AS SELECT * FROM read_csv(?, header = true)',
-                [str(path)],
-            )
+            con.execute(f'CREATE OR REPLACE VIEW "{view}" AS {seed_view_sql(path)}')
+            con.execute(f'SELECT count(*) FROM "{view}"').fetchone()
         except duckdb.Error as exc:
             raise SqlRunError(f"seed {path} could not be read as CSV: {exc}") from None
 

@@ -139,3 +139,14 @@ def test_catalog_has_helper_macros_for_half_open_windows(data_dir):
     assert con.execute("SELECT sum(billed_cost) FROM cost_between('2026-11-01', '2026-11-02')").fetchone()[0] == 2
     assert con.execute("SELECT month_start(DATE '2026-11-17'), days_in_month(DATE '2026-02-03')").fetchone() == (
         date(2026, 11, 1), 28)
+
+
+def test_seeds_are_catalog_views_and_drive_the_focus_service_category(data_dir):
+    rows = cost_rows(date(2026, 11, 1), ["3"]).assign(service_name="Amazon Elastic Compute Cloud - Compute")
+    Lake(data_dir / "lake").write_partitions("cost_daily", rows)
+    refresh_catalog(data_dir)
+    con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
+    assert con.execute("SELECT count(*) FROM underutilization_rules").fetchone()[0] >= 10
+    assert con.execute(
+        "SELECT ServiceCategory, ServiceSubcategory, BilledCost FROM focus_cost_and_usage").fetchall() == [
+        ("Compute", "Virtual Machines", Decimal("3"))]

@@ -5,33 +5,9 @@
 --     BilledCost for Tax/Credit charges without unit prices).
 --   ChargeClass: NULL (rows are never corrections of a prior invoice in our sources).
 --   BillingPeriod: the calendar month of the charge; ChargePeriod: the UTC day.
---   ServiceCategory / ServiceSubcategory: the mapping below (FOCUS allowed values), 'Other'.
+--   ServiceCategory / ServiceSubcategory: the seed sql/seeds/focus_service_category.csv
+--     (FOCUS allowed values); a service it does not list is 'Other'.
 --   ConsumedQuantity / ConsumedUnit: only on Usage rows (FOCUS requires NULL otherwise).
--- The mapping lives here (not in a seed CSV) so the view is self-contained in the catalog.
-WITH service_category(provider, service_name, service_category, service_subcategory) AS (
-    VALUES
-        ('aws', 'Amazon Elastic Compute Cloud - Compute', 'Compute', 'Virtual Machines'),
-        ('aws', 'EC2 - Other', 'Compute', 'Other (Compute)'),
-        ('aws', 'Amazon Relational Database Service', 'Databases', 'Relational Databases'),
-        ('aws', 'AWS Lambda', 'Compute', 'Serverless Compute'),
-        ('aws', 'Amazon DynamoDB', 'Databases', 'NoSQL Databases'),
-        ('aws', 'Amazon Simple Storage Service', 'Storage', 'Object Storage'),
-        ('aws', 'Elastic Load Balancing', 'Networking', 'Load Balancing'),
-        ('aws', 'AmazonCloudWatch', 'Management and Governance', 'Observability'),
-        ('aws', 'Tax', 'Other', 'Other (Other)'),
-        ('gcp', 'Compute Engine', 'Compute', 'Virtual Machines'),
-        ('gcp', 'Cloud SQL', 'Databases', 'Relational Databases'),
-        ('gcp', 'Cloud Storage', 'Storage', 'Object Storage'),
-        ('gcp', 'Kubernetes Engine', 'Compute', 'Containers'),
-        ('gcp', 'BigQuery', 'Analytics', 'Data Warehouses'),
-        ('gcp', 'Cloud Monitoring', 'Management and Governance', 'Observability'),
-        ('azure', 'Virtual Machines', 'Compute', 'Virtual Machines'),
-        ('azure', 'SQL Database', 'Databases', 'Relational Databases'),
-        ('azure', 'Storage', 'Storage', 'Object Storage'),
-        ('azure', 'Azure App Service', 'Web', 'Application Platforms'),
-        ('azure', 'Bandwidth', 'Networking', 'Network Connectivity'),
-        ('azure', 'Azure Monitor', 'Management and Governance', 'Observability')
-)
 SELECT
     c.billed_cost AS BilledCost,
     c.effective_cost AS EffectiveCost,
@@ -75,4 +51,4 @@ SELECT
 FROM cost_daily AS c
 LEFT JOIN (VALUES ('aws', 'AWS'), ('gcp', 'Google Cloud'), ('azure', 'Microsoft')) AS p(provider, name)
     ON p.provider = c.provider
-LEFT JOIN service_category AS s ON s.provider = c.provider AND s.service_name = c.service_name
+LEFT JOIN focus_service_category AS s ON s.provider = c.provider AND s.service_name = c.service_name
