@@ -315,10 +315,16 @@ class AzureApi:
 
 
 class AzureDouble(AzureApi):
-    """The API served over HTTPS on 127.0.0.1: ``url`` is both the authority and the ARM endpoint."""
+    """The API served over HTTPS on 127.0.0.1: ``url`` is both the authority and the ARM endpoint.
 
-    def __init__(self, fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40):
+    ``gate`` (optional, for benchmarks) is called as ``gate(method, path)`` before every
+    authenticated ARM request is answered: it may sleep (network latency) and may return
+    ``(status, body, headers)`` to answer instead (e.g. a 429 with its retry-after headers).
+    """
+
+    def __init__(self, fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40, gate=None):
         super().__init__(fleet, start, end, page_size)
+        self.gate = gate
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self._dir = tempfile.TemporaryDirectory(prefix="azure-double-")
         self.cert_path, key_path = _self_signed_certificate(Path(self._dir.name))
@@ -420,6 +426,9 @@ def _handler(double: AzureDouble):
                 })
             if not double.authorized(self.headers.get("Authorization")):
                 return self._send(401, _error("AuthenticationFailed", "Authentication failed."))
+            refusal = double.gate("GET", parts.path) if double.gate is not None else None
+            if refusal is not None:
+                return self._send(*refusal)
             subscription = re.fullmatch(r"/subscriptions/([^/]+)/?", parts.path, re.IGNORECASE)
             if subscription:
                 return self._send(*double.subscription(subscription.group(1)))
@@ -439,6 +448,9 @@ def _handler(double: AzureDouble):
                 return self._send(*double.issue_token(form))
             if not double.authorized(self.headers.get("Authorization")):
                 return self._send(401, _error("AuthenticationFailed", "Authentication failed."))
+            refusal = double.gate("POST", parts.path) if double.gate is not None else None
+            if refusal is not None:
+                return self._send(*refusal)
             cost = re.fullmatch(r"/+subscriptions/([^/]+)/providers/Microsoft\.CostManagement/query",
                                 parts.path, re.IGNORECASE)
             if cost:

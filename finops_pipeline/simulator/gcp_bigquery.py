@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 from urllib.parse import parse_qs, urlparse
 
 import duckdb
@@ -168,6 +169,9 @@ class BigQueryDouble:
     queries: list[dict] = field(default_factory=list)  # every received query config, in order
     denied_projects: set[str] = field(default_factory=set)  # no bigquery.jobs.create here
     fail_next: list[int] = field(default_factory=list)  # HTTP 5xx statuses to answer next calls with
+    # Optional (benchmarks): gate(method, path) runs before every request is answered; it may
+    # sleep (network latency) and may raise BigQueryError to refuse it (e.g. rateLimitExceeded).
+    gate: Callable[[str, str], None] | None = None
 
     def __post_init__(self):
         self.con = duckdb.connect()
@@ -416,6 +420,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}") if length else {}
         try:
+            if self.double.gate is not None:
+                self.double.gate(method, url.path)
             if self.double.fail_next:
                 status = self.double.fail_next.pop(0)
                 raise BigQueryError(status, "backendError", "simulated backend error")

@@ -16,6 +16,9 @@ Some metrics come as several raw series per resource (a VM's traffic split by
 ``loadbalanced``, a container's memory by ``memory_type``), as they do in Google Cloud,
 so a client that does not reduce per resource gets duplicates.
 Every request is kept in ``requests`` for tests; ``fail_next`` queues gRPC errors.
+``gate`` (optional, for benchmarks) is called as ``gate("ListTimeSeries", request.name)``
+before each answer: it may sleep (network latency) and may return ``(grpc.StatusCode,
+message)`` to refuse the call (e.g. RESOURCE_EXHAUSTED for a spent quota).
 """
 
 from __future__ import annotations
@@ -147,8 +150,9 @@ def _field_value(field: str, rtype: str, rlabels: dict, mlabels: dict) -> str | 
 class MetricServiceDouble:
     """The servicer: ListTimeSeries over the fleet for the window [start, end)."""
 
-    def __init__(self, fleet: Fleet, start: date, end: date, max_page_size: int = 1000):
+    def __init__(self, fleet: Fleet, start: date, end: date, max_page_size: int = 1000, gate=None):
         self.fleet = fleet
+        self.gate = gate
         self.start = datetime(start.year, start.month, start.day, tzinfo=timezone.utc)
         self.end = datetime(end.year, end.month, end.day, tzinfo=timezone.utc)
         self.max_page_size = max_page_size
@@ -164,6 +168,9 @@ class MetricServiceDouble:
             failure = self.fail_next.pop(0) if self.fail_next else None
         if failure is not None:
             context.abort(failure, f"simulated {failure.name}")
+        refusal = self.gate("ListTimeSeries", request.name) if self.gate is not None else None
+        if refusal is not None:
+            context.abort(*refusal)
         project = request.name.removeprefix("projects/")
         if project in self.denied_projects:
             context.abort(grpc.StatusCode.PERMISSION_DENIED,

@@ -35,7 +35,9 @@ def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
     assert bench["api"]["aws"]["same_datapoints"] and bench["api"]["azure"]["same_datapoints"]
     assert bench["ingest"]["ours"]["rows_written"] == bench["ingest"]["baseline"]["rows_written"] == 200 * 6 * 24
     assert bench["memory"]["ours"]["rows"] == bench["memory"]["baseline"]["rows"] > 0
-    assert bench["backfill"]["aws"]["failed_calls"] == 0
+    for cloud in ("aws", "gcp", "azure"):
+        assert bench["backfill"][cloud]["failed_calls"] == 0, bench["backfill"][cloud]["runs"]
+        assert bench["backfill"][cloud]["rows"] > 0 and bench["backfill"][cloud]["ideal_seconds"] >= 0
     assert bench["mart"]["ours"]["rows_by_mart"]["utilization_daily"] == bench["mart"]["baseline"]["rows"] == 3 * 100
 
     ratios = dict(_ratios(bench))
