@@ -20,6 +20,7 @@ from dagster import AssetsDefinition, DagsterInstance, materialize
 
 from finops_pipeline.defs.partitions import DAILY, day_start
 from finops_pipeline.simulator.clouds import simulated_clouds
+from finops_pipeline.warehouse.catalog import SQL_DIR
 from finops_pipeline.simulator.fleet import build_fleet
 
 
@@ -138,8 +139,11 @@ def summarize(data_dir: Path, out=print) -> dict[str, int]:
 
 
 def _tables(con: duckdb.DuckDBPyConnection) -> Iterable[str]:
-    return [r[0] for r in con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1").fetchall()]
+    """The catalog's data views (seed views, the rules and mappings, are not data)."""
+    seeds = {p.stem for p in (SQL_DIR / "seeds").glob("*.csv")}
+    names = con.execute(
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1").fetchall()
+    return [name for (name,) in names if name not in seeds]
 
 
 def _shown_path(path: Path) -> str:
