@@ -7,6 +7,7 @@ original usage integration (``get_resource_usage`` ...) is a thin layer over it.
 
 from __future__ import annotations
 
+import random
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -148,7 +149,5 @@ def utc_now() -> datetime:
 
 def backoff_delays(attempts: int, base: float = 0.5, cap: float = 20.0, seed: float | None = None) -> list[float]:
     """Exponential backoff with full jitter, for clients whose SDK does not retry for us."""
-    import random
-
     rng = random.Random(seed if seed is not None else time.time())
     return [rng.uniform(0, min(cap, base * 2**i)) for i in range(attempts)]
