@@ -38,6 +38,10 @@ RAW_RETRY_POLICY = RetryPolicy(max_retries=2, delay=60, backoff=Backoff.EXPONENT
 
 PREVIEW_ROWS = 10
 
+# Run tag: "latest" re-fetches only the range's newest day of metrics (and days not landed
+# yet); anything else (a UI backfill) re-fetches every day of the range.
+METRICS_REFETCH_TAG = "finops/metrics_refetch"
+
 
 def markdown_preview(table: pa.Table | None, rows: int = PREVIEW_ROWS) -> MetadataValue:
     """The first rows of a table as Markdown, for the Dagster UI."""
@@ -113,10 +117,10 @@ def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFac
                    {"forecast_rows": forecast_rows, "provider_totals": MetadataValue.json(totals)})
 
 
-def write_metric_days(adapter: CloudAdapter, lake: Lake, start: date, end: date,
-                      concurrency: int = 1) -> tuple[list[PartitionWrite], pa.Table | None]:
-    """Stream each UTC day of [start, end) into its metrics_hourly partition; returns the
-    writes (in day order) and a preview of the first rows."""
+def write_metric_days(adapter: CloudAdapter, lake: Lake, start: date, end: date, concurrency: int = 1,
+                      keep: frozenset[date] = frozenset()) -> tuple[list[PartitionWrite], pa.Table | None]:
+    """Stream each UTC day of [start, end) but those in ``keep`` into its metrics_hourly
+    partition; returns the writes (in day order) and a preview of the first rows."""
 
     def one_day(day: date) -> tuple[PartitionWrite, pa.Table | None]:
         preview = None
@@ -130,7 +134,7 @@ def write_metric_days(adapter: CloudAdapter, lake: Lake, start: date, end: date,
     # Days are separate partitions and API windows: fetching several at once keeps a run
     # bound by the API's rate limit rather than by one call's round trip.
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        done = list(pool.map(one_day, days(start, end)))
+        done = list(pool.map(one_day, [d for d in days(start, end) if d not in keep]))
     return [w for w, _ in done], next((p for _, p in done if p is not None), None)
 
 
@@ -142,10 +146,19 @@ def ingest_metrics(context: AssetExecutionContext, provider: str, build: Adapter
         return skipped(context, provider, reason)
     started = perf_counter()
     start, end = window(context.partition_key_range)
+    lake = Lake(settings.lake_dir)
+    keep = frozenset()
+    if context.run.tags.get(METRICS_REFETCH_TAG) == "latest":
+        # Billing restates, metrics do not: the daily run re-fetches cost for the whole
+        # restatement window but only the newest day (and any missing day) of metrics.
+        landed = {date.fromisoformat(p["usage_date"]) for p in lake.partitions("metrics_hourly")
+                  if p["provider"] == provider}
+        keep = frozenset(d for d in days(start, end - timedelta(days=1)) if d in landed)
+        if keep:
+            context.log.info(f"{provider} metrics: keeping {len(keep)} landed day(s); metrics do not restate")
     with _failing_clearly():
         adapter = build(settings)
-        writes, preview = write_metric_days(adapter, Lake(settings.lake_dir), start, end,
-                                            settings.metrics_concurrency)
+        writes, preview = write_metric_days(adapter, lake, start, end, settings.metrics_concurrency, keep)
     rows_by_day = {w.partition["usage_date"]: w.rows for w in writes}
     return _report(context, provider, "metrics", adapter, started, (start, end), writes, preview,
-                   {"rows_by_day": MetadataValue.json(rows_by_day)})
+                   {"rows_by_day": MetadataValue.json(rows_by_day), "days_kept": len(keep)})

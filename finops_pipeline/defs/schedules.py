@@ -24,6 +24,7 @@ from dagster import (
     schedule,
 )
 
+from finops_pipeline.defs.ingest import METRICS_REFETCH_TAG
 from finops_pipeline.defs.partitions import DAILY
 from finops_pipeline.settings import get_settings
 
@@ -94,6 +95,7 @@ def finops_daily(context: ScheduleEvaluationContext):
             "dagster/asset_partition_range_end": last.isoformat(),
             "dagster/max_retries": str(SCHEDULED_RUN_MAX_RETRIES),
             "finops/clouds": ",".join(enabled),
+            METRICS_REFETCH_TAG: "latest",
         },
     )
 

@@ -111,3 +111,22 @@ def test_missing_permission_fails_the_run_once_with_the_fix_and_keeps_old_data(f
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(denied.requests) == 1  # not retried: nothing changes until someone grants the action
     assert _catalog(data_dir).execute("SELECT count(*), sum(billed_cost) FROM cost_daily").fetchone() == before
+
+
+def test_scheduled_run_refetches_only_the_newest_metrics_day(aws_env, data_dir):
+    """Billing restates, metrics do not: the daily schedule's tag keeps landed metric days."""
+    from finops_pipeline.defs.ingest import METRICS_REFETCH_TAG
+
+    instance = DagsterInstance.ephemeral()
+    first = materialize([aws_metrics], instance=instance, tags=_range_tags(START, END))
+    full_calls = first.asset_materializations_for_node("aws_metrics")[0].metadata["api_calls_by_operation"].value
+    day_files = {p: p.stat().st_mtime_ns for p in (data_dir / "lake" / "metrics_hourly").rglob("part.parquet")}
+
+    again = materialize([aws_metrics], instance=instance,
+                        tags={**_range_tags(START, END), METRICS_REFETCH_TAG: "latest"})
+    meta = again.asset_materializations_for_node("aws_metrics")[0].metadata
+    assert meta["days_kept"].value == 2
+    assert list(meta["rows_by_day"].value) == [(END - timedelta(days=1)).isoformat()]
+    assert meta["api_calls_by_operation"].value["GetMetricData"] == full_calls["GetMetricData"] // 3
+    changed = [p for p, t in day_files.items() if p.stat().st_mtime_ns != t]
+    assert [p.parent.name for p in changed] == [f"usage_date={(END - timedelta(days=1)).isoformat()}"]
