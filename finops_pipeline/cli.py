@@ -207,7 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(run=_doctor)
 
     query = commands.add_parser("query", help="run read-only SQL against the warehouse catalog")
-    query.add_argument("sql", help='e.g. "SELECT provider, sum(billed_cost) FROM cost_daily GROUP BY 1"')
+    query.add_argument("sql", help='e.g. "SELECT provider, billing_currency, sum(billed_cost) FROM cost_daily GROUP BY ALL"')
     query.add_argument("--data-dir", default=None, help="warehouse directory (default FINOPS_DATA_DIR or ./data)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(run=_query)

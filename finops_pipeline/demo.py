@@ -131,7 +131,7 @@ def summarize(data_dir: Path, out=print) -> dict[str, int]:
     where = _shown_path(data_dir)
     out("Look further:")
     out(f"  {_command('finops-pipeline')} query --data-dir {where} "
-        "\"SELECT provider, usage_date, sum(billed_cost) FROM cost_daily GROUP BY ALL ORDER BY 2 DESC LIMIT 6\"")
+        "\"SELECT provider, usage_date, billing_currency, sum(billed_cost) FROM cost_daily GROUP BY ALL ORDER BY 2 DESC LIMIT 8\"")
     out(f"  {_command('python')} -c \"import duckdb; "
         f"print(duckdb.connect('{_shown_path(catalog)}', read_only=True).sql('SHOW TABLES'))\"")
     out("  make ui   # Dagster UI on http://127.0.0.1:3000 over this warehouse, simulated clouds behind it")
