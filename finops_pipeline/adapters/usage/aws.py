@@ -48,7 +48,6 @@ class Namespace:
 
     namespace: str
     dimensions: tuple[str, ...]  # identity dimension first
-    fixed: tuple[tuple[str, str], ...] = ()  # extra dimension values a metric needs (S3)
     period: int = 3600
 
 

@@ -105,10 +105,6 @@ class ResourceRef:
     sub_account_id: str | None = None
 
 
-# Canonical cost dimensions accepted by fetch_cost(group_by=...).
-COST_DIMENSIONS = ("service", "region", "account", "resource")
-
-
 class CloudAdapter(ABC):
     """The bulk interface each cloud implements (see aws.py for the reference).
 
@@ -124,7 +120,8 @@ class CloudAdapter(ABC):
     def fetch_cost(self, start: date, end: date, group_by: tuple[str, ...] | None = None) -> CostFetch:
         """cost_daily rows for UTC days in [start, end).
 
-        ``group_by`` (canonical dimensions from COST_DIMENSIONS) narrows the grouping
+        ``group_by`` (canonical dimensions: service, region, account/project/subscription,
+        resource) narrows the grouping
         for the usage API; None gives the warehouse contract's full grain.
         """
 
