@@ -9,7 +9,7 @@ import requests
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
+from finops_pipeline.adapters.usage.aws import AwsUsageAdapter, utc_timestamp
 from finops_pipeline.adapters.usage.base import CloudApiError
 from finops_pipeline.defs.partitions import day_start
 from finops_pipeline.settings import get_settings
@@ -203,3 +203,11 @@ def test_ungrouped_cost_comes_from_total_and_resource_grouping_is_refused(fleet,
     assert len(rows) == 1 and rows[0]["billed_cost"] == fleet.daily_total("aws", DAY)["USD"]
     with pytest.raises(ValueError, match="group_by=None"):
         adapter.fetch_cost(DAY, DAY + timedelta(days=1), group_by=("resource",))
+
+
+@pytest.mark.parametrize("wire", [1700000000, 1700000000.0, "2023-11-14T22:13:20Z", "2023-11-14T23:13:20+01:00"])
+def test_response_timestamps_parse_to_utc_whatever_the_wire_form(wire):
+    # JSON protocols send epoch seconds, query/XML ones ISO 8601 text: both become the same UTC instant.
+    parsed = utc_timestamp(wire)
+    assert parsed == datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+    assert parsed.utcoffset() == timedelta(0)

@@ -16,10 +16,12 @@ from decimal import Decimal
 from typing import Callable, Iterator
 
 import boto3
+import botocore.session
 import pyarrow as pa
 import pyarrow.compute as pc
 from botocore.config import Config
 from botocore.exceptions import ClientError
+from botocore.utils import parse_timestamp
 
 from finops_pipeline.adapters.usage.base import (
     ApiUsage,
@@ -168,6 +170,15 @@ def _money(metric: dict | None) -> Decimal:
     return Decimal(metric["Amount"]) if metric and metric.get("Amount") not in (None, "") else Decimal(0)
 
 
+def utc_timestamp(value) -> datetime:
+    """Response timestamps as UTC datetimes. botocore's default parser converts every one to
+    the local zone through dateutil: half the CPU of a GetMetricData day for 10,000 resources.
+    Epoch numbers (the JSON protocols) convert directly; other forms go through botocore."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, timezone.utc)
+    return parse_timestamp(value).astimezone(timezone.utc)
+
+
 class AwsUsageAdapter(CloudAdapter):
     """CloudWatch + Cost Explorer for one set of credentials and the configured regions."""
 
@@ -192,7 +203,9 @@ class AwsUsageAdapter(CloudAdapter):
     def _default_client(self, service: str, region: str):
         config = Config(retries={"max_attempts": self.settings.aws_max_attempts, "mode": "adaptive"},
                         user_agent_extra="finops-pipeline")
-        return boto3.session.Session().client(service, region_name=region, config=config)
+        core = botocore.session.get_session()
+        core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=utc_timestamp)
+        return boto3.session.Session(botocore_session=core).client(service, region_name=region, config=config)
 
     def client(self, service: str, region: str | None = None):
         # Cost Explorer and STS are global; CE only answers in us-east-1.
