@@ -4,9 +4,9 @@
 -- Rules are rows of the seed table underutilization_rules: a NULL threshold is not checked,
 -- every non-NULL one must pass, and a measure with no data never passes.
 -- The window of as-of day D is [D - window_days + 1, D + 1): the last window_days days.
--- Windows are built from day totals (one row per resource x day, plus per-rule counts of
--- hours under an hourly threshold), so a backfill reads each hour once, not once per as-of
--- day; only the exact hourly p95 reads the window's hours, for rows every other criterion passed.
+-- Windows are built from utilization_daily (one row per resource x day, materialized first), so
+-- a backfill does not read the hourly rows again; only rules with hourly criteria (P95 of hourly
+-- CPU, recent hourly CPU, shares of hours) read metrics_hourly, for their resource types only.
 WITH rules AS (
     SELECT
         rule_id, provider, resource_type, action, source_title, source_url,
@@ -37,122 +37,55 @@ as_of AS (
 lookback AS (  -- the earliest day any window (or the 30-day cost) reaches back to
     SELECT CAST(getvariable('start') AS DATE) - (greatest(max(window_days), 30) - 1) AS first_day FROM rules
 ),
-metric_rows AS NOT MATERIALIZED (  -- the lake's rows in the lookback; hour_of_day is NULL unless on a whole hour of the day
-    SELECT m.provider, m.resource_id, m.usage_date, m.hour_start, m.metric, m."avg", m."max", m."sum",
-           CASE WHEN us_into_day % 3600000000 = 0 AND us_into_day BETWEEN 0 AND 23 * 3600000000
-                THEN CAST(us_into_day // 3600000000 AS INTEGER) END AS hour_of_day
-    FROM (SELECT *, epoch_us(hour_start) - epoch_us(CAST(usage_date AS TIMESTAMPTZ)) AS us_into_day
-          FROM metrics_hourly) AS m, lookback AS l
-    WHERE m.usage_date >= l.first_day AND m.usage_date < getvariable('end')
+days AS (  -- one row per resource x day with data
+    SELECT u.provider, u.resource_id, u.usage_date, u.resource_name, u.resource_type, u.region,
+           u.sub_account_id, u.hours_with_data, u.cpu_avg_pct, u.cpu_max_pct, u.network_in_bytes,
+           u.network_out_bytes, u.requests, u.connections_max
+    FROM utilization_daily AS u, lookback AS l
+    WHERE u.usage_date >= l.first_day AND u.usage_date < getvariable('end')
 ),
-resources AS (
+resources AS (  -- each resource as last seen
     SELECT provider, resource_id,
-           arg_max(resource_name, hour_start) AS resource_name,
-           arg_max(resource_type, hour_start) AS resource_type,
-           arg_max(region, hour_start) AS region,
-           arg_max(sub_account_id, hour_start) AS sub_account_id
-    FROM metrics_hourly, lookback AS l
-    WHERE usage_date >= l.first_day AND usage_date < getvariable('end')
+           arg_max(resource_name, usage_date) AS resource_name,
+           arg_max(resource_type, usage_date) AS resource_type,
+           arg_max(region, usage_date) AS region,
+           arg_max(sub_account_id, usage_date) AS sub_account_id
+    FROM days
     GROUP BY provider, resource_id
 ),
--- A day's measures are defined over its hours: per hour, CPU is the max of its rows, counters
--- the sum. When every metric the rules read has at most one row per whole hour (the table's key),
--- they are plain aggregates of the day's rows (days_direct); other days take the hourly path.
-days_direct AS MATERIALIZED (
-    SELECT
-        provider, resource_id, usage_date,
-        coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day)), 0)
-            + coalesce(len(list_distinct(list(hour_start) FILTER (WHERE hour_of_day IS NULL))), 0)
-            AS hours_with_data,
-        count(*) FILTER (WHERE metric IN ('cpu_utilization_pct', 'network_in_bytes', 'network_out_bytes',
-                                          'requests', 'connections'))
-            <> coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day) FILTER (WHERE metric = 'cpu_utilization_pct')), 0)
-             + coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day) FILTER (WHERE metric = 'network_in_bytes')), 0)
-             + coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day) FILTER (WHERE metric = 'network_out_bytes')), 0)
-             + coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day) FILTER (WHERE metric = 'requests')), 0)
-             + coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day) FILTER (WHERE metric = 'connections')), 0)
-            AS needs_hourly,  -- a repeated or off-the-hour row of a metric the rules read
-        avg("avg") FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_avg_day,
-        sum("avg") FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_avg_sum,
-        count("avg") FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_avg_hours,
-        max("avg") FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_avg_max,
-        max(coalesce("max", "avg")) FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_max,
-        list(coalesce("max", "avg"))
-            FILTER (WHERE metric = 'cpu_utilization_pct' AND coalesce("max", "avg") IS NOT NULL) AS cpu_max_hours,
-        sum("sum") FILTER (WHERE metric = 'network_in_bytes') AS net_in,
-        count("sum") FILTER (WHERE metric = 'network_in_bytes') AS net_in_hours,
-        sum("sum") FILTER (WHERE metric = 'network_out_bytes') AS net_out,
-        count("sum") FILTER (WHERE metric = 'network_out_bytes') AS net_out_hours,
-        sum("sum") FILTER (WHERE metric = 'requests') AS requests,
-        max(coalesce("max", "sum", "avg")) FILTER (WHERE metric = 'connections') AS connections_max
-    FROM metric_rows
-    GROUP BY provider, resource_id, usage_date
+hour_rules AS (  -- rules with a criterion on hourly values
+    SELECT * FROM rules
+    WHERE coalesce(cpu_p95_below_pct, cpu_p95_at_most_pct, recent_cpu_at_most_pct, hour_cpu_below_pct,
+                   hour_network_in_below_bytes, hour_network_out_below_bytes) IS NOT NULL
 ),
-hourly AS (  -- one row per resource x hour, for the days that need it
-    SELECT
-        m.provider, m.resource_id, m.usage_date, m.hour_start,
-        max(m."avg") FILTER (WHERE m.metric = 'cpu_utilization_pct') AS cpu_avg,
-        max(coalesce(m."max", m."avg")) FILTER (WHERE m.metric = 'cpu_utilization_pct') AS cpu_max,
-        sum(m."sum") FILTER (WHERE m.metric = 'network_in_bytes') AS net_in,
-        sum(m."sum") FILTER (WHERE m.metric = 'network_out_bytes') AS net_out,
-        sum(m."sum") FILTER (WHERE m.metric = 'requests') AS requests,
-        max(coalesce(m."max", m."sum", m."avg")) FILTER (WHERE m.metric = 'connections') AS connections
-    FROM metric_rows AS m
-    SEMI JOIN days_direct AS d
-      ON d.needs_hourly AND d.provider = m.provider AND d.resource_id = m.resource_id
-     AND d.usage_date = m.usage_date
+hours AS (  -- one row per resource x hour, for the resource types an hourly rule reads
+    SELECT m.provider, m.resource_id, m.usage_date, m.hour_start,
+           max(m."avg") FILTER (WHERE m.metric = 'cpu_utilization_pct') AS cpu_avg,
+           max(coalesce(m."max", m."avg")) FILTER (WHERE m.metric = 'cpu_utilization_pct') AS cpu_max,
+           sum(m."sum") FILTER (WHERE m.metric = 'network_in_bytes') AS net_in,
+           sum(m."sum") FILTER (WHERE m.metric = 'network_out_bytes') AS net_out
+    FROM metrics_hourly AS m, lookback AS l
+    WHERE m.usage_date >= l.first_day AND m.usage_date < getvariable('end')
+      AND m.provider IN (SELECT provider FROM hour_rules)
+      AND m.metric IN ('cpu_utilization_pct', 'network_in_bytes', 'network_out_bytes')
+      AND (m.provider, m.resource_id) IN (
+          SELECT x.provider, x.resource_id FROM resources AS x
+          SEMI JOIN hour_rules AS r ON r.provider = x.provider AND r.resource_type = x.resource_type)
     GROUP BY m.provider, m.resource_id, m.usage_date, m.hour_start
 ),
-days AS (  -- one row per resource x day: what the rules read, summed over the day's hours
-    SELECT * EXCLUDE (needs_hourly) FROM days_direct WHERE NOT needs_hourly
-    UNION ALL
-    SELECT
-        provider, resource_id, usage_date,
-        count(*) AS hours_with_data,
-        avg(cpu_avg) AS cpu_avg_day,
-        sum(cpu_avg) AS cpu_avg_sum,
-        count(cpu_avg) AS cpu_avg_hours,
-        max(cpu_avg) AS cpu_avg_max,
-        max(cpu_max) AS cpu_max,
-        list(cpu_max) FILTER (WHERE cpu_max IS NOT NULL) AS cpu_max_hours,
-        sum(net_in) AS net_in,
-        count(net_in) AS net_in_hours,
-        sum(net_out) AS net_out,
-        count(net_out) AS net_out_hours,
-        sum(requests) AS requests,
-        max(connections) AS connections_max
-    FROM hourly
-    GROUP BY provider, resource_id, usage_date
-),
-hour_rules AS (  -- rules with per-hour thresholds: they count qualifying hours per day
-    SELECT * FROM rules
-    WHERE coalesce(hour_cpu_below_pct, hour_cpu_share_at_least, hour_network_in_below_bytes,
-                   hour_network_in_share_at_least, hour_network_out_below_bytes,
-                   hour_network_out_share_at_least) IS NOT NULL
-),
-hour_counts AS (  -- per rule x resource x day: hours below each threshold (hourly values as above)
-    SELECT
-        r.rule_id, m.provider, m.resource_id, m.usage_date,
-        count(*) FILTER (WHERE m.metric = 'cpu_utilization_pct' AND m."avg" < r.hour_cpu_below_pct)
-            AS cpu_below_hours,
-        count(*) FILTER (WHERE m.metric = 'network_in_bytes' AND m."sum" < r.hour_network_in_below_bytes)
-            AS net_in_below_hours,
-        count(*) FILTER (WHERE m.metric = 'network_out_bytes' AND m."sum" < r.hour_network_out_below_bytes)
-            AS net_out_below_hours
+hour_days AS (  -- per hourly rule x resource x day: what its hourly criteria read
+    SELECT r.rule_id, h.provider, h.resource_id, h.usage_date,
+           max(h.cpu_avg) AS cpu_avg_max,
+           list(h.cpu_max) FILTER (WHERE h.cpu_max IS NOT NULL) AS cpu_max_hours,
+           count(h.cpu_avg) AS cpu_hours,
+           count(*) FILTER (WHERE h.cpu_avg < r.hour_cpu_below_pct) AS cpu_below_hours,
+           count(h.net_in) AS net_in_hours,
+           count(*) FILTER (WHERE h.net_in < r.hour_network_in_below_bytes) AS net_in_below_hours,
+           count(h.net_out) AS net_out_hours,
+           count(*) FILTER (WHERE h.net_out < r.hour_network_out_below_bytes) AS net_out_below_hours
     FROM hour_rules AS r
     JOIN resources AS x ON x.provider = r.provider AND x.resource_type = r.resource_type
-    JOIN metric_rows AS m ON m.provider = x.provider AND m.resource_id = x.resource_id
-    ANTI JOIN hourly AS h ON h.provider = m.provider AND h.resource_id = m.resource_id AND h.usage_date = m.usage_date
-    GROUP BY r.rule_id, m.provider, m.resource_id, m.usage_date
-    UNION ALL
-    SELECT
-        r.rule_id, h.provider, h.resource_id, h.usage_date,
-        count(*) FILTER (WHERE h.cpu_avg < r.hour_cpu_below_pct) AS cpu_below_hours,
-        count(*) FILTER (WHERE h.net_in < r.hour_network_in_below_bytes) AS net_in_below_hours,
-        count(*) FILTER (WHERE h.net_out < r.hour_network_out_below_bytes) AS net_out_below_hours
-    FROM hour_rules AS r
-    JOIN resources AS x ON x.provider = r.provider AND x.resource_type = r.resource_type
-    JOIN hourly AS h ON h.provider = x.provider AND h.resource_id = x.resource_id
+    JOIN hours AS h ON h.provider = x.provider AND h.resource_id = x.resource_id
     GROUP BY r.rule_id, h.provider, h.resource_id, h.usage_date
 ),
 candidates AS (
@@ -163,50 +96,51 @@ candidates AS (
     CROSS JOIN rules AS r
     JOIN resources AS x ON x.provider = r.provider AND x.resource_type = r.resource_type
 ),
-window_days AS (  -- each candidate's days with data; a day-level criterion decides day_matched
+window_days AS (  -- each candidate's days with data; the day-level criteria decide day_matched
     SELECT
         c.as_of_date, c.rule_id, c.resource_id, c.recent_days, d.*,
-        hc.cpu_below_hours, hc.net_in_below_hours, hc.net_out_below_hours,
+        hd.cpu_avg_max, hd.cpu_max_hours, hd.cpu_hours, hd.cpu_below_hours, hd.net_in_hours,
+        hd.net_in_below_hours, hd.net_out_hours, hd.net_out_below_hours,
         coalesce(
-            (c.day_cpu_avg_at_most_pct IS NULL OR d.cpu_avg_day <= c.day_cpu_avg_at_most_pct)
+            (c.day_cpu_avg_at_most_pct IS NULL OR d.cpu_avg_pct <= c.day_cpu_avg_at_most_pct)
             AND (c.day_network_at_most_bytes IS NULL
-                 OR coalesce(d.net_in, 0) + coalesce(d.net_out, 0) <= c.day_network_at_most_bytes
-                    AND (d.net_in_hours + d.net_out_hours) > 0)
+                 OR coalesce(d.network_in_bytes, 0) + coalesce(d.network_out_bytes, 0) <= c.day_network_at_most_bytes
+                    AND coalesce(d.network_in_bytes, d.network_out_bytes) IS NOT NULL)
             AND (c.day_requests_below IS NULL OR d.requests < c.day_requests_below),
             false) AS day_matched
     FROM candidates AS c
     JOIN days AS d
       ON d.provider = c.provider AND d.resource_id = c.resource_id
      AND d.usage_date >= c.window_start AND d.usage_date < c.window_end
-    LEFT JOIN hour_counts AS hc
-      ON hc.rule_id = c.rule_id AND hc.provider = d.provider AND hc.resource_id = d.resource_id
-     AND hc.usage_date = d.usage_date
+    LEFT JOIN hour_days AS hd
+      ON hd.rule_id = c.rule_id AND hd.provider = d.provider AND hd.resource_id = d.resource_id
+     AND hd.usage_date = d.usage_date
 ),
-measures AS (  -- window measures from day totals (averages and shares are over hours)
+measures AS (  -- window measures from day rows (the hourly ones from hour_days)
     SELECT
         as_of_date, rule_id, resource_id,
         count(*) FILTER (WHERE day_matched) AS days_matched,
         CAST(sum(hours_with_data) AS BIGINT) AS hours_with_data,
         count(*) AS days_with_data,
-        sum(cpu_avg_sum) / sum(cpu_avg_hours) AS cpu_avg_pct,
-        max(cpu_max) AS cpu_max_pct,
+        avg(cpu_avg_pct) AS cpu_avg_pct,
+        list_aggregate(flatten(list(cpu_max_hours) FILTER (WHERE cpu_max_hours IS NOT NULL)),
+                       'quantile_cont', 0.95) AS cpu_p95_pct,
+        max(cpu_max_pct) AS cpu_max_pct,
         max(cpu_avg_max) FILTER (WHERE usage_date > as_of_date - recent_days) AS recent_cpu_max_pct,
-        sum(net_in) AS network_in_bytes,
-        sum(net_out) AS network_out_bytes,
-        sum(net_out) / nullif(count(*) FILTER (WHERE net_out_hours > 0), 0) AS network_out_per_day,
+        sum(network_in_bytes) AS network_in_bytes,
+        sum(network_out_bytes) AS network_out_bytes,
+        sum(network_out_bytes) / nullif(count(network_out_bytes), 0) AS network_out_per_day,
         sum(requests) AS requests,
         max(connections_max) AS connections_max,
-        CAST(sum(cpu_below_hours) AS DOUBLE) / nullif(sum(cpu_avg_hours), 0) AS hour_cpu_share,
+        CAST(sum(cpu_below_hours) AS DOUBLE) / nullif(sum(cpu_hours), 0) AS hour_cpu_share,
         CAST(sum(net_in_below_hours) AS DOUBLE) / nullif(sum(net_in_hours), 0) AS hour_network_in_share,
         CAST(sum(net_out_below_hours) AS DOUBLE) / nullif(sum(net_out_hours), 0) AS hour_network_out_share
     FROM window_days
     GROUP BY as_of_date, rule_id, resource_id
 ),
-passed AS (  -- every criterion but the p95 ones (the only ones that need the window's hours)
-    SELECT c.*, m.* EXCLUDE (as_of_date, rule_id, resource_id)
-    FROM candidates AS c
-    JOIN measures AS m USING (as_of_date, rule_id, resource_id)
-    WHERE coalesce(
+evaluated AS (
+    SELECT c.*, m.* EXCLUDE (as_of_date, rule_id, resource_id),
+        coalesce(
             (c.min_days_matched IS NULL OR m.days_matched >= c.min_days_matched)
             AND (c.recent_cpu_at_most_pct IS NULL OR m.recent_cpu_max_pct <= c.recent_cpu_at_most_pct)
             AND (c.network_out_per_day_at_most_bytes IS NULL
@@ -216,26 +150,12 @@ passed AS (  -- every criterion but the p95 ones (the only ones that need the wi
             AND (c.hour_network_in_share_at_least IS NULL
                  OR m.hour_network_in_share >= c.hour_network_in_share_at_least)
             AND (c.hour_network_out_share_at_least IS NULL
-                 OR m.hour_network_out_share >= c.hour_network_out_share_at_least),
-            false)
-),
-cpu_p95 AS (  -- exact p95 of the window's hourly CPU maxima, for the rows still in the running
-    SELECT p.as_of_date, p.rule_id, p.resource_id,
-           list_aggregate(flatten(list(d.cpu_max_hours)), 'quantile_cont', 0.95) AS cpu_p95_pct
-    FROM passed AS p
-    JOIN days AS d
-      ON d.provider = p.provider AND d.resource_id = p.resource_id
-     AND d.usage_date >= p.window_start AND d.usage_date < p.window_end
-    GROUP BY p.as_of_date, p.rule_id, p.resource_id
-),
-evaluated AS (
-    SELECT p.*, q.cpu_p95_pct,
-        coalesce(
-            (p.cpu_p95_below_pct IS NULL OR q.cpu_p95_pct < p.cpu_p95_below_pct)
-            AND (p.cpu_p95_at_most_pct IS NULL OR q.cpu_p95_pct <= p.cpu_p95_at_most_pct),
+                 OR m.hour_network_out_share >= c.hour_network_out_share_at_least)
+            AND (c.cpu_p95_below_pct IS NULL OR m.cpu_p95_pct < c.cpu_p95_below_pct)
+            AND (c.cpu_p95_at_most_pct IS NULL OR m.cpu_p95_pct <= c.cpu_p95_at_most_pct),
             false) AS fired
-    FROM passed AS p
-    JOIN cpu_p95 AS q USING (as_of_date, rule_id, resource_id)
+    FROM candidates AS c
+    JOIN measures AS m USING (as_of_date, rule_id, resource_id)
 ),
 fired AS (  -- a resize candidate that is also idle is reported once, as a shutdown
     SELECT e.* FROM evaluated AS e
@@ -280,7 +200,9 @@ SELECT
         CASE WHEN f.min_days_matched IS NOT NULL
              THEN format('{} of {} days matched (needs {})', f.days_matched, f.window_days, f.min_days_matched) END,
         CASE WHEN f.cpu_avg_pct IS NOT NULL
-             THEN format('CPU avg {:.2f}%, p95 {:.2f}%, max {:.2f}%', f.cpu_avg_pct, f.cpu_p95_pct, f.cpu_max_pct) END,
+             THEN concat_ws(', ', format('CPU avg {:.2f}%', f.cpu_avg_pct),
+                            CASE WHEN f.cpu_p95_pct IS NOT NULL THEN format('p95 {:.2f}%', f.cpu_p95_pct) END,
+                            format('max {:.2f}%', f.cpu_max_pct)) END,
         CASE WHEN f.hour_cpu_share IS NOT NULL AND f.hour_cpu_share_at_least IS NOT NULL
              THEN format('{:.1f}% of hours below {}% CPU', 100 * f.hour_cpu_share, f.hour_cpu_below_pct) END,
         CASE WHEN f.network_in_bytes IS NOT NULL OR f.network_out_bytes IS NOT NULL

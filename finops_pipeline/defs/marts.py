@@ -22,6 +22,7 @@ from dagster import (
     AutomationCondition,
     BackfillPolicy,
     Definitions,
+    Failure,
     MaterializeResult,
     MetadataValue,
     MonthlyPartitionsDefinition,
@@ -155,15 +156,39 @@ def utilization_daily(context: AssetExecutionContext) -> MaterializeResult:
     return _run_daily_mart(context, "utilization_daily")
 
 
+def days_missing_utilization(lake: Lake, start: date, end: date) -> list[date]:
+    """Days in [start, end) with metrics in the lake but no utilization_daily partition."""
+    metric_days = {date.fromisoformat(p["usage_date"]) for p in lake.partitions("metrics_hourly")}
+    built = {date.fromisoformat(p["usage_date"]) for p in lake.partitions("utilization_daily")}
+    return sorted(d for d in metric_days - built if start <= d < end)
+
+
+def _longest_window(seed_overrides: dict[str, Path]) -> int:
+    path = seed_overrides.get("underutilization_rules", SQL_DIR / "seeds" / "underutilization_rules.csv")
+    with open(path, newline="") as fh:
+        return max([LOOKBACK_DAYS] + [int(row["window_days"]) for row in csv.DictReader(fh)])
+
+
 @asset(partitions_def=DAILY, group_name="marts", kinds={"duckdb", "parquet"},
-       deps=[AssetDep(k, partition_mapping=_TRAILING) for k in METRICS_ASSETS + COST_ASSETS],
+       deps=[AssetDep(k, partition_mapping=_TRAILING)
+             for k in [AssetKey("utilization_daily")] + METRICS_ASSETS + COST_ASSETS],
        automation_condition=MART_AUTOMATION, backfill_policy=BackfillPolicy.single_run())
 def underutilized_resources(context: AssetExecutionContext) -> MaterializeResult:
     """Resources a provider-documented rule flags as of each day (rules: the seed or
-    FINOPS_RULES_FILE), with evidence, confidence from coverage and estimated savings."""
+    FINOPS_RULES_FILE), with evidence, confidence from coverage and estimated savings.
+    Reads utilization_daily's day rows (and metrics_hourly only for rules on hourly values)."""
     settings = get_settings()
+    overrides = rules_overrides(settings)
+    start, end = window(context.partition_key_range)
+    missing = days_missing_utilization(Lake(settings.lake_dir), start - timedelta(days=_longest_window(overrides) - 1),
+                                       end)
+    if missing:
+        raise Failure(
+            f"utilization_daily is missing for {len(missing)} day(s) with metrics ({missing[0]} .. {missing[-1]}); "
+            "underutilized_resources reads its day rows: materialize utilization_daily for those days first",
+            allow_retries=False)
     return _run_daily_mart(context, "underutilized_resources",
-                           {"coverage_floor": settings.metrics_coverage_floor}, rules_overrides(settings))
+                           {"coverage_floor": settings.metrics_coverage_floor}, overrides)
 
 
 @asset(partitions_def=DAILY, group_name="marts", kinds={"duckdb", "parquet"},

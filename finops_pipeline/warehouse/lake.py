@@ -199,14 +199,15 @@ class Lake:
                 raise LakeWriteError(f"{table}: partition column {name!r} has nulls")
         groups: dict[tuple[str, ...], pa.Table] = {}
         if spec.partition_by and arrow.num_rows:
-            keys = arrow.select(list(spec.partition_by)).group_by(list(spec.partition_by)).aggregate([])
-            for row in keys.to_pylist():
-                mask = None
-                for name in spec.partition_by:
-                    cond = pc.equal(arrow.column(name), pa.scalar(row[name], arrow.column(name).type))
-                    mask = cond if mask is None else pc.and_(mask, cond)
-                key = tuple(_partition_value(n, row[n]) for n in spec.partition_by)
-                groups[key] = conform(spec, arrow.filter(mask))
+            # One stable sort, then each partition is a slice (rows keep their order within it).
+            columns = list(spec.partition_by)
+            arrow = arrow.take(pc.sort_indices(arrow, [(n, "ascending") for n in columns]))
+            runs = arrow.select(columns).group_by(columns, use_threads=False).aggregate([([], "count_all")])
+            offset = 0
+            for row in runs.to_pylist():
+                key = tuple(_partition_value(n, row[n]) for n in columns)
+                groups[key] = conform(spec, arrow.slice(offset, row["count_all"]))
+                offset += row["count_all"]
         elif not spec.partition_by:
             groups[()] = conform(spec, arrow)
         for partition in expected:

@@ -54,6 +54,17 @@ def warehouse(data_dir, tmp_path, monkeypatch):
 def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
     daily_assets = [marts.utilization_daily, marts.underutilized_resources, marts.cost_trend_daily]
     assert materialize([marts.cost_predictions]).success
+    # The flags of the 14th read 14 days of utilization_daily: without those rows the run
+    # fails and says so; with them (one range run, as a UI backfill does) it succeeds.
+    failed = materialize(daily_assets, partition_key=DAY.isoformat(), raise_on_error=False,
+                         selection=[marts.underutilized_resources.key])
+    assert not failed.success
+    failure = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error.message
+    assert "utilization_daily is missing for 14 day(s) with metrics (2026-03-01 .. 2026-03-14)" in failure
+    assert not Lake(warehouse / "lake").partitions("underutilized_resources")
+    assert materialize(daily_assets, selection=[marts.utilization_daily.key],
+                       tags={"dagster/asset_partition_range_start": "2026-03-01",
+                             "dagster/asset_partition_range_end": (DAY - timedelta(days=1)).isoformat()}).success
     checks = list(marts.defs.asset_checks)
     result = materialize(daily_assets + [marts.cost_predictions] + checks, partition_key=DAY.isoformat(),
                          selection=AssetSelection.assets(*daily_assets))
@@ -74,7 +85,8 @@ def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
     assert materialize(daily_assets + [marts.cost_predictions], partition_key=DAY.isoformat(),
                        selection=[marts.utilization_daily.key]).success
     con = connect_lake(lake)
-    assert con.execute("SELECT count(*) FROM utilization_daily").fetchone()[0] == 36
+    assert con.execute("SELECT count(*) FROM utilization_daily WHERE usage_date = ?", [DAY]).fetchone()[0] == 36
+    assert con.execute("SELECT count(*) FROM utilization_daily").fetchone()[0] == 14 * 36
     summary = marts.demo_summary(con)
     assert "Top 5 underutilized resources" in summary and "aws_rds_idle" in summary
     assert "This month, predicted vs actual per cloud" in summary

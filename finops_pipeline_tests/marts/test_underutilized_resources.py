@@ -40,6 +40,9 @@ def _write_ec2(lake: Lake, plan: dict[str, dict[date, tuple[float, float]]]) -> 
 
 
 def _flags(lake: Lake, as_of: date = AS_OF, overrides=None) -> pd.DataFrame:
+    """Build utilization_daily over the look-back (as the asset graph does), then the flags."""
+    first, end = as_of - timedelta(days=29), as_of + timedelta(days=1)
+    lake.write_partitions("utilization_daily", run_sql("utilization_daily", lake, {"start": first, "end": end}))
     table = run_sql("underutilized_resources", lake,
                     {"start": as_of, "end": as_of + timedelta(days=1), "coverage_floor": 0.9}, overrides)
     return table.to_pandas().set_index(["resource_id", "rule_id"])
