@@ -122,10 +122,14 @@ def write_metric_days(adapter: CloudAdapter, lake: Lake, start: date, end: date,
     """Stream each UTC day of [start, end) but those in ``keep`` into its metrics_hourly
     partition; returns the writes (in day order) and a preview of the first rows."""
 
+    # Listed once for the run (Azure asks Cost Management; a query per day spent its quota).
+    resources = adapter.discover_resources(start, end)
+
     def one_day(day: date) -> tuple[PartitionWrite, pa.Table | None]:
         preview = None
         with lake.open_partition("metrics_hourly", {"provider": adapter.provider, "usage_date": day}) as writer:
-            for page in adapter.iter_metric_frames(day_start(day), day_start(day + timedelta(days=1))):
+            for page in adapter.iter_metric_frames(day_start(day), day_start(day + timedelta(days=1)),
+                                                   resources=resources):
                 writer.write(page)
                 if preview is None and page.num_rows:
                     preview = page.slice(0, PREVIEW_ROWS)

@@ -73,3 +73,22 @@ def test_serve_azure_environment_drives_a_separate_process(fleet):
     assert done.returncode == 0, done.stderr[-2000:]
     totals = {k: Decimal(v) for k, v in json.loads(done.stdout.strip().splitlines()[-1]).items()}
     assert totals == fleet.daily_total("azure", DAY)
+
+
+def test_a_metrics_run_lists_resources_once_not_once_per_day(monkeypatch, tmp_path, fleet):
+    # Discovery is a Cost Management query (scarce QPU quota): one per subscription per run.
+    with serve_azure(fleet, date(2026, 1, 1), date(2026, 1, 10)) as env:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path))
+        result = materialize([azure_metrics], tags={"dagster/asset_partition_range_start": "2026-01-04",
+                                                    "dagster/asset_partition_range_end": DAY.isoformat()})
+    assert result.success
+    calls = result.asset_materializations_for_node("azure_metrics")[0].metadata["api_calls_by_operation"].value
+    subscriptions = {r.sub_account_id for r in fleet.of("azure")}
+    assert calls["costmanagement.query.usage"] == len(subscriptions)
+    assert calls["monitor.metrics.list"] == 3 * len(fleet.of("azure"))
+    con = connect_lake(Lake(tmp_path / "lake"))
+    per_day = con.execute("select usage_date, count(distinct resource_id) from metrics_hourly "
+                          "where provider = 'azure' group by 1 order by 1").fetchall()
+    assert per_day == [(date(2026, 1, d), len(fleet.of("azure"))) for d in (4, 5, 6)]

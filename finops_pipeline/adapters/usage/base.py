@@ -139,6 +139,12 @@ class CloudAdapter(ABC):
         ``metrics`` filters by canonical name. Each row carries provider and usage_date.
         """
 
+    def discover_resources(self, start: date, end: date) -> list[ResourceRef] | None:
+        """The resources metrics for UTC days in [start, end) should be asked for, where the
+        cloud lists them apart from the metric calls (Azure: from cost data). None (the
+        default) means each ``iter_metric_frames`` call finds them itself."""
+        return None
+
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)

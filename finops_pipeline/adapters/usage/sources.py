@@ -56,11 +56,8 @@ class ApiSource:
             for region in regions or self.settings.aws_usage_regions:
                 refs.extend(discover(region, types or None))
             return refs
-        discover_resources = getattr(self.adapter, "discover_resources", None)
-        if discover_resources is not None:
-            last_day = (end - timedelta(microseconds=1)).date()
-            return discover_resources(start.date(), last_day + timedelta(days=1))
-        return None
+        last_day = (end - timedelta(microseconds=1)).date()
+        return self.adapter.discover_resources(start.date(), last_day + timedelta(days=1))
 
     def metrics(self, start: datetime, end: datetime, refs: list[ResourceRef] | None,
                 metrics: list[str] | None) -> list[dict]:
