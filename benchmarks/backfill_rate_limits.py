@@ -25,7 +25,9 @@ its limits allow for the calls the backfill needed (AWS: calls / rate; fixed win
 windows from the release time, simulated); the slowest API sets the bound. We report our
 wall time (from the moment every run is ready, so process start-up is excluded), the bound
 as a percentage of it, throttled responses and failed runs (a run fails on its first call
-that exhausts the adapter's retries).
+that exhausts the adapter's retries). Each backfill is then run again with every limit lifted
+(same code and latency): that wall time is the machine's floor, and "achievable" is the larger
+of the floor and the ideal bound (on a small machine the CPU, not the limit, can bind).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from pathlib import Path
 TARGET_PCT = 80.0
 AWS_RATES = {"cloudwatch.GetMetricData": 50.0, "cloudwatch.ListMetrics": 25.0, "cost-explorer": 5.0}
 READY_TIMEOUT = 600
+LIFTED = 10**9  # a limit no run reaches: the same backfill measures the machine, not the limits
 
 
 def run_aws(kind: str, start, end, scale: int, latency: float, limits, barrier, data_dir: str) -> dict:
@@ -161,14 +164,14 @@ def _runs(first, days: int) -> list[tuple[str, object, object]]:
     return runs + [("cost", first, first + timedelta(days=days))]
 
 
-def measure_aws(days: int, scale: int, latency: float) -> dict:
+def measure_aws(days: int, scale: int, latency: float, lifted: bool = False) -> dict:
     from benchmarks.aws_double import RateLimits
     from finops_pipeline.simulator.fleet import AWS_REGIONS
 
     rates = {f"{api}.{region}": rate for api, rate in AWS_RATES.items() if api.startswith("cloudwatch")
              for region in AWS_REGIONS}
     rates["cost-explorer"] = AWS_RATES["cost-explorer"]
-    limits = RateLimits(rates)
+    limits = RateLimits({bucket: LIFTED for bucket in rates} if lifted else rates)
     go, results = _backfill("run_aws", days, dict(scale=scale, latency=latency, limits=limits))
     needed: dict[str, int] = {}
     for key, n in _sum(r["answered"] for r in results).items():
@@ -180,16 +183,19 @@ def measure_aws(days: int, scale: int, latency: float) -> dict:
             "latency_seconds": latency, "rates_per_second": rates, **result}
 
 
-def measure_windowed(cloud: str, days: int, scale: int, latency: float) -> dict:
+def measure_windowed(cloud: str, days: int, scale: int, latency: float, lifted: bool = False) -> dict:
     """GCP or Azure: the runs behind the fixed-window quotas of ``benchmarks/limited_clouds.py``."""
     from benchmarks.limited_clouds import AZURE_QUOTAS, GCP_QUOTAS, QuotaWindows
     from finops_pipeline.simulator.fleet import build_fleet
 
-    quotas = QuotaWindows(GCP_QUOTAS if cloud == "gcp" else AZURE_QUOTAS)
+    documented = GCP_QUOTAS if cloud == "gcp" else AZURE_QUOTAS
+    quotas = QuotaWindows({b: [(LIFTED, w) for _, w in limits] for b, limits in documented.items()}
+                          if lifted else documented)
     options = dict(scale=scale, latency=latency, quotas=quotas)
     go, results = _backfill(f"run_{cloud}", days, options, pass_first=cloud == "azure")
     needed = _sum(r["by_bucket"] for r in results)
-    result = _report(go, results, {bucket: quotas.least_seconds(bucket, n, go) for bucket, n in needed.items()})
+    bound_by = QuotaWindows(documented)  # the bound is always the documented limits'
+    result = _report(go, results, {bucket: bound_by.least_seconds(bucket, n, go) for bucket, n in needed.items()})
     return {"days": days, "fleet_scale": scale, "resources": len(build_fleet(scale=scale).of(cloud)),
             "latency_seconds": latency, "quotas": {b: [list(q) for q in v] for b, v in quotas.quotas.items()},
             "calls_by_quota": needed, "adapter_retries": sum(r["retries"] for r in results), **result}
@@ -240,12 +246,20 @@ def _sum(dicts) -> dict:
 
 
 def run(sizes) -> dict:
-    results = {"aws": measure_aws(sizes.backfill_days, sizes.backfill_aws_scale, sizes.latency_seconds)}
-    for cloud in ("gcp", "azure"):
-        results[cloud] = measure_windowed(cloud, sizes.backfill_days, sizes.backfill_aws_scale, sizes.latency_seconds)
-    for r in results.values():
+    """Each cloud twice: behind its documented limits, then with every limit lifted (same code,
+    same latency). The lifted run is this machine's floor: no pacing can beat it."""
+    results = {}
+    for cloud in ("aws", "gcp", "azure"):
+        args = (sizes.backfill_days, sizes.backfill_aws_scale, sizes.latency_seconds)
+        measure = (lambda lifted: measure_aws(*args, lifted=lifted)) if cloud == "aws" else \
+            (lambda lifted: measure_windowed(cloud, *args, lifted=lifted))
+        r, floor = measure(False), measure(True)
+        r["machine_floor"] = {k: floor[k] for k in ("wall_seconds", "answered_calls", "failed_runs", "rows")}
+        r["achievable_seconds"] = max(r["ideal_seconds"], floor["wall_seconds"])
+        r["pct_of_achievable"] = 100.0 * r["achievable_seconds"] / r["wall_seconds"]
         r["target"] = {"rule": f">= {TARGET_PCT:.0f}% of the ideal bound, zero failed calls",
                        "pass": r["pct_of_bound"] >= TARGET_PCT and r["failed_calls"] == 0}
+        results[cloud] = r
     return results
 
 
@@ -261,8 +275,9 @@ def summary(result: dict) -> list[dict]:
         rows.append({
             "benchmark": f"5. Backfill {r['days']} days vs rate limits ({cloud}, {r['resources']} resources)",
             "ours": f"{r['wall_seconds']:.1f} s, {throttled} throttled, {r['failed_calls']} failed",
-            "baseline": f"{r['ideal_seconds']:.1f} s ideal bound ({r['limiting_api']})",
-            "ratio": f"{r['pct_of_bound']:.0f}% of bound",
+            "baseline": f"{r['ideal_seconds']:.1f} s ideal bound ({r['limiting_api']}); "
+                        f"{r['machine_floor']['wall_seconds']:.1f} s with limits lifted",
+            "ratio": f"{r['pct_of_bound']:.0f}% of bound, {r['pct_of_achievable']:.0f}% of achievable",
             "target": ">= 80%, 0 failed",
             "result": "pass" if r["target"]["pass"] else "miss",
         })

@@ -38,6 +38,9 @@ def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
     for cloud in ("aws", "gcp", "azure"):
         assert bench["backfill"][cloud]["failed_calls"] == 0, bench["backfill"][cloud]["runs"]
         assert bench["backfill"][cloud]["rows"] > 0 and bench["backfill"][cloud]["ideal_seconds"] >= 0
+        # The same backfill with every limit lifted (the machine's floor) lands the same rows.
+        assert bench["backfill"][cloud]["machine_floor"]["rows"] == bench["backfill"][cloud]["rows"]
+        assert bench["backfill"][cloud]["machine_floor"]["failed_runs"] == 0
     assert bench["mart"]["ours"]["rows_by_mart"]["utilization_daily"] == bench["mart"]["baseline"]["rows"] == 3 * 100
 
     ratios = dict(_ratios(bench))
