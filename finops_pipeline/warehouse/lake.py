@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -47,6 +48,16 @@ def _partition_value(name: str, value: object) -> str:
     if not text or any(c in text for c in "/\\=") or text.startswith("."):
         raise LakeWriteError(f"partition value {name}={text!r} is not usable as a directory name")
     return text
+
+
+def _changes(table: pa.Table, columns: list[str]) -> int:
+    """How many times a row's values in ``columns`` differ from the row before it."""
+    changed = None
+    for name in columns:
+        column = table.column(name)
+        step = pc.not_equal(column.slice(1), column.slice(0, len(column) - 1))
+        changed = step if changed is None else pc.or_(changed, step)
+    return pc.sum(changed).as_py() or 0
 
 
 def conform(spec: TableSpec, data: pa.Table | pd.DataFrame) -> pa.Table:
@@ -199,10 +210,14 @@ class Lake:
                 raise LakeWriteError(f"{table}: partition column {name!r} has nulls")
         groups: dict[tuple[str, ...], pa.Table] = {}
         if spec.partition_by and arrow.num_rows:
-            # One stable sort, then each partition is a slice (rows keep their order within it).
+            # Each partition becomes a slice: rows keep their order within it. Data already
+            # grouped by partition (a mart's ORDER BY) is sliced as it is; other data is
+            # stably sorted first.
             columns = list(spec.partition_by)
-            arrow = arrow.take(pc.sort_indices(arrow, [(n, "ascending") for n in columns]))
             runs = arrow.select(columns).group_by(columns, use_threads=False).aggregate([([], "count_all")])
+            if _changes(arrow, columns) + 1 != runs.num_rows:
+                arrow = arrow.take(pc.sort_indices(arrow, [(n, "ascending") for n in columns]))
+                runs = arrow.select(columns).group_by(columns, use_threads=False).aggregate([([], "count_all")])
             offset = 0
             for row in runs.to_pylist():
                 key = tuple(_partition_value(n, row[n]) for n in columns)
@@ -213,10 +228,10 @@ class Lake:
         for partition in expected:
             key = tuple(_partition_value(n, partition[n]) for n in spec.partition_by)
             groups.setdefault(key, conform(spec, spec.schema.empty_table()))
-        writes = []
-        for key, part in sorted(groups.items()):
-            writes.append(self.write_partition(table, dict(zip(spec.partition_by, key)), part))
-        return writes
+        # Partitions are independent files: compress and write them on every core.
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+            return list(pool.map(lambda item: self.write_partition(table, dict(zip(spec.partition_by, item[0])), item[1]),
+                                 sorted(groups.items())))
 
     def partitions(self, table: str) -> list[dict[str, str]]:
         """The partitions of a table that have a file, sorted."""

@@ -8,6 +8,7 @@ from decimal import Decimal
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from finops_pipeline.warehouse.catalog import connect_lake, refresh_catalog
@@ -78,6 +79,16 @@ def test_three_reruns_give_identical_rows(data_dir):
         results.append(read_costs(lake))
     assert results[0] == results[1] == results[2]
     assert len(results[0]) == 3
+
+
+def test_rows_of_interleaved_days_land_in_their_own_partitions_in_their_order(data_dir):
+    lake = Lake(data_dir / "lake")
+    first, second = cost_rows(date(2026, 11, 1), ["1", "2", "3"]), cost_rows(date(2026, 11, 2), ["4", "5"])
+    mixed = pd.concat([first.iloc[[0]], second.iloc[[0]], first.iloc[[1]], second.iloc[[1]], first.iloc[[2]]])
+    writes = lake.write_partitions("cost_daily", mixed)
+    assert [(w.partition["usage_date"], w.rows) for w in writes] == [("2026-11-01", 3), ("2026-11-02", 2)]
+    for write, services in zip(writes, (["svc-0", "svc-1", "svc-2"], ["svc-0", "svc-1"])):
+        assert pq.read_table(write.path).column("service_name").to_pylist() == services
 
 
 def test_refetch_with_no_rows_clears_the_day(data_dir):
