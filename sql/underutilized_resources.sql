@@ -98,9 +98,8 @@ candidates AS (
 ),
 window_days AS (  -- each candidate's days with data; the day-level criteria decide day_matched
     SELECT
-        c.as_of_date, c.rule_id, c.resource_id, c.recent_days, d.*,
-        hd.cpu_avg_max, hd.cpu_max_hours, hd.cpu_hours, hd.cpu_below_hours, hd.net_in_hours,
-        hd.net_in_below_hours, hd.net_out_hours, hd.net_out_below_hours,
+        c.as_of_date, c.rule_id, c.resource_id, d.hours_with_data, d.cpu_avg_pct, d.cpu_max_pct,
+        d.network_in_bytes, d.network_out_bytes, d.requests, d.connections_max,
         coalesce(
             (c.day_cpu_avg_at_most_pct IS NULL OR d.cpu_avg_pct <= c.day_cpu_avg_at_most_pct)
             AND (c.day_network_at_most_bytes IS NULL
@@ -112,50 +111,56 @@ window_days AS (  -- each candidate's days with data; the day-level criteria dec
     JOIN days AS d
       ON d.provider = c.provider AND d.resource_id = c.resource_id
      AND d.usage_date >= c.window_start AND d.usage_date < c.window_end
-    LEFT JOIN hour_days AS hd
-      ON hd.rule_id = c.rule_id AND hd.provider = d.provider AND hd.resource_id = d.resource_id
-     AND hd.usage_date = d.usage_date
 ),
-measures AS (  -- window measures from day rows (the hourly ones from hour_days)
+measures AS (  -- window measures from the day rows
     SELECT
         as_of_date, rule_id, resource_id,
         count(*) FILTER (WHERE day_matched) AS days_matched,
         CAST(sum(hours_with_data) AS BIGINT) AS hours_with_data,
         count(*) AS days_with_data,
         avg(cpu_avg_pct) AS cpu_avg_pct,
-        list_aggregate(flatten(list(cpu_max_hours) FILTER (WHERE cpu_max_hours IS NOT NULL)),
-                       'quantile_cont', 0.95) AS cpu_p95_pct,
         max(cpu_max_pct) AS cpu_max_pct,
-        max(cpu_avg_max) FILTER (WHERE usage_date > as_of_date - recent_days) AS recent_cpu_max_pct,
         sum(network_in_bytes) AS network_in_bytes,
         sum(network_out_bytes) AS network_out_bytes,
         sum(network_out_bytes) / nullif(count(network_out_bytes), 0) AS network_out_per_day,
         sum(requests) AS requests,
-        max(connections_max) AS connections_max,
-        CAST(sum(cpu_below_hours) AS DOUBLE) / nullif(sum(cpu_hours), 0) AS hour_cpu_share,
-        CAST(sum(net_in_below_hours) AS DOUBLE) / nullif(sum(net_in_hours), 0) AS hour_network_in_share,
-        CAST(sum(net_out_below_hours) AS DOUBLE) / nullif(sum(net_out_hours), 0) AS hour_network_out_share
+        max(connections_max) AS connections_max
     FROM window_days
     GROUP BY as_of_date, rule_id, resource_id
 ),
+hour_measures AS (  -- window measures from hourly values, for the rules with hourly criteria
+    SELECT
+        c.as_of_date, c.rule_id, c.resource_id,
+        list_aggregate(flatten(list(hd.cpu_max_hours)), 'quantile_cont', 0.95) AS cpu_p95_pct,
+        max(hd.cpu_avg_max) FILTER (WHERE hd.usage_date > c.as_of_date - c.recent_days) AS recent_cpu_max_pct,
+        CAST(sum(hd.cpu_below_hours) AS DOUBLE) / nullif(sum(hd.cpu_hours), 0) AS hour_cpu_share,
+        CAST(sum(hd.net_in_below_hours) AS DOUBLE) / nullif(sum(hd.net_in_hours), 0) AS hour_network_in_share,
+        CAST(sum(hd.net_out_below_hours) AS DOUBLE) / nullif(sum(hd.net_out_hours), 0) AS hour_network_out_share
+    FROM candidates AS c
+    JOIN hour_days AS hd
+      ON hd.rule_id = c.rule_id AND hd.provider = c.provider AND hd.resource_id = c.resource_id
+     AND hd.usage_date >= c.window_start AND hd.usage_date < c.window_end
+    GROUP BY c.as_of_date, c.rule_id, c.resource_id
+),
 evaluated AS (
-    SELECT c.*, m.* EXCLUDE (as_of_date, rule_id, resource_id),
+    SELECT c.*, m.* EXCLUDE (as_of_date, rule_id, resource_id), h.* EXCLUDE (as_of_date, rule_id, resource_id),
         coalesce(
             (c.min_days_matched IS NULL OR m.days_matched >= c.min_days_matched)
-            AND (c.recent_cpu_at_most_pct IS NULL OR m.recent_cpu_max_pct <= c.recent_cpu_at_most_pct)
+            AND (c.recent_cpu_at_most_pct IS NULL OR h.recent_cpu_max_pct <= c.recent_cpu_at_most_pct)
             AND (c.network_out_per_day_at_most_bytes IS NULL
                  OR m.network_out_per_day <= c.network_out_per_day_at_most_bytes)
             AND (c.connections_at_most IS NULL OR m.connections_max <= c.connections_at_most)
-            AND (c.hour_cpu_share_at_least IS NULL OR m.hour_cpu_share >= c.hour_cpu_share_at_least)
+            AND (c.hour_cpu_share_at_least IS NULL OR h.hour_cpu_share >= c.hour_cpu_share_at_least)
             AND (c.hour_network_in_share_at_least IS NULL
-                 OR m.hour_network_in_share >= c.hour_network_in_share_at_least)
+                 OR h.hour_network_in_share >= c.hour_network_in_share_at_least)
             AND (c.hour_network_out_share_at_least IS NULL
-                 OR m.hour_network_out_share >= c.hour_network_out_share_at_least)
-            AND (c.cpu_p95_below_pct IS NULL OR m.cpu_p95_pct < c.cpu_p95_below_pct)
-            AND (c.cpu_p95_at_most_pct IS NULL OR m.cpu_p95_pct <= c.cpu_p95_at_most_pct),
+                 OR h.hour_network_out_share >= c.hour_network_out_share_at_least)
+            AND (c.cpu_p95_below_pct IS NULL OR h.cpu_p95_pct < c.cpu_p95_below_pct)
+            AND (c.cpu_p95_at_most_pct IS NULL OR h.cpu_p95_pct <= c.cpu_p95_at_most_pct),
             false) AS fired
     FROM candidates AS c
     JOIN measures AS m USING (as_of_date, rule_id, resource_id)
+    LEFT JOIN hour_measures AS h USING (as_of_date, rule_id, resource_id)
 ),
 fired AS (  -- a resize candidate that is also idle is reported once, as a shutdown
     SELECT e.* FROM evaluated AS e
