@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,13 +102,41 @@ def macros_sql(sql_dir: Path = SQL_DIR) -> str:
     return path.read_text() if path.exists() else ""
 
 
-def connect_lake(lake: Lake, sql_dir: Path = SQL_DIR) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with every view over the lake (no catalog file lock)."""
+def views_read_by(query: str, views: dict[str, str]) -> dict[str, str]:
+    """The views ``query`` names, directly or through other views, in creation order."""
+    wanted: set[str] = set()
+    texts = [query]
+    while texts:
+        text = texts.pop()
+        for name, select in views.items():
+            if name not in wanted and re.search(rf"\b{re.escape(name)}\b", text):
+                wanted.add(name)
+                texts.append(select)
+    return {name: select for name, select in views.items() if name in wanted}
+
+
+def macro_statements(sql: str) -> dict[str, str]:
+    """Macro name -> its CREATE statement, from the text of ``sql/macros.sql``."""
+    statements = {}
+    for statement in re.sub(r"--[^\n]*", "", sql).split(";"):
+        if found := re.search(r"CREATE\s+OR\s+REPLACE\s+MACRO\s+(\w+)", statement, re.IGNORECASE):
+            statements[found.group(1)] = statement.strip()
+    return statements
+
+
+def connect_lake(lake: Lake, sql_dir: Path = SQL_DIR, for_query: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with the views and macros over the lake (no catalog file
+    lock): all of them, or only those ``for_query`` uses (a view over many files takes time
+    to bind, and a mart reads a few tables)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
-    create_views(con, view_definitions(lake, sql_dir))
-    if macros := macros_sql(sql_dir):
-        con.execute(macros)
+    views, macros = view_definitions(lake, sql_dir), macro_statements(macros_sql(sql_dir))
+    if for_query is not None:
+        macros = {name: m for name, m in macros.items() if re.search(rf"\b{name}\b", for_query)}
+        views = views_read_by("\n".join([for_query, *macros.values()]), views)
+    create_views(con, views)
+    for statement in macros.values():
+        con.execute(statement)
     return con
 
 

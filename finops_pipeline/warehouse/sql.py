@@ -86,7 +86,7 @@ def run_sql(
 ) -> pa.Table:
     """Run ``sql/<name>.sql`` against the lake with ``params`` bound; return the result."""
     query = read_sql(name, sql_dir)
-    con = connect_lake(lake, sql_dir)
+    con = connect_lake(lake, sql_dir, for_query=query)
     try:
         spill_dir = str(lake.root.resolve().parent / ".duckdb_tmp")
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")

@@ -161,3 +161,15 @@ def test_seeds_are_catalog_views_and_drive_the_focus_service_category(data_dir):
     assert con.execute(
         "SELECT ServiceCategory, ServiceSubcategory, BilledCost FROM focus_cost_and_usage").fetchall() == [
         ("Compute", "Virtual Machines", Decimal("3"))]
+
+
+def test_a_connection_for_one_query_has_the_views_and_macros_it_reads_through_other_views(data_dir):
+    lake = Lake(data_dir / "lake")
+    lake.write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1.5", "2.5"]))
+    # The FOCUS view reads cost_daily and a seed; cost_between (a macro) reads cost_daily.
+    con = connect_lake(lake, for_query="SELECT sum(BilledCost) FROM focus_cost_and_usage")
+    assert con.execute("SELECT sum(BilledCost) FROM focus_cost_and_usage").fetchone()[0] == Decimal("4.0")
+    con = connect_lake(lake, for_query="SELECT count(*) FROM cost_between('2026-11-01', '2026-11-02')")
+    assert con.execute("SELECT count(*) FROM cost_between('2026-11-01', '2026-11-02')").fetchone()[0] == 2
+    views = {name for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    assert views == {"cost_daily"}  # metrics_hourly and the rest are not bound for this query
