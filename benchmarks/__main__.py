@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import math
+import os
 import sys
 import time
 import traceback
@@ -14,6 +15,9 @@ from pathlib import Path
 
 from benchmarks import report
 from benchmarks.sizes import SIZES
+
+# gRPC's C core logs every GOAWAY of the in-process Monitoring doubles at INFO; children inherit this.
+os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "latest.json"

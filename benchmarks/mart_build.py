@@ -136,6 +136,7 @@ def hand_written(data_dir: str, start: str, end: str) -> dict:
     sql = BASELINE_SQL.format(metrics=lake / "metrics_hourly/*/*/part.parquet", cost=lake / "cost_daily/*/*/part.parquet",
                               start=start, end=end, out=out)
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     setup_rss = peak_rss_bytes()
     began = time.perf_counter()
     con.execute(sql)
