@@ -262,32 +262,37 @@ class MetricServiceDouble:
         ts.metric_kind = _Kind.GAUGE if native.kind == _Kind.GAUGE or aligner == _Aligner.ALIGN_RATE else _Kind.DELTA
         if not reduced and native.resource_type == "gce_instance":
             ts.metadata.system_labels.fields["name"].string_value = members[0][0].name
-        cache: dict[tuple, object] = {}
+        gauge = native.kind == _Kind.GAUGE
+        days: dict[tuple, object] = {}  # (resource, day) -> the aligner's 24 hourly values
+
+        def hourly(r, day):
+            if (r.resource_id, day) not in days:
+                values = self.fleet.hourly(r, native.canonical, day)
+                days[(r.resource_id, day)] = ({_Aligner.ALIGN_MEAN: values.avg, _Aligner.ALIGN_MAX: values.max,
+                                               _Aligner.ALIGN_MIN: values.min}[aligner] if gauge else values.sum)
+            return days[(r.resource_id, day)]
+
+        with_start = not gauge or aligner == _Aligner.ALIGN_RATE
         for end in ends:
             hour_start = end - timedelta(seconds=HOUR)
+            day, h = hour_start.date(), hour_start.hour
             total = 0.0
             for r, _, _, (low, high) in members:
-                day = hour_start.date()
-                if (r.resource_id, day) not in cache:
-                    cache[(r.resource_id, day)] = self.fleet.hourly(r, native.canonical, day)
-                values = cache[(r.resource_id, day)]
-                h = hour_start.hour
-                if native.kind == _Kind.GAUGE:
-                    raw = {_Aligner.ALIGN_MEAN: values.avg, _Aligner.ALIGN_MAX: values.max,
-                           _Aligner.ALIGN_MIN: values.min}[aligner][h] * native.to_native
-                else:
-                    raw = values.sum[h] * native.to_native
-                    if native.value_type == _ValueType.INT64:
-                        raw = float(round(raw))
+                raw = hourly(r, day)[h] * native.to_native
+                if not gauge and native.value_type == _ValueType.INT64:
+                    raw = float(round(raw))
                 # Integer series split so their parts add up exactly to the whole.
-                part = (lambda x: float(round(raw * x))) if integer else (lambda x: raw * x)
-                total += part(min(high, 1.0)) - part(low)
-            if native.kind != _Kind.GAUGE and aligner == _Aligner.ALIGN_RATE:
+                if integer:
+                    total += float(round(raw * min(high, 1.0))) - float(round(raw * low))
+                else:
+                    total += raw * min(high, 1.0) - raw * low
+            if not gauge and aligner == _Aligner.ALIGN_RATE:
                 total = total / HOUR
             point = ts.points.add()
-            if native.kind != _Kind.GAUGE or aligner == _Aligner.ALIGN_RATE:
-                point.interval.start_time.FromDatetime(hour_start)
-            point.interval.end_time.FromDatetime(end)
+            seconds = int(end.timestamp())
+            if with_start:
+                point.interval.start_time.seconds = seconds - HOUR
+            point.interval.end_time.seconds = seconds
             if integer:
                 point.value.int64_value = int(total)
             else:
