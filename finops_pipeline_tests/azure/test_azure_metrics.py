@@ -30,20 +30,21 @@ def _rows(adapter, **kwargs) -> list[dict]:
 
 
 def _assert_rows_match_fleet(rows: list[dict], fleet) -> None:
-    """Every fleet value is in a row (gauges avg/max/min, counters sum); idle counter hours are gaps."""
+    """Every fleet value is in a row (gauges avg/max/min, counters sum); idle counter hours,
+    which Azure sends as bare timestamps, are rows of 0."""
     got = {(r["resource_id"], r["metric"], r["hour_start"]): r for r in rows}
-    expected_keys, gaps = set(), 0
+    expected_keys, idle = set(), 0
     for resource in fleet.of("azure"):
         for spec in AzureUsageAdapter.METRICS[resource.resource_type]:
             truth = fleet.hourly(resource, spec.canonical, DAY)
             for h, hour in enumerate(truth.hour_starts):
                 key = (resource.resource_id.lower(), spec.canonical, hour)
-                if spec.kind == "counter" and truth.sum[h] == 0:
-                    assert key not in got  # Azure sent a timestamp without values: a gap, not a 0
-                    gaps += 1
-                    continue
                 row = got[key]
                 expected_keys.add(key)
+                if spec.kind == "counter" and truth.sum[h] == 0:
+                    assert row["sum"] == 0.0 and row["sample_count"] is None
+                    idle += 1
+                    continue
                 if spec.kind == "counter":
                     assert row["sum"] == pytest.approx(truth.sum[h], rel=1e-9)
                 else:
@@ -54,11 +55,11 @@ def _assert_rows_match_fleet(rows: list[dict], fleet) -> None:
                 assert row["region"] == resource.region and row["sub_account_id"] == resource.sub_account_id
                 assert row["resource_type"] == resource.resource_type and row["native_metric"] == spec.native
                 assert row["usage_date"] == DAY
-    assert gaps > 0  # the idle resources really produced gaps
+    assert idle > 0  # the idle resources really had bare hours
     assert set(got) == expected_keys and len(rows) == len(got)
 
 
-def test_metric_rows_equal_the_fleets_hourly_values_and_idle_gaps_stay_gaps(arm, fleet, make_adapter):
+def test_metric_rows_equal_the_fleets_hourly_values_and_idle_counts_are_zero(arm, fleet, make_adapter):
     adapter = make_adapter()
     _assert_rows_match_fleet(_rows(adapter), fleet)
 
@@ -86,7 +87,7 @@ def test_resources_sharing_subscription_region_and_type_go_in_one_call(arm, api,
     assert batch_calls and all("interval=PT1H" in c.request.url for c in batch_calls)
 
 
-def test_null_datapoints_are_gaps_never_zeros(entra, make_adapter):
+def test_bare_timestamps_are_gaps_for_gauges_and_zero_for_counts(entra, make_adapter):
     stamps = [f"2026-01-06T{h:02d}:00:00Z" for h in range(4)]
     entra.get(METRICS_URL, json={"timespan": "x", "interval": "PT1H", "resourceregion": "eastus", "value": [
         {"id": "m1", "type": "Microsoft.Insights/metrics", "unit": "Percent",
@@ -102,11 +103,14 @@ def test_null_datapoints_are_gaps_never_zeros(entra, make_adapter):
          "timeseries": [{"data": [{"timeStamp": s} for s in stamps]}]},
     ]})
     rows = _rows(make_adapter(), resources=[ResourceRef(VM, "virtual_machine", None, None)])
-    by_hour = {r["hour_start"].hour: r for r in rows}
-    assert sorted(by_hour) == [0, 3] and {r["metric"] for r in rows} == {"cpu_utilization_pct"}
+    by_hour = {r["hour_start"].hour: r for r in rows if r["metric"] == "cpu_utilization_pct"}
+    assert sorted(by_hour) == [0, 3]  # CPU not measured in hours 1 and 2: gaps, not 0%
     assert by_hour[0]["avg"] == 12.5 and by_hour[0]["sum"] is None
     assert by_hour[3]["avg"] == 0.0  # a measured zero is kept
     assert by_hour[0]["resource_id"] == VM.lower() and by_hour[0]["region"] == "eastus"
+    # Bytes received is a count: nothing emitted in an hour means nothing received.
+    network = sorted((r["hour_start"].hour, r["sum"]) for r in rows if r["metric"] == "network_in_bytes")
+    assert network == [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0)]
 
 
 def test_interval_matcher_accepts_pt1h_and_catches_a_timedelta_sent_as_interval(entra, api, metrics_answer,

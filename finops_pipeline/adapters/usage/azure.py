@@ -501,7 +501,10 @@ def _aggregations(specs: list[MetricSpec]) -> str:
 
 def _append_points(rows: dict[str, list], ref: ResourceRef, rid: str, region: str | None, spec: MetricSpec,
                    points, start: datetime, end: datetime) -> None:
-    """Add one series' hourly points to the column lists; timestamps without values are gaps."""
+    """Add one series' hourly points to the column lists. A timestamp without values is a gap
+    for a gauge (nothing measured) but zero for a counter: count metrics are emitted only
+    when something happens (the reason metric definitions carry ``fillGapWithZero``), so an
+    idle hour of connections or requests comes back bare, and an idle database must read 0."""
     ingested_at = utc_now()
     for point in points or []:
         hour = _utc(datetime.fromisoformat(point["timeStamp"]))
@@ -509,7 +512,9 @@ def _append_points(rows: dict[str, list], ref: ResourceRef, rid: str, region: st
             continue
         values = {col: point.get(agg) for agg, col in _AGGREGATIONS.items()}
         if all(values[c] is None for c in ("avg", "max", "min", "sum")):
-            continue  # a timestamp without values is a gap, not a zero
+            if spec.kind != "counter":
+                continue
+            values["sum"] = 0.0
         for col in ("avg", "max", "min", "sum"):
             if values[col] is not None:
                 values[col] = float(values[col]) * spec.scale
