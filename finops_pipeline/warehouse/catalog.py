@@ -130,6 +130,7 @@ def connect_lake(lake: Lake, sql_dir: Path = SQL_DIR, for_query: str | None = No
     to bind, and a mart reads a few tables)."""
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
+    con.execute("SET enable_progress_bar = false")  # a run's captured stdout is its log
     views, macros = view_definitions(lake, sql_dir), macro_statements(macros_sql(sql_dir))
     if for_query is not None:
         macros = {name: m for name, m in macros.items() if re.search(rf"\b{name}\b", for_query)}
