@@ -61,6 +61,12 @@ class RateLimits:
         service = key.split(".", 1)[0]
         return service if service in self._index else None
 
+    def least_seconds(self, bucket: str, calls: int) -> float:
+        """The least time ``calls`` calls can take: the bucket starts full (one second of calls)
+        and refills at its rate."""
+        rate = self.rates[bucket]
+        return max(0.0, calls - rate) / rate
+
     def take(self, bucket: str) -> bool:
         """Spend one token; False means the call is throttled."""
         i, rate = self._index[bucket], self.rates[bucket]

@@ -130,6 +130,12 @@ class CallLog:
             if bucket:
                 self.by_bucket[bucket] += 1
 
+    def as_result(self) -> dict:
+        """The counts as a run's result fields."""
+        with self._lock:
+            return {"answered": dict(self.answered), "throttled": dict(self.throttled),
+                    "by_bucket": dict(self.by_bucket)}
+
 
 def monitoring_gate(latency: float, quotas: QuotaWindows, log: CallLog):
     """MetricServiceDouble's gate: latency, then the time-series read quota."""
