@@ -61,6 +61,8 @@ def skipped(context: AssetExecutionContext, provider: str, reason: str) -> Mater
 def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: CloudAdapter, started: float,
             span: tuple, writes: list, preview: pa.Table | None, extra: dict) -> MaterializeResult:
     """Refresh the catalog views, then describe the run for the UI and the log."""
+    for call, why in adapter.api.skipped.items():
+        context.log.warning(f"{provider} {kind}: optional {call} skipped, the main rows landed: {why}")
     catalog = refresh_catalog(get_settings().data_dir)
     if catalog.status == "deferred":
         context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
@@ -72,6 +74,7 @@ def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: C
         "duration_seconds": round(perf_counter() - started, 3),
         "catalog": catalog.status,
         **adapter.api.as_metadata(),
+        "skipped_optional": MetadataValue.json(adapter.api.skipped),
         **extra,
         "preview": markdown_preview(preview),
     }

@@ -36,7 +36,29 @@ _CE_KEYS = {
     "RECORD_TYPE": lambda line: line.charge_category,
     "USAGE_TYPE": lambda line: line.sku,
 }
+EC2_COMPUTE = "Amazon Elastic Compute Cloud - Compute"
 ACCOUNT_NAMES = {"111111111111": "payer-shared", "222222222222": "shop-production"}
+
+
+def _matches(expression: dict, line: CostLine) -> bool:
+    """Cost Explorer's Expression: Dimensions, or And/Or/Not of expressions."""
+    if "And" in expression:
+        return all(_matches(e, line) for e in expression["And"])
+    if "Or" in expression:
+        return any(_matches(e, line) for e in expression["Or"])
+    if "Not" in expression:
+        return not _matches(expression["Not"], line)
+    dims = expression.get("Dimensions")
+    if not dims or dims["Key"] not in _CE_KEYS:
+        raise CostExplorerError("ValidationException", f"the double does not filter on {expression}")
+    return _CE_KEYS[dims["Key"]](line) in set(dims["Values"])
+
+
+def _filter_values(expression: dict, key: str) -> set[str]:
+    """Values a filter requires for a dimension (directly or inside an And)."""
+    if expression.get("Dimensions", {}).get("Key") == key:
+        return set(expression["Dimensions"]["Values"])
+    return set().union(*(_filter_values(e, key) for e in expression.get("And", [])))
 
 
 def free_port() -> int:
@@ -57,15 +79,19 @@ class CostExplorerDouble:
     ``page_days`` days of results per page (NextPageToken beyond), ``throttle_first``
     requests answered with LimitExceededException, ``deny_access`` answers every call with
     AccessDeniedException, ``today`` fixes the clock for the 14-day resource-level limit and
-    the forecast. ``requests`` records (operation, body).
+    the forecast. ``resource_level_opt_in=False`` plays an account that never enabled
+    "Hourly and resource-level data"; ``forecast_history=False`` one whose history is too
+    short to forecast. ``requests`` records (operation, body).
     """
 
     def __init__(self, fleet: Fleet, page_days: int = 7, throttle_first: int = 0, today: date | None = None,
-                 deny_access: bool = False):
+                 deny_access: bool = False, resource_level_opt_in: bool = True, forecast_history: bool = True):
         self.fleet = fleet
         self.page_days = page_days
         self.throttle_remaining = throttle_first
         self.deny_access = deny_access  # answer like an IAM policy without ce:* actions
+        self.resource_level_opt_in = resource_level_opt_in
+        self.forecast_history = forecast_history
         self.today = today or datetime.now(timezone.utc).date()
         self.requests: list[tuple[str, dict]] = []
         self._lock = threading.Lock()
@@ -90,14 +116,7 @@ class CostExplorerDouble:
         raise CostExplorerError("UnknownOperationException", f"{operation} is not served by the double")
 
     def _lines(self, day: date, flt: dict | None) -> list[CostLine]:
-        lines = self.fleet.cost_lines("aws", day)
-        if flt:
-            dims = flt.get("Dimensions")
-            if not dims or set(flt) != {"Dimensions"}:
-                raise CostExplorerError("ValidationException", "the double supports a single Dimensions filter")
-            key, values = dims["Key"], set(dims["Values"])
-            lines = [line for line in lines if _CE_KEYS[key](line) in values]
-        return lines
+        return [line for line in self.fleet.cost_lines("aws", day) if not flt or _matches(flt, line)]
 
     def _cost_and_usage(self, body: dict, with_resources: bool) -> dict:
         start = date.fromisoformat(body["TimePeriod"]["Start"])
@@ -110,8 +129,17 @@ class CostExplorerDouble:
         if len(group_keys) > 2:
             raise CostExplorerError("ValidationException", "GroupBy supports at most two dimensions")
         if with_resources:
-            if "Filter" not in body:
-                raise CostExplorerError("ValidationException", "Filter is required")
+            # API Reference, GetCostAndUsageWithResources: "Filter ... requires the expression
+            # SERVICE = Amazon Elastic Compute Cloud - Compute"; the data is an opt-in
+            # ("This is an opt-in only feature") covering the last 14 days.
+            if EC2_COMPUTE not in _filter_values(body.get("Filter") or {}, "SERVICE"):
+                raise CostExplorerError(
+                    "ValidationException",
+                    "Filter must include the expression SERVICE = Amazon Elastic Compute Cloud - Compute")
+            if not self.resource_level_opt_in:
+                raise CostExplorerError(
+                    "DataUnavailableException",
+                    "Resource-level data is not available. Enable it in Cost Explorer preferences.")
             if start < self.today - timedelta(days=14):
                 raise CostExplorerError(
                     "ValidationException",
@@ -158,6 +186,10 @@ class CostExplorerDouble:
         end = date.fromisoformat(body["TimePeriod"]["End"])
         if start < self.today:
             raise CostExplorerError("ValidationException", "Start date must be today or later")
+        if not self.forecast_history:
+            # API Reference, GetCostForecast errors: DataUnavailableException, "The requested
+            # data is unavailable" (an account with too little cost history to forecast).
+            raise CostExplorerError("DataUnavailableException", "The requested data is unavailable.")
         recent = [self.today - timedelta(days=i) for i in range(1, 8)]
         daily = sum((self.fleet.daily_total("aws", d).get("USD", Decimal(0)) for d in recent), Decimal(0)) / 7
         daily = daily.quantize(Decimal("0.0001"))

@@ -129,18 +129,20 @@ def test_resource_level_rows_and_forecast_against_the_real_service_model():
     metrics = lambda v: {"UnblendedCost": _amount(v), "AmortizedCost": _amount(v), "UsageQuantity": _amount("24")}
     stub.add_response("get_cost_and_usage", {"ResultsByTime": [
         {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Estimated": True,
-         "Groups": [{"Keys": ["Amazon Elastic Compute Cloud - Compute", "222222222222"], "Metrics": metrics("5.00")}]}]},
+         "Groups": [{"Keys": ["Amazon Elastic Compute Cloud - Compute", "222222222222"], "Metrics": metrics("5.00")},
+                    {"Keys": ["Amazon Simple Storage Service", "222222222222"], "Metrics": metrics("1.25")}]}]},
         {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Granularity": "DAILY",
          "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
          "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}]})
     stub.add_response("get_cost_and_usage_with_resources", {"ResultsByTime": [
         {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Estimated": True, "Groups": [
-            {"Keys": ["Amazon Elastic Compute Cloud - Compute", "i-0abc"], "Metrics": metrics("3.00")},
-            {"Keys": ["Amazon Elastic Compute Cloud - Compute", "NoResourceId"], "Metrics": metrics("2.00")}]}]},
+            {"Keys": ["222222222222", "i-0abc"], "Metrics": metrics("3.00")},
+            {"Keys": ["222222222222", "NoResourceId"], "Metrics": metrics("2.00")}]}]},
+        # API Reference: this call's Filter must include SERVICE = Amazon Elastic Compute Cloud - Compute.
         {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Granularity": "DAILY",
-         "Filter": {"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": ["222222222222"]}},
+         "Filter": {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Elastic Compute Cloud - Compute"]}},
          "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
-         "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "RESOURCE_ID"}]})
+         "GroupBy": [{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, {"Type": "DIMENSION", "Key": "RESOURCE_ID"}]})
     stub.add_response("get_cost_forecast", {
         "Total": _amount("20.0"),
         "ForecastResultsByTime": [
@@ -155,12 +157,13 @@ def test_resource_level_rows_and_forecast_against_the_real_service_model():
         fetched = adapter.fetch_cost(date(2026, 11, 18), date(2026, 11, 19))
         stub.assert_no_pending_responses()
     rows = sorted(fetched.cost.to_pylist(), key=lambda r: r["billed_cost"])
-    assert [(r["resource_id"], r["billed_cost"], r["source"]) for r in rows] == [
-        (None, Decimal("2.00"), "ce:GetCostAndUsageWithResources"),
-        ("i-0abc", Decimal("3.00"), "ce:GetCostAndUsageWithResources"),
+    assert [(r["service_name"], r["resource_id"], r["billed_cost"], r["source"]) for r in rows] == [
+        ("Amazon Simple Storage Service", None, Decimal("1.25"), "ce:GetCostAndUsage"),
+        ("Amazon Elastic Compute Cloud - Compute", None, Decimal("2.00"), "ce:GetCostAndUsageWithResources"),
+        ("Amazon Elastic Compute Cloud - Compute", "i-0abc", Decimal("3.00"), "ce:GetCostAndUsageWithResources"),
     ]
-    assert all(r["is_estimated"] for r in rows)
-    assert fetched.provider_totals == {date(2026, 11, 18): {"USD": Decimal("5.00")}}
+    assert all(r["is_estimated"] and r["sub_account_id"] == "222222222222" for r in rows)
+    assert fetched.provider_totals == {date(2026, 11, 18): {"USD": Decimal("6.25")}}
     forecast = fetched.forecast.to_pylist()
     assert [(f["usage_date"], f["period_start"], f["mean_cost"]) for f in forecast] == [
         (today, date(2026, 11, 20), Decimal("10.0")), (today, date(2026, 11, 21), Decimal("10.0"))]

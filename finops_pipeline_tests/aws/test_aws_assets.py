@@ -130,3 +130,47 @@ def test_scheduled_run_refetches_only_the_newest_metrics_day(aws_env, data_dir):
     assert meta["api_calls_by_operation"].value["GetMetricData"] == full_calls["GetMetricData"] // 3
     changed = [p for p, t in day_files.items() if p.stat().st_mtime_ns != t]
     assert [p.parent.name for p in changed] == [f"usage_date={(END - timedelta(days=1)).isoformat()}"]
+
+
+def test_resource_level_cost_replaces_only_ec2_rows(fleet, aws_env, data_dir):
+    """GetCostAndUsageWithResources serves EC2 instances only: every other service keeps its row."""
+    assert materialize([aws_cost], instance=DagsterInstance.ephemeral(), tags=_range_tags(START, END)).success
+    con = _catalog(data_dir)
+    by_source = dict(con.execute("""
+        SELECT source, list(DISTINCT service_name ORDER BY service_name) FROM cost_daily
+        WHERE usage_date = ? GROUP BY 1""", [START]).fetchall())
+    assert by_source == {
+        "ce:GetCostAndUsage": ["AWS Lambda", "Amazon DynamoDB", "Amazon Relational Database Service",
+                               "Amazon Simple Storage Service", "Elastic Load Balancing", "Tax"],
+        "ce:GetCostAndUsageWithResources": ["Amazon Elastic Compute Cloud - Compute"],
+    }
+    ec2 = {r.resource_id for r in fleet.of("aws", "ec2")}
+    assert {r[0] for r in con.execute(
+        "SELECT resource_id FROM cost_daily WHERE source = 'ce:GetCostAndUsageWithResources'").fetchall()} == ec2
+    per_day = dict(con.execute("SELECT usage_date, sum(billed_cost) FROM cost_daily GROUP BY 1").fetchall())
+    assert per_day[START] == fleet.daily_total("aws", START)["USD"]
+
+
+@pytest.mark.parametrize("double_options, call", [
+    ({"resource_level_opt_in": False}, "GetCostAndUsageWithResources"),
+    ({"forecast_history": False}, "GetCostForecast"),
+])
+def test_failed_optional_call_still_lands_the_days_cost(fleet, data_dir, monkeypatch, double_options, call):
+    instance = DagsterInstance.ephemeral()
+    with serve_aws(fleet, START, END, **double_options) as env:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        result = materialize([aws_cost], instance=instance, tags=_range_tags(START, END))
+    assert result.success
+    meta = result.asset_materializations_for_node("aws_cost")[0].metadata
+    assert list(meta["skipped_optional"].value) == [call]
+    assert "DataUnavailableException" in meta["skipped_optional"].value[call]
+    warnings = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
+    assert any(f"optional {call} skipped" in w for w in warnings)
+    per_day = dict(_catalog(data_dir).execute(
+        "SELECT usage_date, sum(billed_cost) FROM cost_daily GROUP BY 1").fetchall())
+    assert per_day == {START + timedelta(days=i): fleet.daily_total("aws", START + timedelta(days=i))["USD"]
+                       for i in range(3)}
+    today = datetime.now(timezone.utc).date()
+    forecast_days = ((today.replace(day=1) + timedelta(days=62)).replace(day=1) - today).days
+    assert meta["forecast_rows"].value == (0 if call == "GetCostForecast" else forecast_days)

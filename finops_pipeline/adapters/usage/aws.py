@@ -42,6 +42,8 @@ COST_EXPLORER_PER_REQUEST = Decimal("0.01")
 
 MAX_QUERIES_PER_CALL = 500  # GetMetricData limit
 RESOURCE_DATA_DAYS = 14  # GetCostAndUsageWithResources only serves the last 14 days
+# The one service GetCostAndUsageWithResources serves; its Filter must include this SERVICE.
+EC2_COMPUTE = "Amazon Elastic Compute Cloud - Compute"
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,9 @@ def _client_error(exc: ClientError, operation: str) -> CloudApiError:
         if operation == "GetCostAndUsageWithResources":
             reason = (f"{code}: resource-level data is not enabled. Enable 'Hourly and resource-level "
                       "data' in Billing -> Cost Management preferences, or set AWS_COST_WITH_RESOURCES=false.")
+        elif operation == "GetCostForecast":
+            reason = (f"{code}: Cost Explorer has too little cost history to forecast this account yet "
+                      "(or set AWS_COST_FORECAST=false).")
         else:
             reason = (f"{code}: Cost Explorer is not enabled for this account. Enable it in the "
                       "Billing console (it takes up to 24 hours) and run again.")
@@ -351,20 +356,26 @@ class AwsUsageAdapter(CloudAdapter):
             dims = tuple(dict.fromkeys(CE_DIMENSIONS[g.lower()] for g in group_by))
         else:
             dims = self.settings.aws_cost_group_by
-        service_rows, totals = self._cost_and_usage(start, end, dims)
-        rows = service_rows
+        rows, totals = self._cost_and_usage(start, end, dims)
         resource_start = max(start, self.today - timedelta(days=RESOURCE_DATA_DAYS - 1))
         if (group_by is None and self.settings.aws_cost_with_resources and resource_start < end
                 and "LINKED_ACCOUNT" in dims and "SERVICE" in dims):
-            accounts = sorted({r["sub_account_id"] for r in rows if r["usage_date"] >= resource_start})
-            detailed = []
-            for account in accounts:
-                detailed.extend(self._with_resources(resource_start, end, account))
+            try:
+                detailed = self._with_resources(resource_start, end)
+            except CloudApiError as exc:  # optional: the service-level rows still land
+                self.api.skip("GetCostAndUsageWithResources", str(exc))
+                detailed = []
+            # Resource-level data exists for EC2 instances only: it replaces the EC2 - Compute
+            # row of each (day, account) it covers; every other service keeps its row.
             covered = {(r["usage_date"], r["sub_account_id"]) for r in detailed}
-            rows = [r for r in rows if (r["usage_date"], r["sub_account_id"]) not in covered] + detailed
+            rows = [r for r in rows if r["service_name"] != EC2_COMPUTE
+                    or (r["usage_date"], r["sub_account_id"]) not in covered] + detailed
         forecast = None
         if group_by is None and self.settings.aws_cost_forecast and end >= self.today - timedelta(days=1):
-            forecast = self._forecast()
+            try:
+                forecast = self._forecast()
+            except CloudApiError as exc:
+                self.api.skip("GetCostForecast", str(exc))
         all_days = [start + timedelta(days=i) for i in range((end - start).days)]
         return CostFetch(cost=_cost_table(rows), days=all_days, provider_totals=totals, forecast=forecast)
 
@@ -441,21 +452,24 @@ class AwsUsageAdapter(CloudAdapter):
         row["service_name"] = row["service_name"] or "All services"
         return row
 
-    def _with_resources(self, start: date, end: date, account: str) -> list[dict]:
+    def _with_resources(self, start: date, end: date) -> list[dict]:
+        """EC2 instance cost per resource and linked account (the only service Cost Explorer
+        serves at resource level; its Filter must name it)."""
         rows = []
         ingested = utc_now()
         for page in self._pages(
             "GetCostAndUsageWithResources",
             TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
             Granularity="DAILY",
-            Filter={"Dimensions": {"Key": "LINKED_ACCOUNT", "Values": [account]}},
+            Filter={"Dimensions": {"Key": "SERVICE", "Values": [EC2_COMPUTE]}},
             Metrics=["UnblendedCost", "AmortizedCost", "UsageQuantity"],
-            GroupBy=[{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "RESOURCE_ID"}],
+            GroupBy=[{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, {"Type": "DIMENSION", "Key": "RESOURCE_ID"}],
         ):
             for result in page.get("ResultsByTime", []):
                 day = date.fromisoformat(result["TimePeriod"]["Start"])
                 for group in result.get("Groups", []):
-                    keys = {"SERVICE": group["Keys"][0], "RESOURCE_ID": group["Keys"][1], "LINKED_ACCOUNT": account}
+                    keys = {"SERVICE": EC2_COMPUTE, "LINKED_ACCOUNT": group["Keys"][0],
+                            "RESOURCE_ID": group["Keys"][1]}
                     rows.append(self._cost_row(day, keys, group["Metrics"], result.get("Estimated", False),
                                                "ce:GetCostAndUsageWithResources", ingested))
         return rows

@@ -44,12 +44,18 @@ class ApiUsage:
     bytes_scanned: int = 0
     retries: int = 0
     notes: dict[str, str] = field(default_factory=dict)  # e.g. quota headers last seen
+    skipped: dict[str, str] = field(default_factory=dict)  # optional call -> why its data is missing
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def record(self, operation: str, cost_usd: Decimal | str = "0", calls: int = 1) -> None:
         with self._lock:  # days of a run are fetched on several threads
             self.calls[operation] += calls
             self.estimated_cost_usd += Decimal(cost_usd)
+
+    def skip(self, call: str, reason: str) -> None:
+        """An optional call failed: its data is missing, the run's main rows still land."""
+        with self._lock:
+            self.skipped[call] = reason
 
     @property
     def total_calls(self) -> int:
