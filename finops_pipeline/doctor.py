@@ -112,12 +112,22 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
     yield identity
     if identity.status == FAIL:
         return
-    for region in settings.aws_usage_regions:
-        def list_metrics(region=region) -> str:
-            page = adapter.client("cloudwatch", region).list_metrics(Namespace="AWS/EC2")
-            more = " (more pages)" if page.get("NextToken") else ""
-            return f"{region}: {len(page.get('Metrics', []))} EC2 metrics on the first page{more}"
-        yield _attempt("cloudwatch:ListMetrics", list_metrics, _aws_explain("ListMetrics"))
+    if settings.aws_role_arns or settings.aws_org_role_name:
+        accounts = _attempt("metrics accounts", lambda: ", ".join(
+            a.account_id + (" (own credentials)" if a.role_arn is None else f" via {a.role_arn}")
+            for a in adapter.metric_accounts()), _aws_explain("ListAccounts"))
+        yield accounts
+        if accounts.status == FAIL:
+            return
+    for account in adapter.metric_accounts():
+        # Each member account: the role is assumed and its CloudWatch answers, region by region.
+        label = "" if account.role_arn is None else f"account {account.account_id}, "
+        for region in settings.aws_usage_regions:
+            def list_metrics(region=region, account=account) -> str:
+                page = adapter.client("cloudwatch", region, account).list_metrics(Namespace="AWS/EC2")
+                more = " (more pages)" if page.get("NextToken") else ""
+                return f"{label}{region}: {len(page.get('Metrics', []))} EC2 metrics on the first page{more}"
+            yield _attempt("cloudwatch:ListMetrics", list_metrics, _aws_explain("ListMetrics"))
 
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
 

@@ -102,6 +102,26 @@ def _aws_regions(name: str, raw: str) -> tuple[str, ...]:
     return regions
 
 
+_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+_ROLE_NAME = re.compile(r"^[\w+=,.@/-]{1,64}$")
+
+
+def _role_arns(name: str, raw: str) -> tuple[str, ...]:
+    arns = tuple(dict.fromkeys(_list(name, raw)))
+    bad = [a for a in arns if not _ROLE_ARN.match(a)]
+    if bad:
+        raise SettingsError(name, raw, f"a comma list of IAM role ARNs such as "
+                                       f"arn:aws:iam::123456789012:role/finops-read ({bad} are not)")
+    return arns
+
+
+def _role_name(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if value and not _ROLE_NAME.match(value):
+        raise SettingsError(name, raw, "an IAM role name such as OrganizationAccountAccessRole")
+    return value or None
+
+
 _CE_DIMENSIONS = {
     "AZ", "INSTANCE_TYPE", "LINKED_ACCOUNT", "OPERATION", "PURCHASE_TYPE", "REGION",
     "SERVICE", "USAGE_TYPE", "USAGE_TYPE_GROUP", "RECORD_TYPE", "OPERATING_SYSTEM",
@@ -137,6 +157,8 @@ class Settings:
     aws_cost_with_resources: bool = True
     aws_cost_forecast: bool = True
     aws_max_attempts: int = 8
+    aws_role_arns: tuple[str, ...] = ()  # member accounts whose CloudWatch metrics are read
+    aws_org_role_name: str | None = None  # assumed in every ACTIVE account of the organization
 
     # GCP
     gcp_usage_enabled: bool = False
@@ -212,6 +234,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "AWS_COST_WITH_RESOURCES": ("aws_cost_with_resources", _bool),
     "AWS_COST_FORECAST": ("aws_cost_forecast", _bool),
     "AWS_MAX_ATTEMPTS": ("aws_max_attempts", _int(1)),
+    "AWS_ROLE_ARNS": ("aws_role_arns", _role_arns),
+    "AWS_ORG_ROLE_NAME": ("aws_org_role_name", _role_name),
     "GCP_USAGE_ENABLED": ("gcp_usage_enabled", _bool),
     "GCP_PROJECT_ID": ("gcp_project_id", lambda n, v: v.strip() or None),
     "GCP_MONITORING_PROJECTS": ("gcp_monitoring_projects", _list),

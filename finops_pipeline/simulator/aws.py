@@ -12,7 +12,6 @@ model before it is sent.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import threading
 import urllib.request
@@ -22,11 +21,63 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
-from finops_pipeline.adapters.usage.aws import METRICS, NAMESPACES, S3_STORAGE_TYPE
-from finops_pipeline.simulator.fleet import AWS_PAYER, CostLine, Fleet
+from finops_pipeline.simulator.fleet import AWS_ACCOUNTS, AWS_PAYER, CostLine, Fleet, SimResource
 
-FAKE_KEY_ID = "AKIASIMULATOR000000"
-FAKE_SECRET = "simulator-secret-not-a-real-key"  # noqa: S105 - a double's fake credential
+# The double's own CloudWatch catalog, written from the CloudWatch metric pages (never the
+# adapter's tables): fleet type -> (namespace, identity dimension, metrics). Each metric is
+# (name, the fleet's metric it carries, unit, reporting criterion):
+#   "always"  - published every period the resource exists;
+#   "nonzero" - "Reporting criteria: There is a nonzero value" (ALB page) / "DynamoDB only sends
+#               metrics to CloudWatch when they have a non-zero value" / "Lambda only sends these
+#               metrics to CloudWatch if they have a nonzero value";
+#   "traffic" - classic ELB: "reports metrics to CloudWatch only when requests are flowing
+#               through the load balancer" (no RequestCount in the hour -> no metric at all).
+# Sources: docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/{ec2,rds,lam,dynamo,elb}-metricscollected.html,
+# .../elasticloadbalancing/latest/classic/elb-cloudwatch-metrics.html,
+# .../elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html,
+# .../AmazonS3/latest/userguide/metrics-dimensions.html.
+CLOUDWATCH: dict[str, tuple[str, str, list[tuple[str, str, str, str]]]] = {
+    "ec2": ("AWS/EC2", "InstanceId", [
+        ("CPUUtilization", "cpu_utilization_pct", "Percent", "always"),
+        ("NetworkIn", "network_in_bytes", "Bytes", "always"),
+        ("NetworkOut", "network_out_bytes", "Bytes", "always"),
+        ("EBSReadBytes", "disk_read_bytes", "Bytes", "always"),
+        ("EBSWriteBytes", "disk_write_bytes", "Bytes", "always"),
+    ]),
+    "rds": ("AWS/RDS", "DBInstanceIdentifier", [
+        ("CPUUtilization", "cpu_utilization_pct", "Percent", "always"),
+        ("DatabaseConnections", "connections", "Count", "always"),
+        ("ReadIOPS", "read_iops", "Count/Second", "always"),
+        ("FreeableMemory", "memory_available_bytes", "Bytes", "always"),
+    ]),
+    "lambda": ("AWS/Lambda", "FunctionName", [
+        ("Invocations", "invocations", "Count", "nonzero"),
+        ("Duration", "duration_ms", "Milliseconds", "nonzero"),
+        ("Errors", "errors", "Count", "nonzero"),
+    ]),
+    "dynamodb": ("AWS/DynamoDB", "TableName", [
+        ("ConsumedReadCapacityUnits", "read_capacity_units", "Count", "nonzero"),
+        ("ConsumedWriteCapacityUnits", "write_capacity_units", "Count", "nonzero"),
+    ]),
+    "s3": ("AWS/S3", "BucketName", [  # daily; BucketSizeBytes per storage class (S3_CLASSES)
+        ("BucketSizeBytes", "storage_bytes", "Bytes", "always"),
+        ("NumberOfObjects", "object_count", "Count", "always"),
+    ]),
+    "elb": ("AWS/ELB", "LoadBalancerName", [
+        ("RequestCount", "requests", "Count", "traffic"),
+        ("HealthyHostCount", "healthy_hosts", "Count", "traffic"),
+    ]),
+    "alb": ("AWS/ApplicationELB", "LoadBalancer", [
+        ("RequestCount", "requests", "Count", "nonzero"),
+        ("ActiveConnectionCount", "connections", "Count", "nonzero"),
+        ("ConsumedLCUs", "consumed_lcus", "Count", "always"),  # "Reporting criteria: Always reported"
+    ]),
+}
+# S3 publishes BucketSizeBytes once per storage class (dimension StorageType) and
+# NumberOfObjects for AllStorageTypes; the fleet's bucket bytes are split over three classes.
+S3_CLASSES = {"StandardStorage": 0.625, "StandardIAStorage": 0.25, "GlacierInstantRetrievalStorage": 0.125}
+MEMBER_ROLE = "finops-metrics-read"  # the role the pipeline assumes in each member account
+
 
 _CE_KEYS = {
     "SERVICE": lambda line: line.service_name,
@@ -235,38 +286,93 @@ class CostExplorerDouble:
             self._server.server_close()
 
 
-def seed_cloudwatch(fleet: Fleet, start: date, end: date, client_for_region) -> int:
-    """Put the fleet's hourly datapoints for [start, end) into CloudWatch; returns datapoints."""
-    count = 0
-    for region in sorted({r.region for r in fleet.of("aws")}):
-        client = client_for_region(region)
-        batch: dict[str, list] = {}
-        for resource in fleet.of("aws"):
-            if resource.region != region:
+def _datapoint(name: str, dims: list[dict], values, h: int, unit: str, share: float = 1.0) -> dict:
+    return {"MetricName": name, "Dimensions": dims, "Timestamp": values.hour_starts[h], "Unit": unit,
+            "StatisticValues": {"SampleCount": float(values.sample_count[h]), "Sum": float(values.sum[h]) * share,
+                                "Minimum": float(values.min[h]) * share, "Maximum": float(values.max[h]) * share}}
+
+
+def cloudwatch_datapoints(fleet: Fleet, resource: SimResource, day: date) -> dict[str, list[dict]]:
+    """The datapoints CloudWatch holds for one resource and UTC day, per namespace, published
+    as the service does: metrics reported only on activity are absent in idle hours."""
+    namespace, dimension, metrics = CLOUDWATCH[resource.resource_type]
+    identity = [{"Name": dimension, "Value": resource.resource_id}]
+    series = {fleet_metric: fleet.hourly(resource, fleet_metric, day) for _, fleet_metric, _, _ in metrics}
+    traffic = series.get("requests")
+    points = []
+    for name, fleet_metric, unit, reported in metrics:
+        values = series[fleet_metric]
+        if resource.resource_type == "s3":
+            if name == "BucketSizeBytes":
+                for storage_type, share in S3_CLASSES.items():
+                    dims = identity + [{"Name": "StorageType", "Value": storage_type}]
+                    points.append(_datapoint(name, dims, values, 0, unit, share))
+            else:
+                dims = identity + [{"Name": "StorageType", "Value": "AllStorageTypes"}]
+                points.append(_datapoint(name, dims, values, 0, unit))
+            continue
+        for h in range(24):
+            if reported == "nonzero" and values.sum[h] == 0:
                 continue
-            ns = NAMESPACES[resource.resource_type]
-            for spec in METRICS[resource.resource_type]:
-                dims = [{"Name": ns.dimensions[0], "Value": resource.resource_id}]
-                if resource.resource_type == "s3":
-                    dims.append({"Name": "StorageType", "Value": S3_STORAGE_TYPE[spec.native]})
+            if reported == "traffic" and traffic.sum[h] == 0:
+                continue
+            points.append(_datapoint(name, identity, values, h, unit))
+    return {namespace: points}
+
+
+def seed_cloudwatch(fleet: Fleet, start: date, end: date, client_for) -> int:
+    """Put the fleet's datapoints for [start, end) into CloudWatch, each resource in its own
+    account and region; ``client_for(service, account, region)`` gives a client. Returns datapoints."""
+    count = 0
+    for account in sorted({r.sub_account_id for r in fleet.of("aws")}):
+        for region in sorted({r.region for r in fleet.of("aws")}):
+            batch: dict[str, list] = {}
+            for resource in fleet.of("aws"):
+                if (resource.sub_account_id, resource.region) != (account, region):
+                    continue
                 day = start
                 while day < end:
-                    values = fleet.hourly(resource, spec.canonical, day)
-                    hours = range(1) if ns.period == 86400 else range(24)
-                    for h in hours:
-                        batch.setdefault(ns.namespace, []).append({
-                            "MetricName": spec.native, "Dimensions": dims, "Timestamp": values.hour_starts[h],
-                            "Unit": spec.unit,
-                            "StatisticValues": {"SampleCount": float(values.sample_count[h]),
-                                                "Sum": float(values.sum[h]),
-                                                "Minimum": float(values.min[h]),
-                                                "Maximum": float(values.max[h])}})
-                        count += 1
+                    for namespace, points in cloudwatch_datapoints(fleet, resource, day).items():
+                        batch.setdefault(namespace, []).extend(points)
                     day += timedelta(days=1)
-        for namespace, data in batch.items():
-            for i in range(0, len(data), 1000):
-                client.put_metric_data(Namespace=namespace, MetricData=data[i:i + 1000])
+            client = client_for("cloudwatch", account, region)
+            for namespace, data in batch.items():
+                count += len(data)
+                for i in range(0, len(data), 1000):
+                    client.put_metric_data(Namespace=namespace, MetricData=data[i:i + 1000])
     return count
+
+
+def create_inventory(fleet: Fleet, client_for) -> None:
+    """Create the fleet's classic load balancers, Lambda functions and DynamoDB tables in moto,
+    in their own account and region, so inventory calls list them (idle ones included)."""
+    import io
+    import zipfile
+
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("index.py", "def handler(event, context):\n    return None\n")
+    roles: dict[str, str] = {}
+    for r in fleet.of("aws"):
+        if r.resource_type == "elb":
+            client_for("elb", r.sub_account_id, r.region).create_load_balancer(
+                LoadBalancerName=r.resource_id, AvailabilityZones=[f"{r.region}a"],
+                Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}])
+        elif r.resource_type == "dynamodb":
+            client_for("dynamodb", r.sub_account_id, r.region).create_table(
+                TableName=r.resource_id, BillingMode="PAY_PER_REQUEST",
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+        elif r.resource_type == "lambda":
+            if r.sub_account_id not in roles:
+                roles[r.sub_account_id] = client_for("iam", r.sub_account_id, "us-east-1").create_role(
+                    RoleName="fn-execution", AssumeRolePolicyDocument=json.dumps({
+                        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}),
+                )["Role"]["Arn"]
+            client_for("lambda", r.sub_account_id, r.region).create_function(
+                FunctionName=r.resource_id, Runtime="python3.12", Role=roles[r.sub_account_id],
+                Handler="index.handler", Code={"ZipFile": code.getvalue()})
 
 
 @contextmanager
@@ -275,8 +381,6 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
     import boto3
     from moto.server import ThreadedMotoServer
 
-    previous_account = os.environ.get("MOTO_ACCOUNT_ID")
-    os.environ["MOTO_ACCOUNT_ID"] = AWS_PAYER  # STS answers as the fleet's payer account
     port = free_port()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     moto.start()
@@ -286,20 +390,38 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
     ce = CostExplorerDouble(fleet, **ce_options)
     ce_url = ce.start()
     try:
-        def client(region: str):
-            return boto3.client("cloudwatch", region_name=region, endpoint_url=moto_url,
-                                aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET)
+        member_roles = [f"arn:aws:iam::{a}:role/{MEMBER_ROLE}" for a in AWS_ACCOUNTS if a != AWS_PAYER]
+        # The pipeline's user lives in the payer account; moto maps its access key to that account
+        # (and a role's session credentials to the role's account), like IAM does.
+        iam = boto3.client("iam", region_name="us-east-1", endpoint_url=moto_url,
+                           aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
+        iam.meta.events.register("before-send", lambda request, **_: request.headers.__setitem__(
+            "x-moto-account-id", AWS_PAYER))
+        iam.create_user(UserName="finops-pipeline")
+        key = iam.create_access_key(UserName="finops-pipeline")["AccessKey"]
+        sessions = {AWS_PAYER: boto3.Session(aws_access_key_id=key["AccessKeyId"],
+                                             aws_secret_access_key=key["SecretAccessKey"])}
+        sts = sessions[AWS_PAYER].client("sts", region_name="us-east-1", endpoint_url=moto_url)
+        for role in member_roles:  # moto serves an assumed role's credentials as that account
+            creds = sts.assume_role(RoleArn=role, RoleSessionName="simulator-seed")["Credentials"]
+            sessions[role.split(":")[4]] = boto3.Session(
+                aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"])
 
-        seed_cloudwatch(fleet, start, end, client)
+        def client_for(service: str, account: str, region: str):
+            return sessions[account].client(service, region_name=region, endpoint_url=moto_url)
+
+        seed_cloudwatch(fleet, start, end, client_for)
+        create_inventory(fleet, client_for)
         regions = sorted({r.region for r in fleet.of("aws")})
         yield {
             "AWS_USAGE_ENABLED": "true",
             "AWS_REGION": regions[0],
             "AWS_USAGE_REGIONS": ",".join(regions),
-            "AWS_ACCESS_KEY_ID": FAKE_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": FAKE_SECRET,
-            "AWS_ENDPOINT_URL_CLOUDWATCH": moto_url,
-            "AWS_ENDPOINT_URL_STS": moto_url,
+            "AWS_ROLE_ARNS": ",".join(member_roles),
+            "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"],
+            "AWS_ENDPOINT_URL": moto_url,  # every AWS API moto plays (CloudWatch, STS, ELB, Lambda, ...)
             "AWS_ENDPOINT_URL_COST_EXPLORER": ce_url,
             "AWS_MAX_ATTEMPTS": "4",
         }
@@ -307,7 +429,3 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
         ce.stop()
         urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).close()
         moto.stop()
-        if previous_account is None:
-            os.environ.pop("MOTO_ACCOUNT_ID", None)
-        else:
-            os.environ["MOTO_ACCOUNT_ID"] = previous_account

@@ -10,7 +10,7 @@ from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
 from finops_pipeline.adapters.usage.aws import AwsUsageAdapter, utc_timestamp
-from finops_pipeline.adapters.usage.base import CloudApiError
+from finops_pipeline.adapters.usage.base import CloudApiError, ResourceRef
 from finops_pipeline.defs.partitions import day_start
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.aws import CostExplorerDouble, serve_aws
@@ -33,28 +33,84 @@ def aws_env(fleet, monkeypatch):
         yield env
 
 
-def test_metrics_from_two_regions_equal_the_fleet(fleet, aws_env):
+# What each AWS resource type must land as, written from CloudWatch's metric pages (not from
+# the adapter's tables): canonical metric -> (the fleet metric it carries, kind, when it exists).
+# "all": every hour; "day": one daily datapoint (S3); another metric's name: only in the hours
+# that metric is nonzero (CloudWatch publishes it only on activity). Counters exist every hour:
+# an hour CloudWatch has no datapoint for is a 0 for a resource we know exists.
+EXPECTED_METRICS = {
+    "ec2": {"cpu_utilization_pct": ("cpu_utilization_pct", "gauge", "all"),
+            "network_in_bytes": ("network_in_bytes", "counter", "all"),
+            "network_out_bytes": ("network_out_bytes", "counter", "all"),
+            "disk_read_bytes": ("disk_read_bytes", "counter", "all"),
+            "disk_write_bytes": ("disk_write_bytes", "counter", "all")},
+    "rds": {"cpu_utilization_pct": ("cpu_utilization_pct", "gauge", "all"),
+            "connections": ("connections", "gauge", "all"),
+            "read_iops": ("read_iops", "gauge", "all"),
+            "memory_available_bytes": ("memory_available_bytes", "gauge", "all")},
+    "lambda": {"invocations": ("invocations", "counter", "all"),
+               "errors": ("errors", "counter", "all"),
+               "duration_ms": ("duration_ms", "gauge", "duration_ms")},
+    "dynamodb": {"read_capacity_units": ("read_capacity_units", "counter", "all"),
+                 "write_capacity_units": ("write_capacity_units", "counter", "all")},
+    "s3": {"storage_bytes": ("storage_bytes", "gauge", "day"),  # the sum over its storage classes
+           "object_count": ("object_count", "gauge", "day")},
+    "elb": {"requests": ("requests", "counter", "all"),
+            "healthy_hosts": ("healthy_hosts", "gauge", "requests")},
+    "alb": {"requests": ("requests", "counter", "all"),
+            "connections": ("connections", "counter", "all"),
+            "consumed_lcus": ("consumed_lcus", "gauge", "all")},
+}
+
+
+def test_metrics_of_every_account_and_region_equal_the_fleet(fleet, aws_env):
     adapter = AwsUsageAdapter.from_settings(get_settings())
     frames = list(adapter.iter_metric_frames(day_start(DAY), day_start(DAY + timedelta(days=1))))
     rows = [r for f in frames for r in f.to_pylist()]
-    assert {r["region"] for r in rows} == {"us-east-1", "eu-west-1"}
     got = {(r["resource_id"], r["metric"], r["hour_start"]): r for r in rows}
-    checked = 0
+    assert len(got) == len(rows)
+    expected = 0
     for resource in fleet.of("aws"):
-        for spec in adapter.METRICS[resource.resource_type]:
-            truth = fleet.hourly(resource, spec.canonical, DAY)
-            hours = [0] if resource.resource_type == "s3" else range(24)
+        for metric, (truth_metric, kind, exists) in EXPECTED_METRICS[resource.resource_type].items():
+            truth = fleet.hourly(resource, truth_metric, DAY)
+            hours = [0] if exists == "day" else [
+                h for h in range(24) if exists == "all" or fleet.hourly(resource, exists, DAY).sum[h] > 0]
             for h in hours:
-                row = got[(resource.resource_id, spec.canonical, truth.hour_starts[h])]
-                if spec.kind == "gauge":
+                row = got[(resource.resource_id, metric, truth.hour_starts[h])]
+                assert (row["sub_account_id"], row["region"]) == (resource.sub_account_id, resource.region)
+                if kind == "gauge":
                     assert row["avg"] == pytest.approx(truth.avg[h], rel=1e-9)
                     assert row["max"] == pytest.approx(truth.max[h], rel=1e-9)
                 else:
                     assert row["sum"] == pytest.approx(truth.sum[h], rel=1e-9)
-                checked += 1
-    assert checked == len(rows)
-    assert adapter.api.calls["GetMetricData"] == 2  # one batch per region
-    assert adapter.api.calls["ListMetrics"] == 14  # 7 namespaces x 2 regions
+                expected += 1
+    assert expected == len(rows)
+    # 2 accounts (the member one through its role) x 2 regions: one batch, 7 namespaces listed
+    # and 3 inventories (classic ELB, Lambda, DynamoDB) each.
+    assert dict(adapter.api.calls) == {"GetCallerIdentity": 1, "AssumeRole": 1, "GetMetricData": 4,
+                                       "ListMetrics": 28, "DescribeLoadBalancers": 4, "ListFunctions": 4,
+                                       "ListTables": 4}
+
+
+def test_idle_load_balancers_and_functions_have_zero_counters_not_gaps(fleet, aws_env):
+    """Their metrics are published only on activity: CloudWatch has nothing for them."""
+    idle = {r.resource_id: r for r in fleet.resources if r.provider == "aws" and r.profile == "idle"
+            and r.resource_type in ("elb", "alb", "lambda")}
+    assert sorted(r.resource_type for r in idle.values()) == ["alb", "elb", "lambda"]
+    listed = {d["Value"] for region in ("us-east-1", "eu-west-1") for m in boto3.client(
+        "cloudwatch", region_name=region, endpoint_url=aws_env["AWS_ENDPOINT_URL"],
+        aws_access_key_id=aws_env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=aws_env["AWS_SECRET_ACCESS_KEY"],
+    ).list_metrics(MetricName="RequestCount")["Metrics"] for d in m["Dimensions"]}
+    assert not listed & set(idle)  # the double publishes no RequestCount for them
+    adapter = AwsUsageAdapter.from_settings(get_settings())
+    frames = list(adapter.iter_metric_frames(day_start(DAY), day_start(DAY + timedelta(days=1))))
+    rows = [r for f in frames for r in f.to_pylist() if r["resource_id"] in idle]
+    per_metric = {}
+    for r in rows:
+        per_metric.setdefault((r["resource_type"], r["metric"]), []).append(r["sum"])
+    assert {k: (len(v), sum(v)) for k, v in per_metric.items() if k[1] != "consumed_lcus"} == {
+        ("elb", "requests"): (24, 0.0), ("alb", "requests"): (24, 0.0), ("alb", "connections"): (24, 0.0),
+        ("lambda", "invocations"): (24, 0.0), ("lambda", "errors"): (24, 0.0)}
 
 
 @mock_aws
@@ -214,3 +270,34 @@ def test_response_timestamps_parse_to_utc_whatever_the_wire_form(wire):
     parsed = utc_timestamp(wire)
     assert parsed == datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
     assert parsed.utcoffset() == timedelta(0)
+
+
+@mock_aws
+def test_org_role_name_reads_metrics_in_every_active_member_account():
+    """AWS_ORG_ROLE_NAME: organizations:ListAccounts, then the role in each ACTIVE account."""
+    org = boto3.client("organizations", region_name="us-east-1")
+    org.create_organization(FeatureSet="ALL")
+    member = org.create_account(Email="member@example.com", AccountName="member")["CreateAccountStatus"]["AccountId"]
+    own = boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
+    creds = boto3.client("sts", region_name="us-east-1").assume_role(
+        RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="seed")["Credentials"]
+    member_cw = boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id=creds["AccessKeyId"],
+                             aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    start = day_start(DAY)
+    member_cw.put_metric_data(Namespace="AWS/RDS", MetricData=[{
+        "MetricName": "DatabaseConnections", "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "orders-db"}],
+        "Timestamp": start, "Value": 3.0}])
+    adapter = AwsUsageAdapter(get_settings({"AWS_REGION": "us-east-1", "AWS_ORG_ROLE_NAME": "OrganizationAccountAccessRole"}))
+    assert {(a.account_id, a.role_arn) for a in adapter.metric_accounts()} == {
+        (own, None), (member, f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole")}
+    rows = [r for f in adapter.iter_metric_frames(start, start + timedelta(hours=1)) for r in f.to_pylist()]
+    assert [(r["sub_account_id"], r["resource_id"], r["metric"], r["avg"]) for r in rows] == [
+        (member, "orders-db", "connections", 3.0)]
+    assert adapter.api.calls["ListAccounts"] == 1 and adapter.api.calls["AssumeRole"] == 1
+
+
+def test_a_resource_in_an_account_that_is_not_read_is_refused(fleet, aws_env):
+    adapter = AwsUsageAdapter(get_settings({**aws_env, "AWS_ROLE_ARNS": ""}))
+    with pytest.raises(ValueError, match="account 333333333333, which is not read: add its role to AWS_ROLE_ARNS"):
+        list(adapter.iter_metric_frames(day_start(DAY), day_start(DAY + timedelta(days=1)), resources=[
+            ResourceRef("db-x", "rds", "us-east-1", "333333333333")]))

@@ -17,9 +17,11 @@ from typing import Callable, Iterator
 
 import boto3
 import botocore.session
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import ClientError
 from botocore.utils import parse_timestamp
 
@@ -65,8 +67,20 @@ NAMESPACES: dict[str, Namespace] = {
     "alb": Namespace("AWS/ApplicationELB", ("LoadBalancer",)),
 }
 
-# S3 storage metrics are per storage class: which StorageType each metric is read for.
-S3_STORAGE_TYPE = {"BucketSizeBytes": "StandardStorage", "NumberOfObjects": "AllStorageTypes"}
+# S3 publishes BucketSizeBytes once per storage class (StorageType StandardStorage,
+# StandardIAStorage, GlacierStorage, ...): a bucket's storage_bytes is the sum over the classes
+# ListMetrics shows for it. NumberOfObjects is published for AllStorageTypes only.
+S3_ALL_STORAGE_TYPES = "AllStorageTypes"
+
+# Types whose metrics CloudWatch publishes only on activity (classic ELB: "only when requests
+# are flowing"; Lambda and DynamoDB: "only ... a nonzero value"): an idle one has no datapoints
+# and drops out of ListMetrics after two weeks, so the inventory lists them.
+# type -> (service, operation, list key, name key, request token, response token)
+INVENTORY = {
+    "elb": ("elb", "DescribeLoadBalancers", "LoadBalancerDescriptions", "LoadBalancerName", "Marker", "NextMarker"),
+    "lambda": ("lambda", "ListFunctions", "Functions", "FunctionName", "Marker", "NextMarker"),
+    "dynamodb": ("dynamodb", "ListTables", "TableNames", None, "ExclusiveStartTableName", "LastEvaluatedTableName"),
+}
 
 METRICS: dict[str, list[MetricSpec]] = {
     "ec2": [
@@ -102,6 +116,8 @@ METRICS: dict[str, list[MetricSpec]] = {
     "alb": [
         MetricSpec("RequestCount", "requests", "counter", "Count"),
         MetricSpec("ActiveConnectionCount", "connections", "counter", "Count"),
+        # "Reporting criteria: Always reported": lists every ALB, idle ones included.
+        MetricSpec("ConsumedLCUs", "consumed_lcus", "gauge", "Count"),
     ],
 }
 
@@ -113,6 +129,11 @@ IAM_ACTIONS = {
     "GetCostAndUsageWithResources": "ce:GetCostAndUsageWithResources",
     "GetCostForecast": "ce:GetCostForecast",
     "GetCallerIdentity": "sts:GetCallerIdentity",
+    "AssumeRole": "sts:AssumeRole (and a trust policy on the role that names the pipeline's principal)",
+    "ListAccounts": "organizations:ListAccounts (call it from the management or a delegated administrator account)",
+    "DescribeLoadBalancers": "elasticloadbalancing:DescribeLoadBalancers",
+    "ListFunctions": "lambda:ListFunctions",
+    "ListTables": "dynamodb:ListTables",
 }
 
 # Canonical cost dimensions -> Cost Explorer GroupBy keys.
@@ -127,6 +148,15 @@ _RECORD_TYPES = {"Usage": "Usage", "Tax": "Tax", "Credit": "Credit", "Refund": "
                  "RIFee": "Purchase", "Fee": "Purchase", "Support": "Usage",
                  "SavingsPlanNegation": "Adjustment", "BundledDiscount": "Credit",
                  "Distributor Discount": "Credit", "EdpDiscount": "Credit"}
+
+
+@dataclass(frozen=True)
+class MetricsAccount:
+    """An account whose CloudWatch metrics are read, and the role assumed to read them
+    (None: the pipeline's own credentials)."""
+
+    account_id: str
+    role_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -195,37 +225,66 @@ class AwsUsageAdapter(CloudAdapter):
         self.settings = settings
         self.api = ApiUsage()
         self._client_factory = client_factory or self._default_client
-        self._clients: dict[tuple[str, str], object] = {}
+        self._clients: dict[tuple, object] = {}
         self._today = today
-        self._account: str | None = None
-        self._discovered: dict[str, list[ResourceRef]] = {}
-        self._lazy_lock = threading.RLock()  # STS identity and discovery happen once per adapter
+        self._caller: dict | None = None
+        self._accounts: list[MetricsAccount] | None = None
+        self._role_credentials: dict[str, RefreshableCredentials] = {}
+        self._discovered: dict[tuple[str, str], list[ResourceRef]] = {}
+        self._s3_types: dict[tuple[str, str, str], list[str]] = {}  # (account, region, bucket) -> classes
+        self._known: set[ResourceRef] = set()  # discovered: their counters' empty hours are 0
+        self._lazy_lock = threading.RLock()  # identity, accounts and discovery happen once per adapter
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AwsUsageAdapter":
         return cls(settings)
 
-    def _default_client(self, service: str, region: str):
+    def _default_client(self, service: str, region: str, credentials=None):
         config = Config(retries={"max_attempts": self.settings.aws_max_attempts, "mode": "adaptive"},
                         user_agent_extra="finops-pipeline")
         core = botocore.session.get_session()
         core.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=utc_timestamp)
+        if credentials is not None:
+            core._credentials = credentials  # botocore has no public setter for refreshable credentials
         return boto3.session.Session(botocore_session=core).client(service, region_name=region, config=config)
 
-    def client(self, service: str, region: str | None = None):
-        # Cost Explorer and STS are global; CE only answers in us-east-1.
-        region = region or ("us-east-1" if service == "ce" else self.settings.aws_region)
-        key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = self._client_factory(service, region)
-        return self._clients[key]
+    def client(self, service: str, region: str | None = None, account: MetricsAccount | None = None):
+        # Cost Explorer, STS and Organizations are global; they answer in us-east-1.
+        region = region or ("us-east-1" if service in ("ce", "organizations") else self.settings.aws_region)
+        role = account.role_arn if account else None
+        key = (service, region, role)
+        with self._lazy_lock:
+            if key not in self._clients:
+                self._clients[key] = (self._client_factory(service, region) if role is None
+                                      else self._default_client(service, region, self._assumed(role)))
+            return self._clients[key]
 
-    def _call(self, service: str, operation: str, region: str | None = None, cost: Decimal = Decimal(0), **kwargs):
-        method = getattr(self.client(service, region), _snake(operation))
+    def _assumed(self, role_arn: str) -> RefreshableCredentials:
+        """Credentials of a member account's role (one AssumeRole per run, shared by its
+        clients), renewed before they expire (long backfills)."""
+        with self._lazy_lock:
+            if role_arn not in self._role_credentials:
+                self._role_credentials[role_arn] = self._assume(role_arn)
+            return self._role_credentials[role_arn]
+
+    def _assume(self, role_arn: str) -> RefreshableCredentials:
+        def refresh() -> dict:
+            creds = self._call("sts", "AssumeRole", RoleArn=role_arn, RoleSessionName="finops-pipeline")["Credentials"]
+            return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
+                    "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
+        return RefreshableCredentials.create_from_metadata(refresh(), refresh, "assume-role")
+
+    def _call(self, service: str, operation: str, region: str | None = None, cost: Decimal = Decimal(0),
+              account: MetricsAccount | None = None, **kwargs):
+        method = getattr(self.client(service, region, account), _snake(operation))
         try:
             response = method(**kwargs)
         except ClientError as exc:
-            raise _client_error(exc, operation) from None
+            error = _client_error(exc, operation)
+            if account is not None and account.role_arn:
+                error = CloudApiError("aws", operation, f"in account {account.account_id}: "
+                                      + str(error).split(": ", 1)[1], retryable=error.retryable)
+            raise error from None
         self.api.record(operation, cost)
         return response
 
@@ -236,13 +295,43 @@ class AwsUsageAdapter(CloudAdapter):
     def account_id(self) -> str:
         """The account the credentials belong to (labels metrics rows)."""
         with self._lazy_lock:
-            if self._account is None:
-                self._account = self._call("sts", "GetCallerIdentity")["Account"]
-        return self._account
+            if self._caller is None:
+                self._caller = self._call("sts", "GetCallerIdentity")
+        return self._caller["Account"]
+
+    def metric_accounts(self) -> list[MetricsAccount]:
+        """Where CloudWatch metrics are read: the pipeline's own account, each role of
+        AWS_ROLE_ARNS, and with AWS_ORG_ROLE_NAME every ACTIVE account of the organization."""
+        with self._lazy_lock:
+            if self._accounts is None:
+                own = self.account_id()
+                accounts = {own: MetricsAccount(own)}
+                for arn in self.settings.aws_role_arns:
+                    accounts.setdefault(arn.split(":")[4], MetricsAccount(arn.split(":")[4], arn))
+                if self.settings.aws_org_role_name:
+                    partition = self._caller.get("Arn", "arn:aws").split(":")[1]
+                    for member in self._organization_accounts():
+                        accounts.setdefault(member, MetricsAccount(
+                            member, f"arn:{partition}:iam::{member}:role/{self.settings.aws_org_role_name}"))
+                self._accounts = list(accounts.values())
+        return self._accounts
+
+    def _organization_accounts(self) -> list[str]:
+        ids, token = [], None
+        while True:
+            page = self._call("organizations", "ListAccounts", **({"NextToken": token} if token else {}))
+            # State replaces the Status field being retired (Organizations API reference, Account).
+            ids += [a["Id"] for a in page.get("Accounts", []) if (a.get("State") or a.get("Status")) == "ACTIVE"]
+            token = page.get("NextToken")
+            if not token:
+                return ids
 
     # -- metrics -------------------------------------------------------------------
-    def discover(self, region: str, resource_types: list[str] | None = None) -> list[ResourceRef]:
-        """Resources with metrics in a region: ListMetrics per namespace, every page."""
+    def discover(self, region: str, resource_types: list[str] | None = None,
+                 account: MetricsAccount | None = None) -> list[ResourceRef]:
+        """Resources of one account and region: those with metrics (ListMetrics per namespace,
+        every page) plus, for types that publish only on activity, the inventory's."""
+        account = account or MetricsAccount(self.account_id())
         found: dict[tuple, ResourceRef] = {}
         for rtype in resource_types or list(NAMESPACES):
             ns = NAMESPACES[rtype]
@@ -252,19 +341,58 @@ class AwsUsageAdapter(CloudAdapter):
                 kwargs = {"Namespace": ns.namespace}
                 if token:
                     kwargs["NextToken"] = token
-                page = self._call("cloudwatch", "ListMetrics", region, CLOUDWATCH_PER_REQUEST, **kwargs)
+                page = self._call("cloudwatch", "ListMetrics", region, CLOUDWATCH_PER_REQUEST, account, **kwargs)
                 for metric in page.get("Metrics", []):
                     dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
                     if metric["MetricName"] not in wanted or set(dims) != set(ns.dimensions):
                         continue
                     rid = dims[ns.dimensions[0]]
-                    found.setdefault((rtype, rid), ResourceRef(rid, rtype, region, None))
+                    found.setdefault((rtype, rid), ResourceRef(rid, rtype, region, account.account_id))
+                    if rtype == "s3" and metric["MetricName"] == "BucketSizeBytes":
+                        classes = self._s3_types.setdefault((account.account_id, region, rid), [])
+                        if dims["StorageType"] not in classes:
+                            classes.append(dims["StorageType"])
                 token = page.get("NextToken")
                 if not token:
                     break
+            if rtype in INVENTORY:
+                for rid in self._inventory(rtype, region, account):
+                    found.setdefault((rtype, rid), ResourceRef(rid, rtype, region, account.account_id))
+        with self._lazy_lock:
+            self._known.update(found.values())
         return list(found.values())
 
-    def _queries(self, refs: list[ResourceRef], metrics: list[str] | None) -> list[_Query]:
+    def _inventory(self, rtype: str, region: str, account: MetricsAccount) -> list[str]:
+        """Names of a type's resources from its service's list call (optional: when it fails,
+        discovery keeps what ListMetrics found and the run's metadata says so)."""
+        service, operation, list_key, name_key, request_token, response_token = INVENTORY[rtype]
+        names, token = [], None
+        try:
+            while True:
+                page = self._call(service, operation, region, Decimal(0), account,
+                                  **({request_token: token} if token else {}))
+                names += [item[name_key] if name_key else item for item in page.get(list_key, [])]
+                token = page.get(response_token)
+                if not token:
+                    return names
+        except CloudApiError as exc:
+            self.api.skip(f"{operation} {account.account_id}/{region}",
+                          f"{exc}; idle {rtype} resources there are not listed (no metrics without activity)")
+            return names
+
+    def _storage_types(self, ref: ResourceRef, account: MetricsAccount) -> list[str]:
+        """The storage classes a bucket has BucketSizeBytes for (from discovery, else ListMetrics)."""
+        key = (account.account_id, ref.region or self.settings.aws_region, ref.resource_id)
+        with self._lazy_lock:
+            if key not in self._s3_types:
+                page = self._call("cloudwatch", "ListMetrics", key[1], CLOUDWATCH_PER_REQUEST, account,
+                                  Namespace="AWS/S3", MetricName="BucketSizeBytes",
+                                  Dimensions=[{"Name": "BucketName", "Value": ref.resource_id}])
+                self._s3_types[key] = sorted({d["Value"] for m in page.get("Metrics", [])
+                                              for d in m.get("Dimensions", []) if d["Name"] == "StorageType"})
+            return self._s3_types[key]
+
+    def _queries(self, refs: list[ResourceRef], metrics: list[str] | None, account: MetricsAccount) -> list[_Query]:
         queries = []
         for ref in refs:
             if ref.resource_type not in NAMESPACES:
@@ -275,36 +403,49 @@ class AwsUsageAdapter(CloudAdapter):
             for spec in METRICS[ref.resource_type]:
                 if metrics and spec.canonical not in metrics and spec.native not in metrics:
                     continue
-                dims = [(ns.dimensions[0], ref.resource_id)]
-                if ref.resource_type == "s3":
-                    dims.append(("StorageType", S3_STORAGE_TYPE[spec.native]))
+                identity = (ns.dimensions[0], ref.resource_id)
+                if ref.resource_type != "s3":
+                    variants = [(identity,)]
+                elif spec.native == "BucketSizeBytes":
+                    variants = [(identity, ("StorageType", t)) for t in self._storage_types(ref, account)]
+                else:
+                    variants = [(identity, ("StorageType", S3_ALL_STORAGE_TYPES))]
                 stats = [("Average", "avg"), ("Maximum", "max")] if spec.kind == "gauge" else [("Sum", "sum")]
-                for stat, column in stats:
-                    queries.append(_Query(ref, tuple(dims), spec, ns, stat, column))
+                for dims in variants:
+                    for stat, column in stats:
+                        queries.append(_Query(ref, dims, spec, ns, stat, column))
         return queries
 
     def iter_metric_frames(self, start: datetime, end: datetime, resources: list[ResourceRef] | None = None,
                            metrics: list[str] | None = None) -> Iterator[pa.Table]:
-        """Hourly metrics for [start, end): one Arrow table per GetMetricData call (<= 500 queries)."""
-        account = self.account_id()
+        """Hourly metrics for [start, end): one Arrow table per GetMetricData call (<= 500 queries),
+        for every account of :meth:`metric_accounts` and every configured region."""
+        accounts = {a.account_id: a for a in self.metric_accounts()}
+        by_scope: dict[tuple[str, str], list[ResourceRef]] = defaultdict(list)
         if resources is None:
-            # One discovery per region per adapter (a run): a 30-day backfill lists once, not 30 times.
+            # One discovery per account and region per adapter (a run): a 30-day backfill lists once.
             with self._lazy_lock:
-                for region in self.settings.aws_usage_regions:
-                    if region not in self._discovered:
-                        self._discovered[region] = self.discover(region)
-            by_region = {r: self._discovered[r] for r in self.settings.aws_usage_regions}
+                for account in accounts.values():
+                    for region in self.settings.aws_usage_regions:
+                        if (account.account_id, region) not in self._discovered:
+                            self._discovered[(account.account_id, region)] = self.discover(region, account=account)
+                        by_scope[(account.account_id, region)] = self._discovered[(account.account_id, region)]
         else:
-            by_region = defaultdict(list)
             for ref in resources:
-                by_region[ref.region or self.settings.aws_region].append(ref)
-        for region, refs in by_region.items():
-            queries = self._queries(refs, metrics)
+                if ref.sub_account_id and ref.sub_account_id not in accounts:
+                    raise ValueError(f"AWS resource {ref.resource_id} is in account {ref.sub_account_id}, which is "
+                                     "not read: add its role to AWS_ROLE_ARNS (or set AWS_ORG_ROLE_NAME)")
+                # A resource of unknown account is looked for in every account read.
+                for account_id in [ref.sub_account_id] if ref.sub_account_id else accounts:
+                    by_scope[(account_id, ref.region or self.settings.aws_region)].append(ref)
+        for (account_id, region), refs in by_scope.items():
+            queries = self._queries(refs, metrics, accounts[account_id])
             for i in range(0, len(queries), MAX_QUERIES_PER_CALL):
                 batch = queries[i:i + MAX_QUERIES_PER_CALL]
-                yield self._fetch_batch(region, account, batch, start, end)
+                yield self._fetch_batch(region, accounts[account_id], batch, start, end)
 
-    def _fetch_batch(self, region: str, account: str, batch: list[_Query], start: datetime, end: datetime) -> pa.Table:
+    def _fetch_batch(self, region: str, account: MetricsAccount, batch: list[_Query], start: datetime,
+                     end: datetime) -> pa.Table:
         """One GetMetricData call (all its NextToken pages) as metrics_hourly rows, built column-wise."""
         request = [
             {"Id": f"q{n}", "ReturnData": True, "MetricStat": {
@@ -313,7 +454,8 @@ class AwsUsageAdapter(CloudAdapter):
                 "Period": q.namespace.period, "Stat": q.stat}}
             for n, q in enumerate(batch)
         ]
-        # A series is one (resource, metric); its gauges come back as two queries (avg, max).
+        # A series is one (resource, metric): a gauge's avg and max queries and an S3 bucket's
+        # storage classes all land in it.
         series_of: dict[tuple, int] = {}
         series: list[_Query] = []
         for q in batch:
@@ -329,7 +471,7 @@ class AwsUsageAdapter(CloudAdapter):
             if token:
                 kwargs["NextToken"] = token
             page = self._call("cloudwatch", "GetMetricData", region,
-                              GET_METRIC_DATA_PER_METRIC * len(request), **kwargs)
+                              GET_METRIC_DATA_PER_METRIC * len(request), account, **kwargs)
             for result in page.get("MetricDataResults", []):
                 q = batch[int(result["Id"][1:])]
                 timestamps = result.get("Timestamps", [])
@@ -341,7 +483,11 @@ class AwsUsageAdapter(CloudAdapter):
             token = page.get("NextToken")
             if not token:
                 break
-        return _metric_table(series, points, region, account, start, end)
+        summed = len(batch) > sum(2 if q.spec.kind == "gauge" else 1 for q in series)
+        # Discovered resources are known to exist; a caller's are once they have a datapoint.
+        seen = {series[i].resource for ids, _, _ in points.values() for i in set(ids)}
+        existing = {i for i, q in enumerate(series) if q.resource in seen or q.resource in self._known}
+        return _metric_table(series, points, region, account.account_id, start, end, summed, existing)
 
     # -- cost ----------------------------------------------------------------------
     def fetch_cost(self, start: date, end: date, group_by: tuple[str, ...] | None = None) -> CostFetch:
@@ -529,14 +675,27 @@ def _cost_table(rows: list[dict]) -> pa.Table:
 
 
 def _metric_table(series: list[_Query], points: dict, region: str, account: str,
-                  start: datetime, end: datetime) -> pa.Table:
-    """Join the avg/max/sum points on (series, hour) and attach each series' attributes."""
+                  start: datetime, end: datetime, summed: bool = False, existing: set[int] | None = None) -> pa.Table:
+    """Join the avg/max/sum points on (series, hour) and attach each series' attributes.
+
+    ``summed``: some series came as several queries (an S3 bucket's storage classes), so points
+    of one (series, hour) are added up. Counter hours without a datapoint are 0: CloudWatch
+    publishes many counters only when they are nonzero. ``existing``: the series whose resource
+    is known to exist (None: all of them); only those are filled.
+    """
     utc = pa.timestamp("us", tz="UTC")
     key_cols = ["series", "hour_start"]
     table = None
     for column, (ids, stamps, values) in points.items():
         part = pa.table({"series": pa.array(ids, pa.int32()), "hour_start": pa.array(stamps, utc),
                          column: pa.array(values, pa.float64())})
+        if summed:
+            grouped = part.group_by(key_cols).aggregate([(column, "sum")])
+            part = pa.table({"series": grouped["series"], "hour_start": grouped["hour_start"],
+                             column: grouped[f"{column}_sum"]})
+        if column == "sum":
+            part = _zero_filled(part, [i for i, q in enumerate(series) if q.spec.kind == "counter"
+                                       and (existing is None or i in existing)], series, start, end)
         table = part if table is None else table.join(part, key_cols, join_type="full outer")
     in_window = pc.and_(pc.greater_equal(table["hour_start"], pa.scalar(start, utc)),
                         pc.less(table["hour_start"], pa.scalar(end, utc)))
@@ -564,3 +723,21 @@ def _metric_table(series: list[_Query], points: dict, region: str, account: str,
         "sum": pc.multiply(table["sum"], scale),
         "ingested_at": pa.array([utc_now()] * n, utc),
     })
+
+
+def _zero_filled(part: pa.Table, counters: list[int], series: list[_Query], start: datetime,
+                 end: datetime) -> pa.Table:
+    """Counter points, with a 0 for every period of [start, end) a counter series has no point in."""
+    if not counters:
+        return part
+    utc = pa.timestamp("us", tz="UTC")
+    grids = []
+    for period in {series[i].namespace.period for i in counters}:
+        ids = np.array([i for i in counters if series[i].namespace.period == period], np.int32)
+        stamps = np.arange(int(start.timestamp()), int(end.timestamp()), period, dtype=np.int64) * 1_000_000
+        grids.append(pa.table({"series": np.repeat(ids, len(stamps)),
+                               "hour_start": pa.array(np.tile(stamps, len(ids))).cast(utc)}))
+    present = pa.concat_tables(grids).join(part, ["series", "hour_start"], join_type="left outer")
+    filled = present.set_column(present.schema.get_field_index("sum"), "sum", pc.fill_null(present["sum"], 0.0))
+    others = part.filter(pc.invert(pc.is_in(part["series"], pa.array(counters, pa.int32()))))
+    return pa.concat_tables([filled.select(["series", "hour_start", "sum"]), others])

@@ -53,8 +53,9 @@ class ApiSource:
         discover = getattr(self.adapter, "discover", None)
         if discover is not None and self.adapter.provider == "aws":
             refs = []
-            for region in regions or self.settings.aws_usage_regions:
-                refs.extend(discover(region, types or None))
+            for account in self.adapter.metric_accounts():
+                for region in regions or self.settings.aws_usage_regions:
+                    refs.extend(discover(region, types or None, account=account))
             return refs
         last_day = (end - timedelta(microseconds=1)).date()
         return self.adapter.discover_resources(start.date(), last_day + timedelta(days=1))
