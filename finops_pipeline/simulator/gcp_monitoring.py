@@ -10,7 +10,10 @@ the labels Google puts on them, and answers the way the real service does:
 - the filter is parsed (``metric.type``, ``resource.type``, ``resource.labels.*``,
   ``metric.labels.*`` with ``=`` or ``one_of(...)``, joined by AND);
 - pages of at most ``max_page_size`` series, continued with ``page_token``;
-- points newest first, each stamped with the end of its alignment period.
+- points newest first, each stamped with the end of its alignment period;
+- only series with points in the interval: a Cloud SQL metric that the instance's engine
+  does not publish (``network/connections`` on PostgreSQL) has none, and a sparse counter
+  (Cloud Storage ``api/request_count``) has no point for an hour in which nothing was counted.
 
 Some metrics come as several raw series per resource (a VM's traffic split by
 ``loadbalanced``, a container's memory by ``memory_type``), as they do in Google Cloud,
@@ -57,6 +60,8 @@ class NativeMetric:
     value_type: int  # ValueType
     to_native: float = 1.0  # canonical value x to_native = native value
     split: tuple[tuple[str, str, float], ...] = ()  # (metric label, value, share) raw series
+    engines: frozenset[str] | None = None  # Cloud SQL: the database engines that publish it
+    sparse: bool = False  # no point for a period in which nothing was counted
 
 
 _NATIVE: dict[str, NativeMetric] = {
@@ -76,13 +81,24 @@ _NATIVE: dict[str, NativeMetric] = {
         "cloudsql_database", "cpu_utilization_pct", _Kind.GAUGE, _ValueType.DOUBLE, 0.01),
     "cloudsql.googleapis.com/database/memory/utilization": NativeMetric(
         "cloudsql_database", "memory_utilization_pct", _Kind.GAUGE, _ValueType.DOUBLE, 0.01),
+    # "Cloud SQL metrics" (cloud.google.com/sql/docs/postgres/admin-api/metrics): network/connections
+    # is "Only applicable to MySQL and SQL Server"; PostgreSQL publishes postgresql/num_backends,
+    # "Number of connections to the Cloud SQL PostgreSQL instance", one series per `database`.
     "cloudsql.googleapis.com/database/network/connections": NativeMetric(
-        "cloudsql_database", "connections", _Kind.GAUGE, _ValueType.INT64),
+        "cloudsql_database", "connections", _Kind.GAUGE, _ValueType.INT64,
+        engines=frozenset({"MYSQL", "SQLSERVER"})),
+    "cloudsql.googleapis.com/database/postgresql/num_backends": NativeMetric(
+        "cloudsql_database", "connections", _Kind.GAUGE, _ValueType.INT64,
+        split=(("database", "postgres", 0.25), ("database", "shop", 0.75)), engines=frozenset({"POSTGRES"})),
     "storage.googleapis.com/storage/total_bytes": NativeMetric(
         "gcs_bucket", "storage_bytes", _Kind.GAUGE, _ValueType.DOUBLE,
         split=(("storage_class", "STANDARD", 1.0),)),
+    # "Google Cloud metrics: storage": "Delta count of API calls, grouped by the API method name and
+    # response code": a series and its points exist only for calls made, so an hour without
+    # requests has no point and an idle bucket no series ("Troubleshoot metrics: Gaps in chart data").
     "storage.googleapis.com/api/request_count": NativeMetric(
-        "gcs_bucket", "requests", _Kind.DELTA, _ValueType.INT64),
+        "gcs_bucket", "requests", _Kind.DELTA, _ValueType.INT64,
+        split=(("method", "ReadObject", 0.8), ("method", "WriteObject", 0.2)), sparse=True),
     "kubernetes.io/container/cpu/core_usage_time": NativeMetric(
         "k8s_container", "cpu_core_seconds", _Kind.CUMULATIVE, _ValueType.DOUBLE),
     "kubernetes.io/container/memory/used_bytes": NativeMetric(
@@ -110,6 +126,16 @@ def monitored_labels(r: SimResource) -> tuple[dict[str, str], dict[str, str]]:
         return ({"project_id": r.sub_account_id, "location": r.region, "cluster_name": K8S_CLUSTER,
                  "namespace_name": K8S_NAMESPACE, "pod_name": r.resource_id, "container_name": "app"}, {})
     raise ValueError(f"no Cloud Monitoring labels for resource type {r.resource_type!r}")
+
+
+def cloudsql_engine(r: SimResource) -> str:
+    """The database engine of a fleet Cloud SQL instance, read from its billing SKU
+    ("Cloud SQL for PostgreSQL: Zonal - vCPU" -> POSTGRES)."""
+    sku = r.sku.lower()
+    for name, engine in (("postgresql", "POSTGRES"), ("mysql", "MYSQL"), ("sql server", "SQLSERVER")):
+        if f"cloud sql for {name}" in sku:
+            return engine
+    raise ValueError(f"no Cloud SQL engine in SKU {r.sku!r}")
 
 
 class FilterError(ValueError):
@@ -211,6 +237,8 @@ class MetricServiceDouble:
         for r in self.fleet.of("gcp", native.resource_type):
             if r.sub_account_id != project:
                 continue
+            if native.engines is not None and cloudsql_engine(r) not in native.engines:
+                continue  # this engine does not publish the metric
             rlabels, mlabels = monitored_labels(r)
             low = 0.0
             for label, value, share in native.split or ((None, None, 1.0),):
@@ -233,9 +261,12 @@ class MetricServiceDouble:
                     if m and v is not None:
                         (rl if m.group(1) == "resource" else ml)[m.group(2)] = v
                 out.append(self._build(metric_type, native, rl, ml, members, ends, agg, reduced=True))
-            return out
-        return [self._build(metric_type, native, rl, ml, [(r, rl, ml, shares)], ends, agg, reduced=False)
-                for r, rl, ml, shares in raw]
+        else:
+            out = [self._build(metric_type, native, rl, ml, [(r, rl, ml, shares)], ends, agg, reduced=False)
+                   for r, rl, ml, shares in raw]
+        # ListTimeSeriesRequest.interval: "Only time series that contain data points in the
+        # specified interval are included in the response."
+        return [ts for ts in out if ts.points]
 
     def _period_ends(self, interval) -> list[datetime]:
         end = interval.end_time.ToDatetime(tzinfo=timezone.utc)
@@ -286,6 +317,8 @@ class MetricServiceDouble:
                     total += float(round(raw * min(high, 1.0))) - float(round(raw * low))
                 else:
                     total += raw * min(high, 1.0) - raw * low
+            if native.sparse and total == 0:
+                continue  # nothing counted in this period: no point at all
             if not gauge and aligner == _Aligner.ALIGN_RATE:
                 total = total / HOUR
             point = ts.points.add()

@@ -8,8 +8,7 @@ import pyarrow as pa
 import pytest
 from google.cloud.monitoring_v3 import Aggregation
 
-from finops_pipeline.adapters.usage.base import CloudApiError, ResourceRef
-from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter
+from finops_pipeline.adapters.usage.base import CloudApiError, MetricSpec, ResourceRef
 from finops_pipeline.simulator.fleet import GCP_PROJECTS, build_fleet
 from finops_pipeline.simulator.gcp import run_gcp_doubles
 
@@ -17,6 +16,32 @@ from .conftest import DAY, END, START, make_adapter
 
 DAY_START = datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc)
 DAY_END = DAY_START + timedelta(days=1)
+
+# What each fleet resource's rows must be, written from Google's metrics lists (not from the
+# adapter's table): (canonical metric, native metric type, kind). The fleet's Cloud SQL
+# instances are PostgreSQL, whose connections are postgresql/num_backends.
+EXPECTED = {
+    "gce_instance": [
+        ("cpu_utilization_pct", "compute.googleapis.com/instance/cpu/utilization", "gauge"),
+        ("network_in_bytes", "compute.googleapis.com/instance/network/received_bytes_count", "counter"),
+        ("network_out_bytes", "compute.googleapis.com/instance/network/sent_bytes_count", "counter"),
+        ("disk_read_bytes", "compute.googleapis.com/instance/disk/read_bytes_count", "counter"),
+        ("disk_write_bytes", "compute.googleapis.com/instance/disk/write_bytes_count", "counter"),
+    ],
+    "cloudsql_database": [
+        ("cpu_utilization_pct", "cloudsql.googleapis.com/database/cpu/utilization", "gauge"),
+        ("memory_utilization_pct", "cloudsql.googleapis.com/database/memory/utilization", "gauge"),
+        ("connections", "cloudsql.googleapis.com/database/postgresql/num_backends", "gauge"),
+    ],
+    "gcs_bucket": [
+        ("storage_bytes", "storage.googleapis.com/storage/total_bytes", "gauge"),
+        ("requests", "storage.googleapis.com/api/request_count", "counter"),
+    ],
+    "k8s_container": [
+        ("cpu_core_seconds", "kubernetes.io/container/cpu/core_usage_time", "counter"),
+        ("memory_used_bytes", "kubernetes.io/container/memory/used_bytes", "gauge"),
+    ],
+}
 
 
 def _rows(adapter, **kwargs) -> list[dict]:
@@ -30,18 +55,18 @@ def test_metrics_equal_the_fleet_in_canonical_units(fleet, adapter):
     assert len(got) == len(rows)  # one row per resource x metric x hour: split series were summed
     expected = 0
     for res in fleet.of("gcp"):
-        for spec in GcpUsageAdapter.METRICS[res.resource_type]:
-            truth = fleet.hourly(res, spec.canonical, DAY)
+        for canonical, native, kind in EXPECTED[res.resource_type]:
+            truth = fleet.hourly(res, canonical, DAY)
             for h, hour in enumerate(truth.hour_starts):
-                row = got[(res.resource_id, spec.canonical, hour)]
+                row = got[(res.resource_id, canonical, hour)]
                 expected += 1
                 assert row["resource_name"] == res.name
                 assert row["region"] == res.region and row["sub_account_id"] == res.sub_account_id
-                assert row["native_metric"] == spec.native and row["resource_type"] == res.resource_type
-                if spec.kind == "gauge":
+                assert row["native_metric"] == native and row["resource_type"] == res.resource_type
+                if kind == "gauge":
                     assert row["avg"] == pytest.approx(truth.avg[h], rel=1e-9)
                     # INT64 gauges (connections, bytes used) have whole-number maxima.
-                    whole = spec.canonical in ("connections", "memory_used_bytes")
+                    whole = canonical in ("connections", "memory_used_bytes")
                     assert row["max"] == pytest.approx(truth.max[h], rel=1e-9, abs=0.5 if whole else 0)
                     assert row["sum"] is None
                 else:  # INT64 counters arrive as whole numbers
@@ -65,12 +90,14 @@ def test_one_aligned_reduced_call_per_metric_type_and_project(adapter, doubles):
             req.interval.start_time.ToDatetime(tzinfo=timezone.utc) == timedelta(days=1)
         metric_type = req.filter.split('"')[1]
         by_type.setdefault(metric_type, []).append((req.name, agg.per_series_aligner))
-    for spec_list in GcpUsageAdapter.METRICS.values():
-        for spec in spec_list:
-            aligners = ([Aggregation.Aligner.ALIGN_MEAN, Aggregation.Aligner.ALIGN_MAX]
-                        if spec.kind == "gauge" else [Aggregation.Aligner.ALIGN_DELTA])
-            assert sorted(by_type[spec.native]) == sorted(
-                (f"projects/{p}", a) for p in GCP_PROJECTS for a in aligners)
+    # MySQL / SQL Server connections are asked for too: the adapter cannot know the engine.
+    natives = [(native, kind) for specs in EXPECTED.values() for _, native, kind in specs]
+    natives.append(("cloudsql.googleapis.com/database/network/connections", "gauge"))
+    assert sorted(by_type) == sorted(native for native, _ in natives)
+    for native, kind in natives:
+        aligners = ([Aggregation.Aligner.ALIGN_MEAN, Aggregation.Aligner.ALIGN_MAX]
+                    if kind == "gauge" else [Aggregation.Aligner.ALIGN_DELTA])
+        assert sorted(by_type[native]) == sorted((f"projects/{p}", a) for p in GCP_PROJECTS for a in aligners)
     assert adapter.api.calls["monitoring.ListTimeSeries"] == len(requests)
     assert adapter.api.estimated_cost_usd > 0
 
@@ -119,3 +146,45 @@ def test_permission_denied_names_the_role_and_the_project(adapter, doubles):
     doubles.monitoring.denied_projects = {GCP_PROJECTS[1]}
     with pytest.raises(CloudApiError, match=rf"roles/monitoring.viewer on project {GCP_PROJECTS[1]}"):
         _rows(adapter)
+
+
+def _hourly(rows, resource_id, metric):
+    return sorted((r["hour_start"], r["native_metric"], r["avg"], r["max"], r["sum"]) for r in rows
+                  if r["resource_id"] == resource_id and r["metric"] == metric)
+
+
+def test_postgresql_connections_are_num_backends_so_the_idle_instance_reads_zero(fleet, adapter, doubles):
+    """Cloud SQL publishes network/connections for MySQL and SQL Server only; PostgreSQL's
+    connections are postgresql/num_backends (split by database, summed per instance)."""
+    busy, idle = fleet.of("gcp", "cloudsql_database")
+    rows = _rows(adapter)
+    idle_hours = _hourly(rows, idle.resource_id, "connections")
+    assert [(native, avg, mx, s) for _, native, avg, mx, s in idle_hours] == \
+        [("cloudsql.googleapis.com/database/postgresql/num_backends", 0.0, 0.0, None)] * 24
+    busy_hours = _hourly(rows, busy.resource_id, "connections")
+    assert len(busy_hours) == 24 and min(mx for _, _, _, mx, _ in busy_hours) > 0
+    # The double plays PostgreSQL: the MySQL metric has no series for these instances.
+    served = [r for r in doubles.monitoring.requests if "database/network/connections" in r.filter]
+    mysql = MetricSpec("cloudsql.googleapis.com/database/network/connections", "connections", "gauge", "Count")
+    pages = adapter._series_pages(busy.sub_account_id, "cloudsql_database", mysql, DAY_START, DAY_END, None,
+                                  "ALIGN_MEAN")
+    assert served and sum(page.num_rows for page in pages) == 0
+
+
+def test_an_idle_buckets_request_hours_are_zero_not_missing(fleet, adapter):
+    """Cloud Storage writes api/request_count only for calls made: an idle bucket has no series.
+    Its storage gauge says it exists every hour, so its request hours are 0."""
+    busy, idle = fleet.of("gcp", "gcs_bucket")
+    assert fleet.hourly(idle, "requests", DAY).sum.sum() == 0
+    rows = _rows(adapter)
+    assert [(native, avg, mx, s) for _, native, avg, mx, s in _hourly(rows, idle.resource_id, "requests")] == \
+        [("storage.googleapis.com/api/request_count", None, None, 0.0)] * 24
+    assert len(_hourly(rows, idle.resource_id, "storage_bytes")) == 24
+    assert sum(s for *_, s in _hourly(rows, busy.resource_id, "requests")) == fleet.hourly(busy, "requests", DAY).sum.sum()
+
+
+def test_counters_are_zero_only_for_hours_the_resource_was_seen(fleet, adapter):
+    """Asked for the requests counter alone, an idle bucket shows nowhere: nothing says it exists."""
+    busy, idle = fleet.of("gcp", "gcs_bucket")
+    rows = _rows(adapter, metrics=["requests"])
+    assert {r["resource_id"] for r in rows if r["resource_type"] == "gcs_bucket"} == {busy.resource_id}

@@ -173,7 +173,10 @@ class GcpUsageAdapter(CloudAdapter):
         "cloudsql_database": [
             MetricSpec("cloudsql.googleapis.com/database/cpu/utilization", "cpu_utilization_pct", "gauge", "Percent", 100.0),
             MetricSpec("cloudsql.googleapis.com/database/memory/utilization", "memory_utilization_pct", "gauge", "Percent", 100.0),
+            # Each engine publishes one of these two (Cloud SQL metrics list): network/connections
+            # for MySQL and SQL Server only, postgresql/num_backends for PostgreSQL.
             MetricSpec("cloudsql.googleapis.com/database/network/connections", "connections", "gauge", "Count"),
+            MetricSpec("cloudsql.googleapis.com/database/postgresql/num_backends", "connections", "gauge", "Count"),
         ],
         "gcs_bucket": [
             MetricSpec("storage.googleapis.com/storage/total_bytes", "storage_bytes", "gauge", "Bytes"),
@@ -248,11 +251,9 @@ class GcpUsageAdapter(CloudAdapter):
                                  if ref.sub_account_id in (None, project))
                     if not ids:
                         continue
-                for spec in self.METRICS[rtype]:
-                    if metrics is not None and spec.canonical not in metrics:
-                        continue
-                    for chunk in _chunks(ids, 100) if ids is not None else [None]:
-                        yield from self._metric_frames(project, rtype, spec, start, end, chunk)
+                specs = [s for s in self.METRICS[rtype] if metrics is None or s.canonical in metrics]
+                for chunk in _chunks(ids, 100) if ids is not None else [None]:
+                    yield from self._chunk_frames(project, rtype, specs, start, end, chunk)
 
     def _wanted(self, resources: list[ResourceRef] | None) -> dict[str, list[ResourceRef] | None]:
         if resources is None:
@@ -267,20 +268,48 @@ class GcpUsageAdapter(CloudAdapter):
             wanted[rtype].append(ref)
         return dict(wanted)
 
-    def _metric_frames(self, project, rtype, spec, start, end, ids) -> Iterator[pa.Table]:
-        if spec.kind == "gauge":
-            mean = pa.concat_tables(self._series_pages(project, rtype, spec, start, end, ids, "ALIGN_MEAN"))
-            high = pa.concat_tables(self._series_pages(project, rtype, spec, start, end, ids, "ALIGN_MAX"))
-            joined = mean.rename_columns([*mean.column_names[:-1], "avg"]).join(
-                high.select(["resource_id", "hour_start", "value"]).rename_columns(
-                    ["resource_id", "hour_start", "max"]),
-                keys=["resource_id", "hour_start"], join_type="left outer")
-            if joined.num_rows:
-                yield self._frame(joined, rtype, spec, project, avg=joined["avg"], max_=joined["max"])
-            return
-        for page in self._series_pages(project, rtype, spec, start, end, ids, "ALIGN_DELTA"):
-            if page.num_rows:
-                yield self._frame(page, rtype, spec, project, sum_=page["value"])
+    def _chunk_frames(self, project, rtype, specs, start, end, ids) -> Iterator[pa.Table]:
+        """Every metric of one resource type (and id chunk) in one project.
+
+        Counters that Cloud Monitoring writes only on activity (Cloud Storage requests) have
+        no point for an idle hour, and an idle resource no series at all. A resource seen in
+        an hour by any metric of this fetch ran then, so its counters' missing hours are 0;
+        gauges keep their gaps (NULL).
+        """
+        seen: dict[tuple[str, int], tuple[str, str | None]] = {}  # (id, hour) -> (name, region)
+        counters = []
+        for spec in specs:
+            if spec.kind == "gauge":
+                mean = pa.concat_tables(self._series_pages(project, rtype, spec, start, end, ids, "ALIGN_MEAN"))
+                high = pa.concat_tables(self._series_pages(project, rtype, spec, start, end, ids, "ALIGN_MAX"))
+                joined = mean.rename_columns([*mean.column_names[:-1], "avg"]).join(
+                    high.select(["resource_id", "hour_start", "value"]).rename_columns(
+                        ["resource_id", "hour_start", "max"]),
+                    keys=["resource_id", "hour_start"], join_type="left outer")
+                _note_seen(seen, joined)
+                if joined.num_rows:
+                    yield self._frame(joined, rtype, spec, project, avg=joined["avg"], max_=joined["max"])
+            else:
+                pages = list(self._series_pages(project, rtype, spec, start, end, ids, "ALIGN_DELTA"))
+                for page in pages:
+                    _note_seen(seen, page)
+                counters.append((spec, pages))
+        for spec, pages in counters:
+            has = set()
+            for page in pages:
+                has.update(zip(page["resource_id"].to_pylist(), page["hour_start"].cast(pa.int64()).to_pylist()))
+                if page.num_rows:
+                    yield self._frame(page, rtype, spec, project, sum_=page["value"])
+            idle = sorted(key for key in seen if key not in has)
+            if idle:
+                zeros = pa.table({
+                    "resource_id": pa.array([rid for rid, _ in idle], pa.string()),
+                    "resource_name": pa.array([seen[k][0] for k in idle], pa.string()),
+                    "region": pa.array([seen[k][1] for k in idle], pa.string()),
+                    "hour_start": pa.array([hour for _, hour in idle], pa.int64()).cast(UTC_TIMESTAMP),
+                    "value": pa.array([0.0] * len(idle), pa.float64()),
+                })
+                yield self._frame(zeros, rtype, spec, project, sum_=zeros["value"])
 
     def _frame(self, t: pa.Table, rtype, spec: MetricSpec, project, avg=None, max_=None, sum_=None) -> pa.Table:
         n = t.num_rows
@@ -552,6 +581,13 @@ _COST_SCHEMA = pa.schema([
     ("billing_currency", pa.string()), ("tags", TAGS), ("is_estimated", pa.bool_()),
     ("source", pa.string()), ("ingested_at", UTC_TIMESTAMP),
 ])
+
+
+def _note_seen(seen: dict, t: pa.Table) -> None:
+    """Record each (resource_id, hour) of a page with the resource's name and region."""
+    for rid, hour, name, region in zip(t["resource_id"].to_pylist(), t["hour_start"].cast(pa.int64()).to_pylist(),
+                                       t["resource_name"].to_pylist(), t["region"].to_pylist()):
+        seen.setdefault((rid, hour), (name, region))
 
 
 def _midnight(day: date) -> datetime:
