@@ -9,7 +9,7 @@ AZURE_AUTHORITY_HOST, AZURE_RESOURCE_MANAGER_ENDPOINT and a REQUESTS_CA_BUNDLE t
 usual CA bundle plus this certificate — the same knobs an Azure Stack Hub user sets.
 
 Behaviour copied from Azure: ResourceIds come back lower-cased from Cost Management,
-UsageDate is an integer YYYYMMDD, pages are chained by ``nextLink`` (``$skiptoken``) and
+ResourceLocation in Cost Management's display form ("US East"), UsageDate is an integer YYYYMMDD, pages are chained by ``nextLink`` (``$skiptoken``) and
 must be POSTed with the same body, at most two groupings, 404 SubscriptionNotFound,
 metric timestamps without values for idle hours, 400 for a malformed ``interval``.
 """
@@ -83,6 +83,13 @@ _NAMESPACES = {
     "sql_database": "Microsoft.Sql/servers/databases",
     "storage_account": "Microsoft.Storage/storageAccounts",
     "app_service": "Microsoft.Web/sites",
+}
+# Cost Management's ResourceLocation is its own display form, not the ARM region name the rest of
+# Azure uses (Azure/azure-sdk-for-go#22599; the FinOps toolkit's Get-FinOpsRegion maps
+# "US East" back to eastus). ARM region name -> what Cost Management answers.
+COST_LOCATIONS = {
+    "eastus": "US East", "eastus2": "US East 2", "westus": "US West", "centralus": "US Central",
+    "westeurope": "EU West", "northeurope": "EU North", "uksouth": "UK South", "japaneast": "JA East",
 }
 _GROUPINGS = {"resourceid", "servicename", "resourcelocation", "chargetype", "meter", "resourcetype",
               "subscriptionid"}
@@ -365,7 +372,7 @@ def _dimensions(line, resource: SimResource | None) -> dict[str, str]:
     return {
         "resourceid": (line.resource_id or "").lower(),
         "servicename": line.service_name,
-        "resourcelocation": (line.region or "").lower(),
+        "resourcelocation": COST_LOCATIONS[line.region] if line.region else "",
         "chargetype": line.charge_category,
         "meter": line.sku,
         "resourcetype": _NAMESPACES.get(resource.resource_type, "") if resource else "",

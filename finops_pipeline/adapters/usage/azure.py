@@ -9,7 +9,10 @@ contract's grain is assembled from a plan of small queries — see docs/azure.md
    charge type, ActualCost (billed) and AmortizedCost (effective); outer-joined.
 3. ``ResourceId`` x ``ResourceLocation`` (ActualCost): each resource's region. A resource
    has one location, so this is a lookup, not part of the money grain. The same rows
-   tell the metrics side which resources to ask Azure Monitor about.
+   tell the metrics side which resources to ask Azure Monitor about. Cost Management
+   answers locations in its own display form ("US East", "EU West"), which the seed
+   ``sql/seeds/azure_regions.csv`` maps to ARM region names (``eastus``); a value the
+   seed does not know is kept as it came and counted in ``unmapped_regions``.
 
 Every page is followed through ``nextLink`` (the SDK returns only the first), columns
 are read by name, ``UsageDate`` is an integer YYYYMMDD, and amounts stay per currency.
@@ -26,6 +29,7 @@ off with jitter, both bounded; anything else raises CloudApiError saying the fix
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import time
@@ -33,6 +37,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import cache
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
@@ -47,6 +53,7 @@ from finops_pipeline.adapters.usage.base import (
     backoff_delays,
     utc_now,
 )
+from finops_pipeline.warehouse.catalog import SQL_DIR
 from finops_pipeline.warehouse.schemas import COST_DAILY, METRICS_HOURLY
 
 PROVIDER = "azure"
@@ -78,6 +85,8 @@ NAMESPACES = {
     "storage_account": "Microsoft.Storage/storageAccounts",
     "app_service": "Microsoft.Web/sites",
 }
+# Cost Management ResourceLocation (display form) -> ARM region name.
+REGIONS_SEED = SQL_DIR / "seeds" / "azure_regions.csv"
 # Resources per multi-resource metrics call (Azure's limit for one subscription-scope query).
 BATCH_LIMIT = 50
 # Cost Management ChargeType -> FOCUS ChargeCategory (the native value goes to charge_description).
@@ -109,10 +118,12 @@ def _c(native: str, canonical: str, unit: str, scale: float = 1.0) -> MetricSpec
 
 @dataclass(frozen=True)
 class _Located:
-    """A resource seen in the cost data, with where it lives."""
+    """A resource seen in the cost data, with where it lives: Cost Management's location as it
+    came, and its ARM region name (None when the seed does not know the location)."""
 
     resource_id: str
     subscription_id: str
+    location: str | None
     region: str | None
 
 
@@ -219,15 +230,19 @@ class AzureUsageAdapter(CloudAdapter):
         ingested_at = utc_now()
         rows: list[dict] = []
         totals: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        unmapped: dict[str, int] = defaultdict(int)  # location the seed does not know -> rows
         for sub in self.subscription_ids:
             lines, sub_totals = self._subscription_cost(sub, start, end)
-            locations = {r.resource_id: r.region for r in self._located_resources(sub, start, end)}
+            located = {r.resource_id: r for r in self._located_resources(sub, start, end)}
             for (day, charge_type, rid, service, currency), line in sorted(lines.items(), key=_sort_key):
+                where = located.get(rid) if rid else None
+                if where is not None and where.location and where.region is None:
+                    unmapped[where.location] += 1
                 rows.append({
                     "provider": PROVIDER, "usage_date": day,
                     "billing_account_id": sub, "sub_account_id": sub,
                     "service_name": service or "Unassigned",
-                    "region": locations.get(rid) if rid else None,
+                    "region": (where.region or where.location) if where else None,
                     "resource_id": rid or None,
                     "resource_name": rid.rsplit("/", 1)[-1] if rid else None,
                     "resource_type": resource_type_of(rid) if rid else None,
@@ -241,6 +256,10 @@ class AzureUsageAdapter(CloudAdapter):
             for day, by_currency in sub_totals.items():
                 for currency, amount in by_currency.items():
                     totals[day][currency] += amount
+        self.api.notes.setdefault("unmapped_regions", "0")
+        self._count("unmapped_regions", sum(unmapped.values()))
+        if unmapped:
+            self.api.notes["unmapped_region_values"] = ", ".join(sorted(unmapped)[:20])
         days = [start + timedelta(days=i) for i in range((end - start).days)]
         table = _cost_table(rows)
         return CostFetch(cost=table, days=days,
@@ -270,17 +289,17 @@ class AzureUsageAdapter(CloudAdapter):
         return lines, totals
 
     def _located_resources(self, sub: str, start: date, end: date) -> list[_Located]:
-        """Resources (lower-case ids) billed to a subscription in the window, with their region."""
+        """Resources (lower-case ids) billed to a subscription in the window, with their location."""
         key = (sub, start, end)
-        cache = self._locations
-        if key not in cache:
+        located = self._locations
+        if key not in located:
             seen: dict[str, str | None] = {}
             for rec in self.query_cost(sub, start, end, "ActualCost", ["ResourceId", "ResourceLocation"]):
                 rid = (rec["ResourceId"] or "").lower()
                 if rid:
-                    seen[rid] = (rec["ResourceLocation"] or "").lower() or seen.get(rid)
-            cache[key] = [_Located(rid, sub, region) for rid, region in sorted(seen.items())]
-        return cache[key]
+                    seen[rid] = (rec["ResourceLocation"] or "").strip() or seen.get(rid)
+            located[key] = [_Located(rid, sub, where, arm_region(where)) for rid, where in sorted(seen.items())]
+        return located[key]
 
     def query_cost(self, sub: str, start: date, end: date, cost_type: str, grouping: list[str],
                    charge_type: str | None = None) -> Iterator[dict]:
@@ -391,7 +410,7 @@ class AzureUsageAdapter(CloudAdapter):
             missing_ok=True,
         )
         if response is None:  # deleted since it was billed
-            self._note_missing(1)
+            self._count("monitor_resources_not_found", 1)
             return None
         rows: dict[str, list] = defaultdict(list)
         region = response.get("resourceregion") or ref.region
@@ -427,13 +446,13 @@ class AzureUsageAdapter(CloudAdapter):
                 if rid in by_id:
                     answered.add(rid)
                     _append_points(rows, by_id[rid], rid, region, spec, series.get("data"), start, end)
-        self._note_missing(len(by_id) - len(answered))
+        self._count("monitor_resources_not_found", len(by_id) - len(answered))
         return _metrics_table(rows)
 
-    def _note_missing(self, count: int) -> None:
+    def _count(self, note: str, count: int) -> None:
+        """Add ``count`` to a counter kept in the API notes (shown in the asset's metadata)."""
         if count:
-            total = int(self.api.notes.get("monitor_resources_not_found", "0")) + count
-            self.api.notes["monitor_resources_not_found"] = str(total)
+            self.api.notes[note] = str(int(self.api.notes.get(note, "0")) + count)
 
     # -- calls, retries, errors -------------------------------------------------------
     def _call(self, operation: str, scope: str, price: Decimal, role: str, send: Callable,
@@ -561,6 +580,24 @@ def advertised_wait(headers) -> float | None:
         except (TypeError, ValueError):
             continue  # an HTTP-date Retry-After: fall back to backoff
     return max(waits) if waits else None
+
+
+@cache
+def _region_names(path: Path = REGIONS_SEED) -> dict[str, str]:
+    """Lower-case location -> ARM region name: the seed's display forms, and every ARM name itself."""
+    with open(path, newline="") as fh:
+        rows = [(r["display_name"].strip().lower(), r["arm_name"].strip()) for r in csv.DictReader(fh)]
+    return {**{arm: arm for _, arm in rows}, **dict(rows)}
+
+
+def arm_region(location: str | None) -> str | None:
+    """The ARM region name (``eastus``) of a Cost Management ResourceLocation ("US East"), also
+    accepting an ARM name or its spaced display name ("East US"); None if the seed does not know it."""
+    if not location:
+        return None
+    key = location.strip().lower()
+    names = _region_names()
+    return names.get(key) or names.get(key.replace(" ", ""))
 
 
 def resource_type_of(resource_id: str) -> str | None:
