@@ -254,10 +254,12 @@ def test_an_unknown_location_is_kept_as_it_came_and_counted(entra, make_adapter)
     meta = adapter.api.as_metadata()
     assert meta["api_unmapped_regions"] == "1" and meta["api_unmapped_region_values"] == "Mars North"
     # Metrics ask Azure Monitor by ARM region; an unknown one is left for the per-resource call to say.
-    regions = {ref.resource_id[-3:]: ref.region for ref in adapter.discover_resources(date(2026, 1, 5), date(2026, 1, 6))}
+    refs = adapter.discover_resources(date(2026, 1, 5), date(2026, 1, 6))
+    regions = {ref.resource_id[-3:]: ref.region for ref in refs}
     assert regions == {"vm1": "westus2", "vm2": "eastus2", "vm3": None}
 
 
 def test_the_region_seed_is_a_catalog_view(tmp_path):
     con = connect_lake(Lake(tmp_path / "lake"))
-    assert con.execute("select arm_name from azure_regions where display_name = 'EU West'").fetchone() == ("westeurope",)
+    found = con.execute("select arm_name from azure_regions where display_name = 'EU West'").fetchone()
+    assert found == ("westeurope",)

@@ -17,9 +17,13 @@ contract's grain is assembled from a plan of small queries — see docs/azure.md
 Every page is followed through ``nextLink`` (the SDK returns only the first), columns
 are read by name, ``UsageDate`` is an integer YYYYMMDD, and amounts stay per currency.
 
-Metrics: one ``metrics.list`` call per resource with all of its metric names, the
-aggregations its metrics need and ``interval="PT1H"``. Timestamps without values are
-gaps: no row is written for them.
+Metrics: one subscription-scope query (``Metrics - List At Subscription Scope Post``, the
+parameters and the ``Microsoft.ResourceId`` filter in the JSON body, so 50 ids never meet a
+URL length limit) per subscription x region x type, or one ``metrics.list`` call for a
+resource whose region is unknown; all metric names at once, ``interval="PT1H"``. A gauge's
+timestamp without values is a gap (no row); a counter's is 0, and so is every hour of a
+counter whose series a batch answer left out (split results have no series for a resource
+without data).
 
 Retries are ours, not azure-core's (its policy ignores Cost Management's
 ``x-ms-ratelimit-microsoft.costmanagement-*-retry-after`` headers): 429s wait the longest
@@ -367,8 +371,8 @@ class AzureUsageAdapter(CloudAdapter):
         """metrics_hourly rows for hours in [start, end): one page per call.
 
         Resources sharing subscription, region and type go in one subscription-scope call
-        (up to BATCH_LIMIT, filtered to their ids); a resource alone in its group, or without
-        a known region, gets a per-resource call.
+        (up to BATCH_LIMIT, filtered to their ids); a resource without a known region gets a
+        per-resource call.
         """
         start, end = _utc(start), _utc(end)
         if resources is None:
@@ -382,19 +386,16 @@ class AzureUsageAdapter(CloudAdapter):
             batchable = ref.region and ref.sub_account_id
             key = (ref.sub_account_id, ref.region, ref.resource_type) if batchable else ("one", ref.resource_id)
             groups[key].append(ref)
-        for refs in groups.values():
+        for key, refs in groups.items():
             specs = self._specs(refs[0].resource_type, metrics)
-            if len(refs) == 1:
-                table = self._resource_metrics(refs[0], specs, timespan, start, end)
+            if key[0] == "one":
+                tables = [self._resource_metrics(refs[0], specs, timespan, start, end)]
             else:
-                table = None
-                for i in range(0, len(refs), BATCH_LIMIT):
-                    table = self._batch_metrics(refs[i:i + BATCH_LIMIT], specs, timespan, start, end)
-                    if table.num_rows:
-                        yield table
-                continue
-            if table is not None and table.num_rows:
-                yield table
+                tables = (self._batch_metrics(refs[i:i + BATCH_LIMIT], specs, timespan, start, end)
+                          for i in range(0, len(refs), BATCH_LIMIT))
+            for table in tables:
+                if table is not None and table.num_rows:
+                    yield table
 
     def _specs(self, resource_type: str, metrics: list[str] | None) -> list[MetricSpec]:
         return [s for s in self.METRICS.get(resource_type, []) if metrics is None or s.canonical in metrics]
@@ -404,7 +405,7 @@ class AzureUsageAdapter(CloudAdapter):
         rid = ref.resource_id.lower()
         response = self._call(
             "monitor.metrics.list", rid, MONITOR_PRICE_PER_CALL, "Monitoring Reader",
-            lambda hook: _get_json(self.cost_client, f"{rid}/providers/Microsoft.Insights/metrics", {
+            lambda hook: _send_json(self.cost_client, "GET", f"{rid}/providers/Microsoft.Insights/metrics", {
                 "timespan": timespan, "interval": "PT1H", "metricnames": ",".join(s.native for s in specs),
                 "aggregation": _aggregations(specs)}, hook),
             missing_ok=True,
@@ -423,30 +424,46 @@ class AzureUsageAdapter(CloudAdapter):
 
     def _batch_metrics(self, refs: list[ResourceRef], specs: list[MetricSpec], timespan: str,
                        start: datetime, end: datetime) -> pa.Table:
-        """One subscription-scope call for resources of one type in one region."""
+        """One subscription-scope call for resources of one type in one region.
+
+        Split by ``Microsoft.ResourceId``, the answer holds a series only for the resources
+        that had data: a counter series missing for a resource asked for is 0 for every hour
+        (an idle database's connections), a missing gauge stays a gap.
+        """
         sub, region, rtype = refs[0].sub_account_id, refs[0].region, refs[0].resource_type
         by_id = {r.resource_id.lower(): r for r in refs}
-        id_filter = " or ".join(f"Microsoft.ResourceId eq '{rid}'" for rid in by_id)
+        body = {
+            "timespan": timespan, "interval": "PT1H", "metricNames": ",".join(s.native for s in specs),
+            "aggregation": _aggregations(specs), "top": len(refs), "metricNamespace": NAMESPACES[rtype],
+            "filter": " or ".join(f"Microsoft.ResourceId eq '{rid}'" for rid in by_id),
+        }
+        path = f"/subscriptions/{sub}/providers/Microsoft.Insights/metrics"
         response = self._call(
-            "monitor.metrics.list_at_subscription_scope", f"/subscriptions/{sub}", MONITOR_PRICE_PER_CALL,
+            "monitor.metrics.list_at_subscription_scope_post", f"/subscriptions/{sub}", MONITOR_PRICE_PER_CALL,
             "Monitoring Reader",
-            lambda hook: _get_json(self.cost_client, f"/subscriptions/{sub}/providers/Microsoft.Insights/metrics", {
-                "region": region, "timespan": timespan, "interval": "PT1H",
-                "metricnames": ",".join(s.native for s in specs), "aggregation": _aggregations(specs),
-                "top": str(len(refs)), "$filter": id_filter, "metricnamespace": NAMESPACES[rtype]}, hook),
+            lambda hook: _send_json(self.cost_client, "POST", path, {"region": region}, hook, body),
         )
         rows: dict[str, list] = defaultdict(list)
         by_native = {s.native.lower(): s for s in specs}
-        answered = set()
+        answered: set[tuple[str, str]] = set()  # (resource id, native metric) with a series
         for metric in response.get("value") or []:
             spec = by_native.get(((metric.get("name") or {}).get("value") or "").lower())
             for series in (metric.get("timeseries") or []) if spec else []:
                 rid = next((str(m.get("value")).lower() for m in series.get("metadatavalues") or []
                             if ((m.get("name") or {}).get("value") or "").lower() == "microsoft.resourceid"), None)
                 if rid in by_id:
-                    answered.add(rid)
+                    answered.add((rid, spec.native))
                     _append_points(rows, by_id[rid], rid, region, spec, series.get("data"), start, end)
-        self._count("monitor_resources_not_found", len(by_id) - len(answered))
+        idle_hours = [{"timeStamp": _iso(start + timedelta(hours=h))}
+                      for h in range(int((end - start).total_seconds() // 3600))]
+        filled = 0
+        for rid, ref in by_id.items():
+            for spec in specs:
+                if spec.kind == "counter" and (rid, spec.native) not in answered:
+                    _append_points(rows, ref, rid, region, spec, idle_hours, start, end)
+                    filled += 1
+        self._count("monitor_counter_series_zero_filled", filled)
+        self._count("monitor_resources_without_series", len(by_id) - len({rid for rid, _ in answered}))
         return _metrics_table(rows)
 
     def _count(self, note: str, count: int) -> None:
@@ -553,15 +570,15 @@ def _append_points(rows: dict[str, list], ref: ResourceRef, rid: str, region: st
         rows["ingested_at"].append(ingested_at)
 
 
-def _get_json(client, path: str, params: dict[str, str], hook) -> dict:
-    """GET an ARM path through an ARM client's pipeline (its credential, endpoint and policies;
-    ``send_request`` is the SDK's way to call any ARM endpoint) and return the JSON body.
-    Monitor metrics go this way: azure-mgmt-monitor's methods build a model object per
+def _send_json(client, method: str, path: str, params: dict[str, str], hook, body: dict | None = None) -> dict:
+    """Send a request for an ARM path through an ARM client's pipeline (its credential, endpoint
+    and policies; ``send_request`` is the SDK's way to call any ARM endpoint) and return the JSON
+    body. Monitor metrics go this way: azure-mgmt-monitor's methods build a model object per
     datapoint, three quarters of a metrics day's CPU, and it has no public send_request."""
     from azure.core.rest import HttpRequest
 
-    request = HttpRequest("GET", path, params={"api-version": METRICS_API_VERSION, **params},
-                          headers={"Accept": "application/json"})
+    request = HttpRequest(method, path, params={"api-version": METRICS_API_VERSION, **params},
+                          headers={"Accept": "application/json"}, json=body)
     response = client.send_request(request, raw_response_hook=hook)
     response.raise_for_status()
     return response.json()
