@@ -9,9 +9,11 @@ AZURE_AUTHORITY_HOST, AZURE_RESOURCE_MANAGER_ENDPOINT and a REQUESTS_CA_BUNDLE t
 usual CA bundle plus this certificate — the same knobs an Azure Stack Hub user sets.
 
 Behaviour copied from Azure: ResourceIds come back lower-cased from Cost Management,
-UsageDate is an integer YYYYMMDD, pages are chained by ``nextLink`` (``$skiptoken``) and
+ResourceLocation in Cost Management's display form ("US East"), UsageDate is an integer YYYYMMDD, pages are chained by ``nextLink`` (``$skiptoken``) and
 must be POSTed with the same body, at most two groupings, 404 SubscriptionNotFound,
-metric timestamps without values for idle hours, 400 for a malformed ``interval``.
+metric timestamps without values for idle hours, 400 for a malformed ``interval``; the
+subscription-scope metrics query omits the series of a resource without data, takes its
+parameters from a POST body and refuses a GET URL longer than 2,048 characters.
 """
 
 from __future__ import annotations
@@ -84,9 +86,25 @@ _NAMESPACES = {
     "storage_account": "Microsoft.Storage/storageAccounts",
     "app_service": "Microsoft.Web/sites",
 }
+# Cost Management's ResourceLocation is its own display form, not the ARM region name the rest of
+# Azure uses (Azure/azure-sdk-for-go#22599; the FinOps toolkit's Get-FinOpsRegion maps
+# "US East" back to eastus). ARM region name -> what Cost Management answers.
+COST_LOCATIONS = {
+    "eastus": "US East", "eastus2": "US East 2", "westus": "US West", "centralus": "US Central",
+    "westeurope": "EU West", "northeurope": "EU North", "uksouth": "UK South", "japaneast": "JA East",
+}
 _GROUPINGS = {"resourceid", "servicename", "resourcelocation", "chargetype", "meter", "resourcetype",
               "subscriptionid"}
 _AGGREGATIONS = ("average", "maximum", "minimum", "total", "count")
+# Longer metrics URLs are refused; multi-resource queries move the filter to a POST body for this
+# reason (grafana/grafana#56118, "the limit of 2048 characters for an URL").
+MAX_URL_LENGTH = 2048
+# Metrics - List At Subscription Scope Post: body property -> the query parameter it stands for.
+_BODY_PARAMETERS = {"timespan": "timespan", "interval": "interval", "metricNames": "metricnames",
+                    "aggregation": "aggregation", "filter": "$filter", "top": "top", "orderBy": "orderby",
+                    "rollUpBy": "rollupby", "resultType": "resultType", "metricNamespace": "metricnamespace",
+                    "autoAdjustTimegrain": "AutoAdjustTimegrain", "validateDimensions": "ValidateDimensions"}
+_METRICS_MARKER = "/providers/microsoft.insights/metrics"
 
 
 class AzureApi:
@@ -203,6 +221,37 @@ class AzureApi:
         return 200, {"id": f"/subscriptions/{subscription_id}", "subscriptionId": subscription_id,
                      "displayName": f"simulated {subscription_id[-4:]}", "state": "Enabled"}
 
+    def metrics_get(self, url: str) -> tuple[int, dict]:
+        """``GET {scope}/providers/Microsoft.Insights/metrics?...``, given the URL as sent."""
+        if len(url) > MAX_URL_LENGTH:
+            return 414, _error("RequestUriTooLong", f"The request URL is {len(url)} characters long; "
+                                                    f"the limit is {MAX_URL_LENGTH}.")
+        parts = urlsplit(url)
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        return self.metrics(parts.path[: -len(_METRICS_MARKER)], query)
+
+    def metrics_post(self, url: str, body: bytes) -> tuple[int, dict]:
+        """"Metrics - List At Subscription Scope Post": parameters in the query string or the JSON body,
+        never the same one in both (400, as the API reference says); a resource's metrics take no POST
+        body (400, grafana/grafana#59700)."""
+        parts = urlsplit(url)
+        path = parts.path[: -len(_METRICS_MARKER)]
+        if not re.fullmatch(r"/subscriptions/[^/]+", path.rstrip("/"), re.IGNORECASE):
+            return 400, _error("BadRequest", "a request body is only accepted at subscription scope")
+        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+        try:
+            fields = json.loads(body or b"{}")
+        except ValueError:
+            return 400, _error("BadRequest", "body is not JSON")
+        for name, value in fields.items():
+            parameter = _BODY_PARAMETERS.get(name)
+            if parameter is None:
+                return 400, _error("BadRequest", f"unknown body property {name!r}")
+            if parameter in query:
+                return 400, _error("BadRequest", f"{name} is given both in the query string and in the body")
+            query[parameter] = str(value)
+        return self.metrics(path, query)
+
     def metrics(self, resource_path: str, query: dict[str, str]) -> tuple[int, dict]:
         """A resource's metrics, or (path = /subscriptions/{id}) the subscription-scope multi-resource query."""
         scope = re.fullmatch(r"/subscriptions/([^/]+)", resource_path.rstrip("/"), re.IGNORECASE)
@@ -221,8 +270,11 @@ class AzureApi:
                      "namespace": _NAMESPACES[resource.resource_type], "resourceregion": resource.region}
 
     def _subscription_metrics(self, sub: str, query: dict[str, str]) -> tuple[int, dict]:
-        """Every matching resource of one type in one region of a subscription: one series per resource,
-        tagged with the Microsoft.ResourceId dimension."""
+        """Every matching resource of one type in one region of a subscription: one series per resource
+        with data, tagged with the Microsoft.ResourceId dimension. A resource without any value in the
+        window has no series at all: split results hold a series per dimension value in the data, and
+        a metric with no data answers ``"timeseries": []`` (Azure Monitor REST API walkthrough,
+        "Retrieve metric values" with a dimension filter)."""
         if sub not in AZURE_SUBSCRIPTIONS:
             return 404, _error("SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
         namespace, region = query.get("metricnamespace", ""), query.get("region", "")
@@ -243,19 +295,17 @@ class AzureApi:
         catalog = {m.native.lower(): m for m in NATIVE_METRICS[rtype]}
         value = []
         for name in names:
-            metric = None
+            native = catalog[name.lower()]
+            metric = _metric_entry(f"/subscriptions/{sub}/providers/Microsoft.Insights/metrics/{native.native}", native)
             for resource in resources:
-                one = self._metric(resource, catalog[name.lower()], first, last, wanted)
-                one["timeseries"][0]["metadatavalues"] = [
+                series = self._metric(resource, native, first, last, wanted)["timeseries"][0]
+                if not any(len(point) > 1 for point in series["data"]):
+                    continue  # nothing but bare timestamps: no series for this resource
+                series["metadatavalues"] = [
                     {"name": {"value": "Microsoft.ResourceId", "localizedValue": "Microsoft.ResourceId"},
                      "value": resource.resource_id}]
-                if metric is None:
-                    metric = one
-                    metric["id"] = f"/subscriptions/{sub}/providers/Microsoft.Insights/metrics/{name}"
-                else:
-                    metric["timeseries"] += one["timeseries"]
-            if metric is not None:
-                value.append(metric)
+                metric["timeseries"].append(series)
+            value.append(metric)
         return 200, {"cost": 0, "timespan": query["timespan"], "interval": query["interval"], "value": value,
                      "namespace": _NAMESPACES[rtype], "resourceregion": region.lower()}
 
@@ -301,13 +351,9 @@ class AzureApi:
                         point["count"] = float(values.sample_count[h])
             data.append(point)
             hour += dt.timedelta(hours=1)
-        return {
-            "id": f"{resource.resource_id}/providers/Microsoft.Insights/metrics/{metric.native}",
-            "type": "Microsoft.Insights/metrics",
-            "name": {"value": metric.native, "localizedValue": metric.native},
-            "displayDescription": "", "unit": metric.unit, "errorCode": "Success",
-            "timeseries": [{"metadatavalues": [], "data": data}],
-        }
+        entry = _metric_entry(f"{resource.resource_id}/providers/Microsoft.Insights/metrics/{metric.native}", metric)
+        entry["timeseries"].append({"metadatavalues": [], "data": data})
+        return entry
 
     def _resource(self, path: str) -> SimResource | None:
         wanted = path.rstrip("/").lower()
@@ -361,11 +407,18 @@ class AzureDouble(AzureApi):
         }
 
 
+def _metric_entry(metric_id: str, metric: NativeMetric) -> dict:
+    """One element of a metrics answer's ``value``, without series yet."""
+    return {"id": metric_id, "type": "Microsoft.Insights/metrics",
+            "name": {"value": metric.native, "localizedValue": metric.native},
+            "displayDescription": "", "unit": metric.unit, "errorCode": "Success", "timeseries": []}
+
+
 def _dimensions(line, resource: SimResource | None) -> dict[str, str]:
     return {
         "resourceid": (line.resource_id or "").lower(),
         "servicename": line.service_name,
-        "resourcelocation": (line.region or "").lower(),
+        "resourcelocation": COST_LOCATIONS[line.region] if line.region else "",
         "chargetype": line.charge_category,
         "meter": line.sku,
         "resourcetype": _NAMESPACES.get(resource.resource_type, "") if resource else "",
@@ -432,10 +485,8 @@ def _handler(double: AzureDouble):
             subscription = re.fullmatch(r"/subscriptions/([^/]+)/?", parts.path, re.IGNORECASE)
             if subscription:
                 return self._send(*double.subscription(subscription.group(1)))
-            marker = "/providers/microsoft.insights/metrics"
-            if parts.path.lower().endswith(marker):
-                query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-                status, body = double.metrics(parts.path[: -len(marker)], query)
+            if parts.path.lower().endswith(_METRICS_MARKER):
+                status, body = double.metrics_get(double.url + self.path)
                 return self._send(status, body, {"x-ms-ratelimit-remaining-subscription-reads": "11999"})
             self._send(404, _error("NotFound", f"no route for GET {parts.path}"))
 
@@ -451,6 +502,9 @@ def _handler(double: AzureDouble):
             refusal = double.gate("POST", parts.path) if double.gate is not None else None
             if refusal is not None:
                 return self._send(*refusal)
+            if parts.path.lower().endswith(_METRICS_MARKER):
+                status, body = double.metrics_post(double.url + self.path, raw)
+                return self._send(status, body, {"x-ms-ratelimit-remaining-subscription-reads": "11999"})
             cost = re.fullmatch(r"/+subscriptions/([^/]+)/providers/Microsoft\.CostManagement/query",
                                 parts.path, re.IGNORECASE)
             if cost:

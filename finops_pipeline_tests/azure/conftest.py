@@ -81,13 +81,15 @@ def cost_callback(api):
 
 
 def metrics_callback(api):
+    """Monitor metrics, GET (URL as sent) or POST (subscription scope, parameters in the body)."""
+
     def answer(request):
         if not authorized(api, request):
             return 401, {}, json.dumps({"error": {"code": "AuthenticationFailed", "message": "no token"}})
-        parts = urlsplit(request.url)
-        query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        path = parts.path[: -len("/providers/Microsoft.Insights/metrics")]
-        status, body = api.metrics(path, query)
+        if request.method == "POST":
+            status, body = api.metrics_post(request.url, request.body or b"")
+        else:
+            status, body = api.metrics_get(request.url)
         return status, {"x-ms-ratelimit-remaining-subscription-reads": "11998"}, json.dumps(body)
 
     return answer
@@ -107,7 +109,8 @@ def metrics_answer(api):
 def arm(entra, cost_answer, metrics_answer):
     """ARM answered from the fleet (cost and metrics)."""
     entra.add_callback(responses.POST, COST_URL, callback=cost_answer, content_type="application/json")
-    entra.add_callback(responses.GET, METRICS_URL, callback=metrics_answer, content_type="application/json")
+    for method in (responses.GET, responses.POST):
+        entra.add_callback(method, METRICS_URL, callback=metrics_answer, content_type="application/json")
     return entra
 
 

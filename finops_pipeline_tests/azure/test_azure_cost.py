@@ -15,6 +15,8 @@ import responses
 from finops_pipeline.adapters.usage.base import CloudApiError
 from finops_pipeline.simulator.azure import TENANT_ID
 from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS
+from finops_pipeline.warehouse.catalog import connect_lake
+from finops_pipeline.warehouse.lake import Lake
 
 SUB = AZURE_SUBSCRIPTIONS[0]
 COST_URL = re.compile(r"https://management\.azure\.com/+subscriptions/[^/]+/providers/Microsoft\.CostManagement/query.*")
@@ -210,3 +212,54 @@ def test_totals_never_mix_currencies(arm, make_adapter, fleet):
     for day, totals in fetched.provider_totals.items():
         for currency, amount in totals.items():
             assert by_currency[(day, currency)] == amount
+
+
+def test_regions_are_arm_names_though_cost_management_answers_its_display_form(arm, make_adapter):
+    adapter = make_adapter()
+    answered = {r["ResourceLocation"] for r in adapter.query_cost(SUB, *DAYS, "ActualCost",
+                                                                   ["ResourceId", "ResourceLocation"])}
+    assert answered == {"US East", "EU West"}  # what the service says (Azure/azure-sdk-for-go#22599)
+
+    rows = adapter.fetch_cost(*DAYS).cost.to_pylist()
+    assert {r["region"] for r in rows} == {"eastus", "westeurope"}
+    vm0 = next(r for r in rows if r["resource_id"].endswith("/virtualmachines/virtualmachine000"))
+    assert vm0["region"] == "eastus"
+    assert adapter.api.as_metadata()["api_unmapped_regions"] == "0"
+    found = {ref.resource_id.rsplit("/", 1)[-1]: ref.region for ref in adapter.discover_resources(*DAYS)}
+    assert found["virtualmachine000"] == "eastus" and found["virtualmachine002"] == "westeurope"
+
+
+def test_an_unknown_location_is_kept_as_it_came_and_counted(entra, make_adapter):
+    rid = "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm{}"
+    locations = {rid.format(1): "US West 2", rid.format(2): "East US 2", rid.format(3): "Mars North"}
+
+    def answer(request):
+        body = json.loads(request.body)
+        grouping = [g["name"] for g in body["dataset"]["grouping"]]
+        if grouping == ["ChargeType"]:
+            rows, cols = [[3.0, 20260105, "Usage", "USD"]], ["Cost", "UsageDate", "ChargeType", "Currency"]
+        elif grouping == ["ResourceId", "ServiceName"]:
+            rows = [[1.0, 20260105, r, "Virtual Machines", "USD"] for r in locations]
+            cols = ["Cost", "UsageDate", "ResourceId", "ServiceName", "Currency"]
+        else:
+            rows = [[1.0, 20260105, r, where, "USD"] for r, where in locations.items()]
+            cols = ["Cost", "UsageDate", "ResourceId", "ResourceLocation", "Currency"]
+        return 200, {}, json.dumps({"properties": {"columns": [{"name": c} for c in cols], "rows": rows}})
+
+    entra.add_callback(responses.POST, COST_URL, callback=answer, content_type="application/json")
+    adapter = make_adapter()
+    adapter.subscription_ids = (SUB,)
+    rows = adapter.fetch_cost(date(2026, 1, 5), date(2026, 1, 6)).cost.to_pylist()
+    assert {r["resource_name"]: r["region"] for r in rows} == {"vm1": "westus2", "vm2": "eastus2", "vm3": "Mars North"}
+    meta = adapter.api.as_metadata()
+    assert meta["api_unmapped_regions"] == "1" and meta["api_unmapped_region_values"] == "Mars North"
+    # Metrics ask Azure Monitor by ARM region; an unknown one is left for the per-resource call to say.
+    refs = adapter.discover_resources(date(2026, 1, 5), date(2026, 1, 6))
+    regions = {ref.resource_id[-3:]: ref.region for ref in refs}
+    assert regions == {"vm1": "westus2", "vm2": "eastus2", "vm3": None}
+
+
+def test_the_region_seed_is_a_catalog_view(tmp_path):
+    con = connect_lake(Lake(tmp_path / "lake"))
+    found = con.execute("select arm_name from azure_regions where display_name = 'EU West'").fetchone()
+    assert found == ("westeurope",)

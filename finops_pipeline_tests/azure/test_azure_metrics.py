@@ -13,7 +13,6 @@ import responses
 from azure.core.exceptions import ServiceRequestError
 from responses import matchers
 
-from finops_pipeline.adapters.usage.azure import AzureUsageAdapter
 from finops_pipeline.adapters.usage.base import CloudApiError, ResourceRef
 
 DAY = date(2026, 1, 6)
@@ -22,6 +21,25 @@ END = START + timedelta(days=1)
 METRICS_URL = re.compile(r"https://management\.azure\.com/subscriptions/.+/providers/Microsoft\.Insights/metrics.*",
                          re.IGNORECASE)
 VM = "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg-finops/providers/Microsoft.Compute/virtualMachines/vm1"
+# What each resource type must land as (native name in Azure Monitor -> canonical metric, kind), written
+# from the "Supported metrics" pages of Azure Monitor, not read from the adapter.
+EXPECTED_METRICS = {
+    "virtual_machine": [("Percentage CPU", "cpu_utilization_pct", "gauge"),
+                        ("Network In Total", "network_in_bytes", "counter"),
+                        ("Network Out Total", "network_out_bytes", "counter"),
+                        ("Disk Read Bytes", "disk_read_bytes", "counter"),
+                        ("Disk Write Bytes", "disk_write_bytes", "counter"),
+                        ("Available Memory Bytes", "memory_available_bytes", "gauge")],
+    "sql_database": [("cpu_percent", "cpu_utilization_pct", "gauge"),
+                     ("connection_successful", "connections", "counter"),
+                     ("storage_percent", "storage_pct", "gauge")],
+    "storage_account": [("Transactions", "requests", "counter"),
+                        ("UsedCapacity", "storage_bytes", "gauge"),
+                        ("Availability", "availability_pct", "gauge")],
+    "app_service": [("CpuTime", "cpu_seconds", "counter"),
+                    ("Requests", "requests", "counter"),
+                    ("HttpResponseTime", "response_time_ms", "gauge")],
+}
 
 
 def _rows(adapter, **kwargs) -> list[dict]:
@@ -35,17 +53,18 @@ def _assert_rows_match_fleet(rows: list[dict], fleet) -> None:
     got = {(r["resource_id"], r["metric"], r["hour_start"]): r for r in rows}
     expected_keys, idle = set(), 0
     for resource in fleet.of("azure"):
-        for spec in AzureUsageAdapter.METRICS[resource.resource_type]:
-            truth = fleet.hourly(resource, spec.canonical, DAY)
+        for native, canonical, kind in EXPECTED_METRICS[resource.resource_type]:
+            truth = fleet.hourly(resource, canonical, DAY)
             for h, hour in enumerate(truth.hour_starts):
-                key = (resource.resource_id.lower(), spec.canonical, hour)
+                key = (resource.resource_id.lower(), canonical, hour)
                 row = got[key]
                 expected_keys.add(key)
-                if spec.kind == "counter" and truth.sum[h] == 0:
+                assert row["native_metric"] == native
+                if kind == "counter" and truth.sum[h] == 0:
                     assert row["sum"] == 0.0 and row["sample_count"] is None
                     idle += 1
                     continue
-                if spec.kind == "counter":
+                if kind == "counter":
                     assert row["sum"] == pytest.approx(truth.sum[h], rel=1e-9)
                 else:
                     assert row["avg"] == pytest.approx(truth.avg[h], rel=1e-9)
@@ -53,7 +72,7 @@ def _assert_rows_match_fleet(rows: list[dict], fleet) -> None:
                     assert row["min"] == pytest.approx(truth.min[h], rel=1e-9)
                 assert row["sample_count"] == truth.sample_count[h]
                 assert row["region"] == resource.region and row["sub_account_id"] == resource.sub_account_id
-                assert row["resource_type"] == resource.resource_type and row["native_metric"] == spec.native
+                assert row["resource_type"] == resource.resource_type
                 assert row["usage_date"] == DAY
     assert idle > 0  # the idle resources really had bare hours
     assert set(got) == expected_keys and len(rows) == len(got)
@@ -63,13 +82,16 @@ def test_metric_rows_equal_the_fleets_hourly_values_and_idle_counts_are_zero(arm
     adapter = make_adapter()
     _assert_rows_match_fleet(_rows(adapter), fleet)
 
-    # One call per resource, all of its metrics at once, hourly.
+    # One subscription-scope POST per subscription x region x type (each holds one resource here),
+    # all of its metrics at once, hourly; the parameters travel in the body.
     metric_calls = [c for c in arm.calls if METRICS_URL.match(c.request.url)]
-    assert len(metric_calls) == len(fleet.of("azure")) == adapter.api.calls["monitor.metrics.list"]
+    assert len(metric_calls) == 10 == adapter.api.calls["monitor.metrics.list_at_subscription_scope_post"]
     for call in metric_calls:
-        query = parse_qs(urlsplit(call.request.url).query)
-        assert query["interval"] == ["PT1H"]
-        assert query["timespan"] == ["2026-01-06T00:00:00Z/2026-01-07T00:00:00Z"]
+        assert call.request.method == "POST"
+        assert set(parse_qs(urlsplit(call.request.url).query)) == {"api-version", "region"}
+        body = json.loads(call.request.body)
+        assert body["interval"] == "PT1H" and body["timespan"] == "2026-01-06T00:00:00Z/2026-01-07T00:00:00Z"
+        assert body["filter"].startswith("Microsoft.ResourceId eq '/subscriptions/")
     assert adapter.api.estimated_cost_usd > 0
 
 
@@ -82,9 +104,10 @@ def test_resources_sharing_subscription_region_and_type_go_in_one_call(arm, api,
 
     groups = {(r.sub_account_id, r.region, r.resource_type) for r in big.of("azure")}
     calls = adapter.api.calls
-    assert calls["monitor.metrics.list_at_subscription_scope"] + calls["monitor.metrics.list"] == len(groups) < 30
+    assert calls["monitor.metrics.list_at_subscription_scope_post"] == len(groups) == 16
+    assert "monitor.metrics.list" not in calls
     batch_calls = [c for c in arm.calls if "/metrics?" in c.request.url and "region=" in c.request.url]
-    assert batch_calls and all("interval=PT1H" in c.request.url for c in batch_calls)
+    assert len(batch_calls) == 16 and all(json.loads(c.request.body)["interval"] == "PT1H" for c in batch_calls)
 
 
 def test_bare_timestamps_are_gaps_for_gauges_and_zero_for_counts(entra, make_adapter):
@@ -165,3 +188,71 @@ def test_unsupported_listed_resource_is_a_configuration_error(arm, make_adapter)
     disk = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/d1"
     with pytest.raises(CloudApiError, match="AZURE_RESOURCE_IDS entry"):
         _rows(make_adapter(resource_ids=[disk]))
+
+
+def test_fifty_resources_go_in_one_query_whose_filter_travels_in_a_post_body(arm, api, make_adapter):
+    from finops_pipeline.simulator.fleet import build_fleet
+
+    api.fleet = big = build_fleet(scale=50)
+    sub = "00000000-0000-4000-8000-000000000001"
+    vms = [r for r in big.of("azure", "virtual_machine") if r.sub_account_id == sub and r.region == "eastus"]
+    assert len(vms) == 50
+    adapter = make_adapter()
+    rows = _rows(adapter, resources=[ResourceRef(r.resource_id, "virtual_machine", "eastus", sub) for r in vms])
+
+    assert len(rows) == 50 * 6 * 24  # every VM, metric and hour
+    (call,) = [c for c in arm.calls if METRICS_URL.match(c.request.url)]
+    assert call.request.method == "POST" and len(call.request.url) < 300
+    body = json.loads(call.request.body)
+    assert body["filter"].count("Microsoft.ResourceId eq ") == 50 and body["top"] == 50
+    assert len(body["filter"]) > 2048  # as a query string this URL would be refused
+
+
+def test_a_resource_without_series_in_a_batch_answer_reads_zero_for_counters_and_gaps_for_gauges(entra, make_adapter):
+    db = "/subscriptions/s1/resourcegroups/rg/providers/microsoft.sql/servers/srv/databases/{}"
+    busy, idle = db.format("busy"), db.format("idle")
+    stamps = [f"2026-01-06T{h:02d}:00:00Z" for h in range(24)]
+    split = [{"name": {"value": "Microsoft.ResourceId"}, "value": busy}]
+
+    def metric(name, points):
+        return {"id": f"/subscriptions/s1/providers/Microsoft.Insights/metrics/{name}",
+                "type": "Microsoft.Insights/metrics", "name": {"value": name, "localizedValue": name}, "unit": "Count",
+                "timeseries": [{"metadatavalues": split, "data": points}]}
+
+    # Only the busy database has series (Azure Monitor splits by the dimension values in the data).
+    entra.post(METRICS_URL, json={"timespan": "x", "interval": "PT1H", "resourceregion": "eastus", "value": [
+        metric("cpu_percent", [{"timeStamp": t, "average": 40.0, "maximum": 50.0, "minimum": 30.0, "count": 60}
+                               for t in stamps]),
+        metric("connection_successful", [{"timeStamp": t, "total": 7.0, "count": 7} for t in stamps]),
+        metric("storage_percent", [{"timeStamp": t, "average": 12.0, "maximum": 12.0, "minimum": 12.0, "count": 60}
+                                   for t in stamps]),
+    ]})
+    refs = [ResourceRef(rid, "sql_database", "eastus", "s1") for rid in (busy, idle)]
+    rows = _rows(make_adapter(), resources=refs)
+
+    idle_rows = [r for r in rows if r["resource_id"] == idle]
+    assert {r["metric"] for r in idle_rows} == {"connections"}  # CPU and storage: gaps, not 0%
+    assert sorted(r["hour_start"].hour for r in idle_rows) == list(range(24))
+    assert all(r["sum"] == 0.0 and r["region"] == "eastus" and r["sub_account_id"] == "s1" for r in idle_rows)
+    busy_rows = [r for r in rows if r["resource_id"] == busy]
+    assert len(busy_rows) == 3 * 24 and {r["sum"] for r in busy_rows if r["metric"] == "connections"} == {7.0}
+
+
+def test_the_double_refuses_what_the_metrics_api_refuses(api, fleet):
+    vms = [r.resource_id for r in fleet.of("azure", "virtual_machine")]
+    sub_scope = ("https://management.azure.com/subscriptions/00000000-0000-4000-8000-000000000001"
+                 "/providers/Microsoft.Insights/metrics")
+    query = "?api-version=2024-02-01&region=eastus&interval=PT1H&timespan=2026-01-06T00:00:00Z/2026-01-07T00:00:00Z"
+    long_filter = " or ".join(f"Microsoft.ResourceId eq '{vms[0]}{i}'" for i in range(20))
+    status, body = api.metrics_get(sub_scope + query + "&$filter=" + long_filter)
+    assert status == 414  # over 2,048 URL characters
+    # The same parameter in the query string and the body, or a body at resource scope: 400.
+    assert api.metrics_post(sub_scope + query, json.dumps({"interval": "PT1H"}).encode())[0] == 400
+    assert api.metrics_post(f"https://management.azure.com{vms[0]}/providers/Microsoft.Insights/metrics"
+                            "?api-version=2024-02-01", b'{"interval": "PT1H"}')[0] == 400
+    status, body = api.metrics_post(sub_scope + "?api-version=2024-02-01&region=eastus", json.dumps({
+        "timespan": "2026-01-06T00:00:00Z/2026-01-07T00:00:00Z", "interval": "PT1H",
+        "metricNames": "Percentage CPU", "aggregation": "Average",
+        "metricNamespace": "Microsoft.Compute/virtualMachines",
+        "filter": f"Microsoft.ResourceId eq '{vms[0]}'", "top": 1}).encode())
+    assert status == 200 and len(body["value"][0]["timeseries"]) == 1

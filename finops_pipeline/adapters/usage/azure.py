@@ -9,14 +9,21 @@ contract's grain is assembled from a plan of small queries — see docs/azure.md
    charge type, ActualCost (billed) and AmortizedCost (effective); outer-joined.
 3. ``ResourceId`` x ``ResourceLocation`` (ActualCost): each resource's region. A resource
    has one location, so this is a lookup, not part of the money grain. The same rows
-   tell the metrics side which resources to ask Azure Monitor about.
+   tell the metrics side which resources to ask Azure Monitor about. Cost Management
+   answers locations in its own display form ("US East", "EU West"), which the seed
+   ``sql/seeds/azure_regions.csv`` maps to ARM region names (``eastus``); a value the
+   seed does not know is kept as it came and counted in ``unmapped_regions``.
 
 Every page is followed through ``nextLink`` (the SDK returns only the first), columns
 are read by name, ``UsageDate`` is an integer YYYYMMDD, and amounts stay per currency.
 
-Metrics: one ``metrics.list`` call per resource with all of its metric names, the
-aggregations its metrics need and ``interval="PT1H"``. Timestamps without values are
-gaps: no row is written for them.
+Metrics: one subscription-scope query (``Metrics - List At Subscription Scope Post``, the
+parameters and the ``Microsoft.ResourceId`` filter in the JSON body, so 50 ids never meet a
+URL length limit) per subscription x region x type, or one ``metrics.list`` call for a
+resource whose region is unknown; all metric names at once, ``interval="PT1H"``. A gauge's
+timestamp without values is a gap (no row); a counter's is 0, and so is every hour of a
+counter whose series a batch answer left out (split results have no series for a resource
+without data).
 
 Retries are ours, not azure-core's (its policy ignores Cost Management's
 ``x-ms-ratelimit-microsoft.costmanagement-*-retry-after`` headers): 429s wait the longest
@@ -26,6 +33,7 @@ off with jitter, both bounded; anything else raises CloudApiError saying the fix
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import time
@@ -33,6 +41,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import cache
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pyarrow as pa
@@ -47,6 +57,7 @@ from finops_pipeline.adapters.usage.base import (
     backoff_delays,
     utc_now,
 )
+from finops_pipeline.warehouse.catalog import SQL_DIR
 from finops_pipeline.warehouse.schemas import COST_DAILY, METRICS_HOURLY
 
 PROVIDER = "azure"
@@ -78,6 +89,8 @@ NAMESPACES = {
     "storage_account": "Microsoft.Storage/storageAccounts",
     "app_service": "Microsoft.Web/sites",
 }
+# Cost Management ResourceLocation (display form) -> ARM region name.
+REGIONS_SEED = SQL_DIR / "seeds" / "azure_regions.csv"
 # Resources per multi-resource metrics call (Azure's limit for one subscription-scope query).
 BATCH_LIMIT = 50
 # Cost Management ChargeType -> FOCUS ChargeCategory (the native value goes to charge_description).
@@ -109,10 +122,12 @@ def _c(native: str, canonical: str, unit: str, scale: float = 1.0) -> MetricSpec
 
 @dataclass(frozen=True)
 class _Located:
-    """A resource seen in the cost data, with where it lives."""
+    """A resource seen in the cost data, with where it lives: Cost Management's location as it
+    came, and its ARM region name (None when the seed does not know the location)."""
 
     resource_id: str
     subscription_id: str
+    location: str | None
     region: str | None
 
 
@@ -219,15 +234,19 @@ class AzureUsageAdapter(CloudAdapter):
         ingested_at = utc_now()
         rows: list[dict] = []
         totals: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        unmapped: dict[str, int] = defaultdict(int)  # location the seed does not know -> rows
         for sub in self.subscription_ids:
             lines, sub_totals = self._subscription_cost(sub, start, end)
-            locations = {r.resource_id: r.region for r in self._located_resources(sub, start, end)}
+            located = {r.resource_id: r for r in self._located_resources(sub, start, end)}
             for (day, charge_type, rid, service, currency), line in sorted(lines.items(), key=_sort_key):
+                where = located.get(rid) if rid else None
+                if where is not None and where.location and where.region is None:
+                    unmapped[where.location] += 1
                 rows.append({
                     "provider": PROVIDER, "usage_date": day,
                     "billing_account_id": sub, "sub_account_id": sub,
                     "service_name": service or "Unassigned",
-                    "region": locations.get(rid) if rid else None,
+                    "region": (where.region or where.location) if where else None,
                     "resource_id": rid or None,
                     "resource_name": rid.rsplit("/", 1)[-1] if rid else None,
                     "resource_type": resource_type_of(rid) if rid else None,
@@ -241,6 +260,10 @@ class AzureUsageAdapter(CloudAdapter):
             for day, by_currency in sub_totals.items():
                 for currency, amount in by_currency.items():
                     totals[day][currency] += amount
+        self.api.notes.setdefault("unmapped_regions", "0")
+        self._count("unmapped_regions", sum(unmapped.values()))
+        if unmapped:
+            self.api.notes["unmapped_region_values"] = ", ".join(sorted(unmapped)[:20])
         days = [start + timedelta(days=i) for i in range((end - start).days)]
         table = _cost_table(rows)
         return CostFetch(cost=table, days=days,
@@ -270,17 +293,17 @@ class AzureUsageAdapter(CloudAdapter):
         return lines, totals
 
     def _located_resources(self, sub: str, start: date, end: date) -> list[_Located]:
-        """Resources (lower-case ids) billed to a subscription in the window, with their region."""
+        """Resources (lower-case ids) billed to a subscription in the window, with their location."""
         key = (sub, start, end)
-        cache = self._locations
-        if key not in cache:
+        located = self._locations
+        if key not in located:
             seen: dict[str, str | None] = {}
             for rec in self.query_cost(sub, start, end, "ActualCost", ["ResourceId", "ResourceLocation"]):
                 rid = (rec["ResourceId"] or "").lower()
                 if rid:
-                    seen[rid] = (rec["ResourceLocation"] or "").lower() or seen.get(rid)
-            cache[key] = [_Located(rid, sub, region) for rid, region in sorted(seen.items())]
-        return cache[key]
+                    seen[rid] = (rec["ResourceLocation"] or "").strip() or seen.get(rid)
+            located[key] = [_Located(rid, sub, where, arm_region(where)) for rid, where in sorted(seen.items())]
+        return located[key]
 
     def query_cost(self, sub: str, start: date, end: date, cost_type: str, grouping: list[str],
                    charge_type: str | None = None) -> Iterator[dict]:
@@ -348,8 +371,8 @@ class AzureUsageAdapter(CloudAdapter):
         """metrics_hourly rows for hours in [start, end): one page per call.
 
         Resources sharing subscription, region and type go in one subscription-scope call
-        (up to BATCH_LIMIT, filtered to their ids); a resource alone in its group, or without
-        a known region, gets a per-resource call.
+        (up to BATCH_LIMIT, filtered to their ids); a resource without a known region gets a
+        per-resource call.
         """
         start, end = _utc(start), _utc(end)
         if resources is None:
@@ -363,19 +386,16 @@ class AzureUsageAdapter(CloudAdapter):
             batchable = ref.region and ref.sub_account_id
             key = (ref.sub_account_id, ref.region, ref.resource_type) if batchable else ("one", ref.resource_id)
             groups[key].append(ref)
-        for refs in groups.values():
+        for key, refs in groups.items():
             specs = self._specs(refs[0].resource_type, metrics)
-            if len(refs) == 1:
-                table = self._resource_metrics(refs[0], specs, timespan, start, end)
+            if key[0] == "one":
+                tables = [self._resource_metrics(refs[0], specs, timespan, start, end)]
             else:
-                table = None
-                for i in range(0, len(refs), BATCH_LIMIT):
-                    table = self._batch_metrics(refs[i:i + BATCH_LIMIT], specs, timespan, start, end)
-                    if table.num_rows:
-                        yield table
-                continue
-            if table is not None and table.num_rows:
-                yield table
+                tables = (self._batch_metrics(refs[i:i + BATCH_LIMIT], specs, timespan, start, end)
+                          for i in range(0, len(refs), BATCH_LIMIT))
+            for table in tables:
+                if table is not None and table.num_rows:
+                    yield table
 
     def _specs(self, resource_type: str, metrics: list[str] | None) -> list[MetricSpec]:
         return [s for s in self.METRICS.get(resource_type, []) if metrics is None or s.canonical in metrics]
@@ -385,13 +405,13 @@ class AzureUsageAdapter(CloudAdapter):
         rid = ref.resource_id.lower()
         response = self._call(
             "monitor.metrics.list", rid, MONITOR_PRICE_PER_CALL, "Monitoring Reader",
-            lambda hook: _get_json(self.cost_client, f"{rid}/providers/Microsoft.Insights/metrics", {
+            lambda hook: _send_json(self.cost_client, "GET", f"{rid}/providers/Microsoft.Insights/metrics", {
                 "timespan": timespan, "interval": "PT1H", "metricnames": ",".join(s.native for s in specs),
                 "aggregation": _aggregations(specs)}, hook),
             missing_ok=True,
         )
         if response is None:  # deleted since it was billed
-            self._note_missing(1)
+            self._count("monitor_resources_not_found", 1)
             return None
         rows: dict[str, list] = defaultdict(list)
         region = response.get("resourceregion") or ref.region
@@ -404,36 +424,52 @@ class AzureUsageAdapter(CloudAdapter):
 
     def _batch_metrics(self, refs: list[ResourceRef], specs: list[MetricSpec], timespan: str,
                        start: datetime, end: datetime) -> pa.Table:
-        """One subscription-scope call for resources of one type in one region."""
+        """One subscription-scope call for resources of one type in one region.
+
+        Split by ``Microsoft.ResourceId``, the answer holds a series only for the resources
+        that had data: a counter series missing for a resource asked for is 0 for every hour
+        (an idle database's connections), a missing gauge stays a gap.
+        """
         sub, region, rtype = refs[0].sub_account_id, refs[0].region, refs[0].resource_type
         by_id = {r.resource_id.lower(): r for r in refs}
-        id_filter = " or ".join(f"Microsoft.ResourceId eq '{rid}'" for rid in by_id)
+        body = {
+            "timespan": timespan, "interval": "PT1H", "metricNames": ",".join(s.native for s in specs),
+            "aggregation": _aggregations(specs), "top": len(refs), "metricNamespace": NAMESPACES[rtype],
+            "filter": " or ".join(f"Microsoft.ResourceId eq '{rid}'" for rid in by_id),
+        }
+        path = f"/subscriptions/{sub}/providers/Microsoft.Insights/metrics"
         response = self._call(
-            "monitor.metrics.list_at_subscription_scope", f"/subscriptions/{sub}", MONITOR_PRICE_PER_CALL,
+            "monitor.metrics.list_at_subscription_scope_post", f"/subscriptions/{sub}", MONITOR_PRICE_PER_CALL,
             "Monitoring Reader",
-            lambda hook: _get_json(self.cost_client, f"/subscriptions/{sub}/providers/Microsoft.Insights/metrics", {
-                "region": region, "timespan": timespan, "interval": "PT1H",
-                "metricnames": ",".join(s.native for s in specs), "aggregation": _aggregations(specs),
-                "top": str(len(refs)), "$filter": id_filter, "metricnamespace": NAMESPACES[rtype]}, hook),
+            lambda hook: _send_json(self.cost_client, "POST", path, {"region": region}, hook, body),
         )
         rows: dict[str, list] = defaultdict(list)
         by_native = {s.native.lower(): s for s in specs}
-        answered = set()
+        answered: set[tuple[str, str]] = set()  # (resource id, native metric) with a series
         for metric in response.get("value") or []:
             spec = by_native.get(((metric.get("name") or {}).get("value") or "").lower())
             for series in (metric.get("timeseries") or []) if spec else []:
                 rid = next((str(m.get("value")).lower() for m in series.get("metadatavalues") or []
                             if ((m.get("name") or {}).get("value") or "").lower() == "microsoft.resourceid"), None)
                 if rid in by_id:
-                    answered.add(rid)
+                    answered.add((rid, spec.native))
                     _append_points(rows, by_id[rid], rid, region, spec, series.get("data"), start, end)
-        self._note_missing(len(by_id) - len(answered))
+        idle_hours = [{"timeStamp": _iso(start + timedelta(hours=h))}
+                      for h in range(int((end - start).total_seconds() // 3600))]
+        filled = 0
+        for rid, ref in by_id.items():
+            for spec in specs:
+                if spec.kind == "counter" and (rid, spec.native) not in answered:
+                    _append_points(rows, ref, rid, region, spec, idle_hours, start, end)
+                    filled += 1
+        self._count("monitor_counter_series_zero_filled", filled)
+        self._count("monitor_resources_without_series", len(by_id) - len({rid for rid, _ in answered}))
         return _metrics_table(rows)
 
-    def _note_missing(self, count: int) -> None:
+    def _count(self, note: str, count: int) -> None:
+        """Add ``count`` to a counter kept in the API notes (shown in the asset's metadata)."""
         if count:
-            total = int(self.api.notes.get("monitor_resources_not_found", "0")) + count
-            self.api.notes["monitor_resources_not_found"] = str(total)
+            self.api.notes[note] = str(int(self.api.notes.get(note, "0")) + count)
 
     # -- calls, retries, errors -------------------------------------------------------
     def _call(self, operation: str, scope: str, price: Decimal, role: str, send: Callable,
@@ -534,15 +570,15 @@ def _append_points(rows: dict[str, list], ref: ResourceRef, rid: str, region: st
         rows["ingested_at"].append(ingested_at)
 
 
-def _get_json(client, path: str, params: dict[str, str], hook) -> dict:
-    """GET an ARM path through an ARM client's pipeline (its credential, endpoint and policies;
-    ``send_request`` is the SDK's way to call any ARM endpoint) and return the JSON body.
-    Monitor metrics go this way: azure-mgmt-monitor's methods build a model object per
+def _send_json(client, method: str, path: str, params: dict[str, str], hook, body: dict | None = None) -> dict:
+    """Send a request for an ARM path through an ARM client's pipeline (its credential, endpoint
+    and policies; ``send_request`` is the SDK's way to call any ARM endpoint) and return the JSON
+    body. Monitor metrics go this way: azure-mgmt-monitor's methods build a model object per
     datapoint, three quarters of a metrics day's CPU, and it has no public send_request."""
     from azure.core.rest import HttpRequest
 
-    request = HttpRequest("GET", path, params={"api-version": METRICS_API_VERSION, **params},
-                          headers={"Accept": "application/json"})
+    request = HttpRequest(method, path, params={"api-version": METRICS_API_VERSION, **params},
+                          headers={"Accept": "application/json"}, json=body)
     response = client.send_request(request, raw_response_hook=hook)
     response.raise_for_status()
     return response.json()
@@ -561,6 +597,24 @@ def advertised_wait(headers) -> float | None:
         except (TypeError, ValueError):
             continue  # an HTTP-date Retry-After: fall back to backoff
     return max(waits) if waits else None
+
+
+@cache
+def _region_names(path: Path = REGIONS_SEED) -> dict[str, str]:
+    """Lower-case location -> ARM region name: the seed's display forms, and every ARM name itself."""
+    with open(path, newline="") as fh:
+        rows = [(r["display_name"].strip().lower(), r["arm_name"].strip()) for r in csv.DictReader(fh)]
+    return {**{arm: arm for _, arm in rows}, **dict(rows)}
+
+
+def arm_region(location: str | None) -> str | None:
+    """The ARM region name (``eastus``) of a Cost Management ResourceLocation ("US East"), also
+    accepting an ARM name or its spaced display name ("East US"); None if the seed does not know it."""
+    if not location:
+        return None
+    key = location.strip().lower()
+    names = _region_names()
+    return names.get(key) or names.get(key.replace(" ", ""))
 
 
 def resource_type_of(resource_id: str) -> str | None:
