@@ -9,6 +9,7 @@ the ratio compares like with like; calls are counted where the double receives t
 
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -32,13 +33,9 @@ def _side(calls: dict, usd: Decimal, rows: int, seconds: float) -> dict:
 
 def measure_aws(ec2: int, rds: int) -> dict:
     """Our GetMetricData batches vs one GetMetricStatistics per metric per resource."""
-    from finops_pipeline.adapters.usage.aws import (
-        CLOUDWATCH_PER_REQUEST,
-        METRICS,
-        NAMESPACES,
-        S3_STORAGE_TYPE,
-        AwsUsageAdapter,
-    )
+    import pyarrow.compute as pc
+
+    from finops_pipeline.adapters.usage.aws import CLOUDWATCH_PER_REQUEST, AwsUsageAdapter
     from finops_pipeline.settings import get_settings
 
     from benchmarks.aws_double import AwsDouble
@@ -54,31 +51,68 @@ def measure_aws(ec2: int, rds: int) -> dict:
     double = AwsDouble(fleet, today)
     ours = AwsUsageAdapter(settings, client_factory=double.client_factory(settings), today=today)
     began = time.perf_counter()
-    rows = sum(page.num_rows for page in ours.iter_metric_frames(start, end))
+    rows, totals = 0, {"avg": 0.0, "max": 0.0, "sum": 0.0}
+    for page in ours.iter_metric_frames(start, end):
+        rows += page.num_rows
+        for column in totals:
+            totals[column] += pc.sum(page[column]).as_py() or 0.0  # nulls (a gauge's sum) skipped
     our_side = _side(_by_operation(double.calls), ours.api.estimated_cost_usd, rows, time.perf_counter() - began)
 
     double = AwsDouble(fleet, today)
     naive = AwsUsageAdapter(settings, client_factory=double.client_factory(settings), today=today)
-    began, points = time.perf_counter(), 0
+    began = time.perf_counter()
+    points = naive_aws_points(naive, regions, start, end)
+    calls = _by_operation(double.calls)
+    # ListMetrics and GetMetricStatistics are both "other API requests" in CloudWatch's price list
+    # (the inventory calls are free).
+    usd = CLOUDWATCH_PER_REQUEST * (calls.get("ListMetrics", 0) + calls.get("GetMetricStatistics", 0))
+    naive_side = _side(calls, usd, len(points), time.perf_counter() - began)
+    naive_totals = {c: sum(p[c] for p in points.values() if p.get(c) is not None) for c in totals}
+    result = _compare({"resources": {"ec2": ec2, "rds": rds}, "ours": our_side, "naive": naive_side},
+                      fetch_ops=("GetMetricData", "GetMetricStatistics"))
+    # Like for like: the same (resource, metric, hour) rows and the same avg/max/sum totals.
+    our_side["value_totals"], naive_side["value_totals"] = totals, naive_totals
+    result["same_values"] = all(math.isclose(totals[c], naive_totals[c], rel_tol=1e-9, abs_tol=1e-6) for c in totals)
+    result["same_datapoints"] = result["same_datapoints"] and result["same_values"]
+    return result
+
+
+def naive_aws_points(naive, regions: list[str], start: datetime, end: datetime) -> dict[tuple, dict]:
+    """The naive client: the adapter's discovery, then one GetMetricStatistics per metric of each
+    resource (per storage class for an S3 bucket's BucketSizeBytes). It lands what the adapter
+    writes: (resource, metric, hour) -> avg/max (gauges) or sum (counters), an S3 bucket's classes
+    added up, and a 0 for every period of a counter CloudWatch has no datapoint for."""
+    from finops_pipeline.adapters.usage.aws import METRICS, NAMESPACES, S3_ALL_STORAGE_TYPES, MetricsAccount
+
+    account = MetricsAccount(naive.account_id())
+    points: dict[tuple, dict] = {}
     for region in regions:
         cloudwatch = naive.client("cloudwatch", region)
         for ref in naive.discover(region):
             ns = NAMESPACES[ref.resource_type]
             for spec in METRICS[ref.resource_type]:
-                dims = [{"Name": ns.dimensions[0], "Value": ref.resource_id}]
-                if ref.resource_type == "s3":
-                    dims.append({"Name": "StorageType", "Value": S3_STORAGE_TYPE[spec.native]})
-                answer = cloudwatch.get_metric_statistics(
-                    Namespace=ns.namespace, MetricName=spec.native, Dimensions=dims, StartTime=start,
-                    EndTime=end, Period=ns.period,
-                    Statistics=["Average", "Maximum"] if spec.kind == "gauge" else ["Sum"])
-                points += len(answer["Datapoints"])
-    calls = _by_operation(double.calls)
-    # ListMetrics and GetMetricStatistics are both "other API requests" in CloudWatch's price list.
-    usd = CLOUDWATCH_PER_REQUEST * (calls.get("ListMetrics", 0) + calls.get("GetMetricStatistics", 0))
-    naive_side = _side(calls, usd, points, time.perf_counter() - began)
-    return _compare({"resources": {"ec2": ec2, "rds": rds}, "ours": our_side, "naive": naive_side},
-                    fetch_ops=("GetMetricData", "GetMetricStatistics"))
+                identity = [{"Name": ns.dimensions[0], "Value": ref.resource_id}]
+                if ref.resource_type != "s3":
+                    variants = [identity]
+                elif spec.native == "BucketSizeBytes":  # the classes discovery's ListMetrics showed
+                    variants = [identity + [{"Name": "StorageType", "Value": t}]
+                                for t in naive._storage_types(ref, account)]
+                else:
+                    variants = [identity + [{"Name": "StorageType", "Value": S3_ALL_STORAGE_TYPES}]]
+                stats = {"Average": "avg", "Maximum": "max"} if spec.kind == "gauge" else {"Sum": "sum"}
+                key = (ref.resource_id, spec.canonical)
+                if spec.kind == "counter":
+                    for k in range(int((end - start).total_seconds()) // ns.period):
+                        points[key + (start + timedelta(seconds=k * ns.period),)] = {"sum": 0.0}
+                for dims in variants:
+                    answer = cloudwatch.get_metric_statistics(
+                        Namespace=ns.namespace, MetricName=spec.native, Dimensions=dims, StartTime=start,
+                        EndTime=end, Period=ns.period, Statistics=list(stats))
+                    for datapoint in answer["Datapoints"]:
+                        point = points.setdefault(key + (datapoint["Timestamp"],), {})
+                        for stat, column in stats.items():
+                            point[column] = point.get(column, 0.0) + datapoint[stat] * spec.scale
+    return points
 
 
 def measure_azure(vms: int, databases: int) -> dict:
