@@ -56,6 +56,20 @@ def _int(minimum: int) -> Callable[[str, str], int]:
     return parse
 
 
+def _day_of_month(name: str, raw: str) -> int:
+    value = raw.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 28:
+        raise SettingsError(name, raw, "a day of the month from 1 to 28")
+    return int(value)
+
+
+def _lookback_days(name: str, raw: str) -> int:
+    value = raw.strip()
+    if not value.isdigit() or not 1 <= int(value) <= 400:
+        raise SettingsError(name, raw, "a number of days from 1 to 400")
+    return int(value)
+
+
 def _float(minimum: float, maximum: float) -> Callable[[str, str], float]:
     def parse(name: str, raw: str) -> float:
         try:
@@ -186,7 +200,10 @@ class Settings:
     # The warehouse and the schedule.
     data_dir: Path = Path("data")
     start_date: date = date(2026, 1, 1)
-    restatement_days: int = 3
+    restatement_days: int = 3  # every cloud re-pulls at least this many days before yesterday
+    aws_restatement_settle_day: int = 15  # the previous month is re-pulled through this day
+    azure_restatement_close_day: int = 10  # the previous month is re-pulled through this day
+    gcp_restatement_lookback_days: int = 35  # export days checked for newer rows
     predictions_dir: Path | None = None
     metrics_coverage_floor: float = 0.9
     metrics_concurrency: int = 4
@@ -258,6 +275,9 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "FINOPS_DATA_DIR": ("data_dir", lambda n, v: Path(v.strip() or "data")),
     "FINOPS_START_DATE": ("start_date", _date),
     "FINOPS_RESTATEMENT_DAYS": ("restatement_days", _int(0)),
+    "AWS_RESTATEMENT_SETTLE_DAY": ("aws_restatement_settle_day", _day_of_month),
+    "AZURE_RESTATEMENT_CLOSE_DAY": ("azure_restatement_close_day", _day_of_month),
+    "GCP_RESTATEMENT_LOOKBACK_DAYS": ("gcp_restatement_lookback_days", _lookback_days),
     "FINOPS_PREDICTIONS_DIR": ("predictions_dir", lambda n, v: Path(v.strip()) if v.strip() else None),
     "FINOPS_METRICS_COVERAGE_FLOOR": ("metrics_coverage_floor", _float(0.0, 1.0)),
     "FINOPS_METRICS_CONCURRENCY": ("metrics_concurrency", _int(1)),

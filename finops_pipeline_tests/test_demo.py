@@ -7,20 +7,41 @@ import duckdb
 from finops_pipeline.demo import run_demo
 
 
-def test_demo_builds_a_warehouse_and_a_second_run_gives_identical_counts(tmp_path):
+# The resource each shipped rule must flag: the fleet's idle-on-purpose one of that type
+# (the AWS ELB, RDS and EC2 ones live in the member account 222222222222, read through a role).
+IDLE_BY_RULE = {
+    "app_service_idle": "/subscriptions/00000000-0000-4000-8000-000000000002/resourcegroups/rg-finops/providers/microsoft.web/sites/appservice001",
+    "aws_alb_idle": "app/alb-000/00000000fd80f843",
+    "aws_ec2_low_utilization": "i-4bd850f3000000001",
+    "aws_elb_idle": "classic-lb-001",
+    "aws_rds_idle": "db-rds-001",
+    "azure_sql_idle": "/subscriptions/00000000-0000-4000-8000-000000000002/resourcegroups/rg-finops/providers/microsoft.sql/servers/sqldatabase001-srv/databases/sqldatabase001",
+    "azure_vm_resize": "/subscriptions/00000000-0000-4000-8000-000000000001/resourcegroups/rg-finops/providers/microsoft.compute/virtualmachines/virtualmachine002",
+    "azure_vm_shutdown": "/subscriptions/00000000-0000-4000-8000-000000000002/resourcegroups/rg-finops/providers/microsoft.compute/virtualmachines/virtualmachine001",
+    "cloudsql_idle": "shop-analytics:cloudsql-database-001",
+    "gcp_vm_idle": "1000000617736158",
+}
+
+
+def test_demo_builds_a_warehouse_flags_every_rule_and_a_second_run_gives_identical_counts(tmp_path):
     today = date.today()
     lines: list[str] = []
-    first = run_demo(tmp_path / "demo", days=2, today=today, out=lines.append)
-    second = run_demo(tmp_path / "demo", days=2, today=today, out=lambda _: None)
+    first = run_demo(tmp_path / "demo", days=8, today=today, out=lines.append)
+    second = run_demo(tmp_path / "demo", days=8, today=today, out=lambda _: None)
     assert first == second
     assert first["cost_daily"] > 0 and first["metrics_hourly"] > 0
 
     con = duckdb.connect(str(tmp_path / "demo" / "finops.duckdb"), read_only=True)
     days = con.execute(
         "SELECT DISTINCT usage_date FROM cost_daily WHERE provider = 'aws' ORDER BY 1").fetchall()
-    assert [d for (d,) in days] == [today - timedelta(days=2), today - timedelta(days=1)]
+    assert [d for (d,) in days] == [today - timedelta(days=i) for i in range(8, 0, -1)]
     metric_days = con.execute(
         "SELECT count(DISTINCT usage_date) FROM metrics_hourly WHERE provider = 'aws'").fetchone()[0]
-    assert metric_days == 2
+    assert metric_days == 8
+    flagged = dict(con.execute("""
+        SELECT rule_id, list(DISTINCT resource_id) FROM underutilized_resources
+        WHERE usage_date = ? GROUP BY 1""", [today - timedelta(days=1)]).fetchall())
+    assert sorted(flagged) == sorted(r for (r,) in con.execute("SELECT rule_id FROM underutilization_rules").fetchall())
+    assert {rule: IDLE_BY_RULE[rule] in ids for rule, ids in flagged.items()} == {rule: True for rule in IDLE_BY_RULE}
     printed = "\n".join(lines)
     assert "cost_daily" in printed and "finops-pipeline query" in printed and "make ui" in printed

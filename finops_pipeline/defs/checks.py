@@ -154,17 +154,15 @@ def check_money_types(parts: Partitions, lake: Lake, provider: str) -> AssetChec
 
 
 def provider_totals(context: AssetCheckExecutionContext, asset_key: AssetKey, day: date) -> dict[str, Decimal] | None:
-    """The provider's own total for a day, from the latest materialization of that partition."""
+    """The provider's own total for a day, from the latest materialization of that partition that
+    wrote it (a daily run keeps landed days it did not re-pull; their totals are in an earlier one)."""
     records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=1).records
-    if not records:
-        return None
-    meta = records[0].asset_materialization.metadata
-    totals = meta.get("provider_totals")
-    if totals is None:
-        return None
-    per_day = (totals.value or {}).get(day.isoformat(), {})
-    return {currency: Decimal(amount) for currency, amount in per_day.items()}
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=10).records
+    for record in records:
+        totals = record.asset_materialization.metadata.get("provider_totals")
+        if totals is not None and day.isoformat() in (totals.value or {}):
+            return {currency: Decimal(amount) for currency, amount in totals.value[day.isoformat()].items()}
+    return None
 
 
 def check_provider_total(context: AssetCheckExecutionContext, parts: Partitions, asset_key: AssetKey,

@@ -14,6 +14,7 @@ from time import perf_counter
 from typing import Callable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from dagster import (
     AssetExecutionContext,
     Backoff,
@@ -26,6 +27,7 @@ from dagster import (
 
 from finops_pipeline.adapters.usage.base import CloudAdapter, CloudApiError
 from finops_pipeline.defs.partitions import day_start, days, window
+from finops_pipeline.defs.restatement import RESTATE_TAG_PREFIX, decode_plan, keep_landed_detail
 from finops_pipeline.settings import Settings, SettingsError, get_settings
 from finops_pipeline.warehouse.catalog import refresh_catalog
 from finops_pipeline.warehouse.lake import Lake, LakeWriteError, PartitionWrite
@@ -98,26 +100,55 @@ def _failing_clearly():
 
 
 def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
-    """Fetch billing for the run's partition window and replace those cost_daily partitions."""
+    """Fetch billing for the run's partition window and replace those cost_daily partitions.
+
+    A daily run carries each provider's restatement plan (defs/restatement.py): then only the
+    planned days and days not landed yet are fetched and replaced; other landed days are kept."""
     settings = get_settings()
     reason = settings.disabled_reason(provider)
     if reason:
         return skipped(context, provider, reason)
     started = perf_counter()
     start, end = window(context.partition_key_range)
+    lake = Lake(settings.lake_dir)
+    todo = {d: "in the run's range" for d in days(start, end)}
+    plan_tag = context.run.tags.get(RESTATE_TAG_PREFIX + provider)
+    if plan_tag is not None:
+        plan = decode_plan(plan_tag)
+        landed = {date.fromisoformat(p["usage_date"]) for p in lake.partitions("cost_daily")
+                  if p["provider"] == provider}
+        todo = {d: plan.get(d, "not landed yet") for d in todo if d in plan or d not in landed}
+        for why in sorted(set(todo.values())):
+            context.log.info(f"{provider} cost: re-pulling {sum(1 for r in todo.values() if r == why)} day(s): {why}")
+    restated = {why: [d.isoformat() for d, r in todo.items() if r == why] for why in sorted(set(todo.values()))}
+    if not todo:
+        context.log.info(f"{provider} cost: nothing to re-pull, every day of [{start}, {end}) is landed and settled")
+        return MaterializeResult(metadata={"status": "kept", "rows": 0, "partitions_written": 0,
+                                           "window": f"[{start}, {end})", "restated_days": MetadataValue.json({})})
+    fetch_start, fetch_end = min(todo), max(todo) + timedelta(days=1)
     with _failing_clearly():
         adapter = build(settings)
-        fetched = adapter.fetch_cost(start, end)
-        lake = Lake(settings.lake_dir)
-        expected = [{"provider": provider, "usage_date": d} for d in fetched.days]
-        writes = lake.write_partitions("cost_daily", fetched.cost, expected=expected)
+        fetched = adapter.fetch_cost(fetch_start, fetch_end)
+        cost = fetched.cost
+        if len(todo) < (fetch_end - fetch_start).days:  # keep the landed days between planned ones
+            wanted = pa.array(sorted(todo), pa.date32())
+            cost = cost.filter(pc.is_in(cost["usage_date"], wanted))
+        cost, kept = keep_landed_detail(lake, provider, cost)
+        if kept:
+            context.log.warning(f"{provider} cost: kept the landed resource-level rows of {len(kept)} "
+                                "(day, account, service) group(s): the source now returns only service-level "
+                                "rows for the same totals")
+        expected = [{"provider": provider, "usage_date": d} for d in sorted(todo)]
+        writes = lake.write_partitions("cost_daily", cost, expected=expected)
         forecast_rows = 0
         if fetched.forecast is not None and fetched.forecast.num_rows:
             forecast_rows = sum(w.rows for w in lake.write_partitions("cost_forecast", fetched.forecast))
     totals = {d.isoformat(): {cur: str(v) for cur, v in sorted(t.items())}
-              for d, t in sorted(fetched.provider_totals.items())}
-    return _report(context, provider, "cost", adapter, started, (start, end), writes, fetched.cost,
-                   {"forecast_rows": forecast_rows, "provider_totals": MetadataValue.json(totals)})
+              for d, t in sorted(fetched.provider_totals.items()) if d in todo}
+    return _report(context, provider, "cost", adapter, started, (start, end), writes, cost,
+                   {"forecast_rows": forecast_rows, "provider_totals": MetadataValue.json(totals),
+                    "restated_days": MetadataValue.json(restated),
+                    "kept_landed_detail": MetadataValue.json([{k: str(v) for k, v in g.items()} for g in kept])})
 
 
 def write_metric_days(adapter: CloudAdapter, lake: Lake, start: date, end: date, concurrency: int = 1,

@@ -1,11 +1,13 @@
-"""The daily schedule: yesterday plus the restatement window, then the marts those days feed.
+"""The daily schedule: yesterday plus each cloud's restated days, then the marts those days feed.
 
-Billing restates for days after the fact (late usage records, credits, refunds), so every
-morning the run re-pulls the last ``FINOPS_RESTATEMENT_DAYS`` days as well as yesterday.
-It is one run over a partition range: the cost assets answer the whole range with one
-API window, the metrics assets stream it day by day, and the daily marts downstream of
-the raw assets recompute the same days. Rerunning a range replaces its partitions, so a
-retried or repeated run never duplicates rows.
+Billing restates for days after the fact (late usage records, credits, refunds), each provider
+in its own way: every morning the run re-pulls what :mod:`defs.restatement` plans per cloud
+(AWS estimated days and the unsettled previous month, GCP days with newer export rows, Azure's
+open month), at least the last ``FINOPS_RESTATEMENT_DAYS`` days, and yesterday. It is one run
+over the partition range from the earliest planned day to yesterday: the cost assets fetch
+only their planned days (one API window) and keep the other landed days, the metrics assets
+fetch only the newest day, and the daily marts downstream recompute the range. Rerunning a
+range replaces its partitions, so a retried or repeated run never duplicates rows.
 """
 
 from datetime import date, datetime, timedelta, timezone
@@ -26,6 +28,7 @@ from dagster import (
 
 from finops_pipeline.defs.ingest import METRICS_REFETCH_TAG
 from finops_pipeline.defs.partitions import DAILY
+from finops_pipeline.defs.restatement import RESTATE_TAG_PREFIX, Plan, encode_plan, plan_restatement
 from finops_pipeline.settings import get_settings
 
 PROVIDERS = ("aws", "gcp", "azure")
@@ -67,15 +70,29 @@ finops_daily_job = define_asset_job(
 )
 
 
-def restatement_window(tick: datetime, restatement_days: int, first_day: date) -> tuple[date, date]:
-    """First and last UTC day (both inclusive) a run at ``tick`` covers: yesterday and N days before."""
-    yesterday = tick.astimezone(timezone.utc).date() - timedelta(days=1)
-    return max(yesterday - timedelta(days=restatement_days), first_day), yesterday
+def restatement_plans(enabled: list[str], settings, today: date) -> tuple[dict[str, Plan], list[str]]:
+    """Each enabled cloud's restatement plan for ``today``'s run, and notes on what could not be
+    planned (a failed GCP export check falls back to the fixed window and says so)."""
+    plans, notes = {}, []
+    for provider in enabled:
+        newer = None
+        if provider == "gcp":
+            from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter
+
+            def newer(landed, since):
+                try:
+                    return GcpUsageAdapter.from_settings(settings).days_with_newer_export_rows(landed, since)
+                except Exception as exc:  # noqa: BLE001 - the run still re-pulls the fixed window
+                    notes.append(f"gcp export check failed, only the fixed window is re-pulled: {exc}")
+                    return []
+        plans[provider] = plan_restatement(provider, settings, today, newer)
+    return plans, notes
 
 
 @schedule(job=finops_daily_job, cron_schedule="0 6 * * *", execution_timezone="UTC",
           default_status=DefaultScheduleStatus.RUNNING,
-          description="06:00 UTC: yesterday plus FINOPS_RESTATEMENT_DAYS earlier days, every enabled cloud, then the marts.")
+          description="06:00 UTC: yesterday plus each cloud's restated days (defs/restatement.py), every enabled "
+                      "cloud, then the marts.")
 def finops_daily(context: ScheduleEvaluationContext):
     settings = get_settings()
     enabled = [p for p in PROVIDERS if settings.provider_enabled(p)]
@@ -83,21 +100,27 @@ def finops_daily(context: ScheduleEvaluationContext):
         reasons = "; ".join(f"{p}: {settings.disabled_reason(p)}" for p in PROVIDERS)
         return SkipReason(f"no cloud is enabled ({reasons})")
     tick = context.scheduled_execution_time or datetime.now(timezone.utc)
-    first, last = restatement_window(tick, settings.restatement_days, settings.start_date)
-    if last < first:
-        return SkipReason(f"yesterday ({last}) is before FINOPS_START_DATE ({settings.start_date})")
+    today = tick.astimezone(timezone.utc).date()
+    yesterday = today - timedelta(days=1)
+    if yesterday < settings.start_date:
+        return SkipReason(f"yesterday ({yesterday}) is before FINOPS_START_DATE ({settings.start_date})")
+    plans, notes = restatement_plans(enabled, settings, today)
+    for note in notes:
+        context.log.warning(note)
+    first = min(min(plan) for plan in plans.values())
     selection = daily_selection(enabled).resolve(context.repository_def.asset_graph)
-    return RunRequest(
-        run_key=f"finops_daily:{first}:{last}",
-        asset_selection=sorted(selection, key=lambda k: k.to_user_string()),
-        tags={
-            "dagster/asset_partition_range_start": first.isoformat(),
-            "dagster/asset_partition_range_end": last.isoformat(),
-            "dagster/max_retries": str(SCHEDULED_RUN_MAX_RETRIES),
-            "finops/clouds": ",".join(enabled),
-            METRICS_REFETCH_TAG: "latest",
-        },
-    )
+    tags = {
+        "dagster/asset_partition_range_start": first.isoformat(),
+        "dagster/asset_partition_range_end": yesterday.isoformat(),
+        "dagster/max_retries": str(SCHEDULED_RUN_MAX_RETRIES),
+        "finops/clouds": ",".join(enabled),
+        METRICS_REFETCH_TAG: "latest",
+        **{RESTATE_TAG_PREFIX + p: encode_plan(plan) for p, plan in plans.items()},
+    }
+    if notes:
+        tags["finops/restate_notes"] = "; ".join(notes)[:1000]
+    return RunRequest(run_key=f"finops_daily:{first}:{yesterday}",
+                      asset_selection=sorted(selection, key=lambda k: k.to_user_string()), tags=tags)
 
 
 # The marts' own automation conditions (defs/marts.py): cost_trend_monthly, which no daily

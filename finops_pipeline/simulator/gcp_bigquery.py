@@ -259,7 +259,7 @@ class BigQueryDouble:
                "totalRows": str(table.num_rows), "totalBytesProcessed": str(job.bytes_processed),
                "cacheHit": False}
         if size:
-            use_int64 = params.get("formatOptions.useInt64Timestamp") == "true"
+            use_int64 = str(params.get("formatOptions.useInt64Timestamp")).lower() == "true"  # the client sends "True"
             page = table.slice(start, size).to_pylist()
             out["rows"] = [{"f": [{"v": _encode(row[f.name], f.type, use_int64)} for f in table.schema]}
                            for row in page]

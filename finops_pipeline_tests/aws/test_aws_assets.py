@@ -174,3 +174,34 @@ def test_failed_optional_call_still_lands_the_days_cost(fleet, data_dir, monkeyp
     today = datetime.now(timezone.utc).date()
     forecast_days = ((today.replace(day=1) + timedelta(days=62)).replace(day=1) - today).days
     assert meta["forecast_rows"].value == (0 if call == "GetCostForecast" else forecast_days)
+
+
+def test_rerun_after_the_resource_window_keeps_the_landed_per_resource_cost(fleet, data_dir, monkeypatch):
+    """Cost Explorer serves resource-level rows for 14 days only: a later rerun of the same days
+    gets service-level rows for the same totals and must not replace the detail with them."""
+    instance = DagsterInstance.ephemeral()
+    with serve_aws(fleet, START, END) as env:
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        assert materialize([aws_cost], instance=instance, tags=_range_tags(START, END)).success
+    con = _catalog(data_dir)
+    query = ("SELECT usage_date, sub_account_id, service_name, resource_id, billed_cost, effective_cost, source "
+             "FROM cost_daily ORDER BY ALL")
+    landed = con.execute(query).fetchall()
+    con.close()
+    assert sum(1 for r in landed if r[3] is not None) == 3 * 5  # 5 instances x 3 days
+    with serve_aws(fleet, START, END, today=END + timedelta(days=30)) as env:  # a month later
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        result = materialize([aws_cost], instance=instance, tags=_range_tags(START, END))
+    assert result.success
+    kept = result.asset_materializations_for_node("aws_cost")[0].metadata["kept_landed_detail"].value
+    assert sorted((g["usage_date"], g["sub_account_id"]) for g in kept) == sorted(
+        (str(START + timedelta(days=i)), account) for i in range(3) for account in ("111111111111", "222222222222"))
+    assert all(g["service_name"] == "Amazon Elastic Compute Cloud - Compute" for g in kept)
+    con = _catalog(data_dir)
+    again = con.execute(query).fetchall()
+    assert again == landed  # every row, the per-resource ones included
+    per_day = dict(con.execute("SELECT usage_date, sum(billed_cost) FROM cost_daily GROUP BY 1").fetchall())
+    assert per_day == {START + timedelta(days=i): fleet.daily_total("aws", START + timedelta(days=i))["USD"]
+                       for i in range(3)}

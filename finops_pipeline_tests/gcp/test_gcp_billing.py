@@ -55,7 +55,8 @@ def test_the_query_carries_the_partition_filter_and_its_values_as_parameters(ada
         params = {p["name"]: p["parameterValue"]["value"] for p in config["queryParameters"]}
         assert {k: v[:10] for k, v in params.items()} == {
             "start": "2026-03-02", "end": "2026-03-04",
-            "partition_start": "2026-03-01", "partition_end": "2026-03-07"}  # +3 restatement days
+            # late rows land in later export partitions: GCP_RESTATEMENT_LOOKBACK_DAYS (35) after the window
+            "partition_start": "2026-03-01", "partition_end": "2026-04-09"}
         assert config["maximumBytesBilled"] == str(10 * 1024**3)
     assert adapter.api.bytes_scanned > 0
     assert adapter.api.estimated_cost_usd > 0
@@ -66,7 +67,7 @@ def test_bytes_scanned_grow_with_the_window_not_with_the_table(fleet):
     for served_days in (12, 24):
         with run_gcp_doubles(fleet, START, START + timedelta(days=served_days)) as doubles:
             for window in (1, 3):
-                adapter = make_adapter(doubles)
+                adapter = make_adapter(doubles, gcp_restatement_lookback_days=3)
                 adapter.fetch_cost(DAY, DAY + timedelta(days=window))
                 scanned[(served_days, window)] = adapter.api.bytes_scanned
     assert scanned[(12, 1)] < scanned[(12, 3)]

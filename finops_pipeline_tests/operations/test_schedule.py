@@ -1,11 +1,15 @@
 """finops_daily: the run it asks for on a given morning."""
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pyarrow as pa
 
 from dagster import AssetKey, build_schedule_context
 
 from finops_pipeline.definitions import defs
-from finops_pipeline.defs.schedules import restatement_window
+from finops_pipeline.defs.restatement import RESTATE_TAG_PREFIX, decode_plan, encode_plan
+from finops_pipeline.warehouse.lake import Lake
 
 MORNING = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
 
@@ -22,22 +26,69 @@ def test_schedule_runs_at_six_utc_daily():
     assert schedule.execution_timezone == "UTC"
 
 
-def test_run_covers_yesterday_and_the_restatement_window_with_retries(monkeypatch):
+def _plan(request, provider):
+    return {d.isoformat(): why for d, why in decode_plan(request.tags[RESTATE_TAG_PREFIX + provider]).items()}
+
+
+def test_aws_run_covers_the_unsettled_previous_month_until_the_15th_with_retries(monkeypatch):
     monkeypatch.setenv("AWS_USAGE_ENABLED", "true")
-    _, result = _tick()
+    _, result = _tick()  # 2026-03-10: February may still change
     [request] = result.run_requests
-    assert request.tags["dagster/asset_partition_range_start"] == "2026-03-06"  # 3 days before yesterday
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-02-01"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-03-09"  # yesterday
     assert int(request.tags["dagster/max_retries"]) >= 1
+    plan = _plan(request, "aws")
+    assert len(plan) == 28 + 4
+    assert plan["2026-02-14"] == "previous billing period, may change until day 15"
+    assert [plan[d] for d in ("2026-03-06", "2026-03-09")] == [
+        "within FINOPS_RESTATEMENT_DAYS=3", "the newest day"]
+    _, later = _tick(datetime(2026, 3, 16, 6, tzinfo=timezone.utc))
+    assert later.run_requests[0].tags["dagster/asset_partition_range_start"] == "2026-03-12"
 
 
-def test_restatement_days_is_configurable(monkeypatch):
+def test_aws_landed_days_still_estimated_are_pulled_again(monkeypatch, data_dir):
+    monkeypatch.setenv("AWS_USAGE_ENABLED", "true")
+    lake = Lake(data_dir / "lake")
+    for day, estimated in ((date(2026, 3, 1), False), (date(2026, 3, 2), True)):
+        lake.write_partition("cost_daily", {"provider": "aws", "usage_date": day}, pa.table({
+            "provider": ["aws"], "usage_date": [day], "billing_account_id": ["111111111111"],
+            "sub_account_id": ["111111111111"], "service_name": ["Amazon EC2"], "charge_category": ["Usage"],
+            "billed_cost": [Decimal("1.00")], "effective_cost": [Decimal("1.00")], "billing_currency": ["USD"],
+            "is_estimated": [estimated], "source": ["ce:GetCostAndUsage"],
+            "ingested_at": [datetime(2026, 3, 3, tzinfo=timezone.utc)]}))
+    _, result = _tick(datetime(2026, 3, 20, 6, tzinfo=timezone.utc))
+    [request] = result.run_requests
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-03-02"
+    assert _plan(request, "aws") == {
+        "2026-03-02": "landed rows still estimated by Cost Explorer",
+        "2026-03-16": "within FINOPS_RESTATEMENT_DAYS=3", "2026-03-17": "within FINOPS_RESTATEMENT_DAYS=3",
+        "2026-03-18": "within FINOPS_RESTATEMENT_DAYS=3", "2026-03-19": "the newest day"}
+
+
+def test_azure_run_covers_the_open_month_and_the_previous_one_until_the_10th(monkeypatch):
+    monkeypatch.setenv("AZURE_USAGE_ENABLED", "true")
+    _, early = _tick(datetime(2026, 3, 10, 6, tzinfo=timezone.utc))
+    _, late = _tick(datetime(2026, 3, 11, 6, tzinfo=timezone.utc))
+    assert _plan(early.run_requests[0], "azure")["2026-02-01"] == "previous month, final after day 10"
+    assert _plan(late.run_requests[0], "azure")["2026-03-01"] == "open month"
+    assert late.run_requests[0].tags["dagster/asset_partition_range_start"] == "2026-03-01"
+
+
+def test_restatement_settings_are_configurable(monkeypatch):
     monkeypatch.setenv("AWS_USAGE_ENABLED", "true")
     monkeypatch.setenv("FINOPS_RESTATEMENT_DAYS", "7")
+    monkeypatch.setenv("AWS_RESTATEMENT_SETTLE_DAY", "5")
     _, result = _tick()
     [request] = result.run_requests
     assert request.tags["dagster/asset_partition_range_start"] == "2026-03-02"
     assert request.tags["dagster/asset_partition_range_end"] == "2026-03-09"
+
+
+def test_plans_survive_their_tag_encoding():
+    plan = {date(2026, 2, d): "previous" for d in range(1, 29)} | {date(2026, 3, 9): "newest", date(2026, 3, 5): "x"}
+    encoded = encode_plan(plan)
+    assert encoded == '{"previous":"2026-02-01..2026-02-28","x":"2026-03-05","newest":"2026-03-09"}'
+    assert decode_plan(encoded) == plan
 
 
 def test_run_selects_enabled_clouds_raw_assets_then_their_daily_marts(monkeypatch):
@@ -62,10 +113,13 @@ def test_no_enabled_cloud_skips_with_the_reason():
     assert "AWS_USAGE_ENABLED" in result.skip_message
 
 
-def test_window_never_starts_before_the_first_partition():
-    first, last = restatement_window(datetime(2026, 1, 2, 6, tzinfo=timezone.utc), 3,
-                                     datetime(2026, 1, 1).date())
-    assert (first.isoformat(), last.isoformat()) == ("2026-01-01", "2026-01-01")
+def test_window_never_starts_before_the_first_partition(monkeypatch):
+    monkeypatch.setenv("AWS_USAGE_ENABLED", "true")
+    monkeypatch.setenv("FINOPS_START_DATE", "2026-01-01")
+    _, result = _tick(datetime(2026, 1, 2, 6, tzinfo=timezone.utc))
+    [request] = result.run_requests
+    assert (request.tags["dagster/asset_partition_range_start"],
+            request.tags["dagster/asset_partition_range_end"]) == ("2026-01-01", "2026-01-01")
 
 
 def test_raw_assets_carry_a_36_hour_freshness_policy():

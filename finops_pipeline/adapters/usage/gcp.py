@@ -7,7 +7,7 @@ a VM's traffic split by ``loadbalanced`` or a pod's memory by ``memory_type`` be
 one series), every page followed.
 
 Billing: one parameterized query over the standard or detailed export table, pruned
-by ``_PARTITIONTIME`` (the window widened by the restatement days), capped by
+by ``_PARTITIONTIME`` (export partitions from the window to the restatement look-back after it), capped by
 ``maximum_bytes_billed``; a second tiny query gives BigQuery's own day totals.
 
 Identity (how billing joins metrics): ``resource_id`` is what Cloud Monitoring keys a
@@ -461,9 +461,12 @@ class GcpUsageAdapter(CloudAdapter):
                 f"FROM {table}\n{self._where()}\nGROUP BY usage_date, currency")
 
     def partition_window(self, start: date, end: date) -> tuple[datetime, datetime]:
-        """_PARTITIONTIME bounds: a day before the usage window to the restatement days after it."""
-        lookahead = max(self.settings.restatement_days, 1)
-        return _midnight(start - timedelta(days=1)), _midnight(end + timedelta(days=lookahead))
+        """_PARTITIONTIME bounds: a day before the usage window to GCP_RESTATEMENT_LOOKBACK_DAYS
+        after it (at most today). The export table is partitioned by when rows were exported, and
+        rows of a usage day (late usage, credits, corrections) keep arriving for days; the daily
+        run looks for them over the same look-back. GCP_BILLING_MAX_BYTES caps the cost."""
+        last = min(end + timedelta(days=self.settings.gcp_restatement_lookback_days), utc_now().date())
+        return _midnight(start - timedelta(days=1)), _midnight(max(last, end) + timedelta(days=1))
 
     def fetch_cost(self, start: date, end: date, group_by: tuple[str, ...] | None = None) -> CostFetch:
         """cost_daily rows for UTC days in [start, end), net of credits, with BigQuery's day totals."""
@@ -474,6 +477,20 @@ class GcpUsageAdapter(CloudAdapter):
         for r in self._query(self.totals_sql(table), start, end, table):
             totals.setdefault(r["usage_date"], {})[r["currency"]] = Decimal(r["cost"])
         return CostFetch(cost=_cost_table(rows), days=days, provider_totals=totals)
+
+    def days_with_newer_export_rows(self, landed: dict[date, datetime], since: date) -> list[date]:
+        """Usage days on or after ``since`` whose export rows arrived after ``landed[day]`` (when we
+        wrote that day): the export keeps adding rows (late usage, credits) for days. One query
+        over the export partitions since then, grouped by usage day."""
+        if not landed:
+            return []
+        table = self.billing_table()
+        sql = ("SELECT DATE(usage_start_time) AS usage_date, MAX(export_time) AS last_export\n"
+               f"FROM {table}\n{self._where()}\nGROUP BY usage_date")
+        end = max(landed) + timedelta(days=1)
+        rows = self._query(sql, since, end, table)
+        return sorted(r["usage_date"] for r in rows
+                      if r["usage_date"] in landed and r["last_export"] > landed[r["usage_date"]])
 
     def _query(self, sql: str, start: date, end: date, table: str) -> list[dict]:
         from google.cloud import bigquery
