@@ -27,7 +27,7 @@ from dagster import (
 from finops_pipeline.adapters.usage.base import CloudAdapter, CloudApiError
 from finops_pipeline.defs.partitions import day_start, days, window
 from finops_pipeline.settings import Settings, SettingsError, get_settings
-from finops_pipeline.warehouse.catalog import refresh_catalog
+from finops_pipeline.warehouse.catalog import CatalogError, refresh_catalog
 from finops_pipeline.warehouse.lake import Lake, LakeWriteError, PartitionWrite
 
 AdapterFactory = Callable[[Settings], CloudAdapter]
@@ -61,7 +61,12 @@ def skipped(context: AssetExecutionContext, provider: str, reason: str) -> Mater
 def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: CloudAdapter, started: float,
             span: tuple, writes: list, preview: pa.Table | None, extra: dict) -> MaterializeResult:
     """Refresh the catalog views, then describe the run for the UI and the log."""
-    catalog = refresh_catalog(get_settings().data_dir)
+    try:
+        catalog = refresh_catalog(get_settings().data_dir)
+    except CatalogError as exc:
+        # The partitions are written: retrying would only repeat the paid API calls.
+        raise Failure(description=f"{provider} {kind}: {len(writes)} partition(s) were written, then the "
+                      f"catalog refresh failed: {exc}", allow_retries=False) from None
     if catalog.status == "deferred":
         context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
     meta = {
@@ -96,7 +101,8 @@ def _failing_clearly():
 
 def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
     """Fetch billing for the run's partition window and replace those cost_daily partitions."""
-    settings = get_settings()
+    with _failing_clearly():
+        settings = get_settings()
     reason = settings.disabled_reason(provider)
     if reason:
         return skipped(context, provider, reason)
@@ -144,7 +150,8 @@ def write_metric_days(adapter: CloudAdapter, lake: Lake, start: date, end: date,
 
 def ingest_metrics(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
     """Stream each day's metric pages of the run's window into its metrics_hourly partition."""
-    settings = get_settings()
+    with _failing_clearly():
+        settings = get_settings()
     reason = settings.disabled_reason(provider)
     if reason:
         return skipped(context, provider, reason)
