@@ -20,7 +20,7 @@ from dagster import AssetsDefinition, DagsterInstance, materialize
 
 from finops_pipeline.defs.partitions import DAILY, day_start
 from finops_pipeline.simulator.clouds import simulated_clouds
-from finops_pipeline.warehouse.catalog import SQL_DIR
+from finops_pipeline.warehouse.catalog import SQL_DIR, open_catalog
 from finops_pipeline.simulator.fleet import build_fleet
 
 
@@ -110,7 +110,7 @@ def _write_predictions(fleet, directory: Path, start: date, end: date) -> None:
 def summarize(data_dir: Path, out=print) -> dict[str, int]:
     """Print rows per table and cloud, the marts' highlights, and how to look further."""
     catalog = data_dir / "finops.duckdb"
-    con = duckdb.connect(str(catalog), read_only=True)
+    con = open_catalog(data_dir)
     counts: dict[str, int] = {}
     try:
         out("")

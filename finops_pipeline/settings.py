@@ -122,13 +122,14 @@ def _id(pattern: re.Pattern, allowed: str) -> Callable[[str, str], str | None]:
     return parse
 
 
-# Google Cloud: "6 to 30 lowercase letters, digits, or hyphens; starts with a letter; cannot
-# end with a hyphen" (Resource Manager, Creating and managing projects); legacy domain-scoped
-# ids carry a "domain:" prefix.
+# Google Cloud project ids start with a lowercase letter, hold lowercase letters, digits or
+# hyphens, 6 to 30 characters (gcloud projects create, PROJECT_ID), no trailing hyphen; legacy
+# domain-scoped ids carry a "domain:" prefix.
 _GCP_PROJECT = re.compile(r"^(?:[a-z][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _GCP_PROJECT_ALLOWED = ("Google Cloud project ids (6-30 lowercase letters, digits or hyphens, starting "
                         "with a letter, e.g. shop-prod)")
-# Azure: a subscription id is a GUID; ids are compared case-insensitively by ARM.
+# Azure: a subscription id is a GUID; ARM treats resource ids case-insensitively in requests
+# (azure-resource-manager-rpc, resource-api-reference.md), so repeats are found ignoring case.
 _AZURE_SUBSCRIPTION = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _AZURE_SUBSCRIPTION_ALLOWED = "Azure subscription ids (GUIDs such as 00000000-0000-0000-0000-000000000000)"
 _AZURE_RESOURCE_ID = re.compile(r"^/subscriptions/[^/\s'\"]+/resourceGroups/[^/\s'\"]+/providers/[^\s'\"]+$",
