@@ -23,7 +23,7 @@ def _retries_and_failure(result) -> tuple[int, str]:
 def test_a_quote_in_gcp_monitoring_projects_fails_once_naming_the_variable(monkeypatch):
     monkeypatch.setenv("GCP_USAGE_ENABLED", "true")
     monkeypatch.setenv("GCP_PROJECT_ID", "shop-prod")
-    monkeypatch.setenv("GCP_MONITORING_PROJECTS", 'shop-prod,shop"dev')
+    monkeypatch.setenv("GCP_MONITORING_PROJECTS", 'shop"dev,shop-prod')
     # Endpoints that would answer nothing: the run must stop before calling them.
     monkeypatch.setenv("GCP_MONITORING_ENDPOINT", "127.0.0.1:9")
     monkeypatch.setenv("GCP_BIGQUERY_ENDPOINT", "http://127.0.0.1:9")
@@ -32,7 +32,7 @@ def test_a_quote_in_gcp_monitoring_projects_fails_once_naming_the_variable(monke
     assert not result.success
     retries, description = _retries_and_failure(result)
     assert retries == 0
-    assert description.startswith("GCP_MONITORING_PROJECTS='shop-prod,shop\"dev' is invalid: expected a comma "
+    assert description.startswith("GCP_MONITORING_PROJECTS='shop\"dev,shop-prod' is invalid: expected a comma "
                                   "list of Google Cloud project ids")
 
 
