@@ -26,15 +26,14 @@ def _ui(args: argparse.Namespace) -> int:
     import os
     import signal
     import subprocess
-    from datetime import date, timedelta
 
+    from finops_pipeline.demo import demo_window
     from finops_pipeline.simulator.clouds import simulated_clouds
 
     data_dir = Path(args.data_dir).resolve()
     home = data_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
-    end = date.today()
-    with simulated_clouds(end - timedelta(days=args.days), end) as env:
+    with simulated_clouds(*demo_window(args.days)) as env:
         env.update({"FINOPS_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)})
         print(f"Simulated clouds up; Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
         command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
@@ -76,17 +75,46 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return get_settings().data_dir
 
 
+class ReadOnlyQueryError(ValueError):
+    """`finops-pipeline query` was asked to do more than read the warehouse."""
+
+
+# Statements that only read: SELECT (also DESCRIBE, SHOW, SUMMARIZE, FROM ...) and EXPLAIN.
+READ_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
 def _catalog(data_dir: Path):
-    """The catalog, opened read-only (analysts and the pipeline keep working meanwhile)."""
-    import duckdb
+    """The catalog, opened read-only (analysts and the pipeline keep working meanwhile) and locked
+    down: files are readable only inside the lake and the seeds, no extension is installed or
+    loaded, and the configuration cannot be changed back (DuckDB's external access settings)."""
+    import os
+
+    from finops_pipeline.warehouse.catalog import SQL_DIR, open_catalog
 
     path = data_dir / "finops.duckdb"
     if not path.is_file():
         raise FileNotFoundError(f"no catalog at {path}: run the pipeline first (finops-pipeline demo, or a "
                                 "Dagster run) or point --data-dir / FINOPS_DATA_DIR at a warehouse")
-    con = duckdb.connect(str(path), read_only=True)
-    con.execute("SET TimeZone = 'UTC'")
+    con = open_catalog(data_dir)
+    for statement in ("SET TimeZone = 'UTC'", "SET autoinstall_known_extensions = false",
+                      "SET autoload_known_extensions = false", "SET allow_community_extensions = false"):
+        con.execute(statement)
+    allowed = [str(p) + os.sep for p in (Path(data_dir).resolve() / "lake", SQL_DIR / "seeds")]
+    con.execute("SET allowed_directories = ?", [allowed])
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
     return con
+
+
+def _read_only(sql: str) -> None:
+    """Refuse any statement but a read (COPY ... TO, ATTACH, INSTALL/LOAD, SET, CALL, DDL ...)."""
+    import duckdb
+
+    for statement in duckdb.extract_statements(sql):
+        if statement.type.name not in READ_STATEMENTS:
+            raise ReadOnlyQueryError(f"query is read-only: only SELECT (with DESCRIBE, SHOW, SUMMARIZE) and "
+                                     f"EXPLAIN statements run here, not {statement.type.name}; open the catalog "
+                                     "with duckdb yourself to write elsewhere")
 
 
 def _plain(value):
@@ -132,9 +160,18 @@ def write_rows(columns: list[str], rows: list[tuple], fmt: str, stream=None) -> 
 
 
 def _query(args: argparse.Namespace) -> int:
-    con = _catalog(_data_dir(args))
+    import duckdb
+
+    _read_only(args.sql)
+    data_dir = _data_dir(args)
+    con = _catalog(data_dir)
     try:
-        cursor = con.execute(args.sql)
+        try:
+            cursor = con.execute(args.sql)
+        except duckdb.PermissionException as exc:
+            raise ReadOnlyQueryError(f"query is read-only and reads files only inside the warehouse "
+                                     f"({Path(data_dir).resolve() / 'lake'}); the query reached outside the "
+                                     f"warehouse: {str(exc).splitlines()[0]}") from None
         if cursor.description is None:
             return 0
         columns = [d[0] for d in cursor.description]

@@ -11,7 +11,7 @@ import os
 import shutil
 import sys
 import warnings
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterable
 
@@ -20,7 +20,7 @@ from dagster import AssetsDefinition, DagsterInstance, materialize
 
 from finops_pipeline.defs.partitions import DAILY, day_start
 from finops_pipeline.simulator.clouds import simulated_clouds
-from finops_pipeline.warehouse.catalog import SQL_DIR
+from finops_pipeline.warehouse.catalog import SQL_DIR, open_catalog
 from finops_pipeline.simulator.fleet import build_fleet
 
 
@@ -64,11 +64,17 @@ def materialize_window(start: date, end: date, instance: DagsterInstance) -> Non
                 materialize(assets, instance=instance, partition_key=key, run_config=_QUIET)
 
 
+def demo_window(days: int, today: date | None = None) -> tuple[date, date]:
+    """[start, end) of the last ``days`` whole UTC days up to yesterday (partitions are UTC days,
+    so the local date would ask the simulated clouds for a day that has not begun in UTC)."""
+    end = today or datetime.now(timezone.utc).date()
+    return end - timedelta(days=days), end
+
+
 def run_demo(data_dir: Path, days: int = 30, today: date | None = None, out=print) -> dict[str, int]:
     """Build the demo warehouse in ``data_dir``; returns rows per table."""
     data_dir = Path(data_dir).resolve()
-    end = today or date.today()
-    start = end - timedelta(days=days)
+    start, end = demo_window(days, today)
     fleet = build_fleet()
     out(f"Simulating {len(fleet.resources)} resources on AWS, GCP and Azure for [{start}, {end}) ...")
     with simulated_clouds(start, end, fleet) as env:
@@ -104,7 +110,7 @@ def _write_predictions(fleet, directory: Path, start: date, end: date) -> None:
 def summarize(data_dir: Path, out=print) -> dict[str, int]:
     """Print rows per table and cloud, the marts' highlights, and how to look further."""
     catalog = data_dir / "finops.duckdb"
-    con = duckdb.connect(str(catalog), read_only=True)
+    con = open_catalog(data_dir)
     counts: dict[str, int] = {}
     try:
         out("")

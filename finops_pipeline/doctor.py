@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from finops_pipeline.adapters.usage.base import CloudApiError
-from finops_pipeline.settings import Settings
+from finops_pipeline.settings import Settings, SettingsError
 
 OK, FAIL, SKIP, INFO = "ok", "FAIL", "skip", "info"
 
@@ -37,7 +37,7 @@ def _attempt(what: str, call: Callable[[], str], explain: Callable[[Exception], 
     """Run one API check; a failure becomes a FAIL line with the fix, never a traceback."""
     try:
         return Finding(OK, what, call())
-    except CloudApiError as exc:
+    except (CloudApiError, SettingsError) as exc:
         return Finding(FAIL, what, str(exc))
     except Exception as exc:  # noqa: BLE001 - every failure is reported, with the fix where known
         reason = explain(exc)
@@ -197,7 +197,7 @@ def check_gcp(settings: Settings) -> Iterator[Finding]:
         return
     try:
         adapter = GcpUsageAdapter.from_settings(settings)
-    except CloudApiError as exc:
+    except (CloudApiError, SettingsError) as exc:
         yield Finding(FAIL, "clients", str(exc))
         return
     now = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
@@ -270,7 +270,7 @@ def check_azure(settings: Settings) -> Iterator[Finding]:
     yield _azure_credentials(settings)
     try:
         adapter = AzureUsageAdapter.from_settings(settings)
-    except CloudApiError as exc:
+    except (CloudApiError, SettingsError) as exc:
         yield Finding(FAIL, "clients", str(exc))
         return
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
@@ -307,6 +307,8 @@ def run_doctor(settings: Settings, out=print) -> int:
         failures += 1
     out(f"warehouse: {settings.data_dir.resolve()} "
         f"(catalog {'present' if settings.catalog_path.exists() else 'not created yet'})")
+    for name, items in settings.repeated_items:
+        out(Finding(INFO, "settings", f"{name} repeats {', '.join(items)}; each is used once").line())
     for provider, check in CHECKS.items():
         reason = settings.disabled_reason(provider)
         if reason:

@@ -10,8 +10,10 @@ file's ``timeGenerated``. Resources without any cost (usage-based, unpriced) are
 CSV (header required): ``provider, service, resource_id (optional), month, predicted_monthly_cost,
 currency``; ``month`` is ``YYYY-MM`` (or the first day, ``YYYY-MM-01``).
 
-Every file is validated before anything is returned: a malformed file raises
-PredictionFileError naming the file and the line or field.
+Every file is validated before anything is returned: a malformed file (a wrong JSON shape,
+a currency that is not ISO 4217, a cost out of the warehouse's range) raises
+PredictionFileError naming the file and the line or field. Two files predicting the same
+month and service (or resource) is an error naming both, so nothing is counted twice.
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ from pathlib import Path
 import pandas as pd
 
 from finops_pipeline.warehouse.catalog import SQL_DIR
+from finops_pipeline.warehouse.schemas import MONEY
 
 HOURS_PER_MONTH = Decimal(730)
 PROVIDERS = ("aws", "gcp", "azure")
 CSV_COLUMNS = ("provider", "service", "resource_id", "month", "predicted_monthly_cost", "currency")
 _PREFIXES = {"aws_": "aws", "google_": "gcp", "azurerm_": "azure"}
 _MONTH_IN_NAME = re.compile(r"(\d{4})-(\d{2})(?!\d)")
+_MAX_COST_DIGITS = MONEY.precision - MONEY.scale  # digits before the decimal point the lake stores
 
 
 class PredictionFileError(ValueError):
@@ -61,7 +65,22 @@ def _decimal(text: object, where: str) -> Decimal:
         raise PredictionFileError(f"{where}: {text!r} is not a finite number")
     if value < 0:
         raise PredictionFileError(f"{where}: {text!r} is negative; a predicted cost must be >= 0")
+    return _in_range(value, text, where)
+
+
+def _in_range(value: Decimal, text: object, where: str) -> Decimal:
+    if value and value.adjusted() >= _MAX_COST_DIGITS:
+        raise PredictionFileError(f"{where}: {text!r} is out of range; a monthly cost has at most "
+                                  f"{_MAX_COST_DIGITS} digits before the decimal point")
     return value
+
+
+def _currency(text: object, where: str) -> str:
+    """An ISO 4217 code, upper-cased (``eur`` -> ``EUR``)."""
+    currency = str(text or "").strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise PredictionFileError(f"{where}: {text!r} is not an ISO 4217 code")
+    return currency
 
 
 def _month(text: str, where: str) -> date:
@@ -97,7 +116,8 @@ def _resource_cost(resource: dict, where: str) -> Decimal | None:
     if resource.get("monthlyCost") is not None:
         return _decimal(resource["monthlyCost"], f"{where}.monthlyCost")
     if resource.get("hourlyCost") is not None:
-        return _decimal(resource["hourlyCost"], f"{where}.hourlyCost") * HOURS_PER_MONTH
+        hourly = resource["hourlyCost"]
+        return _in_range(_decimal(hourly, f"{where}.hourlyCost") * HOURS_PER_MONTH, hourly, f"{where}.hourlyCost")
     subresources = resource.get("subresources") or []
     if not isinstance(subresources, list):
         raise PredictionFileError(f"{where}.subresources: expected a list")
@@ -116,10 +136,16 @@ def read_infracost(path: Path, tag_key: str, service_map: dict[str, ServiceMappi
     if not isinstance(document, dict) or not isinstance(document.get("projects"), list):
         raise PredictionFileError(f"{path}: field 'projects' is missing; expected Infracost breakdown JSON")
     month = _infracost_month(path, document)
-    currency = str(document.get("currency") or "USD")
+    currency = _currency(document.get("currency") or "USD", f"{path}: field 'currency'")
     rows = []
     for p, project in enumerate(document["projects"]):
-        resources = ((project or {}).get("breakdown") or {}).get("resources")
+        if not isinstance(project, dict):
+            raise PredictionFileError(f"{path}: projects[{p}]: expected an object, got {type(project).__name__}")
+        breakdown = project.get("breakdown") or {}
+        if not isinstance(breakdown, dict):
+            raise PredictionFileError(f"{path}: projects[{p}].breakdown: expected an object, "
+                                      f"got {type(breakdown).__name__}")
+        resources = breakdown.get("resources")
         where_project = f"{path}: projects[{p}].breakdown.resources"
         if not isinstance(resources, list):
             raise PredictionFileError(f"{where_project}: missing or not a list")
@@ -171,9 +197,7 @@ def read_predictions_csv(path: Path, ingested_at: datetime) -> list[dict]:
             service = (row.get("service") or "").strip()
             if not service:
                 raise PredictionFileError(f"{where}, field 'service': empty; use the billing service name")
-            currency = (row.get("currency") or "").strip().upper()
-            if not re.fullmatch(r"[A-Z]{3}", currency):
-                raise PredictionFileError(f"{where}, field 'currency': {row.get('currency')!r} is not an ISO 4217 code")
+            currency = _currency(row.get("currency"), f"{where}, field 'currency'")
             resource_id = (row.get("resource_id") or "").strip() or None
             rows.append({
                 "provider": provider, "month": _month(row.get("month") or "", f"{where}, field 'month'"),
@@ -188,7 +212,27 @@ def read_predictions_csv(path: Path, ingested_at: datetime) -> list[dict]:
 
 
 def prediction_files(directory: Path) -> list[Path]:
+    """The ``*.json`` and ``*.csv`` files of a directory (none when it does not exist)."""
+    if not Path(directory).is_dir():
+        return []
     return sorted(p for p in Path(directory).iterdir() if p.is_file() and p.suffix.lower() in (".json", ".csv"))
+
+
+def _check_no_repeats(rows: list[dict]) -> None:
+    """Two files predicting the same month and service (or resource) would count it twice."""
+    first: dict[tuple, dict] = {}
+    for row in rows:
+        key = (row["provider"], row["month"], row["service_name"], row["resource_id"], row["resource_type"],
+               row["resource_name"])
+        seen = first.setdefault(key, row)
+        if seen["source_file"] != row["source_file"]:
+            what = " ".join(str(v) for v in (row["provider"], row["service_name"], row["resource_id"],
+                                             row["resource_name"]) if v is not None)
+            line = "line " + row["source_line"] if row["source_format"] == "csv" else row["source_line"]
+            seen_line = "line " + seen["source_line"] if seen["source_format"] == "csv" else seen["source_line"]
+            raise PredictionFileError(
+                f"{row['source_file']}: {line} predicts {what} for {row['month']:%Y-%m}, as {seen['source_file']}: "
+                f"{seen_line} already does; keep each month and service (or resource) in one file")
 
 
 def read_predictions(directory: Path, tag_key: str, service_map: dict[str, ServiceMapping] | None = None,
@@ -202,6 +246,7 @@ def read_predictions(directory: Path, tag_key: str, service_map: dict[str, Servi
             rows.extend(read_infracost(path, tag_key, service_map, ingested_at))
         else:
             rows.extend(read_predictions_csv(path, ingested_at))
+    _check_no_repeats(rows)
     return pd.DataFrame(rows, columns=[
         "provider", "month", "service_name", "resource_id", "resource_name", "resource_type", "match_value",
         "predicted_monthly_cost", "billing_currency", "tags", "source_file", "source_line", "source_format",

@@ -3,8 +3,11 @@
 Nothing is read at import time: call :func:`get_settings` where a value is needed.
 The process environment wins over `.env` (path: ``FINOPS_ENV_FILE``, default ``./.env``).
 An invalid value raises :class:`SettingsError` naming the variable, the value and what
-is allowed. Secrets are never stored here: the SDKs read them from their own
-credential chains; we only record whether they are present.
+is allowed; it is the one configuration error of every cloud, raised before any call.
+List settings use each item once (first-seen order); ``Settings.repeated_items`` says
+what was dropped. Secrets are never stored here: the SDKs read them from their own
+credential chains (``AWS_*``, ``AZURE_*``, ``GOOGLE_*`` variables of `.env` are put into
+the process environment for them); we only record whether they are present.
 """
 
 from __future__ import annotations
@@ -43,31 +46,17 @@ def _bool(name: str, raw: str) -> bool:
     raise SettingsError(name, raw, "true or false (also 1/0, yes/no, on/off)")
 
 
-def _int(minimum: int) -> Callable[[str, str], int]:
+def _int(minimum: int, maximum: int) -> Callable[[str, str], int]:
     def parse(name: str, raw: str) -> int:
         try:
             value = int(raw.strip())
         except ValueError:
-            raise SettingsError(name, raw, f"a whole number >= {minimum}") from None
-        if value < minimum:
-            raise SettingsError(name, raw, f"a whole number >= {minimum}")
+            raise SettingsError(name, raw, f"a whole number from {minimum} to {maximum}") from None
+        if not minimum <= value <= maximum:
+            raise SettingsError(name, raw, f"a whole number from {minimum} to {maximum}")
         return value
 
     return parse
-
-
-def _day_of_month(name: str, raw: str) -> int:
-    value = raw.strip()
-    if not value.isdigit() or not 1 <= int(value) <= 28:
-        raise SettingsError(name, raw, "a day of the month from 1 to 28")
-    return int(value)
-
-
-def _lookback_days(name: str, raw: str) -> int:
-    value = raw.strip()
-    if not value.isdigit() or not 1 <= int(value) <= 400:
-        raise SettingsError(name, raw, "a number of days from 1 to 400")
-    return int(value)
 
 
 def _float(minimum: float, maximum: float) -> Callable[[str, str], float]:
@@ -90,13 +79,61 @@ def _date(name: str, raw: str) -> date:
         raise SettingsError(name, raw, "a date as YYYY-MM-DD, e.g. 2026-01-01") from None
 
 
+def _items(raw: str) -> list[str]:
+    return [x.strip() for x in raw.split(",") if x.strip()]
+
+
+def _unique(items: list[str], key: Callable[[str], str] = str) -> tuple[str, ...]:
+    """Each item once, first spelling and position kept (a repeat would double cost and metrics)."""
+    first: dict[str, str] = {}
+    for item in items:
+        first.setdefault(key(item), item)
+    return tuple(first.values())
+
+
 def _list(name: str, raw: str) -> tuple[str, ...]:
-    items = tuple(x.strip() for x in raw.split(",") if x.strip())
+    items = _items(raw)
     for item in items:
         if any(c.isspace() for c in item):
             raise SettingsError(name, raw, "a comma-separated list without spaces inside items")
-    return items
+    return _unique(items)
 
+
+def _ids(pattern: re.Pattern, allowed: str, key: Callable[[str], str] = str) -> Callable[[str, str], tuple[str, ...]]:
+    """A comma list whose every item matches ``pattern``, repeats dropped (compared by ``key``)."""
+    def parse(name: str, raw: str) -> tuple[str, ...]:
+        items = _items(raw)
+        bad = [item for item in items if not pattern.match(item)]
+        if bad:
+            raise SettingsError(name, raw, f"a comma list of {allowed} ({', '.join(map(repr, bad))} "
+                                f"{'is' if len(bad) == 1 else 'are'} not)")
+        return _unique(items, key)
+
+    return parse
+
+
+def _id(pattern: re.Pattern, allowed: str) -> Callable[[str, str], str | None]:
+    def parse(name: str, raw: str) -> str | None:
+        value = raw.strip()
+        if value and not pattern.match(value):
+            raise SettingsError(name, raw, allowed)
+        return value or None
+
+    return parse
+
+
+# Google Cloud project ids start with a lowercase letter, hold lowercase letters, digits or
+# hyphens, 6 to 30 characters (gcloud projects create, PROJECT_ID), no trailing hyphen; legacy
+# domain-scoped ids carry a "domain:" prefix.
+_GCP_PROJECT = re.compile(r"^(?:[a-z][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
+_GCP_PROJECT_ALLOWED = ("Google Cloud project ids (6-30 lowercase letters, digits or hyphens, starting "
+                        "with a letter, e.g. shop-prod)")
+# Azure: a subscription id is a GUID; ARM treats resource ids case-insensitively in requests
+# (azure-resource-manager-rpc, resource-api-reference.md), so repeats are found ignoring case.
+_AZURE_SUBSCRIPTION = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+_AZURE_SUBSCRIPTION_ALLOWED = "Azure subscription ids (GUIDs such as 00000000-0000-0000-0000-000000000000)"
+_AZURE_RESOURCE_ID = re.compile(r"^/subscriptions/[^/\s'\"]+/resourceGroups/[^/\s'\"]+/providers/[^\s'\"]+$",
+                                re.IGNORECASE)
 
 _AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 
@@ -109,24 +146,15 @@ def _aws_region(name: str, raw: str) -> str:
 
 
 def _aws_regions(name: str, raw: str) -> tuple[str, ...]:
-    regions = _list(name, raw)
+    regions = _items(raw)
     bad = [r for r in regions if not _AWS_REGION.match(r)]
     if bad or not regions:
         raise SettingsError(name, raw, f"a comma list of AWS region codes such as us-east-1 ({bad} are not)")
-    return regions
+    return _unique(regions)
 
 
 _ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 _ROLE_NAME = re.compile(r"^[\w+=,.@/-]{1,64}$")
-
-
-def _role_arns(name: str, raw: str) -> tuple[str, ...]:
-    arns = tuple(dict.fromkeys(_list(name, raw)))
-    bad = [a for a in arns if not _ROLE_ARN.match(a)]
-    if bad:
-        raise SettingsError(name, raw, f"a comma list of IAM role ARNs such as "
-                                       f"arn:aws:iam::123456789012:role/finops-read ({bad} are not)")
-    return arns
 
 
 def _role_name(name: str, raw: str) -> str | None:
@@ -145,7 +173,7 @@ _CE_DIMENSIONS = {
 
 
 def _ce_group_by(name: str, raw: str) -> tuple[str, ...]:
-    dims = tuple(d.upper() for d in _list(name, raw))
+    dims = _unique([d.upper() for d in _list(name, raw)])
     if not 1 <= len(dims) <= 2 or any(d not in _CE_DIMENSIONS for d in dims):
         raise SettingsError(
             name, raw, "one or two Cost Explorer dimensions, e.g. SERVICE,LINKED_ACCOUNT"
@@ -210,6 +238,9 @@ class Settings:
     tag_match_key: str = "finops_id"
     rules_file: Path | None = None  # a user's own underutilization_rules.csv
 
+    # List variable -> the repeated items dropped from it (doctor reports them).
+    repeated_items: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
     @property
     def lake_dir(self) -> Path:
         return self.data_dir / "lake"
@@ -243,58 +274,92 @@ class Settings:
 # variable -> (field, parser). Parsers receive (name, raw) and raise SettingsError.
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "USAGE_INTEGRATION_ENABLED": ("usage_integration_enabled", _bool),
-    "USAGE_CACHE_TTL_SECONDS": ("usage_cache_ttl_seconds", _int(0)),
-    "USAGE_CACHE_MAX_ENTRIES": ("usage_cache_max_entries", _int(1)),
+    "USAGE_CACHE_TTL_SECONDS": ("usage_cache_ttl_seconds", _int(0, 7 * 24 * 3600)),
+    "USAGE_CACHE_MAX_ENTRIES": ("usage_cache_max_entries", _int(1, 1_000_000)),
     "AWS_USAGE_ENABLED": ("aws_usage_enabled", _bool),
     "AWS_REGION": ("aws_region", _aws_region),
     "AWS_COST_GROUP_BY": ("aws_cost_group_by", _ce_group_by),
     "AWS_COST_WITH_RESOURCES": ("aws_cost_with_resources", _bool),
     "AWS_COST_FORECAST": ("aws_cost_forecast", _bool),
-    "AWS_MAX_ATTEMPTS": ("aws_max_attempts", _int(1)),
-    "AWS_ROLE_ARNS": ("aws_role_arns", _role_arns),
+    "AWS_MAX_ATTEMPTS": ("aws_max_attempts", _int(1, 20)),
+    "AWS_ROLE_ARNS": ("aws_role_arns", _ids(_ROLE_ARN, "IAM role ARNs such as arn:aws:iam::123456789012:role/finops-read")),
     "AWS_ORG_ROLE_NAME": ("aws_org_role_name", _role_name),
     "GCP_USAGE_ENABLED": ("gcp_usage_enabled", _bool),
-    "GCP_PROJECT_ID": ("gcp_project_id", lambda n, v: v.strip() or None),
-    "GCP_MONITORING_PROJECTS": ("gcp_monitoring_projects", _list),
+    "GCP_PROJECT_ID": ("gcp_project_id", _id(_GCP_PROJECT, _GCP_PROJECT_ALLOWED[:-4])),
+    "GCP_MONITORING_PROJECTS": ("gcp_monitoring_projects", _ids(_GCP_PROJECT, _GCP_PROJECT_ALLOWED)),
     "GCP_BILLING_ACCOUNT_ID": ("gcp_billing_account_id", lambda n, v: v.strip() or None),
-    "GCP_BILLING_PROJECT_ID": ("gcp_billing_project_id", lambda n, v: v.strip() or None),
+    "GCP_BILLING_PROJECT_ID": ("gcp_billing_project_id", _id(_GCP_PROJECT, _GCP_PROJECT_ALLOWED[:-4])),
     "GCP_BILLING_DATASET": ("gcp_billing_dataset", lambda n, v: v.strip() or None),
     "GCP_BILLING_TABLE": ("gcp_billing_table", lambda n, v: v.strip() or None),
     "GCP_BILLING_DETAILED": ("gcp_billing_detailed", _bool),
-    "GCP_BILLING_MAX_BYTES": ("gcp_billing_max_bytes", _int(1)),
+    "GCP_BILLING_MAX_BYTES": ("gcp_billing_max_bytes", _int(1, 1024**5)),
     "GOOGLE_APPLICATION_CREDENTIALS": ("google_application_credentials", lambda n, v: v.strip() or None),
     "GCP_MONITORING_ENDPOINT": ("gcp_monitoring_endpoint", lambda n, v: v.strip() or None),
     "GCP_BIGQUERY_ENDPOINT": ("gcp_bigquery_endpoint", lambda n, v: v.strip() or None),
     "AZURE_USAGE_ENABLED": ("azure_usage_enabled", _bool),
-    "AZURE_SUBSCRIPTION_ID": ("azure_subscription_id", lambda n, v: v.strip() or None),
-    "AZURE_SUBSCRIPTION_IDS": ("azure_subscription_ids", _list),
+    "AZURE_SUBSCRIPTION_ID": ("azure_subscription_id", _id(_AZURE_SUBSCRIPTION, _AZURE_SUBSCRIPTION_ALLOWED[:-4])),
+    "AZURE_SUBSCRIPTION_IDS": ("azure_subscription_ids", _ids(_AZURE_SUBSCRIPTION, _AZURE_SUBSCRIPTION_ALLOWED, str.lower)),
     "AZURE_TENANT_ID": ("azure_tenant_id", lambda n, v: v.strip() or None),
-    "AZURE_RESOURCE_IDS": ("azure_resource_ids", _list),
-    "AZURE_MAX_RETRY_WAIT_SECONDS": ("azure_max_retry_wait_seconds", _int(0)),
+    "AZURE_RESOURCE_IDS": ("azure_resource_ids", _ids(_AZURE_RESOURCE_ID, "ARM resource ids "
+                                                     "(/subscriptions/<id>/resourceGroups/<group>/providers/<type>/<name>)", str.lower)),
+    "AZURE_MAX_RETRY_WAIT_SECONDS": ("azure_max_retry_wait_seconds", _int(0, 3600)),
     "AZURE_RESOURCE_MANAGER_ENDPOINT": ("azure_resource_manager_endpoint", lambda n, v: v.strip() or None),
     "FINOPS_DATA_DIR": ("data_dir", lambda n, v: Path(v.strip() or "data")),
     "FINOPS_START_DATE": ("start_date", _date),
-    "FINOPS_RESTATEMENT_DAYS": ("restatement_days", _int(0)),
-    "AWS_RESTATEMENT_SETTLE_DAY": ("aws_restatement_settle_day", _day_of_month),
-    "AZURE_RESTATEMENT_CLOSE_DAY": ("azure_restatement_close_day", _day_of_month),
-    "GCP_RESTATEMENT_LOOKBACK_DAYS": ("gcp_restatement_lookback_days", _lookback_days),
+    "FINOPS_RESTATEMENT_DAYS": ("restatement_days", _int(0, 62)),
+    "AWS_RESTATEMENT_SETTLE_DAY": ("aws_restatement_settle_day", _int(1, 28)),
+    "AZURE_RESTATEMENT_CLOSE_DAY": ("azure_restatement_close_day", _int(1, 28)),
+    "GCP_RESTATEMENT_LOOKBACK_DAYS": ("gcp_restatement_lookback_days", _int(1, 400)),
     "FINOPS_PREDICTIONS_DIR": ("predictions_dir", lambda n, v: Path(v.strip()) if v.strip() else None),
     "FINOPS_METRICS_COVERAGE_FLOOR": ("metrics_coverage_floor", _float(0.0, 1.0)),
-    "FINOPS_METRICS_CONCURRENCY": ("metrics_concurrency", _int(1)),
+    "FINOPS_METRICS_CONCURRENCY": ("metrics_concurrency", _int(1, 32)),
     "FINOPS_TAG_MATCH_KEY": ("tag_match_key", lambda n, v: v.strip() or "finops_id"),
     "FINOPS_RULES_FILE": ("rules_file", lambda n, v: Path(v.strip()) if v.strip() else None),
 }
 
 
+# Variables of `.env` that the SDKs' own credential chains read from the process environment.
+SDK_VARIABLE_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_")
+
+# List variable -> how two of its items are compared (ARM ids and GUIDs ignore case).
+_LIST_KEYS: dict[str, Callable[[str], str]] = {
+    "AWS_USAGE_REGIONS": str, "GCP_MONITORING_PROJECTS": str, "AZURE_SUBSCRIPTION_IDS": str.lower,
+    "AZURE_RESOURCE_IDS": str.lower, "AWS_COST_GROUP_BY": str.upper,
+}
+
+
 def read_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The variables in effect: `.env` file values overlaid by the process environment."""
+    """The variables in effect: `.env` file values overlaid by the process environment.
+
+    Reading the process environment (``environ`` None) also puts the `.env` file's
+    ``AWS_*``, ``AZURE_*`` and ``GOOGLE_*`` variables into ``os.environ`` where the process
+    has none, so boto3, azure-identity and google-auth find credentials kept in `.env`.
+    """
     env = dict(os.environ if environ is None else environ)
     env_file = Path(env.get("FINOPS_ENV_FILE", ".env"))
     merged: dict[str, str] = {}
     if env_file.is_file():
         merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    if environ is None:
+        for name, value in merged.items():
+            if name.startswith(SDK_VARIABLE_PREFIXES) and name not in os.environ:
+                os.environ[name] = value
     merged.update(env)
     return merged
+
+
+def _repeated(env: Mapping[str, str]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    found = []
+    for name, key in _LIST_KEYS.items():
+        seen: set[str] = set()
+        dropped = []
+        for item in _items(env.get(name, "")):
+            if key(item) in seen:
+                dropped.append(item)
+            seen.add(key(item))
+        if dropped:
+            found.append((name, tuple(dropped)))
+    return tuple(found)
 
 
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -316,4 +381,5 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["gcp_monitoring_projects"] = (values["gcp_project_id"],)
     if not values.get("azure_subscription_ids") and values.get("azure_subscription_id"):
         values["azure_subscription_ids"] = (values["azure_subscription_id"],)
+    values["repeated_items"] = _repeated(env)
     return Settings(**values)

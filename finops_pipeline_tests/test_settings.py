@@ -1,3 +1,4 @@
+import os
 from datetime import date
 from pathlib import Path
 
@@ -16,20 +17,20 @@ def test_defaults_match_the_documented_ones():
 
 
 def test_lists_and_their_defaults():
-    s = get_settings({"AWS_REGION": "eu-west-1", "GCP_PROJECT_ID": "p1", "AZURE_SUBSCRIPTION_ID": "sub-1"})
+    s = get_settings({"AWS_REGION": "eu-west-1", "GCP_PROJECT_ID": "shop-prod", "AZURE_SUBSCRIPTION_ID": "sub-1"})
     assert s.aws_usage_regions == ("eu-west-1",)
-    assert s.gcp_monitoring_projects == ("p1",)
+    assert s.gcp_monitoring_projects == ("shop-prod",)
     assert s.azure_subscription_ids == ("sub-1",)
-    s = get_settings({"AWS_USAGE_REGIONS": "us-east-1, eu-west-1", "GCP_MONITORING_PROJECTS": "a,b"})
+    s = get_settings({"AWS_USAGE_REGIONS": "us-east-1, eu-west-1", "GCP_MONITORING_PROJECTS": "shop-one,shop-two"})
     assert s.aws_usage_regions == ("us-east-1", "eu-west-1")
-    assert s.gcp_monitoring_projects == ("a", "b")
+    assert s.gcp_monitoring_projects == ("shop-one", "shop-two")
 
 
 @pytest.mark.parametrize(
     "name, value, allowed",
     [
         ("FINOPS_RESTATEMENT_DAYS", "three", "whole number"),
-        ("USAGE_CACHE_TTL_SECONDS", "-5", "whole number >= 0"),
+        ("USAGE_CACHE_TTL_SECONDS", "-5", "whole number from 0 to 604800"),
         ("AWS_USAGE_ENABLED", "maybe", "true or false"),
         ("FINOPS_START_DATE", "2026/01/01", "YYYY-MM-DD"),
         ("AWS_REGION", "narnia", "AWS region"),
@@ -67,3 +68,70 @@ def test_disabled_cloud_reason_names_the_variable():
     assert s.disabled_reason("gcp") == "GCP_USAGE_ENABLED is not true"
     s = get_settings({"AWS_USAGE_ENABLED": "true", "USAGE_INTEGRATION_ENABLED": "false"})
     assert s.disabled_reason("aws") == "USAGE_INTEGRATION_ENABLED is false"
+
+
+def test_repeated_list_items_are_used_once_in_first_seen_order():
+    s = get_settings({"AZURE_SUBSCRIPTION_IDS": "a,b,a", "GCP_MONITORING_PROJECTS": "proj-two,proj-one,proj-two",
+                      "AWS_USAGE_REGIONS": "eu-west-1,us-east-1,eu-west-1",
+                      "AZURE_RESOURCE_IDS": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/x,"
+                                            "/SUBSCRIPTIONS/S/resourceGroups/RG/providers/Microsoft.Web/sites/X"})
+    assert s.azure_subscription_ids == ("a", "b")
+    assert s.gcp_monitoring_projects == ("proj-two", "proj-one")
+    assert s.aws_usage_regions == ("eu-west-1", "us-east-1")
+    assert s.azure_resource_ids == ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/x",)
+    assert dict(s.repeated_items) == {
+        "AWS_USAGE_REGIONS": ("eu-west-1",), "GCP_MONITORING_PROJECTS": ("proj-two",),
+        "AZURE_SUBSCRIPTION_IDS": ("a",),
+        "AZURE_RESOURCE_IDS": ("/SUBSCRIPTIONS/S/resourceGroups/RG/providers/Microsoft.Web/sites/X",)}
+
+
+@pytest.mark.parametrize("name, value, allowed", [
+    ("GCP_MONITORING_PROJECTS", 'shop-prod,shop"dev', "Google Cloud project id"),
+    ("GCP_PROJECT_ID", "Shop Prod", "Google Cloud project id"),
+    ("GCP_BILLING_PROJECT_ID", "x", "Google Cloud project id"),
+    ("AZURE_SUBSCRIPTION_IDS", "sub-1,sub'2", "subscription id"),
+    ("AZURE_RESOURCE_IDS", "vm-1", "/subscriptions/"),
+])
+def test_list_and_id_settings_are_checked_before_any_cloud_call(name, value, allowed):
+    with pytest.raises(SettingsError) as info:
+        get_settings({name: value})
+    assert name in str(info.value) and allowed in str(info.value)
+
+
+@pytest.mark.parametrize("name, value, bound", [
+    ("FINOPS_RESTATEMENT_DAYS", "400", "from 0 to 62"),
+    ("FINOPS_METRICS_CONCURRENCY", "500", "from 1 to 32"),
+    ("AWS_MAX_ATTEMPTS", "1000", "from 1 to 20"),
+    ("USAGE_CACHE_TTL_SECONDS", "99999999", "from 0 to 604800"),
+    ("USAGE_CACHE_MAX_ENTRIES", "99999999", "from 1 to 1000000"),
+    ("AZURE_MAX_RETRY_WAIT_SECONDS", "86400", "from 0 to 3600"),
+    ("GCP_BILLING_MAX_BYTES", str(2 * 1024**5), "from 1 to 1125899906842624"),
+])
+def test_whole_numbers_have_documented_upper_bounds(name, value, bound):
+    with pytest.raises(SettingsError, match=bound):
+        get_settings({name: value})
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith(f"| `{name}`"))
+    assert bound.replace("from ", "").replace(" to ", "-") in row.replace(",", "").replace("–", "-")
+
+
+def test_credentials_in_dotenv_reach_the_sdk_credential_chains(tmp_path, monkeypatch):
+    import boto3
+
+    from finops_pipeline.adapters.usage.availability import unavailable_reason
+    from finops_pipeline.doctor import _aws_credentials
+
+    names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS")
+    for name in names:  # registered with monkeypatch so whatever the loader exports is undone
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    env_file = tmp_path / ".env"
+    env_file.write_text("AWS_USAGE_ENABLED=true\nAWS_ACCESS_KEY_ID=AKIAEXAMPLEKEY0000000\n"
+                        "AWS_SECRET_ACCESS_KEY=dotenv-secret\nAZURE_CLIENT_SECRET=azure-dotenv-secret\n")
+    monkeypatch.setenv("FINOPS_ENV_FILE", str(env_file))
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", "from-the-process")
+    settings = get_settings()
+    assert boto3.session.Session().get_credentials().method == "env"
+    assert _aws_credentials().status == "ok" and unavailable_reason("aws", settings) is None
+    assert os.environ["AZURE_CLIENT_SECRET"] == "from-the-process"  # the process environment wins
+    assert "dotenv-secret" not in repr(settings)

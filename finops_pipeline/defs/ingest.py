@@ -29,7 +29,7 @@ from finops_pipeline.adapters.usage.base import CloudAdapter, CloudApiError
 from finops_pipeline.defs.partitions import day_start, days, window
 from finops_pipeline.defs.restatement import RESTATE_TAG_PREFIX, decode_plan, keep_landed_detail
 from finops_pipeline.settings import Settings, SettingsError, get_settings
-from finops_pipeline.warehouse.catalog import refresh_catalog
+from finops_pipeline.warehouse.catalog import CatalogError, refresh_catalog
 from finops_pipeline.warehouse.lake import Lake, LakeWriteError, PartitionWrite
 
 AdapterFactory = Callable[[Settings], CloudAdapter]
@@ -65,7 +65,12 @@ def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: C
     """Refresh the catalog views, then describe the run for the UI and the log."""
     for call, why in adapter.api.skipped.items():
         context.log.warning(f"{provider} {kind}: optional {call} skipped, the main rows landed: {why}")
-    catalog = refresh_catalog(get_settings().data_dir)
+    try:
+        catalog = refresh_catalog(get_settings().data_dir)
+    except CatalogError as exc:
+        # The partitions are written: retrying would only repeat the paid API calls.
+        raise Failure(description=f"{provider} {kind}: {len(writes)} partition(s) were written, then the "
+                      f"catalog refresh failed: {exc}", allow_retries=False) from None
     if catalog.status == "deferred":
         context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
     meta = {
@@ -104,7 +109,8 @@ def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFac
 
     A daily run carries each provider's restatement plan (defs/restatement.py): then only the
     planned days and days not landed yet are fetched and replaced; other landed days are kept."""
-    settings = get_settings()
+    with _failing_clearly():
+        settings = get_settings()
     reason = settings.disabled_reason(provider)
     if reason:
         return skipped(context, provider, reason)
@@ -178,7 +184,8 @@ def write_metric_days(adapter: CloudAdapter, lake: Lake, start: date, end: date,
 
 def ingest_metrics(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
     """Stream each day's metric pages of the run's window into its metrics_hourly partition."""
-    settings = get_settings()
+    with _failing_clearly():
+        settings = get_settings()
     reason = settings.disabled_reason(provider)
     if reason:
         return skipped(context, provider, reason)

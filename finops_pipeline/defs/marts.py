@@ -8,6 +8,7 @@ Restated raw partitions re-trigger the marts that read them (``MART_AUTOMATION``
 
 
 import csv
+import math
 from datetime import date, timedelta
 from pathlib import Path
 from time import perf_counter
@@ -33,7 +34,7 @@ from dagster import (
 
 from finops_pipeline.defs.ingest import markdown_preview
 from finops_pipeline.defs.partitions import DAILY, days, window
-from finops_pipeline.predictions import read_predictions
+from finops_pipeline.predictions import prediction_files, read_predictions
 from finops_pipeline.settings import Settings, get_settings
 from finops_pipeline.warehouse.catalog import SQL_DIR, connect_lake, refresh_catalog
 from finops_pipeline.warehouse.lake import Lake
@@ -68,31 +69,93 @@ class RulesFileError(ValueError):
     """The underutilization rules file is unusable; the message names the file and the fix."""
 
 
+# Rule columns by kind of value (a blank cell is a threshold not checked).
+_RULE_PERCENTS = ("day_cpu_avg_at_most_pct", "cpu_p95_below_pct", "cpu_p95_at_most_pct", "recent_cpu_at_most_pct",
+                  "hour_cpu_below_pct")
+_RULE_SHARES = ("hour_cpu_share_at_least", "hour_network_in_share_at_least", "hour_network_out_share_at_least")
+_RULE_AMOUNTS = ("day_network_at_most_bytes", "day_requests_below", "network_out_per_day_at_most_bytes",
+                 "connections_at_most", "hour_network_in_below_bytes", "hour_network_out_below_bytes")
+_RULE_DAY_COUNTS = ("min_days_matched", "recent_days")  # each at most window_days
+
+
+def rule_resource_types() -> dict[str, list[str]]:
+    """Provider -> the resource types its adapter reads metrics for (the adapters' METRICS keys)."""
+    from finops_pipeline.adapters.usage.usage_api import bulk_adapter_class
+
+    return {p: sorted(getattr(bulk_adapter_class(p), "METRICS", {})) for p in PROVIDERS}
+
+
+def validate_rules(path: Path) -> None:
+    """Check every row of a rules CSV (header as the shipped seed's; a UTF-8 byte order mark is
+    fine); RulesFileError names the file, line, column and what is allowed."""
+    with open(SQL_DIR / "seeds" / "underutilization_rules.csv", newline="", encoding="utf-8-sig") as fh:
+        expected = next(csv.reader(fh))
+    types = rule_resource_types()
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c for c in expected if c not in header]
+        if missing:
+            raise RulesFileError(f"{path}: line 1: missing column(s) {missing}; copy the header of the shipped seed")
+        seen = set()
+        for line, row in enumerate(reader, start=2):
+            def fail(field: str, problem: str) -> RulesFileError:
+                return RulesFileError(f"{path}: line {line}, column {header.index(field) + 1} ({field}): {problem}")
+
+            def number(field: str, low: float, high: float | None = None, whole: bool = False) -> float | None:
+                """The cell as a number in [low, high] (None when blank)."""
+                text = (row[field] or "").strip()
+                if not text:
+                    return None
+                kind = "a whole number" if whole else "a number"
+                allowed = f"{kind} from {low:g} to {high:g}" if high is not None else f"{kind} >= {low:g}"
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise fail(field, f"{text!r} is not {allowed}") from None
+                in_range = math.isfinite(value) and low <= value and (high is None or value <= high)
+                if not in_range or (whole and not value.is_integer()):
+                    raise fail(field, f"{text!r} is not {allowed}")
+                return value
+
+            if None in row:
+                raise RulesFileError(f"{path}: line {line}: more fields than the header has")
+            if not row["rule_id"] or row["rule_id"] in seen:
+                raise fail("rule_id", f"{row['rule_id']!r} is empty or repeated")
+            seen.add(row["rule_id"])
+            if row["provider"] not in PROVIDERS:
+                raise fail("provider", f"{row['provider']!r} is not one of {', '.join(PROVIDERS)}")
+            if row["resource_type"] not in types[row["provider"]]:
+                raise fail("resource_type", f"{row['resource_type']!r} is not an {row['provider']} resource type; "
+                           f"use one of {', '.join(types[row['provider']])}")
+            if row["action"] not in ("shutdown", "resize"):
+                raise fail("action", f"{row['action']!r}: use shutdown or resize")
+            window_days = number("window_days", 1, 366, whole=True)
+            if window_days is None:
+                raise fail("window_days", "empty; give the rule's window as a whole number of days")
+            if number("savings_fraction", 0, 1) is None:
+                raise fail("savings_fraction", "empty; give the share of the cost saved, from 0 to 1")
+            for field in _RULE_DAY_COUNTS:
+                days_ = number(field, 1, whole=True)
+                if days_ is not None and days_ > window_days:
+                    raise fail(field, f"{days_:g} is more than window_days ({window_days:g})")
+            thresholds = [number(f, 0, 100) for f in _RULE_PERCENTS] + [number(f, 0, 1) for f in _RULE_SHARES]
+            thresholds += [number(f, 0) for f in _RULE_AMOUNTS]
+            if all(t is None for t in thresholds):
+                raise RulesFileError(f"{path}: line {line}: no threshold is set, so the rule would flag every "
+                                     f"{row['resource_type']}; set at least one of "
+                                     f"{', '.join(_RULE_PERCENTS + _RULE_SHARES + _RULE_AMOUNTS)}")
+
+
 def rules_overrides(settings: Settings) -> dict[str, Path]:
-    """The user's own rules seed (FINOPS_RULES_FILE), checked against the shipped columns."""
+    """The user's own rules seed (FINOPS_RULES_FILE), validated completely before use."""
     if settings.rules_file is None:
         return {}
     path = settings.rules_file
     if not path.is_file():
         raise RulesFileError(f"FINOPS_RULES_FILE={path} does not exist; point it at a CSV like "
                              f"{SQL_DIR / 'seeds' / 'underutilization_rules.csv'}")
-    with open(SQL_DIR / "seeds" / "underutilization_rules.csv", newline="") as fh:
-        expected = next(csv.reader(fh))
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in expected if c not in (reader.fieldnames or [])]
-        if missing:
-            raise RulesFileError(f"{path}: line 1: missing column(s) {missing}; copy the header of the shipped seed")
-        seen = set()
-        for line, row in enumerate(reader, start=2):
-            if not row["rule_id"] or row["rule_id"] in seen:
-                raise RulesFileError(f"{path}: line {line}: rule_id {row['rule_id']!r} is empty or repeated")
-            seen.add(row["rule_id"])
-            if not (row["window_days"] or "").isdigit() or int(row["window_days"]) < 1:
-                raise RulesFileError(f"{path}: line {line}, field 'window_days': {row['window_days']!r} "
-                                     "is not a whole number of days >= 1")
-            if row["action"] not in ("shutdown", "resize"):
-                raise RulesFileError(f"{path}: line {line}, field 'action': use shutdown or resize")
+    validate_rules(path)
     return {"underutilization_rules": path}
 
 
@@ -126,12 +189,14 @@ def _run_daily_mart(context: AssetExecutionContext, table: str, extra: dict | No
 @asset(group_name="marts", kinds={"parquet"})
 def cost_predictions(context: AssetExecutionContext) -> MaterializeResult:
     """IaC predictions from FINOPS_PREDICTIONS_DIR (Infracost JSON, documented CSV). Every file
-    is validated before the table is replaced, so a malformed file leaves the old predictions."""
+    is validated before the table is replaced, so a malformed file leaves the old predictions;
+    a missing or empty directory is skipped and leaves them too."""
     started = perf_counter()
     settings = get_settings()
     directory = settings.predictions_path
-    if not directory.is_dir():
-        reason = f"{directory} does not exist; set FINOPS_PREDICTIONS_DIR or create it"
+    if not prediction_files(directory):
+        reason = (f"{directory} has no prediction files (*.json, *.csv); set FINOPS_PREDICTIONS_DIR or add "
+                  "files. The predictions already landed are kept")
         context.log.warning(f"cost_predictions skipped: {reason}")
         return MaterializeResult(metadata={"status": "skipped", "skipped_reason": reason, "rows": 0})
     frame = read_predictions(directory, settings.tag_match_key)
@@ -165,8 +230,8 @@ def days_missing_utilization(lake: Lake, start: date, end: date) -> list[date]:
 
 def _longest_window(seed_overrides: dict[str, Path]) -> int:
     path = seed_overrides.get("underutilization_rules", SQL_DIR / "seeds" / "underutilization_rules.csv")
-    with open(path, newline="") as fh:
-        return max([LOOKBACK_DAYS] + [int(row["window_days"]) for row in csv.DictReader(fh)])
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return max([LOOKBACK_DAYS] + [int(float(row["window_days"])) for row in csv.DictReader(fh)])
 
 
 @asset(partitions_def=DAILY, group_name="marts", kinds={"duckdb", "parquet"},

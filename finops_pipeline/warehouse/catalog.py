@@ -5,6 +5,10 @@ The pipeline only writes Parquet; it opens ``finops.duckdb`` read-write just to
 directory moved, a view's SQL file changed). When an analyst holds the file open the
 refresh is deferred, logged, and retried by the next run: new partitions of existing
 tables show up without any catalog change because views read the lake by glob.
+
+Views hold absolute paths. :func:`open_catalog` (the CLI's way in) re-points the views of
+a copied or moved data directory at its own lake before reading, and fails naming both
+lakes when it cannot; it never reads another directory's lake silently.
 """
 
 from __future__ import annotations
@@ -27,6 +31,15 @@ log = logging.getLogger(__name__)
 SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 STATE_TABLE = "_finops_catalog"
 MACROS = "(macros)"  # the state row that tracks sql/macros.sql
+CATALOG_FILE = "finops.duckdb"
+
+# The asset that writes each raw table's partitions (marts are written by their namesake).
+_WRITER = {"cost_daily": "{provider}_cost", "cost_forecast": "{provider}_cost", "metrics_hourly": "{provider}_metrics"}
+
+
+class CatalogError(RuntimeError):
+    """The catalog's views cannot be made to read this data directory's lake; the message
+    names the file(s) and the fix. Lake partitions already written stay in place."""
 
 
 def duckdb_type(t: pa.DataType) -> str:
@@ -91,9 +104,31 @@ def view_definitions(lake: Lake, sql_dir: Path = SQL_DIR) -> dict[str, str]:
     return views
 
 
-def create_views(con: duckdb.DuckDBPyConnection, views: dict[str, str]) -> None:
+def create_views(con: duckdb.DuckDBPyConnection, views: dict[str, str], lake: Lake | None = None) -> None:
+    """CREATE OR REPLACE each view; a view DuckDB cannot bind raises CatalogError naming the
+    unreadable files of ``lake`` behind it and how to replace them."""
     for name, select in views.items():
-        con.execute(f"CREATE OR REPLACE VIEW {_quote(name)} AS {select}")
+        try:
+            con.execute(f"CREATE OR REPLACE VIEW {_quote(name)} AS {select}")
+        except duckdb.Error as exc:
+            raise CatalogError(_view_failure(lake, name, exc)) from None
+
+
+def _view_failure(lake: Lake | None, name: str, exc: Exception) -> str:
+    reason = str(exc).splitlines()[0]
+    bad = lake.unreadable_files(name) if lake is not None and name in TABLES else []
+    if not bad:
+        return f"view {name} could not be created: {reason}"
+    fixes = "; ".join(f"{path}: re-materialize {_partition_of(lake, name, path)} (or delete the file)"
+                      for path in bad)
+    return f"view {name} could not be created: unreadable Parquet file(s): {fixes}"
+
+
+def _partition_of(lake: Lake, table: str, path: Path) -> str:
+    """'partition <day> of <asset>' for a lake file, as an operator finds it in the Dagster UI."""
+    values = dict(p.split("=", 1) for p in path.relative_to(lake.table_dir(table)).parts[:-1])
+    asset = _WRITER.get(table, table).format(**values)
+    return f"partition {values['usage_date']} of {asset}" if "usage_date" in values else asset
 
 
 def macros_sql(sql_dir: Path = SQL_DIR) -> str:
@@ -135,7 +170,7 @@ def connect_lake(lake: Lake, sql_dir: Path = SQL_DIR, for_query: str | None = No
     if for_query is not None:
         macros = {name: m for name, m in macros.items() if re.search(rf"\b{name}\b", for_query)}
         views = views_read_by("\n".join([for_query, *macros.values()]), views)
-    create_views(con, views)
+    create_views(con, views, lake)
     for statement in macros.values():
         con.execute(statement)
     return con
@@ -183,8 +218,9 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
     """
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "finops.duckdb"
-    views = view_definitions(Lake(data_dir / "lake"), sql_dir)
+    path = data_dir / CATALOG_FILE
+    lake = Lake(data_dir / "lake")
+    views = view_definitions(lake, sql_dir)
     macros = macros_sql(sql_dir)
     wanted = {name: _digest(select) for name, select in views.items()}
     wanted[MACROS] = _digest(macros)
@@ -205,7 +241,7 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
             con.execute(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} (name VARCHAR PRIMARY KEY, digest VARCHAR)")
             con.execute("BEGIN TRANSACTION")
             # Tables first: SQL views and macros may select from them.
-            create_views(con, {name: views[name] for name in views if name in changed})
+            create_views(con, {name: views[name] for name in views if name in changed}, lake)
             if MACROS in changed and macros:
                 con.execute(macros)
             con.executemany(
@@ -216,3 +252,42 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
         finally:
             con.close()
     return CatalogRefresh("refreshed", changed=changed)
+
+
+def lakes_read_by(path: Path) -> set[Path]:
+    """The lake roots the catalog's table views read (normally one: its data directory's)."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        rows = con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall()
+    finally:
+        con.close()
+    roots = set()
+    for name, sql in rows:
+        if name not in TABLES:
+            continue
+        for found in re.finditer(r"read_parquet\('((?:[^']|'')*)'", sql or ""):
+            glob = Path(found.group(1).replace("''", "'"))
+            # <root>/<table>/[*/...]part.parquet: the root is above the table's directory.
+            roots.add(glob.parents[len(TABLES[name].partition_by) + 1])
+    return roots
+
+
+def open_catalog(data_dir: Path) -> duckdb.DuckDBPyConnection:
+    """``<data_dir>/finops.duckdb`` opened read-only, its views reading this data dir's lake.
+
+    A copied or moved data directory's views still name the original lake: they are
+    re-pointed first (refresh_catalog); if another process holds the file so that they
+    cannot be, CatalogError names both lakes rather than reading the other one.
+    """
+    data_dir = Path(data_dir).resolve()
+    path, own = data_dir / CATALOG_FILE, data_dir / "lake"
+    foreign = sorted(str(root) for root in lakes_read_by(path) if root != own)
+    if foreign:
+        outcome = refresh_catalog(data_dir)
+        if outcome.status == "deferred":
+            raise CatalogError(
+                f"{path} has views over the lake at {', '.join(foreign)}, not over its own lake {own} (the "
+                f"data directory was copied or moved), and they cannot be re-pointed now: {outcome.reason}. "
+                "Close the other sessions on it and retry")
+        log.info("catalog views re-pointed from %s to %s", ", ".join(foreign), own)
+    return duckdb.connect(str(path), read_only=True)

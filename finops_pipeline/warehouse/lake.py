@@ -4,17 +4,20 @@ Layout: ``<root>/<table>/provider=<p>/usage_date=<YYYY-MM-DD>/part.parquet`` (ta
 without partition keys keep a single ``<root>/<table>/part.parquet``). A partition is
 written to a hidden temp file in its own directory and ``os.replace``-d over the old
 file, so readers see the old partition or the new one, never half of one, and a
-failed write leaves the old one in place.
+failed write leaves the old one in place. A writer killed mid-write leaves its hidden
+temp file behind: the first write to a table by a ``Lake`` sweeps those older than a day.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -26,6 +29,9 @@ import pyarrow.parquet as pq
 from finops_pipeline.warehouse.schemas import TableSpec, table_spec
 
 PART_FILE = "part.parquet"
+TEMP_PATTERN = f".{PART_FILE}.*.tmp"
+# No write takes this long: an older temp file belongs to a writer that died.
+STALE_TEMP_AGE = timedelta(days=1)
 PartitionKey = Mapping[str, object]
 
 
@@ -146,6 +152,8 @@ class Lake:
 
     def __init__(self, root: Path | str):
         self.root = Path(root)
+        self._swept: set[str] = set()
+        self._sweep_lock = threading.Lock()
 
     def table_dir(self, table: str) -> Path:
         return self.root / table
@@ -167,6 +175,10 @@ class Lake:
         """Write a partition batch by batch; it replaces the old one only if the block succeeds."""
         spec = table_spec(table)
         directory = self.partition_dir(table, partition)
+        with self._sweep_lock:
+            if table not in self._swept:
+                self._swept.add(table)
+                self.sweep_stale_temp_files(table)
         directory.mkdir(parents=True, exist_ok=True)
         tmp = directory / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
         values = {k: _partition_value(k, v) for k, v in partition.items()}
@@ -232,6 +244,32 @@ class Lake:
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             return list(pool.map(lambda item: self.write_partition(table, dict(zip(spec.partition_by, item[0])), item[1]),
                                  sorted(groups.items())))
+
+    def sweep_stale_temp_files(self, table: str, older_than: timedelta = STALE_TEMP_AGE) -> list[Path]:
+        """Delete the hidden temp files of killed writers (older than ``older_than``); returns them."""
+        depth = len(table_spec(table).partition_by)
+        pattern = "/".join(["*"] * depth + [TEMP_PATTERN])
+        cutoff = time.time() - older_than.total_seconds()
+        swept = []
+        for path in self.table_dir(table).glob(pattern):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    swept.append(path)
+            except FileNotFoundError:
+                pass  # another process swept or renamed it meanwhile
+        return swept
+
+    def unreadable_files(self, table: str) -> list[Path]:
+        """The table's Parquet files whose footer cannot be read (truncated or not Parquet)."""
+        bad = []
+        depth = len(table_spec(table).partition_by)
+        for path in sorted(self.table_dir(table).glob("/".join(["*"] * depth + [PART_FILE]))):
+            try:
+                pq.read_metadata(path)
+            except (OSError, pa.ArrowException):
+                bad.append(path)
+        return bad
 
     def partitions(self, table: str) -> list[dict[str, str]]:
         """The partitions of a table that have a file, sorted."""

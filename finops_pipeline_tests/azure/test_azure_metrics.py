@@ -14,6 +14,7 @@ from azure.core.exceptions import ServiceRequestError
 from responses import matchers
 
 from finops_pipeline.adapters.usage.base import CloudApiError, ResourceRef
+from finops_pipeline.settings import SettingsError
 
 DAY = date(2026, 1, 6)
 START = datetime(2026, 1, 6, tzinfo=timezone.utc)
@@ -186,7 +187,7 @@ def test_listed_resources_are_fetched_even_without_cost(arm, api, fleet, make_ad
 
 def test_unsupported_listed_resource_is_a_configuration_error(arm, make_adapter):
     disk = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/d1"
-    with pytest.raises(CloudApiError, match="AZURE_RESOURCE_IDS entry"):
+    with pytest.raises(SettingsError, match="AZURE_RESOURCE_IDS=.*supported resource types"):
         _rows(make_adapter(resource_ids=[disk]))
 
 

@@ -107,3 +107,62 @@ def test_asset_keeps_previous_predictions_when_a_file_is_malformed(tmp_path, mon
     assert "zz-broken.csv: line 2, field 'predicted_monthly_cost'" in failure
     con = connect_lake(Lake(data_dir / "lake"))
     assert con.execute("SELECT count(*), sum(predicted_monthly_cost) FROM cost_predictions").fetchone() == before
+
+
+def test_infracost_currency_is_validated_and_upper_cased_like_the_csv(tmp_path):
+    (tmp_path / "plan.json").write_text(json.dumps({**INFRACOST, "currency": "eur"}))
+    assert set(read_predictions(tmp_path, "finops_id")["billing_currency"]) == {"EUR"}
+    (tmp_path / "plan.json").write_text(json.dumps({**INFRACOST, "currency": "euro"}))
+    with pytest.raises(PredictionFileError, match=r"plan\.json: field 'currency': 'euro' is not an ISO 4217 code"):
+        read_predictions(tmp_path, "finops_id")
+
+
+def test_the_same_month_and_key_in_two_files_names_both_files(tmp_path):
+    row = "provider,service,month,predicted_monthly_cost,currency\naws,Amazon DynamoDB,2026-04,10,USD\n"
+    (tmp_path / "team-a.csv").write_text(row)
+    (tmp_path / "team-b.csv").write_text(row.replace(",10,", ",12,"))
+    with pytest.raises(PredictionFileError) as info:
+        read_predictions(tmp_path, "finops_id")
+    assert str(info.value) == (
+        f"{tmp_path / 'team-b.csv'}: line 2 predicts aws Amazon DynamoDB for 2026-04, as {tmp_path / 'team-a.csv'}: "
+        "line 2 already does; keep each month and service (or resource) in one file")
+    (tmp_path / "team-b.csv").unlink()
+    (tmp_path / "infracost-2026-05.json").write_text(json.dumps(INFRACOST))
+    (tmp_path / "infracost-2026-05-rerun.json").write_text(json.dumps(INFRACOST))
+    with pytest.raises(PredictionFileError, match=r"infracost-2026-05\.json: projects\[0\]\.breakdown\.resources\[0\] "
+                                                  r"predicts aws Amazon Elastic Compute Cloud - Compute aws_instance\.web "
+                                                  r"for 2026-05, as .*infracost-2026-05-rerun\.json: projects\[0\]"):
+        read_predictions(tmp_path, "finops_id")
+
+
+@pytest.mark.parametrize("document, message", [
+    ({**INFRACOST, "projects": ["infra"]}, r"plan\.json: projects\[0\]: expected an object"),
+    ({**INFRACOST, "projects": [{"name": "x", "breakdown": ["r"]}]}, r"plan\.json: projects\[0\]\.breakdown: expected an object"),
+    ({**INFRACOST, "projects": [{"name": "x", "breakdown": {"resources": [
+        {"name": "a", "resourceType": "aws_instance", "monthlyCost": "1e40"}]}}]},
+     r"plan\.json: projects\[0\]\.breakdown\.resources\[0\]\.monthlyCost: '1e40' is out of range"),
+    ({**INFRACOST, "projects": [{"name": "x", "breakdown": {"resources": [
+        {"name": "a", "resourceType": "aws_instance", "hourlyCost": "9e25"}]}}]},
+     r"plan\.json: projects\[0\]\.breakdown\.resources\[0\]\.hourlyCost: '9e25' is out of range"),
+    ([1, 2], r"plan\.json: field 'projects' is missing"),
+])
+def test_malformed_infracost_shapes_and_out_of_range_numbers_name_the_file(tmp_path, document, message):
+    (tmp_path / "plan.json").write_text(json.dumps(document))
+    with pytest.raises(PredictionFileError, match=message):
+        read_predictions(tmp_path, "finops_id")
+
+
+def test_an_empty_predictions_directory_is_treated_like_a_missing_one(tmp_path, monkeypatch, data_dir):
+    predictions = tmp_path / "predictions"
+    write_predictions(build_fleet(), predictions, date(2026, 3, 1))
+    monkeypatch.setenv("FINOPS_PREDICTIONS_DIR", str(predictions))
+    assert materialize([cost_predictions]).success
+    before = connect_lake(Lake(data_dir / "lake")).execute("SELECT count(*) FROM cost_predictions").fetchone()[0]
+    for path in predictions.iterdir():
+        path.unlink()
+    result = materialize([cost_predictions])
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("cost_predictions")
+    assert materialization.metadata["status"].value == "skipped"
+    assert "no prediction files" in materialization.metadata["skipped_reason"].value
+    assert connect_lake(Lake(data_dir / "lake")).execute("SELECT count(*) FROM cost_predictions").fetchone()[0] == before > 0

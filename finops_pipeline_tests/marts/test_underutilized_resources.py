@@ -165,3 +165,48 @@ def test_unusable_rules_file_names_the_file_and_the_fix(tmp_path, monkeypatch):
     monkeypatch.setenv("FINOPS_RULES_FILE", str(rules))
     with pytest.raises(RulesFileError, match=r"rules\.csv: line 1: missing column\(s\) \['resource_type'"):
         rules_overrides(get_settings())
+
+
+def _rules_file(tmp_path, monkeypatch, old: str, new: str, prefix: str = "") -> str:
+    """The shipped seed with one edit, as FINOPS_RULES_FILE; returns its path."""
+    seed = (SQL_DIR / "seeds" / "underutilization_rules.csv").read_text()
+    assert old in seed
+    rules = tmp_path / "my_rules.csv"
+    rules.write_text(prefix + seed.replace(old, new, 1), encoding="utf-8")
+    monkeypatch.setenv("FINOPS_RULES_FILE", str(rules))
+    return str(rules)
+
+
+EC2_RULE = "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,10,5000000,"
+
+
+@pytest.mark.parametrize("new, where", [
+    ("aws_ec2_low_utilization,AWS,ec2,shutdown,14,1.0,4,10,5000000,",
+     "line 2, column 2 (provider): 'AWS' is not one of aws, gcp, azure"),
+    ("aws_ec2_low_utilization,aws,ec_2,shutdown,14,1.0,4,10,5000000,",
+     "line 2, column 3 (resource_type): 'ec_2' is not an aws resource type; use one of alb, dynamodb, ec2, elb, "
+     "lambda, rds, s3"),
+    ("aws_ec2_low_utilization,aws,ec2,shutdown,14,5,4,10,5000000,",
+     "line 2, column 6 (savings_fraction): '5' is not a number from 0 to 1"),
+    ("aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,15,10,5000000,",
+     "line 2, column 7 (min_days_matched): 15 is more than window_days (14)"),
+    ("aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,ten,5000000,",
+     "line 2, column 8 (day_cpu_avg_at_most_pct): 'ten' is not a number from 0 to 100"),
+    ("aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,10,-1,",
+     "line 2, column 9 (day_network_at_most_bytes): '-1' is not a number >= 0"),
+    ("aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,,,",
+     "line 2: no threshold is set, so the rule would flag every ec2"),
+])
+def test_rules_file_is_validated_completely_naming_file_line_and_column(tmp_path, monkeypatch, new, where):
+    path = _rules_file(tmp_path, monkeypatch, EC2_RULE, new)
+    with pytest.raises(RulesFileError) as info:
+        rules_overrides(get_settings())
+    assert str(info.value).startswith(f"{path}: {where}")
+
+
+def test_rules_file_with_a_byte_order_mark_is_read(fleet_lake, tmp_path, monkeypatch):
+    _rules_file(tmp_path, monkeypatch, EC2_RULE, EC2_RULE.replace(",4,10,", ",6,10,"), prefix="\ufeff")
+    flags = _flags(fleet_lake, overrides=rules_overrides(get_settings()))
+    fleet = build_fleet()
+    ec2 = {rid for rid, rule in flags.index if rule == "aws_ec2_low_utilization"}
+    assert ec2 == {_name(fleet, "aws", "ec2", 1)}

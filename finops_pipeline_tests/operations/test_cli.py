@@ -112,3 +112,64 @@ def test_doctor_names_a_missing_service_account_file(monkeypatch, tmp_path, caps
 def test_doctor_with_no_cloud_enabled_fails_and_says_what_to_set(capsys):
     assert main(["doctor"]) == 1
     assert "no cloud is enabled: set AWS_USAGE_ENABLED" in capsys.readouterr().out
+
+
+def test_doctor_says_which_repeated_list_items_it_uses_once(aws_env, monkeypatch, capsys):
+    monkeypatch.setenv("AWS_USAGE_REGIONS", "us-east-1,us-east-1")
+    assert main(["doctor"]) == 0
+    out = capsys.readouterr().out
+    assert "info settings: AWS_USAGE_REGIONS repeats us-east-1; each is used once" in out
+    assert out.count("ok   cloudwatch:ListMetrics: us-east-1") == 1
+
+
+@pytest.mark.parametrize("sql, says", [
+    ("COPY (SELECT 1 AS x) TO '{outside}/out.csv'", "only SELECT"),
+    ("COPY (SELECT 1 AS x) TO '{lake}/cost_daily/out.csv'", "only SELECT"),
+    ("SELECT * FROM read_csv('{outside}/secret.csv')", "outside the warehouse"),
+    ("SELECT * FROM read_text('/etc/hostname')", "outside the warehouse"),
+    ("SELECT * FROM glob('{outside}/*')", "outside the warehouse"),
+    ("ATTACH '{outside}/other.duckdb' AS other", "only SELECT"),
+    ("INSTALL httpfs", "only SELECT"),
+    ("LOAD httpfs", "only SELECT"),
+    ("SET enable_external_access = true", "only SELECT"),
+    ("SELECT 1; COPY (SELECT 1) TO '{outside}/out.csv'", "only SELECT"),
+    ("CALL checkpoint()", "only SELECT"),
+])
+def test_query_cannot_write_files_read_outside_the_warehouse_attach_or_install(warehouse, tmp_path, capsys, sql,
+                                                                               says):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.csv").write_text("password\nhunter2\n")
+    statement = sql.format(outside=outside, lake=warehouse / "lake")
+    assert main(["query", "--data-dir", str(warehouse), statement]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("finops-pipeline query: error:") and "read-only" in err and says in err
+    assert "hunter2" not in err
+    assert sorted(p.name for p in outside.iterdir()) == ["secret.csv"]
+    assert not (warehouse / "lake" / "cost_daily" / "out.csv").exists()
+
+
+def test_query_reads_the_lake_files_directly_too(warehouse, capsys):
+    glob = warehouse / "lake" / "cost_daily" / "*" / "*" / "part.parquet"
+    assert main(["query", "--data-dir", str(warehouse), "--format", "csv",
+                 f"SELECT count(*) > 0 AS landed FROM read_parquet('{glob}')"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["landed", "True"]
+
+
+def test_demo_and_ui_end_at_the_utc_day_not_the_local_one(monkeypatch):
+    import time
+    from datetime import date, datetime, timezone
+
+    from finops_pipeline.demo import demo_window
+
+    now = datetime.now(timezone.utc)
+    # A zone whose calendar day differs from UTC's right now: UTC+14 from 10:00 UTC, UTC-12 before noon.
+    monkeypatch.setenv("TZ", "Etc/GMT-14" if now.hour >= 10 else "Etc/GMT+12")
+    time.tzset()
+    try:
+        assert date.today() != now.date()
+        start, end = demo_window(30)
+        assert end == datetime.now(timezone.utc).date() and start == end - timedelta(days=30)
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -173,3 +173,78 @@ def test_a_connection_for_one_query_has_the_views_and_macros_it_reads_through_ot
     assert con.execute("SELECT count(*) FROM cost_between('2026-11-01', '2026-11-02')").fetchone()[0] == 2
     views = {name for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     assert views == {"cost_daily"}  # metrics_hourly and the rest are not bound for this query
+
+
+def test_writing_a_table_sweeps_its_stale_hidden_temp_files(data_dir):
+    import os
+    import time
+
+    lake = Lake(data_dir / "lake")
+    lake.write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1"]))
+    day = lake.partition_dir("cost_daily", {"provider": "aws", "usage_date": date(2026, 11, 1)})
+    stale, fresh = day / ".part.parquet.0a1b.tmp", day / ".part.parquet.2c3d.tmp"  # left by killed writers
+    stale.write_bytes(b"half a file")
+    fresh.write_bytes(b"being written right now")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(stale, (two_days_ago, two_days_ago))
+    Lake(data_dir / "lake").write_partitions("cost_daily", cost_rows(date(2026, 11, 2), ["2"]))
+    assert not stale.exists() and fresh.exists()
+    assert sorted(p.name for p in day.iterdir()) == [".part.parquet.2c3d.tmp", "part.parquet"]
+
+
+def test_a_copied_data_dir_reads_its_own_lake_not_the_original(data_dir, tmp_path, capsys):
+    import shutil
+
+    from finops_pipeline.cli import main
+
+    Lake(data_dir / "lake").write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1.00"]))
+    refresh_catalog(data_dir)
+    copy = tmp_path / "copy"
+    shutil.copytree(data_dir, copy)
+    Lake(data_dir / "lake").write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["99.00"]))
+    sql = "SELECT sum(billed_cost) AS billed FROM cost_daily"
+    assert main(["query", "--data-dir", str(copy), "--format", "csv", sql]) == 0
+    assert capsys.readouterr().out.splitlines() == ["billed", "1.0000000000"]
+    shutil.rmtree(data_dir)
+    moved = tmp_path / "moved"
+    shutil.move(copy, moved)
+    assert main(["query", "--data-dir", str(moved), "--format", "csv", sql]) == 0
+    assert capsys.readouterr().out.splitlines() == ["billed", "1.0000000000"]
+
+
+def test_a_copied_catalog_that_cannot_be_refreshed_fails_naming_both_lakes(data_dir, tmp_path):
+    import shutil
+
+    from finops_pipeline.warehouse.catalog import CatalogError, open_catalog
+
+    Lake(data_dir / "lake").write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1.00"]))
+    refresh_catalog(data_dir)
+    copy = tmp_path / "copy"
+    shutil.copytree(data_dir, copy)
+    reader = subprocess.Popen(  # an analyst holds the copy open: its views cannot be rewritten now
+        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+         "print('open', flush=True); sys.stdin.read()", str(copy / "finops.duckdb")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        with pytest.raises(CatalogError) as info:
+            open_catalog(copy)
+    finally:
+        reader.communicate("")
+    message = str(info.value)
+    assert str((data_dir / "lake").resolve()) in message and str((copy / "lake").resolve()) in message
+
+
+def test_a_corrupt_parquet_file_fails_the_refresh_naming_the_file_and_the_fix(data_dir):
+    from finops_pipeline.warehouse.catalog import CatalogError
+
+    lake = Lake(data_dir / "lake")
+    lake.write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1"]))
+    bad = lake.partition_dir("cost_daily", {"provider": "aws", "usage_date": date(2026, 10, 30)}) / "part.parquet"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"PAR1 not really parquet")
+    with pytest.raises(CatalogError) as info:
+        refresh_catalog(data_dir)
+    message = str(info.value)
+    assert str(bad) in message
+    assert "re-materialize partition 2026-10-30 of aws_cost" in message

@@ -58,6 +58,7 @@ from finops_pipeline.adapters.usage.base import (
     utc_now,
 )
 from finops_pipeline.warehouse.catalog import SQL_DIR
+from finops_pipeline.settings import SettingsError
 from finops_pipeline.warehouse.schemas import COST_DAILY, METRICS_HOURLY
 
 PROVIDER = "azure"
@@ -181,8 +182,8 @@ class AzureUsageAdapter(CloudAdapter):
         sleep: Callable[[float], None] = time.sleep,
     ):
         if not subscription_ids:
-            raise CloudApiError(PROVIDER, "configuration",
-                                "no subscription: set AZURE_SUBSCRIPTION_IDS (comma list) or AZURE_SUBSCRIPTION_ID")
+            raise SettingsError("AZURE_SUBSCRIPTION_IDS", "", "a comma list of subscription ids (or set "
+                                "AZURE_SUBSCRIPTION_ID)")
         self.subscription_ids = tuple(subscription_ids)
         if cost_client is None or monitor_client is None:
             if credential is None:
@@ -360,9 +361,8 @@ class AzureUsageAdapter(CloudAdapter):
         for rid in self.resource_ids:
             rtype = resource_type_of(rid)
             if rtype not in self.METRICS:
-                raise CloudApiError(PROVIDER, "configuration",
-                                    f"AZURE_RESOURCE_IDS entry {rid!r} is not a supported resource type; "
-                                    f"supported: {', '.join(sorted(ARM_TYPES))}")
+                raise SettingsError("AZURE_RESOURCE_IDS", rid, "ids of supported resource types: "
+                                    f"{', '.join(sorted(ARM_TYPES))}")
             found.setdefault(rid, ResourceRef(rid, rtype, None, _subscription_of(rid)))
         return [found[k] for k in sorted(found)]
 
