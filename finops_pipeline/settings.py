@@ -324,7 +324,7 @@ SDK_VARIABLE_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_")
 # List variable -> how two of its items are compared (ARM ids and GUIDs ignore case).
 _LIST_KEYS: dict[str, Callable[[str], str]] = {
     "AWS_USAGE_REGIONS": str, "GCP_MONITORING_PROJECTS": str, "AZURE_SUBSCRIPTION_IDS": str.lower,
-    "AZURE_RESOURCE_IDS": str.lower, "AWS_COST_GROUP_BY": str.upper,
+    "AZURE_RESOURCE_IDS": str.lower, "AWS_COST_GROUP_BY": str.upper, "AWS_ROLE_ARNS": str,
 }
 
 

@@ -135,3 +135,15 @@ def test_credentials_in_dotenv_reach_the_sdk_credential_chains(tmp_path, monkeyp
     assert _aws_credentials().status == "ok" and unavailable_reason("aws", settings) is None
     assert os.environ["AZURE_CLIENT_SECRET"] == "from-the-process"  # the process environment wins
     assert "dotenv-secret" not in repr(settings)
+
+
+def test_role_arns_are_validated_and_used_once():
+    arn = "arn:aws:iam::222222222222:role/finops-read"
+    settings = get_settings({"AWS_ROLE_ARNS": f"{arn},{arn}", "AWS_ORG_ROLE_NAME": "OrganizationAccountAccessRole"})
+    assert settings.aws_role_arns == (arn,)
+    assert settings.repeated_items == (("AWS_ROLE_ARNS", (arn,)),)
+    assert settings.aws_org_role_name == "OrganizationAccountAccessRole"
+    with pytest.raises(SettingsError, match="AWS_ROLE_ARNS='role/x' is invalid: expected a comma list of IAM role ARNs"):
+        get_settings({"AWS_ROLE_ARNS": "role/x"})
+    with pytest.raises(SettingsError, match="AWS_ORG_ROLE_NAME"):
+        get_settings({"AWS_ORG_ROLE_NAME": "bad name"})
