@@ -27,7 +27,7 @@ import pyarrow as pa
 from finops_pipeline.settings import Settings
 from finops_pipeline.warehouse.lake import Lake
 
-RESTATE_TAG_PREFIX = "finops/restate/"  # + provider; value: encode_plan(...)
+RESTATE_TAG_PREFIX = "finops/restate_"  # + provider (a tag key has one namespace section); value: encode_plan(...)
 
 Plan = dict[date, str]  # day -> why it is re-pulled
 
