@@ -35,7 +35,8 @@ def measure_aws(ec2: int, rds: int) -> dict:
     """Our GetMetricData batches vs one GetMetricStatistics per metric per resource."""
     import pyarrow.compute as pc
 
-    from finops_pipeline.adapters.usage.aws import CLOUDWATCH_PER_REQUEST, AwsUsageAdapter
+    from finops_pipeline.clouds.aws.catalog import CLOUDWATCH_PER_REQUEST
+    from finops_pipeline.clouds.aws.source import AwsSource
     from finops_pipeline.settings import get_settings
 
     from benchmarks.aws_double import AwsDouble
@@ -49,7 +50,7 @@ def measure_aws(ec2: int, rds: int) -> dict:
     today = BENCH_DAY + timedelta(days=1)
 
     double = AwsDouble(fleet, today)
-    ours = AwsUsageAdapter(settings, client_factory=double.client_factory(settings), today=today)
+    ours = AwsSource(settings, client_factory=double.client_factory(settings), today=today)
     began = time.perf_counter()
     rows, totals = 0, {"avg": 0.0, "max": 0.0, "sum": 0.0}
     for page in ours.iter_metric_frames(start, end):
@@ -59,7 +60,7 @@ def measure_aws(ec2: int, rds: int) -> dict:
     our_side = _side(_by_operation(double.calls), ours.api.estimated_cost_usd, rows, time.perf_counter() - began)
 
     double = AwsDouble(fleet, today)
-    naive = AwsUsageAdapter(settings, client_factory=double.client_factory(settings), today=today)
+    naive = AwsSource(settings, client_factory=double.client_factory(settings), today=today)
     began = time.perf_counter()
     points = naive_aws_points(naive, regions, start, end)
     calls = _by_operation(double.calls)
@@ -82,7 +83,8 @@ def naive_aws_points(naive, regions: list[str], start: datetime, end: datetime) 
     resource (per storage class for an S3 bucket's BucketSizeBytes). It lands what the adapter
     writes: (resource, metric, hour) -> avg/max (gauges) or sum (counters), an S3 bucket's classes
     added up, and a 0 for every period of a counter CloudWatch has no datapoint for."""
-    from finops_pipeline.adapters.usage.aws import METRICS, NAMESPACES, S3_ALL_STORAGE_TYPES, MetricsAccount
+    from finops_pipeline.clouds.aws.catalog import METRICS, NAMESPACES, S3_ALL_STORAGE_TYPES
+    from finops_pipeline.clouds.aws.source import MetricsAccount
 
     account = MetricsAccount(naive.account_id())
     points: dict[tuple, dict] = {}
@@ -120,11 +122,11 @@ def measure_azure(vms: int, databases: int) -> dict:
     metrics) vs one metrics.list per metric per resource."""
     import os
 
-    from finops_pipeline.adapters.usage.azure import (
+    from finops_pipeline.clouds.azure.source import (
         _COUNTER_AGGREGATIONS,
         _GAUGE_AGGREGATIONS,
         MONITOR_PRICE_PER_CALL,
-        AzureUsageAdapter,
+        AzureSource,
     )
     from finops_pipeline.settings import get_settings
     from finops_pipeline.simulator.azure import AzureDouble
@@ -136,14 +138,14 @@ def measure_azure(vms: int, databases: int) -> dict:
         os.environ.update(double.environment)
         settings = get_settings()
 
-        ours = AzureUsageAdapter.from_settings(settings)
+        ours = AzureSource.from_settings(settings)
         before = len(double.requests)
         began = time.perf_counter()
         rows = sum(page.num_rows for page in ours.iter_metric_frames(start, end))
         our_calls = _azure_calls(double.requests[before:])
         our_side = _side(our_calls, ours.api.estimated_cost_usd, rows, time.perf_counter() - began)
 
-        naive = AzureUsageAdapter.from_settings(settings)
+        naive = AzureSource.from_settings(settings)
         before = len(double.requests)
         began, points = time.perf_counter(), 0
         resources = naive.discover_resources(BENCH_DAY, BENCH_DAY + timedelta(days=1))
@@ -170,7 +172,7 @@ def measure_gcp(instances: int, databases: int) -> dict:
     """One ListTimeSeries per project x metric type (all resources) vs one per resource."""
     import os
 
-    from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter
+    from finops_pipeline.clouds.gcp.source import GcpSource
     from finops_pipeline.settings import get_settings
     from finops_pipeline.simulator.gcp import run_gcp_doubles
 
@@ -181,14 +183,14 @@ def measure_gcp(instances: int, databases: int) -> dict:
         settings = get_settings()
         served = doubles.monitoring.requests
 
-        ours = GcpUsageAdapter.from_settings(settings)
+        ours = GcpSource.from_settings(settings)
         before, began = len(served), time.perf_counter()
         rows = sum(page.num_rows for page in ours.iter_metric_frames(start, end))
         our_side = _side({"ListTimeSeries": len(served) - before}, ours.api.estimated_cost_usd, rows,
                          time.perf_counter() - began)
 
         # Naive: the same request, narrowed to one resource (resource list assumed known: no discovery).
-        naive = GcpUsageAdapter.from_settings(settings)
+        naive = GcpSource.from_settings(settings)
         before, began, points = len(served), time.perf_counter(), 0
         for resource in fleet.resources:
             for spec in naive.METRICS[resource.resource_type]:
@@ -204,7 +206,7 @@ def measure_gcp(instances: int, databases: int) -> dict:
 
 def _gcp_ready() -> bool:
     try:
-        from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter  # noqa: F401
+        from finops_pipeline.clouds.gcp.source import GcpSource  # noqa: F401
         from finops_pipeline.simulator.gcp import run_gcp_doubles  # noqa: F401
     except ImportError:
         return False

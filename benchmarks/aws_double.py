@@ -55,7 +55,7 @@ from xml.sax.saxutils import escape
 import numpy as np
 from botocore.awsrequest import AWSResponse
 
-from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
+from finops_pipeline.clouds.aws.source import AwsSource
 from finops_pipeline.simulator.aws import CLOUDWATCH, S3_CLASSES, CostExplorerDouble, CostExplorerError
 from finops_pipeline.simulator.fleet import AWS_PAYER, Fleet, SimResource
 
@@ -178,8 +178,8 @@ class AwsDouble:
         return client
 
     def client_factory(self, settings):
-        """An AwsUsageAdapter client_factory: the adapter's own client config, answered here."""
-        production = AwsUsageAdapter(settings)
+        """An AwsSource client_factory: the adapter's own client config, answered here."""
+        production = AwsSource(settings)
         # Same boto3 session, retry mode (adaptive) and max attempts as production clients.
         return lambda service, region: self.attach(production._default_client(service, region))
 

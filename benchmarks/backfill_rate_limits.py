@@ -47,7 +47,7 @@ def run_aws(kind: str, start, end, scale: int, latency: float, limits, barrier, 
     """One Dagster run's work (``kind``: metrics | cost) for days [start, end)."""
     from benchmarks.aws_double import AwsDouble
     from benchmarks.fleets import fake_aws_environment
-    from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
+    from finops_pipeline.clouds.aws.source import AwsSource
     from finops_pipeline.settings import get_settings
     from finops_pipeline.simulator.fleet import build_fleet
 
@@ -58,7 +58,7 @@ def run_aws(kind: str, start, end, scale: int, latency: float, limits, barrier, 
                              "AWS_USAGE_REGIONS": ",".join(regions)})
     double = AwsDouble(fleet, today=end, latency=latency, limits=limits)
     double.warm()
-    adapter = AwsUsageAdapter(settings, client_factory=double.client_factory(settings), today=end)
+    adapter = AwsSource(settings, client_factory=double.client_factory(settings), today=end)
     run = _ingest(kind, adapter, settings, data_dir, start, end, barrier)
     return run | {"answered": dict(double.calls), "throttled": dict(double.throttled)}
 
@@ -66,7 +66,7 @@ def run_aws(kind: str, start, end, scale: int, latency: float, limits, barrier, 
 def _ingest(kind: str, adapter, settings, data_dir: str, start, end, barrier) -> dict:
     """What the asset's body does for one run, timed from the barrier's release: the run's
     window, start and end times, rows written, and its error (None if it succeeded)."""
-    from finops_pipeline.defs.ingest import write_metric_days
+    from finops_pipeline.clouds.ingest import write_metric_days
     from finops_pipeline.warehouse.lake import Lake
 
     lake = Lake(Path(data_dir) / "lake")
@@ -88,11 +88,11 @@ def _ingest(kind: str, adapter, settings, data_dir: str, start, end, barrier) ->
 
 def run_gcp(kind: str, start, end, scale: int, latency: float, quotas, barrier, data_dir: str) -> dict:
     """One GCP run: Cloud Monitoring (gRPC) and BigQuery (REST) doubles in this process, behind
-    the shared quotas; the adapter built by ``GcpUsageAdapter.from_settings`` as the asset does."""
+    the shared quotas; the adapter built by ``GcpSource.from_settings`` as the asset does."""
     import os
 
     from benchmarks.limited_clouds import CallLog, bigquery_gate, monitoring_gate
-    from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter
+    from finops_pipeline.clouds.gcp.source import GcpSource
     from finops_pipeline.settings import get_settings
     from finops_pipeline.simulator.fleet import GCP_BILLING_ACCOUNT, build_fleet
     from finops_pipeline.simulator.gcp import BILLING_DATASET, BILLING_PROJECT, GcpDoubles
@@ -112,7 +112,7 @@ def run_gcp(kind: str, start, end, scale: int, latency: float, quotas, barrier, 
         doubles = GcpDoubles(monitoring, bigquery, f"127.0.0.1:{grpc_port}",
                              f"http://127.0.0.1:{http_server.server_address[1]}")
         settings = get_settings({**os.environ, **doubles.environment()})
-        adapter = GcpUsageAdapter.from_settings(settings)
+        adapter = GcpSource.from_settings(settings)
         run = _ingest(kind, adapter, settings, data_dir, start, end, barrier)
     finally:
         http_server.shutdown()
@@ -123,12 +123,12 @@ def run_gcp(kind: str, start, end, scale: int, latency: float, quotas, barrier, 
 
 def run_azure(kind: str, start, end, first, scale: int, latency: float, quotas, barrier, data_dir: str) -> dict:
     """One Azure run: the HTTPS ARM double (token, Cost Management, Monitor) in this process,
-    behind the shared quotas; the adapter built by ``AzureUsageAdapter.from_settings``
+    behind the shared quotas; the adapter built by ``AzureSource.from_settings``
     (DefaultAzureCredential -> the double's token endpoint) as the asset does."""
     import os
 
     from benchmarks.limited_clouds import CallLog, azure_gate
-    from finops_pipeline.adapters.usage.azure import DISCOVERY_LOOKBACK_DAYS, AzureUsageAdapter
+    from finops_pipeline.clouds.azure.source import DISCOVERY_LOOKBACK_DAYS, AzureSource
     from finops_pipeline.settings import get_settings
     from finops_pipeline.simulator.azure import AzureDouble
     from finops_pipeline.simulator.fleet import build_fleet
@@ -141,7 +141,7 @@ def run_azure(kind: str, start, end, first, scale: int, latency: float, quotas, 
     with AzureDouble(fleet, served_from, end, page_size=1000, gate=azure_gate(latency, quotas, log)) as double:
         os.environ.update(double.environment)
         settings = get_settings()
-        adapter = AzureUsageAdapter.from_settings(settings)
+        adapter = AzureSource.from_settings(settings)
         run = _ingest(kind, adapter, settings, data_dir, start, end, barrier)
     return run | log.as_result() | {"retries": adapter.api.retries,
                                     "longest_wait_seconds": max(adapter.waits, default=0.0)}

@@ -1,6 +1,6 @@
 """4. Memory of one partition: peak RSS of one aws_metrics day for N resources, pages streamed.
 
-Ours is what ``defs/ingest.py`` does: every page from ``AwsUsageAdapter.iter_metric_frames``
+Ours is what ``defs/ingest.py`` does: every page from ``AwsSource.iter_metric_frames``
 (real boto3 client, the in-process AWS double of ``benchmarks/aws_double.py``, discovery
 through ListMetrics) is written into the open partition as it arrives. The baseline
 accumulates the day's pages and writes them at the end (``Lake.write_partitions``), which
@@ -26,7 +26,7 @@ def measure(resources: int, mode: str) -> dict:
     from benchmarks.child import peak_rss_bytes
     from benchmarks.fleets import fake_aws_environment
     from benchmarks.sizes import BENCH_DAY
-    from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
+    from finops_pipeline.clouds.aws.source import AwsSource
     from finops_pipeline.settings import get_settings
     from finops_pipeline.simulator.fleet import Fleet, build_fleet
     from finops_pipeline.warehouse.lake import Lake
@@ -40,7 +40,7 @@ def measure(resources: int, mode: str) -> dict:
     today = BENCH_DAY + timedelta(days=1)
     double = AwsDouble(fleet, today)
     double.warm()
-    adapter = AwsUsageAdapter(settings, client_factory=double.client_factory(settings), today=today)
+    adapter = AwsSource(settings, client_factory=double.client_factory(settings), today=today)
     start = datetime(BENCH_DAY.year, BENCH_DAY.month, BENCH_DAY.day, tzinfo=timezone.utc)
     partition = {"provider": "aws", "usage_date": BENCH_DAY}
     setup_rss = peak_rss_bytes()

@@ -1,13 +1,17 @@
 """The single Dagster Definitions object (`dagster dev -w workspace.yaml` loads it).
 
-Each module in ``finops_pipeline.defs`` exposes its own ``defs``; this merges them.
+Each cloud's ``clouds/<cloud>/assets.py`` and each module in ``finops_pipeline.defs``
+exposes its own ``defs``; this merges them.
 """
 
 from __future__ import annotations
 
 from dagster import Definitions
 
-from finops_pipeline.defs import aws, azure, checks, gcp, marts, schedules
+from finops_pipeline.clouds.aws import assets as aws
+from finops_pipeline.clouds.azure import assets as azure
+from finops_pipeline.clouds.gcp import assets as gcp
+from finops_pipeline.defs import checks, marts, schedules
 
 defs = Definitions.merge(
     aws.defs,

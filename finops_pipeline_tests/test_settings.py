@@ -119,7 +119,7 @@ def test_credentials_in_dotenv_reach_the_sdk_credential_chains(tmp_path, monkeyp
     import boto3
 
     from finops_pipeline.adapters.usage.availability import unavailable_reason
-    from finops_pipeline.doctor import _aws_credentials
+    from finops_pipeline.clouds.aws.doctor import _aws_credentials
 
     names = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AZURE_CLIENT_SECRET", "GOOGLE_APPLICATION_CREDENTIALS")
     for name in names:  # registered with monkeypatch so whatever the loader exports is undone

@@ -32,7 +32,7 @@ from dagster import (
     asset_check,
 )
 
-from finops_pipeline.defs.ingest import markdown_preview
+from finops_pipeline.clouds.ingest import markdown_preview
 from finops_pipeline.defs.partitions import DAILY, days, window
 from finops_pipeline.predictions import prediction_files, read_predictions
 from finops_pipeline.settings import Settings, get_settings

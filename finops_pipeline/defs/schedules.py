@@ -26,9 +26,9 @@ from dagster import (
     schedule,
 )
 
-from finops_pipeline.defs.ingest import METRICS_REFETCH_TAG
+from finops_pipeline.clouds.ingest import METRICS_REFETCH_TAG
 from finops_pipeline.defs.partitions import DAILY
-from finops_pipeline.defs.restatement import RESTATE_TAG_PREFIX, Plan, encode_plan, plan_restatement
+from finops_pipeline.clouds.restatement import RESTATE_TAG_PREFIX, Plan, encode_plan, plan_restatement
 from finops_pipeline.settings import get_settings
 
 PROVIDERS = ("aws", "gcp", "azure")
@@ -77,11 +77,11 @@ def restatement_plans(enabled: list[str], settings, today: date) -> tuple[dict[s
     for provider in enabled:
         newer = None
         if provider == "gcp":
-            from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter
+            from finops_pipeline.clouds.gcp.source import GcpSource
 
             def newer(landed, since):
                 try:
-                    return GcpUsageAdapter.from_settings(settings).days_with_newer_export_rows(landed, since)
+                    return GcpSource.from_settings(settings).days_with_newer_export_rows(landed, since)
                 except Exception as exc:  # noqa: BLE001 - the run still re-pulls the fixed window
                     notes.append(f"gcp export check failed, only the fixed window is re-pulled: {exc}")
                     return []

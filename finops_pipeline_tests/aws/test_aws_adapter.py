@@ -9,8 +9,8 @@ import requests
 from botocore.stub import ANY, Stubber
 from moto import mock_aws
 
-from finops_pipeline.adapters.usage.aws import AwsUsageAdapter, utc_timestamp
-from finops_pipeline.adapters.usage.base import CloudApiError, ResourceRef
+from finops_pipeline.clouds.aws.source import AwsSource, utc_timestamp
+from finops_pipeline.clouds.base import CloudApiError, ResourceRef
 from finops_pipeline.defs.partitions import day_start
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.aws import CostExplorerDouble, serve_aws
@@ -64,7 +64,7 @@ EXPECTED_METRICS = {
 
 
 def test_metrics_of_every_account_and_region_equal_the_fleet(fleet, aws_env):
-    adapter = AwsUsageAdapter.from_settings(get_settings())
+    adapter = AwsSource.from_settings(get_settings())
     frames = list(adapter.iter_metric_frames(day_start(DAY), day_start(DAY + timedelta(days=1))))
     rows = [r for f in frames for r in f.to_pylist()]
     got = {(r["resource_id"], r["metric"], r["hour_start"]): r for r in rows}
@@ -102,7 +102,7 @@ def test_idle_load_balancers_and_functions_have_zero_counters_not_gaps(fleet, aw
         aws_access_key_id=aws_env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=aws_env["AWS_SECRET_ACCESS_KEY"],
     ).list_metrics(MetricName="RequestCount")["Metrics"] for d in m["Dimensions"]}
     assert not listed & set(idle)  # the double publishes no RequestCount for them
-    adapter = AwsUsageAdapter.from_settings(get_settings())
+    adapter = AwsSource.from_settings(get_settings())
     frames = list(adapter.iter_metric_frames(day_start(DAY), day_start(DAY + timedelta(days=1))))
     rows = [r for f in frames for r in f.to_pylist() if r["resource_id"] in idle]
     per_metric = {}
@@ -123,7 +123,7 @@ def test_more_than_500_queries_are_batched_in_calls_of_at_most_500():
             {"MetricName": metric, "Dimensions": [{"Name": "InstanceId", "Value": i}],
              "Timestamp": start, "Value": 7.0} for i in instances])
     sent = []
-    adapter = AwsUsageAdapter(get_settings({"AWS_REGION": "us-east-1"}))
+    adapter = AwsSource(get_settings({"AWS_REGION": "us-east-1"}))
     adapter.client("cloudwatch", "us-east-1").meta.events.register(
         "provide-client-params.cloudwatch.GetMetricData",
         lambda params, **_: sent.append(len(params["MetricDataQueries"])))
@@ -160,7 +160,7 @@ def test_cost_explorer_pages_are_all_followed():
         _ce_page("2026-10-03", [("Amazon EC2", "111111111111", "0.0000000001")], None),
     ]
     requests.post("http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results", json={"results": pages})
-    adapter = AwsUsageAdapter(get_settings({"AWS_COST_WITH_RESOURCES": "false", "AWS_COST_FORECAST": "false"}))
+    adapter = AwsSource(get_settings({"AWS_COST_WITH_RESOURCES": "false", "AWS_COST_FORECAST": "false"}))
     fetched = adapter.fetch_cost(date(2026, 10, 1), date(2026, 10, 4))
     assert adapter.api.calls["GetCostAndUsage"] == 3
     rows = fetched.cost.to_pylist()
@@ -209,7 +209,7 @@ def test_resource_level_rows_and_forecast_against_the_real_service_model():
         {"TimePeriod": {"Start": "2026-11-20", "End": "2027-01-01"}, "Metric": "UNBLENDED_COST",
          "Granularity": "DAILY", "PredictionIntervalLevel": 80})
     with stub:
-        adapter = AwsUsageAdapter(get_settings({}), client_factory=lambda service, region: ce, today=today)
+        adapter = AwsSource(get_settings({}), client_factory=lambda service, region: ce, today=today)
         fetched = adapter.fetch_cost(date(2026, 11, 18), date(2026, 11, 19))
         stub.assert_no_pending_responses()
     rows = sorted(fetched.cost.to_pylist(), key=lambda r: r["billed_cost"])
@@ -231,7 +231,7 @@ def test_access_denied_names_the_missing_iam_action():
     stub.add_client_error("get_cost_and_usage", service_error_code="AccessDeniedException",
                           service_message="User is not authorized", http_status_code=400, expected_params=None)
     with stub:
-        adapter = AwsUsageAdapter(get_settings({"AWS_COST_FORECAST": "false"}), client_factory=lambda s, r: ce)
+        adapter = AwsSource(get_settings({"AWS_COST_FORECAST": "false"}), client_factory=lambda s, r: ce)
         with pytest.raises(CloudApiError, match=r"ce:GetCostAndUsage") as info:
             adapter.fetch_cost(date(2026, 10, 1), date(2026, 10, 2))
     assert "aws GetCostAndUsage failed" in str(info.value)
@@ -246,7 +246,7 @@ def test_throttling_is_retried_then_succeeds(fleet, monkeypatch):
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake")
         settings = get_settings({**__import__("os").environ, "AWS_COST_WITH_RESOURCES": "false",
                                  "AWS_COST_FORECAST": "false"})
-        adapter = AwsUsageAdapter(settings)
+        adapter = AwsSource(settings)
         fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1))
     finally:
         double.stop()
@@ -256,7 +256,7 @@ def test_throttling_is_retried_then_succeeds(fleet, monkeypatch):
 
 
 def test_ungrouped_cost_comes_from_total_and_resource_grouping_is_refused(fleet, aws_env):
-    adapter = AwsUsageAdapter(get_settings({**aws_env, "AWS_COST_FORECAST": "false"}))
+    adapter = AwsSource(get_settings({**aws_env, "AWS_COST_FORECAST": "false"}))
     fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1), group_by=())
     rows = fetched.cost.to_pylist()
     assert len(rows) == 1 and rows[0]["billed_cost"] == fleet.daily_total("aws", DAY)["USD"]
@@ -287,7 +287,7 @@ def test_org_role_name_reads_metrics_in_every_active_member_account():
     member_cw.put_metric_data(Namespace="AWS/RDS", MetricData=[{
         "MetricName": "DatabaseConnections", "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "orders-db"}],
         "Timestamp": start, "Value": 3.0}])
-    adapter = AwsUsageAdapter(get_settings({"AWS_REGION": "us-east-1", "AWS_ORG_ROLE_NAME": "OrganizationAccountAccessRole"}))
+    adapter = AwsSource(get_settings({"AWS_REGION": "us-east-1", "AWS_ORG_ROLE_NAME": "OrganizationAccountAccessRole"}))
     assert {(a.account_id, a.role_arn) for a in adapter.metric_accounts()} == {
         (own, None), (member, f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole")}
     rows = [r for f in adapter.iter_metric_frames(start, start + timedelta(hours=1)) for r in f.to_pylist()]
@@ -297,7 +297,7 @@ def test_org_role_name_reads_metrics_in_every_active_member_account():
 
 
 def test_a_resource_in_an_account_that_is_not_read_is_refused(fleet, aws_env):
-    adapter = AwsUsageAdapter(get_settings({**aws_env, "AWS_ROLE_ARNS": ""}))
+    adapter = AwsSource(get_settings({**aws_env, "AWS_ROLE_ARNS": ""}))
     with pytest.raises(ValueError, match="account 333333333333, which is not read: add its role to AWS_ROLE_ARNS"):
         list(adapter.iter_metric_frames(day_start(DAY), day_start(DAY + timedelta(days=1)), resources=[
             ResourceRef("db-x", "rds", "us-east-1", "333333333333")]))

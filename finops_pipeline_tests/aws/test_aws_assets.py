@@ -8,8 +8,8 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, materialize
 
-from finops_pipeline.defs.aws import aws_cost, aws_metrics
-from finops_pipeline.defs.gcp import gcp_cost
+from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
+from finops_pipeline.clouds.gcp.assets import gcp_cost
 from finops_pipeline.simulator.aws import serve_aws
 from finops_pipeline.simulator.fleet import build_fleet
 
@@ -115,7 +115,7 @@ def test_missing_permission_fails_the_run_once_with_the_fix_and_keeps_old_data(f
 
 def test_scheduled_run_refetches_only_the_newest_metrics_day(aws_env, data_dir):
     """Billing restates, metrics do not: the daily schedule's tag keeps landed metric days."""
-    from finops_pipeline.defs.ingest import METRICS_REFETCH_TAG
+    from finops_pipeline.clouds.ingest import METRICS_REFETCH_TAG
 
     instance = DagsterInstance.ephemeral()
     first = materialize([aws_metrics], instance=instance, tags=_range_tags(START, END))

@@ -13,7 +13,7 @@ import pytest
 import responses
 from azure.identity import ClientSecretCredential
 
-from finops_pipeline.adapters.usage.azure import AzureUsageAdapter
+from finops_pipeline.clouds.azure.source import AzureSource
 from finops_pipeline.simulator.azure import CLIENT_ID, TENANT_ID, AzureApi
 from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS, build_fleet
 
@@ -128,8 +128,8 @@ def waits():
 def make_adapter(credential, waits):
     """An adapter on the real SDK clients (public-cloud URLs) whose sleeps are recorded, not slept."""
 
-    def make(**options) -> AzureUsageAdapter:
+    def make(**options) -> AzureSource:
         options.setdefault("max_retry_wait_seconds", 300)
-        return AzureUsageAdapter(AZURE_SUBSCRIPTIONS, credential=credential, sleep=waits.append, **options)
+        return AzureSource(AZURE_SUBSCRIPTIONS, credential=credential, sleep=waits.append, **options)
 
     return make

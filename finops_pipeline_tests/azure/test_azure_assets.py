@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from dagster import materialize
 
-from finops_pipeline.defs.azure import azure_cost, azure_metrics
+from finops_pipeline.clouds.azure.assets import azure_cost, azure_metrics
 from finops_pipeline.simulator.azure import serve_azure
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
@@ -68,8 +68,8 @@ def test_a_day_of_azure_cost_and_metrics_lands_in_the_lake(monkeypatch, tmp_path
 def test_serve_azure_environment_drives_a_separate_process(fleet):
     code = (
         "import json; from datetime import date; from finops_pipeline.settings import get_settings; "
-        "from finops_pipeline.adapters.usage.azure import AzureUsageAdapter; "
-        "f = AzureUsageAdapter.from_settings(get_settings()).fetch_cost(date(2026, 1, 6), date(2026, 1, 7)); "
+        "from finops_pipeline.clouds.azure.source import AzureSource; "
+        "f = AzureSource.from_settings(get_settings()).fetch_cost(date(2026, 1, 6), date(2026, 1, 7)); "
         "print(json.dumps({c: str(v) for c, v in f.provider_totals[date(2026, 1, 6)].items()}))"
     )
     with serve_azure(fleet, date(2026, 1, 1), date(2026, 1, 10)) as env:

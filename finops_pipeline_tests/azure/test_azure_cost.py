@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import responses
 
-from finops_pipeline.adapters.usage.base import CloudApiError
+from finops_pipeline.clouds.base import CloudApiError
 from finops_pipeline.simulator.azure import TENANT_ID
 from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS
 from finops_pipeline.warehouse.catalog import connect_lake

@@ -13,7 +13,7 @@ import responses
 from azure.core.exceptions import ServiceRequestError
 from responses import matchers
 
-from finops_pipeline.adapters.usage.base import CloudApiError, ResourceRef
+from finops_pipeline.clouds.base import CloudApiError, ResourceRef
 from finops_pipeline.settings import SettingsError
 
 DAY = date(2026, 1, 6)

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from benchmarks import aws_double
 from benchmarks.api_efficiency import naive_aws_points
 from benchmarks.aws_double import AwsDouble, RateLimits
-from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
+from finops_pipeline.clouds.aws.source import AwsSource
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.aws import CLOUDWATCH, cloudwatch_datapoints
 from finops_pipeline.simulator.fleet import AWS_REGIONS, build_fleet
@@ -158,7 +158,7 @@ def _adapter(double, fleet):
     regions = sorted({r.region for r in fleet.of("aws")})
     settings = get_settings({"AWS_USAGE_ENABLED": "true", "AWS_REGION": regions[0],
                              "AWS_USAGE_REGIONS": ",".join(regions)})
-    return AwsUsageAdapter(settings, client_factory=double.client_factory(settings), today=TODAY), regions
+    return AwsSource(settings, client_factory=double.client_factory(settings), today=TODAY), regions
 
 
 def _rows(adapter, start, end):

@@ -10,7 +10,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, monitoring_v3
 from google.cloud.monitoring_v3.services.metric_service.transports import MetricServiceGrpcTransport
 
-from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter
+from finops_pipeline.clouds.gcp.source import GcpSource
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.simulator.gcp import run_gcp_doubles
@@ -31,14 +31,14 @@ def doubles(fleet):
         yield running
 
 
-def make_adapter(doubles, **overrides) -> GcpUsageAdapter:
+def make_adapter(doubles, **overrides) -> GcpSource:
     """An adapter built like production, but with clients on the doubles and quick retries."""
     settings = get_settings(doubles.environment()).with_overrides(**overrides)
     monitoring = monitoring_v3.MetricServiceClient(
         transport=MetricServiceGrpcTransport(channel=grpc.insecure_channel(doubles.monitoring_endpoint)))
     bq = bigquery.Client(project=settings.gcp_billing_project_id, credentials=AnonymousCredentials(),
                          client_options={"api_endpoint": doubles.bigquery_endpoint})
-    return GcpUsageAdapter(settings, monitoring, bq, retry_initial_delay=0.01)
+    return GcpSource(settings, monitoring, bq, retry_initial_delay=0.01)
 
 
 @pytest.fixture

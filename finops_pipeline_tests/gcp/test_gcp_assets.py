@@ -12,7 +12,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, materialize
 
-from finops_pipeline.defs.gcp import gcp_cost, gcp_metrics
+from finops_pipeline.clouds.gcp.assets import gcp_cost, gcp_metrics
 from finops_pipeline.simulator.gcp import serve_gcp
 
 from .conftest import END, START
@@ -62,8 +62,8 @@ def test_a_separate_process_reaches_the_doubles_through_the_environment(fleet, g
     script = (
         "import json, datetime as dt\n"
         "from finops_pipeline.settings import get_settings\n"
-        "from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter\n"
-        "a = GcpUsageAdapter.from_settings(get_settings())\n"
+        "from finops_pipeline.clouds.gcp.source import GcpSource\n"
+        "a = GcpSource.from_settings(get_settings())\n"
         "day = dt.date(2026, 3, 2)\n"
         "f = a.fetch_cost(day, day + dt.timedelta(days=1))\n"
         "start = dt.datetime(2026, 3, 2, tzinfo=dt.timezone.utc)\n"

@@ -8,7 +8,7 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from finops_pipeline.adapters.usage.base import CloudApiError
+from finops_pipeline.clouds.base import CloudApiError
 from finops_pipeline.settings import SettingsError
 from finops_pipeline.simulator.fleet import GCP_BILLING_ACCOUNT
 from finops_pipeline.simulator.gcp import run_gcp_doubles

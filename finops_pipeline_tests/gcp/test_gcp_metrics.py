@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 from google.cloud.monitoring_v3 import Aggregation
 
-from finops_pipeline.adapters.usage.base import CloudApiError, MetricSpec, ResourceRef
+from finops_pipeline.clouds.base import CloudApiError, MetricSpec, ResourceRef
 from finops_pipeline.simulator.fleet import GCP_PROJECTS, build_fleet
 from finops_pipeline.simulator.gcp import run_gcp_doubles
 

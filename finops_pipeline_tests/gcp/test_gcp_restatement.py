@@ -10,8 +10,8 @@ import duckdb
 from dagster import DagsterInstance, build_schedule_context, materialize
 
 from finops_pipeline.definitions import defs
-from finops_pipeline.defs.gcp import gcp_cost
-from finops_pipeline.defs.restatement import RESTATE_TAG_PREFIX, decode_plan
+from finops_pipeline.clouds.gcp.assets import gcp_cost
+from finops_pipeline.clouds.restatement import RESTATE_TAG_PREFIX, decode_plan
 from finops_pipeline.simulator.gcp import run_gcp_doubles
 from finops_pipeline.simulator.gcp_bigquery import export_rows
 

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
-from finops_pipeline.defs.aws import aws_cost, aws_metrics
+from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
 from finops_pipeline.defs.checks import CONTRACT_CHECKS
 from finops_pipeline.warehouse.lake import PART_FILE, Lake
 

@@ -10,7 +10,7 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from finops_pipeline.cli import main
-from finops_pipeline.defs.aws import aws_cost, aws_metrics
+from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
 
 from .conftest import START, range_tags
 

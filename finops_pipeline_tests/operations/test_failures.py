@@ -4,8 +4,8 @@ from datetime import timedelta
 
 from dagster import DagsterEventType, DagsterInstance, materialize
 
-from finops_pipeline.defs.aws import aws_cost
-from finops_pipeline.defs.gcp import gcp_metrics
+from finops_pipeline.clouds.aws.assets import aws_cost
+from finops_pipeline.clouds.gcp.assets import gcp_metrics
 from finops_pipeline.warehouse.lake import PART_FILE, Lake
 
 from .conftest import END, START, range_tags

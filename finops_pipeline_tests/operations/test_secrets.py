@@ -13,13 +13,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from dagster import DagsterInstance, materialize
 
-from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
-from finops_pipeline.adapters.usage.azure import AzureUsageAdapter
+from finops_pipeline.clouds.aws.source import AwsSource
+from finops_pipeline.clouds.azure.source import AzureSource
 from finops_pipeline.cli import main
-from finops_pipeline.defs.aws import aws_cost, aws_metrics
-from finops_pipeline.defs.azure import azure_cost, azure_metrics
+from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
+from finops_pipeline.clouds.azure.assets import azure_cost, azure_metrics
 from finops_pipeline.defs.checks import CONTRACT_CHECKS
-from finops_pipeline.defs.gcp import gcp_cost, gcp_metrics
+from finops_pipeline.clouds.gcp.assets import gcp_cost, gcp_metrics
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.clouds import simulated_clouds
 
@@ -105,7 +105,7 @@ def test_no_secret_reaches_logs_metadata_errors_or_the_lake(fake_credentials, mo
     monkeypatch.setenv("AZURE_CLIENT_SECRET", wrong_secret)
     monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    for adapter in (AzureUsageAdapter, AwsUsageAdapter):
+    for adapter in (AzureSource, AwsSource):
         with pytest.raises(Exception) as failure:
             adapter.from_settings(get_settings()).fetch_cost(START, END)
         texts += [str(failure.value), "".join(traceback.format_exception(failure.value))]

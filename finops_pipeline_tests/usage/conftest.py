@@ -67,11 +67,11 @@ def gcp_env(gcp_served, monkeypatch):
 
 def fill_lake(settings, start, end) -> None:
     """Write what the AWS assets would write for days [start, end): cost_daily and metrics_hourly."""
-    from finops_pipeline.adapters.usage.aws import AwsUsageAdapter
+    from finops_pipeline.clouds.aws.source import AwsSource
     from finops_pipeline.defs.partitions import day_start
     from finops_pipeline.warehouse.lake import Lake
 
-    adapter = AwsUsageAdapter.from_settings(settings)
+    adapter = AwsSource.from_settings(settings)
     lake = Lake(settings.lake_dir)
     fetched = adapter.fetch_cost(start, end)
     lake.write_partitions("cost_daily", fetched.cost,

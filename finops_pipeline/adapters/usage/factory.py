@@ -13,7 +13,7 @@ import threading
 import time
 from typing import Any, Callable
 
-from finops_pipeline.adapters.usage.base import CloudAdapter
+from finops_pipeline.clouds.base import CloudSource
 from finops_pipeline.adapters.usage.cache import TtlCache
 from finops_pipeline.adapters.usage.usage_api import UsageAdapter
 from finops_pipeline.settings import Settings, get_settings
@@ -25,12 +25,12 @@ log = logging.getLogger("finops_pipeline.usage")
 class UsageFactory:
     """Picks the cloud's :class:`UsageAdapter` by ``cloud_provider``; owns the shared cache.
 
-    ``bulk_adapters`` (provider -> CloudAdapter) replaces the adapters built from settings,
+    ``bulk_adapters`` (provider -> CloudSource) replaces the adapters built from settings,
     and ``clock`` the cache's time source (seconds, monotonic).
     """
 
     def __init__(self, settings: Settings | None = None, clock: Callable[[], float] = time.monotonic,
-                 bulk_adapters: dict[str, CloudAdapter] | None = None):
+                 bulk_adapters: dict[str, CloudSource] | None = None):
         self.settings = settings or get_settings()
         self.enabled = self.settings.usage_integration_enabled
         self.cache = TtlCache(self.settings.usage_cache_ttl_seconds, self.settings.usage_cache_max_entries, clock)

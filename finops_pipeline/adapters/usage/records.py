@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from statistics import fmean
 
-from finops_pipeline.adapters.usage.base import MetricSpec
+from finops_pipeline.clouds.base import MetricSpec
 from finops_pipeline.types.usage import (
     Confidence,
     CostUsageRecord,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from finops_pipeline.adapters.usage.base import CloudAdapter, ResourceRef
+from finops_pipeline.clouds.base import CloudSource, ResourceRef
 from finops_pipeline.settings import Settings
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
@@ -32,7 +32,7 @@ class ApiSource:
 
     name = "api"
 
-    def __init__(self, adapter: CloudAdapter, settings: Settings):
+    def __init__(self, adapter: CloudSource, settings: Settings):
         self.adapter = adapter
         self.settings = settings
 

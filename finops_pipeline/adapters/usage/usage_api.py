@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 from finops_pipeline.adapters.usage.availability import unavailable_reason
-from finops_pipeline.adapters.usage.base import CloudAdapter, MetricSpec, ResourceRef
+from finops_pipeline.clouds.base import CloudSource, MetricSpec, ResourceRef
 from finops_pipeline.adapters.usage.cache import TtlCache
 from finops_pipeline.adapters.usage.records import (
     confidence_of,
@@ -50,16 +50,16 @@ log = logging.getLogger("finops_pipeline.usage")
 
 # provider -> (module, class) of its bulk adapter; imported only when that cloud is used.
 BULK_ADAPTERS = {
-    "aws": ("finops_pipeline.adapters.usage.aws", "AwsUsageAdapter"),
-    "gcp": ("finops_pipeline.adapters.usage.gcp", "GcpUsageAdapter"),
-    "azure": ("finops_pipeline.adapters.usage.azure", "AzureUsageAdapter"),
+    "aws": ("finops_pipeline.clouds.aws.source", "AwsSource"),
+    "gcp": ("finops_pipeline.clouds.gcp.source", "GcpSource"),
+    "azure": ("finops_pipeline.clouds.azure.source", "AzureSource"),
 }
 # Resource type names of the original documentation that a cloud's adapter spells differently.
 TYPE_ALIASES = {"gke_container": "k8s_container", "k8s_container": "gke_container"}
 SOURCES = ("api", "warehouse")
 
 
-def bulk_adapter_class(provider: str) -> type[CloudAdapter] | None:
+def bulk_adapter_class(provider: str) -> type[CloudSource] | None:
     """The bulk adapter class of a cloud, or None when this installation does not ship it."""
     module_name, class_name = BULK_ADAPTERS[provider]
     try:
@@ -86,7 +86,7 @@ class UsageAdapter:
     """One cloud's usage API. Build through :func:`get_usage_factory` or ``get_<cloud>_usage_adapter``."""
 
     def __init__(self, provider: CloudProvider | str, settings: Settings, cache: TtlCache,
-                 bulk: CloudAdapter | None = None, clock: Callable[[], float] = time.monotonic):
+                 bulk: CloudSource | None = None, clock: Callable[[], float] = time.monotonic):
         self.provider = CloudProvider(provider).value
         self.cloud_provider = self.provider
         self.settings = settings
@@ -119,7 +119,7 @@ class UsageAdapter:
         return self.unavailable_reason() is None
 
     @property
-    def bulk(self) -> CloudAdapter:
+    def bulk(self) -> CloudSource:
         """The cloud's bulk adapter (built from settings on first use)."""
         with self._lock:
             if self._bulk is None:

@@ -2,8 +2,8 @@
 
 from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
 
-from finops_pipeline.adapters.usage.gcp import GcpUsageAdapter
-from finops_pipeline.defs.ingest import RAW_RETRY_POLICY, ingest_cost, ingest_metrics
+from finops_pipeline.clouds.gcp.source import GcpSource
+from finops_pipeline.clouds.ingest import RAW_RETRY_POLICY, ingest_cost, ingest_metrics
 from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
 
 
@@ -12,14 +12,14 @@ from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
 def gcp_cost(context: AssetExecutionContext) -> MaterializeResult:
     """GCP billing export rows (gross cost, and effective cost net of credits) into cost_daily,
     from one partition-pruned, parameterized BigQuery query per run."""
-    return ingest_cost(context, "gcp", GcpUsageAdapter.from_settings)
+    return ingest_cost(context, "gcp", GcpSource.from_settings)
 
 
 @asset(partitions_def=DAILY, backfill_policy=WEEKLY_CHUNKS, retry_policy=RAW_RETRY_POLICY,
        group_name="gcp", kinds={"gcp", "parquet"})
 def gcp_metrics(context: AssetExecutionContext) -> MaterializeResult:
     """Cloud Monitoring hourly series (ListTimeSeries, aligned server-side) into metrics_hourly."""
-    return ingest_metrics(context, "gcp", GcpUsageAdapter.from_settings)
+    return ingest_metrics(context, "gcp", GcpSource.from_settings)
 
 
 defs = Definitions(assets=[gcp_cost, gcp_metrics])

@@ -111,7 +111,7 @@ class ResourceRef:
     sub_account_id: str | None = None
 
 
-class CloudAdapter(ABC):
+class CloudSource(ABC):
     """The bulk interface each cloud implements (see aws.py for the reference).
 
     ``METRICS`` maps each supported resource type to its MetricSpecs; the first entries

@@ -25,14 +25,18 @@ from dagster import (
     RetryPolicy,
 )
 
-from finops_pipeline.adapters.usage.base import CloudAdapter, CloudApiError
+from finops_pipeline.clouds.base import CloudApiError, CloudSource
+from finops_pipeline.clouds.restatement import (
+    RESTATE_TAG_PREFIX,
+    decode_plan,
+    keep_landed_detail,
+)
 from finops_pipeline.defs.partitions import day_start, days, window
-from finops_pipeline.defs.restatement import RESTATE_TAG_PREFIX, decode_plan, keep_landed_detail
 from finops_pipeline.settings import Settings, SettingsError, get_settings
 from finops_pipeline.warehouse.catalog import CatalogError, refresh_catalog
 from finops_pipeline.warehouse.lake import Lake, LakeWriteError, PartitionWrite
 
-AdapterFactory = Callable[[Settings], CloudAdapter]
+AdapterFactory = Callable[[Settings], CloudSource]
 
 # Throttling and transient errors are retried inside the adapters; this covers the rest
 # (a crashed worker, a provider outage longer than the SDK's retry budget).
@@ -60,7 +64,7 @@ def skipped(context: AssetExecutionContext, provider: str, reason: str) -> Mater
                                        "partitions_written": 0})
 
 
-def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: CloudAdapter, started: float,
+def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: CloudSource, started: float,
             span: tuple, writes: list, preview: pa.Table | None, extra: dict) -> MaterializeResult:
     """Refresh the catalog views, then describe the run for the UI and the log."""
     for call, why in adapter.api.skipped.items():
@@ -157,7 +161,7 @@ def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFac
                     "kept_landed_detail": MetadataValue.json([{k: str(v) for k, v in g.items()} for g in kept])})
 
 
-def write_metric_days(adapter: CloudAdapter, lake: Lake, start: date, end: date, concurrency: int = 1,
+def write_metric_days(adapter: CloudSource, lake: Lake, start: date, end: date, concurrency: int = 1,
                       keep: frozenset[date] = frozenset()) -> tuple[list[PartitionWrite], pa.Table | None]:
     """Stream each UTC day of [start, end) but those in ``keep`` into its metrics_hourly
     partition; returns the writes (in day order) and a preview of the first rows."""

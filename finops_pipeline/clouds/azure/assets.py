@@ -8,8 +8,8 @@ ordering between them) and Cost Management queries are free.
 
 from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
 
-from finops_pipeline.adapters.usage.azure import AzureUsageAdapter
-from finops_pipeline.defs.ingest import RAW_RETRY_POLICY, ingest_cost, ingest_metrics
+from finops_pipeline.clouds.azure.source import AzureSource
+from finops_pipeline.clouds.ingest import RAW_RETRY_POLICY, ingest_cost, ingest_metrics
 from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
 
 
@@ -18,14 +18,14 @@ from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
 def azure_cost(context: AssetExecutionContext) -> MaterializeResult:
     """Azure Cost Management daily cost per subscription (ActualCost = billed, AmortizedCost =
     effective) by resource, service and charge type into cost_daily."""
-    return ingest_cost(context, "azure", AzureUsageAdapter.from_settings)
+    return ingest_cost(context, "azure", AzureSource.from_settings)
 
 
 @asset(partitions_def=DAILY, backfill_policy=WEEKLY_CHUNKS, retry_policy=RAW_RETRY_POLICY,
        group_name="azure", kinds={"azure", "parquet"})
 def azure_metrics(context: AssetExecutionContext) -> MaterializeResult:
     """Azure Monitor hourly metrics (one metrics.list call per billed resource) into metrics_hourly."""
-    return ingest_metrics(context, "azure", AzureUsageAdapter.from_settings)
+    return ingest_metrics(context, "azure", AzureSource.from_settings)
 
 
 defs = Definitions(assets=[azure_cost, azure_metrics])

@@ -31,29 +31,26 @@ import pyarrow.compute as pc
 from google.api_core import exceptions as gexc
 from google.api_core import retry as gretry
 
-from finops_pipeline.adapters.usage.base import (
+from finops_pipeline.clouds.base import (
     ApiUsage,
-    CloudAdapter,
     CloudApiError,
+    CloudSource,
     CostFetch,
     MetricSpec,
     ResourceRef,
     utc_now,
 )
+from finops_pipeline.clouds.gcp.catalog import (
+    BIGQUERY_PRICE_PER_TIB,
+    CHARGE_CATEGORIES,
+    HOUR,
+    METRICS,
+    MONITORING_PRICE_PER_SERIES,
+    RESOURCE_TYPE_ALIASES,
+    SOURCE,
+)
 from finops_pipeline.settings import Settings, SettingsError
 from finops_pipeline.warehouse.schemas import MONEY, TAGS, UTC_TIMESTAMP
-
-# Cloud Monitoring: $0.50 per million time series returned by read calls (free tier ignored).
-MONITORING_PRICE_PER_SERIES = Decimal("0.50") / Decimal(1_000_000)
-# BigQuery on-demand analysis: $6.25 per TiB billed.
-BIGQUERY_PRICE_PER_TIB = Decimal("6.25")
-HOUR = 3600
-SOURCE = "bigquery:billing_export"
-
-RESOURCE_TYPE_ALIASES = {"gke_container": "k8s_container"}
-
-_CHARGE_CATEGORY = {"regular": "Usage", "tax": "Tax", "adjustment": "Adjustment",
-                    "rounding_error": "Adjustment"}
 
 _PROJECT_ID = re.compile(r"^(?:[a-z][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
@@ -158,35 +155,11 @@ def _monitoring_error(exc: Exception, project: str, metric_type: str) -> CloudAp
     return CloudApiError("gcp", op, f"{metric_type} in project {project}: {exc}")
 
 
-class GcpUsageAdapter(CloudAdapter):
+class GcpSource(CloudSource):
     """Cloud Monitoring + BigQuery billing export, built from settings and SDK clients."""
 
     provider = "gcp"
-    METRICS: dict[str, list[MetricSpec]] = {
-        "gce_instance": [
-            MetricSpec("compute.googleapis.com/instance/cpu/utilization", "cpu_utilization_pct", "gauge", "Percent", 100.0),
-            MetricSpec("compute.googleapis.com/instance/network/received_bytes_count", "network_in_bytes", "counter", "Bytes"),
-            MetricSpec("compute.googleapis.com/instance/network/sent_bytes_count", "network_out_bytes", "counter", "Bytes"),
-            MetricSpec("compute.googleapis.com/instance/disk/read_bytes_count", "disk_read_bytes", "counter", "Bytes"),
-            MetricSpec("compute.googleapis.com/instance/disk/write_bytes_count", "disk_write_bytes", "counter", "Bytes"),
-        ],
-        "cloudsql_database": [
-            MetricSpec("cloudsql.googleapis.com/database/cpu/utilization", "cpu_utilization_pct", "gauge", "Percent", 100.0),
-            MetricSpec("cloudsql.googleapis.com/database/memory/utilization", "memory_utilization_pct", "gauge", "Percent", 100.0),
-            # Each engine publishes one of these two (Cloud SQL metrics list): network/connections
-            # for MySQL and SQL Server only, postgresql/num_backends for PostgreSQL.
-            MetricSpec("cloudsql.googleapis.com/database/network/connections", "connections", "gauge", "Count"),
-            MetricSpec("cloudsql.googleapis.com/database/postgresql/num_backends", "connections", "gauge", "Count"),
-        ],
-        "gcs_bucket": [
-            MetricSpec("storage.googleapis.com/storage/total_bytes", "storage_bytes", "gauge", "Bytes"),
-            MetricSpec("storage.googleapis.com/api/request_count", "requests", "counter", "Count"),
-        ],
-        "k8s_container": [
-            MetricSpec("kubernetes.io/container/cpu/core_usage_time", "cpu_core_seconds", "counter", "Seconds"),
-            MetricSpec("kubernetes.io/container/memory/used_bytes", "memory_used_bytes", "gauge", "Bytes"),
-        ],
-    }
+    METRICS = METRICS
 
     def __init__(self, settings: Settings, monitoring_client=None, bigquery_client=None,
                  retry_initial_delay: float = 1.0):
@@ -208,13 +181,15 @@ class GcpUsageAdapter(CloudAdapter):
         self.api.retries += 1
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "GcpUsageAdapter":
+    def from_settings(cls, settings: Settings) -> "GcpSource":
         """Clients from Application Default Credentials, or pointed at the simulator's endpoints."""
         import grpc
         from google.auth.credentials import AnonymousCredentials
         from google.auth.exceptions import DefaultCredentialsError
         from google.cloud import bigquery, monitoring_v3
-        from google.cloud.monitoring_v3.services.metric_service.transports import MetricServiceGrpcTransport
+        from google.cloud.monitoring_v3.services.metric_service.transports import (
+            MetricServiceGrpcTransport,
+        )
 
         billing_project = settings.gcp_billing_project_id or settings.gcp_project_id
         try:
@@ -561,7 +536,7 @@ def _cost_table(rows: list[dict]) -> pa.Table:
             "service_name": r.get("service_name") or "(all services)",
             "region": r.get("region"), "resource_id": resource_id, "resource_name": r.get("resource_name"),
             "resource_type": resource_type, "sku": r.get("sku"),
-            "charge_category": _CHARGE_CATEGORY.get(r["cost_type"], "Adjustment"),
+            "charge_category": CHARGE_CATEGORIES.get(r["cost_type"], "Adjustment"),
             "charge_description": r["cost_type"],
             "usage_quantity": r.get("usage_amount"), "usage_unit": r.get("usage_unit"),
             "billed_cost": Decimal(r["cost"]), "effective_cost": Decimal(r["cost"]) + Decimal(r["credits"]),

@@ -1,0 +1,46 @@
+"""What the GCP source knows about Google Cloud, as data: Cloud Monitoring metric types per
+resource type, prices, and the billing export's cost types."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from finops_pipeline.clouds.base import MetricSpec
+
+# Cloud Monitoring: $0.50 per million time series returned by read calls (free tier ignored).
+MONITORING_PRICE_PER_SERIES = Decimal("0.50") / Decimal(1_000_000)
+# BigQuery on-demand analysis: $6.25 per TiB billed.
+BIGQUERY_PRICE_PER_TIB = Decimal("6.25")
+HOUR = 3600
+SOURCE = "bigquery:billing_export"
+
+RESOURCE_TYPE_ALIASES = {"gke_container": "k8s_container"}
+
+CHARGE_CATEGORIES = {"regular": "Usage", "tax": "Tax", "adjustment": "Adjustment",
+                    "rounding_error": "Adjustment"}
+
+METRICS: dict[str, list[MetricSpec]] = {
+    "gce_instance": [
+        MetricSpec("compute.googleapis.com/instance/cpu/utilization", "cpu_utilization_pct", "gauge", "Percent", 100.0),
+        MetricSpec("compute.googleapis.com/instance/network/received_bytes_count", "network_in_bytes", "counter", "Bytes"),
+        MetricSpec("compute.googleapis.com/instance/network/sent_bytes_count", "network_out_bytes", "counter", "Bytes"),
+        MetricSpec("compute.googleapis.com/instance/disk/read_bytes_count", "disk_read_bytes", "counter", "Bytes"),
+        MetricSpec("compute.googleapis.com/instance/disk/write_bytes_count", "disk_write_bytes", "counter", "Bytes"),
+    ],
+    "cloudsql_database": [
+        MetricSpec("cloudsql.googleapis.com/database/cpu/utilization", "cpu_utilization_pct", "gauge", "Percent", 100.0),
+        MetricSpec("cloudsql.googleapis.com/database/memory/utilization", "memory_utilization_pct", "gauge", "Percent", 100.0),
+        # Each engine publishes one of these two (Cloud SQL metrics list): network/connections
+        # for MySQL and SQL Server only, postgresql/num_backends for PostgreSQL.
+        MetricSpec("cloudsql.googleapis.com/database/network/connections", "connections", "gauge", "Count"),
+        MetricSpec("cloudsql.googleapis.com/database/postgresql/num_backends", "connections", "gauge", "Count"),
+    ],
+    "gcs_bucket": [
+        MetricSpec("storage.googleapis.com/storage/total_bytes", "storage_bytes", "gauge", "Bytes"),
+        MetricSpec("storage.googleapis.com/api/request_count", "requests", "counter", "Count"),
+    ],
+    "k8s_container": [
+        MetricSpec("kubernetes.io/container/cpu/core_usage_time", "cpu_core_seconds", "counter", "Seconds"),
+        MetricSpec("kubernetes.io/container/memory/used_bytes", "memory_used_bytes", "gauge", "Bytes"),
+    ],
+}
