@@ -11,13 +11,15 @@ from dagster import Definitions
 from finops_pipeline.clouds.aws import assets as aws
 from finops_pipeline.clouds.azure import assets as azure
 from finops_pipeline.clouds.gcp import assets as gcp
-from finops_pipeline.defs import checks, marts, schedules
+from finops_pipeline.defs import mart_checks, marts, raw_checks, schedules
+from finops_pipeline.defs.freshness import with_raw_freshness
 
 defs = Definitions.merge(
     aws.defs,
     gcp.defs,
     azure.defs,
     marts.defs,
-    checks.defs,
+    mart_checks.defs,
+    raw_checks.defs,
     schedules.defs,
-).map_asset_specs(func=checks.with_raw_freshness)
+).map_asset_specs(func=with_raw_freshness)

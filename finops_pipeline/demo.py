@@ -20,8 +20,8 @@ from dagster import AssetsDefinition, DagsterInstance, materialize
 
 from finops_pipeline.defs.partitions import DAILY, day_start
 from finops_pipeline.simulator.clouds import simulated_clouds
-from finops_pipeline.warehouse.catalog import SQL_DIR, open_catalog
 from finops_pipeline.simulator.fleet import build_fleet
+from finops_pipeline.warehouse.catalog import SQL_DIR, open_catalog
 
 
 def _assets_by_partitioning() -> dict[object, list[AssetsDefinition]]:
@@ -124,13 +124,8 @@ def summarize(data_dir: Path, out=print) -> dict[str, int]:
             counts[table] = sum(r[2] for r in rows)
             for provider, n_days, n in rows or [("-", 0, 0)]:
                 out(f"{table:<28}{provider:<10}{n_days if n_days is not None else '':>6}{n:>10}")
-        try:
-            from finops_pipeline.defs.marts import demo_summary
-        except ImportError:
-            demo_summary = None
-        if demo_summary is not None:
-            out("")
-            out(demo_summary(con))
+        out("")
+        out(demo_summary(con))
     finally:
         con.close()
     out("")
@@ -165,3 +160,33 @@ def _command(name: str) -> str:
     if shutil.which(name) == str(Path(sys.executable).parent / name):
         return name
     return _shown_path(Path(sys.executable).parent / name)
+
+
+def demo_summary(con: duckdb.DuckDBPyConnection) -> str:
+    """Top 5 underutilized resources (latest as-of day) and the latest month's predicted vs
+    actual per cloud, as plain text for ``make demo``."""
+    top = con.execute("""
+        SELECT rule_id AS rule, provider, coalesce(resource_name, resource_id) AS resource, confidence,
+               format('{:.2f} {}', estimated_monthly_savings, billing_currency) AS savings_per_month, evidence
+        FROM underutilized_resources
+        WHERE usage_date = (SELECT max(usage_date) FROM underutilized_resources)
+        ORDER BY estimated_monthly_savings DESC NULLS LAST, provider, resource_id LIMIT 5
+    """).df()
+    month = con.execute("""
+        SELECT provider AS cloud, billing_currency AS currency, any_value(as_of_date) AS as_of,
+               format('{:.2f}', sum(actual_cost)) AS actual_mtd,
+               format('{:.2f}', sum(prorated_predicted_cost)) AS predicted_mtd,
+               format('{:.2f}', sum(projected_month_end_cost)) AS projected_month_end,
+               format('{:.2f}', sum(predicted_cost)) AS predicted_month,
+               count(*) FILTER (WHERE status = 'over') AS over,
+               count(*) FILTER (WHERE status = 'under') AS under,
+               count(*) FILTER (WHERE status = 'no_prediction') AS no_prediction
+        FROM cost_trend_monthly
+        WHERE usage_date = (SELECT max(usage_date) FROM cost_trend_monthly)
+        GROUP BY provider, billing_currency ORDER BY provider, billing_currency
+    """).df()
+    parts = ["Top 5 underutilized resources (estimated monthly savings):",
+             top.to_string(index=False) if len(top) else "  none flagged",
+             "", "This month, predicted vs actual per cloud:",
+             month.to_string(index=False) if len(month) else "  no trend rows yet"]
+    return "\n".join(parts)

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from finops_pipeline.clouds import PROVIDERS
 from finops_pipeline.warehouse.catalog import SQL_DIR
 from finops_pipeline.warehouse.schemas import MONEY
 
 HOURS_PER_MONTH = Decimal(730)
-PROVIDERS = ("aws", "gcp", "azure")
 CSV_COLUMNS = ("provider", "service", "resource_id", "month", "predicted_monthly_cost", "currency")
 _PREFIXES = {"aws_": "aws", "google_": "gcp", "azurerm_": "azure"}
 _MONTH_IN_NAME = re.compile(r"(\d{4})-(\d{2})(?!\d)")

@@ -27,8 +27,13 @@ from dagster import (
 )
 
 from finops_pipeline.clouds.ingest import METRICS_REFETCH_TAG
+from finops_pipeline.clouds.restatement import (
+    RESTATE_TAG_PREFIX,
+    Plan,
+    encode_plan,
+    plan_restatement,
+)
 from finops_pipeline.defs.partitions import DAILY
-from finops_pipeline.clouds.restatement import RESTATE_TAG_PREFIX, Plan, encode_plan, plan_restatement
 from finops_pipeline.settings import get_settings
 
 PROVIDERS = ("aws", "gcp", "azure")

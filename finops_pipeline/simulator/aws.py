@@ -21,7 +21,13 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
-from finops_pipeline.simulator.fleet import AWS_ACCOUNTS, AWS_PAYER, CostLine, Fleet, SimResource
+from finops_pipeline.simulator.fleet import (
+    AWS_ACCOUNTS,
+    AWS_PAYER,
+    CostLine,
+    Fleet,
+    SimResource,
+)
 
 # The double's own CloudWatch catalog, written from the CloudWatch metric pages (never the
 # adapter's tables): fleet type -> (namespace, identity dimension, metrics). Each metric is

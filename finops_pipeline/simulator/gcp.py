@@ -14,7 +14,10 @@ from typing import Iterator
 
 from finops_pipeline.simulator.fleet import GCP_BILLING_ACCOUNT, GCP_PROJECTS, Fleet
 from finops_pipeline.simulator.gcp_bigquery import BigQueryDouble, start_bigquery_server
-from finops_pipeline.simulator.gcp_monitoring import MetricServiceDouble, start_monitoring_server
+from finops_pipeline.simulator.gcp_monitoring import (
+    MetricServiceDouble,
+    start_monitoring_server,
+)
 
 BILLING_PROJECT = GCP_PROJECTS[0]
 BILLING_DATASET = "billing_export"

@@ -14,7 +14,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from finops_pipeline.defs.marts import trend_total_mismatches
+from finops_pipeline.defs.mart_checks import trend_total_mismatches
 from finops_pipeline.predictions import read_predictions
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from dagster import AssetSelection, materialize
 
-from finops_pipeline.defs import marts
+from finops_pipeline.defs import mart_checks, marts
+from finops_pipeline.demo import demo_summary
 from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.simulator.predictions import write_predictions
 from finops_pipeline.warehouse.catalog import connect_lake
@@ -39,7 +40,7 @@ def test_utilization_daily_matches_the_fleet_and_cost_is_null_without_resource_r
     assert gce.billed_cost is None and gce.effective_cost is None  # billing had service-level rows only
     con = connect_lake(lake)
     con.register("utilization_daily", rows.reset_index())
-    assert marts.cpu_out_of_range(con) == 0 and marts.negative_usage(con) == 0
+    assert mart_checks.cpu_out_of_range(con) == 0 and mart_checks.negative_usage(con) == 0
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
     assert materialize(daily_assets, selection=[marts.utilization_daily.key],
                        tags={"dagster/asset_partition_range_start": "2026-03-01",
                              "dagster/asset_partition_range_end": (DAY - timedelta(days=1)).isoformat()}).success
-    checks = list(marts.defs.asset_checks)
+    checks = list(mart_checks.defs.asset_checks)
     result = materialize(daily_assets + [marts.cost_predictions] + checks, partition_key=DAY.isoformat(),
                          selection=AssetSelection.assets(*daily_assets))
     assert result.success
@@ -87,7 +88,7 @@ def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
     con = connect_lake(lake)
     assert con.execute("SELECT count(*) FROM utilization_daily WHERE usage_date = ?", [DAY]).fetchone()[0] == 36
     assert con.execute("SELECT count(*) FROM utilization_daily").fetchone()[0] == 14 * 36
-    summary = marts.demo_summary(con)
+    summary = demo_summary(con)
     assert "Top 5 underutilized resources" in summary and "aws_rds_idle" in summary
     assert "This month, predicted vs actual per cloud" in summary
     # Only the 14th's trend rows exist, so the month is measured as of the 14th.

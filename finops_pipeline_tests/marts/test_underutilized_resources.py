@@ -7,7 +7,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from finops_pipeline.defs.marts import RulesFileError, flags_without_evidence, rules_overrides
+from finops_pipeline.defs.mart_checks import flags_without_evidence
+from finops_pipeline.defs.rules import RulesFileError, rules_overrides
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.warehouse.catalog import SQL_DIR, connect_lake

@@ -10,7 +10,7 @@ import pytest
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
-from finops_pipeline.defs.checks import CONTRACT_CHECKS
+from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.warehouse.lake import PART_FILE, Lake
 
 from .conftest import START, range_tags

@@ -18,7 +18,7 @@ from finops_pipeline.clouds.azure.source import AzureSource
 from finops_pipeline.cli import main
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
 from finops_pipeline.clouds.azure.assets import azure_cost, azure_metrics
-from finops_pipeline.defs.checks import CONTRACT_CHECKS
+from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.clouds.gcp.assets import gcp_cost, gcp_metrics
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.clouds import simulated_clouds

@@ -13,11 +13,16 @@ import threading
 import time
 from typing import Any, Callable
 
-from finops_pipeline.clouds.base import CloudSource
 from finops_pipeline.adapters.usage.cache import TtlCache
 from finops_pipeline.adapters.usage.usage_api import UsageAdapter
+from finops_pipeline.clouds.base import CloudSource
 from finops_pipeline.settings import Settings, get_settings
-from finops_pipeline.types.usage import CloudProvider, ResourceUsage, UsageQuery, UsageSummary
+from finops_pipeline.types.usage import (
+    CloudProvider,
+    ResourceUsage,
+    UsageQuery,
+    UsageSummary,
+)
 
 log = logging.getLogger("finops_pipeline.usage")
 

@@ -22,7 +22,6 @@ from decimal import Decimal
 from typing import Any, Callable, Iterator
 
 from finops_pipeline.adapters.usage.availability import unavailable_reason
-from finops_pipeline.clouds.base import CloudSource, MetricSpec, ResourceRef
 from finops_pipeline.adapters.usage.cache import TtlCache
 from finops_pipeline.adapters.usage.records import (
     confidence_of,
@@ -35,6 +34,7 @@ from finops_pipeline.adapters.usage.records import (
     tags_of,
 )
 from finops_pipeline.adapters.usage.sources import ApiSource, WarehouseSource
+from finops_pipeline.clouds.base import CloudSource, MetricSpec, ResourceRef
 from finops_pipeline.settings import Settings
 from finops_pipeline.types.usage import (
     CloudProvider,

@@ -11,7 +11,7 @@ the daily schedule lands each asset every 24 hours, so a missed day shows as fai
 """
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Iterator
 
@@ -25,22 +25,19 @@ from dagster import (
     AssetKey,
     AssetRecordsFilter,
     Definitions,
-    FreshnessPolicy,
     MetadataValue,
     multi_asset_check,
 )
 
+from finops_pipeline.clouds import PROVIDERS
 from finops_pipeline.defs.partitions import days, window
 from finops_pipeline.settings import get_settings
 from finops_pipeline.warehouse.lake import PART_FILE, Lake
 from finops_pipeline.warehouse.schemas import COST_DAILY, METRICS_HOURLY, TableSpec
 
-PROVIDERS = ("aws", "gcp", "azure")
 COST_TOLERANCE = Decimal("0.01")  # the lake's day total must match the provider's to the cent
 SAMPLE_ROWS = 5
 # Dagster's freshness daemon marks a raw asset failing when nothing landed for 36 hours.
-RAW_FRESHNESS = FreshnessPolicy.time_window(fail_window=timedelta(hours=36))
-RAW_ASSET_KEYS = [AssetKey(f"{p}_{kind}") for p in PROVIDERS for kind in ("cost", "metrics")]
 
 
 @dataclass
@@ -344,10 +341,5 @@ def build_metrics_checks(provider: str):
 
 
 CONTRACT_CHECKS = [build(p) for p in PROVIDERS for build in (build_cost_checks, build_metrics_checks)]
-
-def with_raw_freshness(spec):
-    """Attach the 36-hour freshness policy to the raw assets (use with Definitions.map_asset_specs)."""
-    return spec.replace_attributes(freshness_policy=RAW_FRESHNESS) if spec.key in RAW_ASSET_KEYS else spec
-
 
 defs = Definitions(asset_checks=CONTRACT_CHECKS)
