@@ -54,6 +54,9 @@ from finops_pipeline.clouds.base import (
 from finops_pipeline.settings import Settings
 
 
+CE_PAGE_TOKENS = ("NextPageToken", "NextPageToken")  # Cost Explorer's page token
+
+
 @dataclass(frozen=True)
 class MetricsAccount:
     """An account whose CloudWatch metrics are read, and the role assumed to read them
@@ -230,14 +233,9 @@ class AwsSource(CloudSource):
         return self._accounts
 
     def _organization_accounts(self) -> list[str]:
-        ids, token = [], None
-        while True:
-            page = self._call("organizations", "ListAccounts", **({"NextToken": token} if token else {}))
-            # State replaces the Status field being retired (Organizations API reference, Account).
-            ids += [a["Id"] for a in page.get("Accounts", []) if (a.get("State") or a.get("Status")) == "ACTIVE"]
-            token = page.get("NextToken")
-            if not token:
-                return ids
+        # State replaces the Status field being retired (Organizations API reference, Account).
+        return [a["Id"] for page in self._pages("organizations", "ListAccounts") for a in page.get("Accounts", [])
+                if (a.get("State") or a.get("Status")) == "ACTIVE"]
 
     # -- metrics -------------------------------------------------------------------
     def discover(self, region: str, resource_types: list[str] | None = None,
@@ -249,12 +247,8 @@ class AwsSource(CloudSource):
         for rtype in resource_types or list(NAMESPACES):
             ns = NAMESPACES[rtype]
             wanted = {s.native for s in METRICS[rtype]}
-            token = None
-            while True:
-                kwargs = {"Namespace": ns.namespace}
-                if token:
-                    kwargs["NextToken"] = token
-                page = self._call("cloudwatch", "ListMetrics", region, CLOUDWATCH_PER_REQUEST, account, **kwargs)
+            for page in self._pages("cloudwatch", "ListMetrics", region, CLOUDWATCH_PER_REQUEST, account,
+                                    Namespace=ns.namespace):
                 for metric in page.get("Metrics", []):
                     dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
                     if metric["MetricName"] not in wanted or set(dims) != set(ns.dimensions):
@@ -265,9 +259,6 @@ class AwsSource(CloudSource):
                         classes = self._s3_types.setdefault((account.account_id, region, rid), [])
                         if dims["StorageType"] not in classes:
                             classes.append(dims["StorageType"])
-                token = page.get("NextToken")
-                if not token:
-                    break
             if rtype in INVENTORY:
                 for rid in self._inventory(rtype, region, account):
                     found.setdefault((rtype, rid), ResourceRef(rid, rtype, region, account.account_id))
@@ -279,15 +270,12 @@ class AwsSource(CloudSource):
         """Names of a type's resources from its service's list call (optional: when it fails,
         discovery keeps what ListMetrics found and the run's metadata says so)."""
         service, operation, list_key, name_key, request_token, response_token = INVENTORY[rtype]
-        names, token = [], None
+        names: list[str] = []
         try:
-            while True:
-                page = self._call(service, operation, region, Decimal(0), account,
-                                  **({request_token: token} if token else {}))
+            for page in self._pages(service, operation, region, Decimal(0), account,
+                                    (request_token, response_token)):
                 names += [item[name_key] if name_key else item for item in page.get(list_key, [])]
-                token = page.get(response_token)
-                if not token:
-                    return names
+            return names
         except CloudApiError as exc:
             self.api.skip(f"{operation} {account.account_id}/{region}",
                           f"{exc}; idle {rtype} resources there are not listed (no metrics without activity)")
@@ -377,14 +365,9 @@ class AwsSource(CloudSource):
                 series_of[key] = len(series)
                 series.append(q)
         points: dict[str, tuple[list, list, list]] = {"avg": ([], [], []), "max": ([], [], []), "sum": ([], [], [])}
-        token = None
-        while True:
-            kwargs = {"MetricDataQueries": request, "StartTime": start, "EndTime": end,
-                      "ScanBy": "TimestampAscending"}
-            if token:
-                kwargs["NextToken"] = token
-            page = self._call("cloudwatch", "GetMetricData", region,
-                              GET_METRIC_DATA_PER_METRIC * len(request), account, **kwargs)
+        for page in self._pages("cloudwatch", "GetMetricData", region, GET_METRIC_DATA_PER_METRIC * len(request),
+                                account, MetricDataQueries=request, StartTime=start, EndTime=end,
+                                ScanBy="TimestampAscending"):
             for result in page.get("MetricDataResults", []):
                 q = batch[int(result["Id"][1:])]
                 timestamps = result.get("Timestamps", [])
@@ -393,9 +376,6 @@ class AwsSource(CloudSource):
                            * len(timestamps))
                 stamps.extend(timestamps)
                 values.extend(result.get("Values", []))
-            token = page.get("NextToken")
-            if not token:
-                break
         summed = len(batch) > sum(2 if q.spec.kind == "gauge" else 1 for q in series)
         # Discovered resources are known to exist; a caller's are once they have a datapoint.
         seen = {series[i].resource for ids, _, _ in points.values() for i in set(ids)}
@@ -438,23 +418,26 @@ class AwsSource(CloudSource):
         all_days = [start + timedelta(days=i) for i in range((end - start).days)]
         return CostFetch(cost=_cost_table(rows), days=all_days, provider_totals=totals, forecast=forecast)
 
-    def _pages(self, operation: str, **kwargs) -> Iterator[dict]:
-        token = None
+    def _pages(self, service: str, operation: str, region: str | None = None, cost: Decimal = Decimal(0),
+               account: MetricsAccount | None = None, tokens: tuple[str, str] = ("NextToken", "NextToken"),
+               **kwargs) -> Iterator[dict]:
+        """Every page of a call: ``tokens`` names the request's and the response's page token
+        (NextToken, NextPageToken, Marker/NextMarker, ExclusiveStartTableName/LastEvaluatedTableName)."""
+        request_token, response_token = tokens
         while True:
-            if token:
-                kwargs["NextPageToken"] = token
-            page = self._call("ce", operation, cost=COST_EXPLORER_PER_REQUEST, **kwargs)
+            page = self._call(service, operation, region, cost, account, **kwargs)
             yield page
-            token = page.get("NextPageToken")
+            token = page.get(response_token)
             if not token:
                 return
+            kwargs[request_token] = token
 
     def _cost_and_usage(self, start: date, end: date, dims: tuple[str, ...]):
         rows, totals = [], {}
         names: dict[str, str] = {}
         ingested = utc_now()
         for page in self._pages(
-            "GetCostAndUsage",
+            "ce", "GetCostAndUsage", cost=COST_EXPLORER_PER_REQUEST, tokens=CE_PAGE_TOKENS,
             TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
             Granularity="DAILY",
             Metrics=["UnblendedCost", "AmortizedCost", "UsageQuantity"],
@@ -517,7 +500,7 @@ class AwsSource(CloudSource):
         rows = []
         ingested = utc_now()
         for page in self._pages(
-            "GetCostAndUsageWithResources",
+            "ce", "GetCostAndUsageWithResources", cost=COST_EXPLORER_PER_REQUEST, tokens=CE_PAGE_TOKENS,
             TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
             Granularity="DAILY",
             Filter={"Dimensions": {"Key": "SERVICE", "Values": [EC2_COMPUTE]}},
