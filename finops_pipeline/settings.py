@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -360,6 +361,20 @@ def _repeated(env: Mapping[str, str]) -> tuple[tuple[str, tuple[str, ...]], ...]
         if dropped:
             found.append((name, tuple(dropped)))
     return tuple(found)
+
+
+def partition_start_date(environ: Mapping[str, str] | None = None) -> date:
+    """FINOPS_START_DATE for the partitions definitions, which are built when the code location
+    loads: only this variable is read, and an invalid value falls back to the default (with a
+    warning) so the location still loads; every run then fails on it with the fix."""
+    raw = read_environment(environ).get("FINOPS_START_DATE")
+    if raw is None or not raw.strip():
+        return Settings.start_date
+    try:
+        return _date("FINOPS_START_DATE", raw)
+    except SettingsError as exc:
+        warnings.warn(f"{exc} Partitions start at {Settings.start_date} until it is fixed.", stacklevel=2)
+        return Settings.start_date
 
 
 def get_settings(environ: Mapping[str, str] | None = None) -> Settings:

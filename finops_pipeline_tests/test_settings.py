@@ -147,3 +147,18 @@ def test_role_arns_are_validated_and_used_once():
         get_settings({"AWS_ROLE_ARNS": "role/x"})
     with pytest.raises(SettingsError, match="AWS_ORG_ROLE_NAME"):
         get_settings({"AWS_ORG_ROLE_NAME": "bad name"})
+
+
+def test_a_bad_setting_never_stops_the_code_location_from_loading(tmp_path):
+    """Definitions are built at import: a bad variable must fail runs with its fix, not the load."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "FINOPS_START_DATE": "2026-13-01", "AZURE_SUBSCRIPTION_IDS": "not-a-guid",
+           "FINOPS_ENV_FILE": str(tmp_path / "no.env")}
+    done = subprocess.run([sys.executable, "-c", "from finops_pipeline.definitions import defs; "
+                           "print(defs.resolve_asset_graph().get(__import__('dagster').AssetKey('aws_cost'))"
+                           ".partitions_def.start.date())"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2026-01-01"
+    assert "FINOPS_START_DATE='2026-13-01' is invalid" in done.stderr

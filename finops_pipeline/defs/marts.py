@@ -33,7 +33,7 @@ from finops_pipeline.clouds.ingest import markdown_preview
 from finops_pipeline.defs.partitions import DAILY, days, window
 from finops_pipeline.defs.rules import rules_overrides
 from finops_pipeline.predictions import prediction_files, read_predictions
-from finops_pipeline.settings import get_settings
+from finops_pipeline.settings import get_settings, partition_start_date
 from finops_pipeline.warehouse.catalog import SQL_DIR, refresh_catalog
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.sql import run_sql
@@ -44,7 +44,7 @@ TREND_TOLERANCE = 0.10  # within +-10% of the prediction a trend is on_track
 LOOKBACK_DAYS = 30  # trailing cost for savings; the longest rule window (Cloud SQL) is 30 days
 
 MONTHLY = MonthlyPartitionsDefinition(
-    start_date=get_settings().start_date.replace(day=1).isoformat(), timezone="UTC", fmt="%Y-%m-%d",
+    start_date=partition_start_date().replace(day=1).isoformat(), timezone="UTC", fmt="%Y-%m-%d",
     end_offset=1,  # the current month is measurable month-to-date
 )
 

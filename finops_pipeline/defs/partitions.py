@@ -6,11 +6,11 @@ from datetime import date, datetime, timedelta, timezone
 
 from dagster import BackfillPolicy, DailyPartitionsDefinition, PartitionKeyRange
 
-from finops_pipeline.settings import get_settings
+from finops_pipeline.settings import partition_start_date
 
 # One partition per UTC usage day, from FINOPS_START_DATE up to yesterday.
 DAILY = DailyPartitionsDefinition(
-    start_date=get_settings().start_date.isoformat(), timezone="UTC", fmt="%Y-%m-%d"
+    start_date=partition_start_date().isoformat(), timezone="UTC", fmt="%Y-%m-%d"
 )
 
 # Cost Explorer / Cost Management / BigQuery answer a month in one call: a backfill range runs as one run.
