@@ -26,6 +26,7 @@ from dagster import (
     schedule,
 )
 
+from finops_pipeline.defs import aws, azure, gcp, marts
 from finops_pipeline.defs.ingest import METRICS_REFETCH_TAG
 from finops_pipeline.defs.partitions import DAILY
 from finops_pipeline.defs.restatement import RESTATE_TAG_PREFIX, Plan, encode_plan, plan_restatement
@@ -38,34 +39,32 @@ RAW_ASSETS = {p: [AssetKey(f"{p}_cost"), AssetKey(f"{p}_metrics")] for p in PROV
 SCHEDULED_RUN_MAX_RETRIES = 2
 
 
-class DailyPartitioned(AssetSelection):
-    """The assets of another selection that share the raw assets' daily partitions.
+# Every asset a scheduled run can hold (the marts read them all).
+ASSETS = [*aws.defs.assets, *gcp.defs.assets, *azure.defs.assets, *marts.defs.assets]
 
-    A run over a range of days can only hold assets partitioned like that range; a mart
-    with another grain (monthly, unpartitioned) is left to its own automation instead of
-    making the whole job invalid.
+
+def daily_keys(providers, assets=ASSETS) -> list[AssetKey]:
+    """Raw assets of these clouds and every asset downstream of them that shares their daily partitions.
+
+    A run over a range of days can only hold assets partitioned like that range; a mart with
+    another grain (monthly, unpartitioned) is left to its own automation instead of making the
+    whole job invalid.
     """
-
-    def __init__(self, child: AssetSelection):
-        self.child = child
-
-    def resolve_inner(self, asset_graph, allow_missing: bool):
-        keys = self.child.resolve_inner(asset_graph, allow_missing=allow_missing)
-        return {key for key in keys if asset_graph.get(key).partitions_def == DAILY}
-
-    def to_selection_str(self) -> str:
-        return self.child.to_selection_str()
-
-
-def daily_selection(providers) -> AssetSelection:
-    """Raw assets of these clouds and every daily asset downstream of them."""
-    raw = [key for p in providers for key in RAW_ASSETS[p]]
-    return DailyPartitioned(AssetSelection.assets(*raw).downstream())
+    downstream = {key for p in providers for key in RAW_ASSETS[p]}
+    grown = True
+    while grown:
+        grown = False
+        for assets_def in assets:
+            if not set(assets_def.keys) <= downstream and downstream & set(assets_def.dependency_keys):
+                downstream |= set(assets_def.keys)
+                grown = True
+    daily = {key for assets_def in assets if assets_def.partitions_def == DAILY for key in assets_def.keys}
+    return sorted(downstream & daily, key=lambda k: k.to_user_string())
 
 
 finops_daily_job = define_asset_job(
     "finops_daily_job",
-    selection=daily_selection(PROVIDERS),
+    selection=AssetSelection.assets(*daily_keys(PROVIDERS)),
     description="Raw assets of every cloud and the daily marts they feed, over a range of UTC days.",
 )
 
@@ -108,7 +107,6 @@ def finops_daily(context: ScheduleEvaluationContext):
     for note in notes:
         context.log.warning(note)
     first = min(min(plan) for plan in plans.values())
-    selection = daily_selection(enabled).resolve(context.repository_def.asset_graph)
     tags = {
         "dagster/asset_partition_range_start": first.isoformat(),
         "dagster/asset_partition_range_end": yesterday.isoformat(),
@@ -120,7 +118,7 @@ def finops_daily(context: ScheduleEvaluationContext):
     if notes:
         tags["finops/restate_notes"] = "; ".join(notes)[:1000]
     return RunRequest(run_key=f"finops_daily:{first}:{yesterday}",
-                      asset_selection=sorted(selection, key=lambda k: k.to_user_string()), tags=tags)
+                      asset_selection=daily_keys(enabled), tags=tags)
 
 
 # The marts' own automation conditions (defs/marts.py): cost_trend_monthly, which no daily
