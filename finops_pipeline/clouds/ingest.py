@@ -111,7 +111,7 @@ def _failing_clearly():
 def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
     """Fetch billing for the run's partition window and replace those cost_daily partitions.
 
-    A daily run carries each provider's restatement plan (defs/restatement.py): then only the
+    A daily run carries each provider's restatement plan (clouds/restatement.py): then only the
     planned days and days not landed yet are fetched and replaced; other landed days are kept."""
     with _failing_clearly():
         settings = get_settings()

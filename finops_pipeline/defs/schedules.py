@@ -1,7 +1,7 @@
 """The daily schedule: yesterday plus each cloud's restated days, then the marts those days feed.
 
 Billing restates for days after the fact (late usage records, credits, refunds), each provider
-in its own way: every morning the run re-pulls what :mod:`defs.restatement` plans per cloud
+in its own way: every morning the run re-pulls what :mod:`finops_pipeline.clouds.restatement` plans per cloud
 (AWS estimated days and the unsettled previous month, GCP days with newer export rows, Azure's
 open month), at least the last ``FINOPS_RESTATEMENT_DAYS`` days, and yesterday. It is one run
 over the partition range from the earliest planned day to yesterday: the cost assets fetch
@@ -26,6 +26,10 @@ from dagster import (
     schedule,
 )
 
+from finops_pipeline.clouds import PROVIDERS
+from finops_pipeline.clouds.aws import assets as aws
+from finops_pipeline.clouds.azure import assets as azure
+from finops_pipeline.clouds.gcp import assets as gcp
 from finops_pipeline.clouds.ingest import METRICS_REFETCH_TAG
 from finops_pipeline.clouds.restatement import (
     RESTATE_TAG_PREFIX,
@@ -33,44 +37,42 @@ from finops_pipeline.clouds.restatement import (
     encode_plan,
     plan_restatement,
 )
+from finops_pipeline.defs import marts
 from finops_pipeline.defs.partitions import DAILY
 from finops_pipeline.settings import get_settings
 
-PROVIDERS = ("aws", "gcp", "azure")
 RAW_ASSETS = {p: [AssetKey(f"{p}_cost"), AssetKey(f"{p}_metrics")] for p in PROVIDERS}
 # Whole-run retries on top of each raw asset's own retry policy (needs run_retries
 # enabled on the instance, see docs/operations.md).
 SCHEDULED_RUN_MAX_RETRIES = 2
 
 
-class DailyPartitioned(AssetSelection):
-    """The assets of another selection that share the raw assets' daily partitions.
+# Every asset a scheduled run can hold (the marts read them all).
+ASSETS = [*aws.defs.assets, *gcp.defs.assets, *azure.defs.assets, *marts.defs.assets]
 
-    A run over a range of days can only hold assets partitioned like that range; a mart
-    with another grain (monthly, unpartitioned) is left to its own automation instead of
-    making the whole job invalid.
+
+def daily_keys(providers, assets=ASSETS) -> list[AssetKey]:
+    """Raw assets of these clouds and every asset downstream of them that shares their daily partitions.
+
+    A run over a range of days can only hold assets partitioned like that range; a mart with
+    another grain (monthly, unpartitioned) is left to its own automation instead of making the
+    whole job invalid.
     """
-
-    def __init__(self, child: AssetSelection):
-        self.child = child
-
-    def resolve_inner(self, asset_graph, allow_missing: bool):
-        keys = self.child.resolve_inner(asset_graph, allow_missing=allow_missing)
-        return {key for key in keys if asset_graph.get(key).partitions_def == DAILY}
-
-    def to_selection_str(self) -> str:
-        return self.child.to_selection_str()
-
-
-def daily_selection(providers) -> AssetSelection:
-    """Raw assets of these clouds and every daily asset downstream of them."""
-    raw = [key for p in providers for key in RAW_ASSETS[p]]
-    return DailyPartitioned(AssetSelection.assets(*raw).downstream())
+    downstream = {key for p in providers for key in RAW_ASSETS[p]}
+    grown = True
+    while grown:
+        grown = False
+        for assets_def in assets:
+            if not set(assets_def.keys) <= downstream and downstream & set(assets_def.dependency_keys):
+                downstream |= set(assets_def.keys)
+                grown = True
+    daily = {key for assets_def in assets if assets_def.partitions_def == DAILY for key in assets_def.keys}
+    return sorted(downstream & daily, key=lambda k: k.to_user_string())
 
 
 finops_daily_job = define_asset_job(
     "finops_daily_job",
-    selection=daily_selection(PROVIDERS),
+    selection=AssetSelection.assets(*daily_keys(PROVIDERS)),
     description="Raw assets of every cloud and the daily marts they feed, over a range of UTC days.",
 )
 
@@ -96,7 +98,7 @@ def restatement_plans(enabled: list[str], settings, today: date) -> tuple[dict[s
 
 @schedule(job=finops_daily_job, cron_schedule="0 6 * * *", execution_timezone="UTC",
           default_status=DefaultScheduleStatus.RUNNING,
-          description="06:00 UTC: yesterday plus each cloud's restated days (defs/restatement.py), every enabled "
+          description="06:00 UTC: yesterday plus each cloud's restated days (clouds/restatement.py), every enabled "
                       "cloud, then the marts.")
 def finops_daily(context: ScheduleEvaluationContext):
     settings = get_settings()
@@ -113,7 +115,6 @@ def finops_daily(context: ScheduleEvaluationContext):
     for note in notes:
         context.log.warning(note)
     first = min(min(plan) for plan in plans.values())
-    selection = daily_selection(enabled).resolve(context.repository_def.asset_graph)
     tags = {
         "dagster/asset_partition_range_start": first.isoformat(),
         "dagster/asset_partition_range_end": yesterday.isoformat(),
@@ -125,7 +126,7 @@ def finops_daily(context: ScheduleEvaluationContext):
     if notes:
         tags["finops/restate_notes"] = "; ".join(notes)[:1000]
     return RunRequest(run_key=f"finops_daily:{first}:{yesterday}",
-                      asset_selection=sorted(selection, key=lambda k: k.to_user_string()), tags=tags)
+                      asset_selection=daily_keys(enabled), tags=tags)
 
 
 # The marts' own automation conditions (defs/marts.py): cost_trend_monthly, which no daily

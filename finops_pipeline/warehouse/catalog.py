@@ -17,6 +17,7 @@ import hashlib
 import logging
 import re
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -28,7 +29,17 @@ from finops_pipeline.warehouse.schemas import TABLES, TableSpec
 
 log = logging.getLogger(__name__)
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+
+def find_sql_dir() -> Path:
+    """The SQL, seeds and views: ``finops_pipeline/sql`` in an installed wheel (setup.py maps the
+    top-level ``sql/`` there), else the source tree's ``sql/`` (checkout, editable install)."""
+    packaged = resources.files("finops_pipeline") / "sql"
+    if isinstance(packaged, Path) and packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "sql"
+
+
+SQL_DIR = find_sql_dir()
 STATE_TABLE = "_finops_catalog"
 MACROS = "(macros)"  # the state row that tracks sql/macros.sql
 CATALOG_FILE = "finops.duckdb"
