@@ -35,11 +35,10 @@ def measure_aws(ec2: int, rds: int) -> dict:
     """Our GetMetricData batches vs one GetMetricStatistics per metric per resource."""
     import pyarrow.compute as pc
 
+    from benchmarks.aws_double import AwsDouble
     from finops_pipeline.clouds.aws.catalog import CLOUDWATCH_PER_REQUEST
     from finops_pipeline.clouds.aws.source import AwsSource
     from finops_pipeline.settings import get_settings
-
-    from benchmarks.aws_double import AwsDouble
 
     fake_aws_environment()
     fleet = fleet_of({("aws", "ec2"): ec2, ("aws", "rds"): rds})
@@ -83,7 +82,11 @@ def naive_aws_points(naive, regions: list[str], start: datetime, end: datetime) 
     resource (per storage class for an S3 bucket's BucketSizeBytes). It lands what the adapter
     writes: (resource, metric, hour) -> avg/max (gauges) or sum (counters), an S3 bucket's classes
     added up, and a 0 for every period of a counter CloudWatch has no datapoint for."""
-    from finops_pipeline.clouds.aws.catalog import METRICS, NAMESPACES, S3_ALL_STORAGE_TYPES
+    from finops_pipeline.clouds.aws.catalog import (
+        METRICS,
+        NAMESPACES,
+        S3_ALL_STORAGE_TYPES,
+    )
     from finops_pipeline.clouds.aws.source import MetricsAccount
 
     account = MetricsAccount(naive.account_id())

@@ -56,7 +56,12 @@ import numpy as np
 from botocore.awsrequest import AWSResponse
 
 from finops_pipeline.clouds.aws.source import AwsSource
-from finops_pipeline.simulator.aws import CLOUDWATCH, S3_CLASSES, CostExplorerDouble, CostExplorerError
+from finops_pipeline.simulator.aws import (
+    CLOUDWATCH,
+    S3_CLASSES,
+    CostExplorerDouble,
+    CostExplorerError,
+)
 from finops_pipeline.simulator.fleet import AWS_PAYER, Fleet, SimResource
 
 LIST_METRICS_PAGE = 500  # ListMetrics returns up to 500 metrics per call

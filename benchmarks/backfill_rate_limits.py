@@ -95,9 +95,19 @@ def run_gcp(kind: str, start, end, scale: int, latency: float, quotas, barrier, 
     from finops_pipeline.clouds.gcp.source import GcpSource
     from finops_pipeline.settings import get_settings
     from finops_pipeline.simulator.fleet import GCP_BILLING_ACCOUNT, build_fleet
-    from finops_pipeline.simulator.gcp import BILLING_DATASET, BILLING_PROJECT, GcpDoubles
-    from finops_pipeline.simulator.gcp_bigquery import BigQueryDouble, start_bigquery_server
-    from finops_pipeline.simulator.gcp_monitoring import MetricServiceDouble, start_monitoring_server
+    from finops_pipeline.simulator.gcp import (
+        BILLING_DATASET,
+        BILLING_PROJECT,
+        GcpDoubles,
+    )
+    from finops_pipeline.simulator.gcp_bigquery import (
+        BigQueryDouble,
+        start_bigquery_server,
+    )
+    from finops_pipeline.simulator.gcp_monitoring import (
+        MetricServiceDouble,
+        start_monitoring_server,
+    )
 
     fleet = build_fleet(scale=scale)
     log = CallLog()

@@ -9,10 +9,18 @@ from __future__ import annotations
 from dagster import Definitions
 
 from finops_pipeline.clouds.aws import assets as aws
+from finops_pipeline.clouds.aws.resource import AwsResource
 from finops_pipeline.clouds.azure import assets as azure
+from finops_pipeline.clouds.azure.resource import AzureResource
 from finops_pipeline.clouds.gcp import assets as gcp
+from finops_pipeline.clouds.gcp.resource import GcpResource
 from finops_pipeline.defs import mart_checks, marts, raw_checks, schedules
 from finops_pipeline.defs.freshness import with_raw_freshness
+from finops_pipeline.warehouse.resource import WarehouseResource
+
+# The configuration every asset, check and run receives (UI: Deployment -> Resources). Unset
+# fields read the README's environment variables when a run starts, never at import.
+RESOURCES = {"aws": AwsResource(), "gcp": GcpResource(), "azure": AzureResource(), "warehouse": WarehouseResource()}
 
 defs = Definitions.merge(
     aws.defs,
@@ -22,4 +30,5 @@ defs = Definitions.merge(
     mart_checks.defs,
     raw_checks.defs,
     schedules.defs,
+    Definitions(resources=RESOURCES),
 ).map_asset_specs(func=with_raw_freshness)

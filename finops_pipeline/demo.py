@@ -48,7 +48,7 @@ _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 def materialize_window(start: date, end: date, instance: DagsterInstance) -> None:
     """Materialize every asset for [start, end): unpartitioned ones, then the daily assets as
     one partition range (as a UI backfill would), then coarser partitions (months) overlapping it."""
-    groups = _assets_by_partitioning()
+    groups = _assets_by_partitioning()  # from the code location: its resources come bound
     if None in groups:
         materialize(groups.pop(None), instance=instance, run_config=_QUIET)
     last = end - timedelta(days=1)

@@ -18,8 +18,9 @@ import warnings
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, ClassVar, Mapping
 
+from dagster import ConfigurableResource
 from dotenv import dotenv_values
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -377,9 +378,10 @@ def partition_start_date(environ: Mapping[str, str] | None = None) -> date:
         return Settings.start_date
 
 
-def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate settings now (environment over `.env`)."""
+def get_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings now (``overrides`` over the environment over `.env`)."""
     env = read_environment(environ)
+    env.update(overrides or {})
     values: dict[str, object] = {}
     for name, (attr, parse) in _VARIABLES.items():
         if name in env:
@@ -398,3 +400,35 @@ def get_settings(environ: Mapping[str, str] | None = None) -> Settings:
         values["azure_subscription_ids"] = (values["azure_subscription_id"],)
     values["repeated_items"] = _repeated(env)
     return Settings(**values)
+
+
+class SettingsResource(ConfigurableResource):
+    """Settings as a Dagster resource (shown in the UI's resources view, overridable per run in
+    the launchpad, swapped in tests). Each field stands for one of the README's variables
+    (``VARIABLES``: field -> variable); a field left unset takes the variable from the
+    environment or `.env`, a set field overrides it. Secrets are never fields: the SDKs read
+    them from their credential chains."""
+
+    VARIABLES: ClassVar[dict[str, str]] = {}
+
+    def overrides(self) -> dict[str, str]:
+        """The variables this resource sets, as the environment would spell them."""
+        found = {}
+        for field, variable in self.VARIABLES.items():
+            value = getattr(self, field)
+            if value is None:
+                continue
+            if isinstance(value, bool):
+                value = "true" if value else "false"
+            elif isinstance(value, (list, tuple)):
+                value = ",".join(value)
+            found[variable] = str(value)
+        return found
+
+
+def settings_of(*resources: SettingsResource) -> Settings:
+    """Settings for a run: the environment, overridden by what these resources set."""
+    overrides: dict[str, str] = {}
+    for resource in resources:
+        overrides.update(resource.overrides())
+    return get_settings(overrides=overrides)

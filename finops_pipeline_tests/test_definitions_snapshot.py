@@ -81,16 +81,16 @@ def _with_specs(func) -> Definitions:
 
 
 def test_a_renamed_asset_shows_in_the_diff():
-    from finops_pipeline.definitions import defs
     from finops_pipeline.clouds.aws import assets as aws
     from finops_pipeline.clouds.azure import assets as azure
     from finops_pipeline.clouds.gcp import assets as gcp
+    from finops_pipeline.definitions import RESOURCES, defs
     from finops_pipeline.defs import mart_checks, marts, raw_checks
 
     renamed = aws.aws_cost.with_attributes(asset_key_replacements={AssetKey("aws_cost"): AssetKey("aws_costs")})
     # (schedules.defs left out: its job names aws_cost, so the renamed code location would not even load)
-    changed = Definitions.merge(Definitions(assets=[renamed, aws.aws_metrics]), gcp.defs, azure.defs, marts.defs,
-                                mart_checks.defs, raw_checks.defs)
+    changed = Definitions.merge(Definitions(assets=[renamed, aws.aws_metrics], resources=RESOURCES), gcp.defs,
+                                azure.defs, marts.defs, mart_checks.defs, raw_checks.defs)
     before, after = snap.build(defs), snap.build(changed)
     assert after["assets"]["aws_costs"]["group"] == "aws"
     # what still names aws_cost (its checks, the marts) now points at an asset nothing materializes
@@ -111,15 +111,15 @@ def test_a_changed_group_or_dependency_shows_in_the_diff():
 
 
 def test_a_missing_check_shows_in_the_diff():
-    from finops_pipeline.definitions import defs
     from finops_pipeline.clouds.aws import assets as aws
     from finops_pipeline.clouds.azure import assets as azure
     from finops_pipeline.clouds.gcp import assets as gcp
+    from finops_pipeline.definitions import RESOURCES, defs
     from finops_pipeline.defs import mart_checks, marts, raw_checks, schedules
 
     fewer = [c for c in mart_checks.defs.asset_checks if c.check_specs and next(iter(c.check_specs)).name
              != "cost_trend_daily_totals"]
     changed = Definitions.merge(aws.defs, gcp.defs, azure.defs, raw_checks.defs, schedules.defs, marts.defs,
-                                Definitions(asset_checks=fewer))
+                                Definitions(asset_checks=fewer, resources=RESOURCES))
     text = snap.diff(snap.dumps(snap.build(defs)), snap.dumps(snap.build(changed)))
     assert '-        "cost_trend_daily_totals": {' in text

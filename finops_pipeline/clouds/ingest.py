@@ -32,7 +32,12 @@ from finops_pipeline.clouds.restatement import (
     keep_landed_detail,
 )
 from finops_pipeline.defs.partitions import day_start, days, window
-from finops_pipeline.settings import Settings, SettingsError, get_settings
+from finops_pipeline.settings import (
+    Settings,
+    SettingsError,
+    SettingsResource,
+    settings_of,
+)
 from finops_pipeline.warehouse.catalog import CatalogError, refresh_catalog
 from finops_pipeline.warehouse.lake import Lake, LakeWriteError, PartitionWrite
 
@@ -64,13 +69,13 @@ def skipped(context: AssetExecutionContext, provider: str, reason: str) -> Mater
                                        "partitions_written": 0})
 
 
-def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: CloudSource, started: float,
-            span: tuple, writes: list, preview: pa.Table | None, extra: dict) -> MaterializeResult:
+def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: CloudSource, settings: Settings,
+            started: float, span: tuple, writes: list, preview: pa.Table | None, extra: dict) -> MaterializeResult:
     """Refresh the catalog views, then describe the run for the UI and the log."""
     for call, why in adapter.api.skipped.items():
         context.log.warning(f"{provider} {kind}: optional {call} skipped, the main rows landed: {why}")
     try:
-        catalog = refresh_catalog(get_settings().data_dir)
+        catalog = refresh_catalog(settings.data_dir)
     except CatalogError as exc:
         # The partitions are written: retrying would only repeat the paid API calls.
         raise Failure(description=f"{provider} {kind}: {len(writes)} partition(s) were written, then the "
@@ -108,13 +113,14 @@ def _failing_clearly():
         raise Failure(description=str(exc), allow_retries=False) from None
 
 
-def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
+def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFactory,
+                *resources: SettingsResource) -> MaterializeResult:
     """Fetch billing for the run's partition window and replace those cost_daily partitions.
 
     A daily run carries each provider's restatement plan (clouds/restatement.py): then only the
     planned days and days not landed yet are fetched and replaced; other landed days are kept."""
     with _failing_clearly():
-        settings = get_settings()
+        settings = settings_of(*resources)
     reason = settings.disabled_reason(provider)
     if reason:
         return skipped(context, provider, reason)
@@ -155,7 +161,7 @@ def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFac
             forecast_rows = sum(w.rows for w in lake.write_partitions("cost_forecast", fetched.forecast))
     totals = {d.isoformat(): {cur: str(v) for cur, v in sorted(t.items())}
               for d, t in sorted(fetched.provider_totals.items()) if d in todo}
-    return _report(context, provider, "cost", adapter, started, (start, end), writes, cost,
+    return _report(context, provider, "cost", adapter, settings, started, (start, end), writes, cost,
                    {"forecast_rows": forecast_rows, "provider_totals": MetadataValue.json(totals),
                     "restated_days": MetadataValue.json(restated),
                     "kept_landed_detail": MetadataValue.json([{k: str(v) for k, v in g.items()} for g in kept])})
@@ -186,10 +192,11 @@ def write_metric_days(adapter: CloudSource, lake: Lake, start: date, end: date, 
     return [w for w, _ in done], next((p for _, p in done if p is not None), None)
 
 
-def ingest_metrics(context: AssetExecutionContext, provider: str, build: AdapterFactory) -> MaterializeResult:
+def ingest_metrics(context: AssetExecutionContext, provider: str, build: AdapterFactory,
+                   *resources: SettingsResource) -> MaterializeResult:
     """Stream each day's metric pages of the run's window into its metrics_hourly partition."""
     with _failing_clearly():
-        settings = get_settings()
+        settings = settings_of(*resources)
     reason = settings.disabled_reason(provider)
     if reason:
         return skipped(context, provider, reason)
@@ -209,5 +216,5 @@ def ingest_metrics(context: AssetExecutionContext, provider: str, build: Adapter
         adapter = build(settings)
         writes, preview = write_metric_days(adapter, lake, start, end, settings.metrics_concurrency, keep)
     rows_by_day = {w.partition["usage_date"]: w.rows for w in writes}
-    return _report(context, provider, "metrics", adapter, started, (start, end), writes, preview,
+    return _report(context, provider, "metrics", adapter, settings, started, (start, end), writes, preview,
                    {"rows_by_day": MetadataValue.json(rows_by_day), "days_kept": len(keep)})

@@ -10,9 +10,10 @@ from finops_pipeline.defs.marts import (
     underutilized_resources,
     utilization_daily,
 )
-from finops_pipeline.settings import get_settings
+from finops_pipeline.settings import settings_of
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline.warehouse.resource import WarehouseResource
 from finops_pipeline.warehouse.schemas import TABLES, TableSpec
 
 
@@ -63,13 +64,13 @@ def trend_total_mismatches(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """).df().to_dict("records")
 
 
-def _lake_connection() -> duckdb.DuckDBPyConnection:
-    return connect_lake(Lake(get_settings().lake_dir))
+def _lake_connection(warehouse: WarehouseResource) -> duckdb.DuckDBPyConnection:
+    return connect_lake(Lake(settings_of(warehouse).lake_dir))
 
 
-def _key_check(name: str) -> AssetCheckResult:
+def _key_check(name: str, warehouse: WarehouseResource) -> AssetCheckResult:
     spec = TABLES[name]
-    con = _lake_connection()
+    con = _lake_connection(warehouse)
     try:
         duplicates, nulls = duplicate_keys(con, spec), null_keys(con, spec)
     finally:
@@ -80,13 +81,13 @@ def _key_check(name: str) -> AssetCheckResult:
 
 
 @asset_check(asset=utilization_daily, description="Key (usage_date, provider, resource_id) unique and non-null.")
-def utilization_daily_keys() -> AssetCheckResult:
-    return _key_check("utilization_daily")
+def utilization_daily_keys(warehouse: WarehouseResource) -> AssetCheckResult:
+    return _key_check("utilization_daily", warehouse)
 
 
 @asset_check(asset=utilization_daily, description="CPU % within 0-100 and no negative usage.")
-def utilization_daily_ranges() -> AssetCheckResult:
-    con = _lake_connection()
+def utilization_daily_ranges(warehouse: WarehouseResource) -> AssetCheckResult:
+    con = _lake_connection(warehouse)
     try:
         cpu, negative = cpu_out_of_range(con), negative_usage(con)
     finally:
@@ -96,13 +97,13 @@ def utilization_daily_ranges() -> AssetCheckResult:
 
 
 @asset_check(asset=underutilized_resources, description="Key unique and non-null.")
-def underutilized_resources_keys() -> AssetCheckResult:
-    return _key_check("underutilized_resources")
+def underutilized_resources_keys(warehouse: WarehouseResource) -> AssetCheckResult:
+    return _key_check("underutilized_resources", warehouse)
 
 
 @asset_check(asset=underutilized_resources, description="Every flagged resource carries evidence and data.")
-def underutilized_resources_evidence() -> AssetCheckResult:
-    con = _lake_connection()
+def underutilized_resources_evidence(warehouse: WarehouseResource) -> AssetCheckResult:
+    con = _lake_connection(warehouse)
     try:
         missing = flags_without_evidence(con)
     finally:
@@ -111,14 +112,14 @@ def underutilized_resources_evidence() -> AssetCheckResult:
 
 
 @asset_check(asset=cost_trend_daily, description="Key unique and non-null.")
-def cost_trend_daily_keys() -> AssetCheckResult:
-    return _key_check("cost_trend_daily")
+def cost_trend_daily_keys(warehouse: WarehouseResource) -> AssetCheckResult:
+    return _key_check("cost_trend_daily", warehouse)
 
 
 @asset_check(asset=cost_trend_daily,
              description="For every day, provider and currency: sum of cost_daily = sum of cost_trend_daily.")
-def cost_trend_daily_totals() -> AssetCheckResult:
-    con = _lake_connection()
+def cost_trend_daily_totals(warehouse: WarehouseResource) -> AssetCheckResult:
+    con = _lake_connection(warehouse)
     try:
         mismatches = trend_total_mismatches(con)
     finally:
@@ -128,8 +129,8 @@ def cost_trend_daily_totals() -> AssetCheckResult:
 
 
 @asset_check(asset=cost_trend_monthly, description="Key unique and non-null.")
-def cost_trend_monthly_keys() -> AssetCheckResult:
-    return _key_check("cost_trend_monthly")
+def cost_trend_monthly_keys(warehouse: WarehouseResource) -> AssetCheckResult:
+    return _key_check("cost_trend_monthly", warehouse)
 
 
 defs = Definitions(

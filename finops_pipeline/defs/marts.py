@@ -33,9 +33,10 @@ from finops_pipeline.clouds.ingest import markdown_preview
 from finops_pipeline.defs.partitions import DAILY, days, window
 from finops_pipeline.defs.rules import rules_overrides
 from finops_pipeline.predictions import prediction_files, read_predictions
-from finops_pipeline.settings import get_settings, partition_start_date
+from finops_pipeline.settings import Settings, partition_start_date, settings_of
 from finops_pipeline.warehouse.catalog import SQL_DIR, refresh_catalog
 from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline.warehouse.resource import WarehouseResource
 from finops_pipeline.warehouse.sql import run_sql
 
 COST_ASSETS = [AssetKey(f"{p}_cost") for p in PROVIDERS]
@@ -61,9 +62,8 @@ _TRAILING = TimeWindowPartitionMapping(start_offset=-(LOOKBACK_DAYS - 1), allow_
 _MONTH_TO_DATE = TimeWindowPartitionMapping(start_offset=-31, allow_nonexistent_upstream_partitions=True)
 
 
-def _write_mart(context: AssetExecutionContext, table: str, data: pa.Table, expected: list[date],
-                started: float, window_text: str) -> MaterializeResult:
-    settings = get_settings()
+def _write_mart(context: AssetExecutionContext, settings: Settings, table: str, data: pa.Table,
+                expected: list[date], started: float, window_text: str) -> MaterializeResult:
     writes = Lake(settings.lake_dir).write_partitions(table, data, expected=[{"usage_date": d} for d in expected])
     catalog = refresh_catalog(settings.data_dir)
     if catalog.status == "deferred":
@@ -79,22 +79,21 @@ def _write_mart(context: AssetExecutionContext, table: str, data: pa.Table, expe
     })
 
 
-def _run_daily_mart(context: AssetExecutionContext, table: str, extra: dict | None = None,
+def _run_daily_mart(context: AssetExecutionContext, settings: Settings, table: str, extra: dict | None = None,
                     seed_overrides: dict | None = None) -> MaterializeResult:
     started = perf_counter()
     start, end = window(context.partition_key_range)
-    settings = get_settings()
     data = run_sql(table, Lake(settings.lake_dir), {"start": start, "end": end, **(extra or {})}, seed_overrides)
-    return _write_mart(context, table, data, days(start, end), started, f"[{start}, {end})")
+    return _write_mart(context, settings, table, data, days(start, end), started, f"[{start}, {end})")
 
 
 @asset(group_name="marts", kinds={"parquet"})
-def cost_predictions(context: AssetExecutionContext) -> MaterializeResult:
+def cost_predictions(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """IaC predictions from FINOPS_PREDICTIONS_DIR (Infracost JSON, documented CSV). Every file
     is validated before the table is replaced, so a malformed file leaves the old predictions;
     a missing or empty directory is skipped and leaves them too."""
     started = perf_counter()
-    settings = get_settings()
+    settings = settings_of(warehouse)
     directory = settings.predictions_path
     if not prediction_files(directory):
         reason = (f"{directory} has no prediction files (*.json, *.csv); set FINOPS_PREDICTIONS_DIR or add "
@@ -118,9 +117,9 @@ def cost_predictions(context: AssetExecutionContext) -> MaterializeResult:
 @asset(partitions_def=DAILY, group_name="marts", kinds={"duckdb", "parquet"},
        deps=METRICS_ASSETS + COST_ASSETS, automation_condition=MART_AUTOMATION,
        backfill_policy=BackfillPolicy.single_run())
-def utilization_daily(context: AssetExecutionContext) -> MaterializeResult:
+def utilization_daily(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Per resource and UTC day: CPU avg/p95/max, memory, network, disk, requests, coverage, cost."""
-    return _run_daily_mart(context, "utilization_daily")
+    return _run_daily_mart(context, settings_of(warehouse), "utilization_daily")
 
 
 def days_missing_utilization(lake: Lake, start: date, end: date) -> list[date]:
@@ -140,11 +139,11 @@ def _longest_window(seed_overrides: dict[str, Path]) -> int:
        deps=[AssetDep(k, partition_mapping=_TRAILING)
              for k in [AssetKey("utilization_daily")] + METRICS_ASSETS + COST_ASSETS],
        automation_condition=MART_AUTOMATION, backfill_policy=BackfillPolicy.single_run())
-def underutilized_resources(context: AssetExecutionContext) -> MaterializeResult:
+def underutilized_resources(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Resources a provider-documented rule flags as of each day (rules: the seed or
     FINOPS_RULES_FILE), with evidence, confidence from coverage and estimated savings.
     Reads utilization_daily's day rows (and metrics_hourly only for rules on hourly values)."""
-    settings = get_settings()
+    settings = settings_of(warehouse)
     overrides = rules_overrides(settings)
     start, end = window(context.partition_key_range)
     missing = days_missing_utilization(Lake(settings.lake_dir), start - timedelta(days=_longest_window(overrides) - 1),
@@ -154,24 +153,24 @@ def underutilized_resources(context: AssetExecutionContext) -> MaterializeResult
             f"utilization_daily is missing for {len(missing)} day(s) with metrics ({missing[0]} .. {missing[-1]}); "
             "underutilized_resources reads its day rows: materialize utilization_daily for those days first",
             allow_retries=False)
-    return _run_daily_mart(context, "underutilized_resources",
+    return _run_daily_mart(context, settings, "underutilized_resources",
                            {"coverage_floor": settings.metrics_coverage_floor}, overrides)
 
 
 @asset(partitions_def=DAILY, group_name="marts", kinds={"duckdb", "parquet"},
        deps=[AssetDep(k, partition_mapping=_MONTH_TO_DATE) for k in COST_ASSETS] + [AssetKey("cost_predictions")],
        automation_condition=MART_AUTOMATION, backfill_policy=BackfillPolicy.single_run())
-def cost_trend_daily(context: AssetExecutionContext) -> MaterializeResult:
+def cost_trend_daily(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Predicted vs actual per day, provider and service (resource where a tag matches)."""
-    settings = get_settings()
-    return _run_daily_mart(context, "cost_trend_daily",
+    settings = settings_of(warehouse)
+    return _run_daily_mart(context, settings, "cost_trend_daily",
                            {"tag_key": settings.tag_match_key, "tolerance": TREND_TOLERANCE})
 
 
 @asset(partitions_def=MONTHLY, group_name="marts", kinds={"duckdb", "parquet"},
        deps=[AssetKey("cost_trend_daily")], automation_condition=MART_AUTOMATION,
        backfill_policy=BackfillPolicy.single_run())
-def cost_trend_monthly(context: AssetExecutionContext) -> MaterializeResult:
+def cost_trend_monthly(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Predicted vs actual per month, month-to-date, with the run-rate month-end projection."""
     started = perf_counter()
     start = date.fromisoformat(context.partition_key_range.start)
@@ -181,9 +180,9 @@ def cost_trend_monthly(context: AssetExecutionContext) -> MaterializeResult:
     while month < end:
         months.append(month)
         month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
-    data = run_sql("cost_trend_monthly", Lake(get_settings().lake_dir),
-                   {"start": start, "end": end, "tolerance": TREND_TOLERANCE})
-    return _write_mart(context, "cost_trend_monthly", data, months, started, f"[{start}, {end})")
+    settings = settings_of(warehouse)
+    data = run_sql("cost_trend_monthly", Lake(settings.lake_dir), {"start": start, "end": end, "tolerance": TREND_TOLERANCE})
+    return _write_mart(context, settings, "cost_trend_monthly", data, months, started, f"[{start}, {end})")
 
 
 defs = Definitions(

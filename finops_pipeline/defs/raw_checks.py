@@ -31,7 +31,7 @@ from dagster import (
 
 from finops_pipeline.clouds import PROVIDERS
 from finops_pipeline.defs.partitions import days, window
-from finops_pipeline.settings import get_settings
+from finops_pipeline.settings import settings_of
 from finops_pipeline.warehouse.lake import PART_FILE, Lake
 from finops_pipeline.warehouse.schemas import COST_DAILY, METRICS_HOURLY, TableSpec
 
@@ -284,10 +284,10 @@ def build_cost_checks(provider: str):
     asset_key = AssetKey(f"{provider}_cost")
     specs = _specs(asset_key, COST_CHECKS)
 
-    @multi_asset_check(specs=specs, name=f"{provider}_cost_contract",
+    @multi_asset_check(specs=specs, name=f"{provider}_cost_contract", required_resource_keys={provider, "warehouse"},
                        description=f"cost_daily contract of {provider}: keys, money types, provider totals.")
     def cost_contract(context: AssetCheckExecutionContext):
-        settings = get_settings()
+        settings = settings_of(getattr(context.resources, provider), context.resources.warehouse)
         reason = settings.disabled_reason(provider)
         if reason:
             yield from _skipped(specs, provider, reason)
@@ -314,10 +314,10 @@ def build_metrics_checks(provider: str):
     asset_key = AssetKey(f"{provider}_metrics")
     specs = _specs(asset_key, METRICS_CHECKS)
 
-    @multi_asset_check(specs=specs, name=f"{provider}_metrics_contract",
+    @multi_asset_check(specs=specs, name=f"{provider}_metrics_contract", required_resource_keys={provider, "warehouse"},
                        description=f"metrics_hourly contract of {provider}: keys, hours, coverage.")
     def metrics_contract(context: AssetCheckExecutionContext):
-        settings = get_settings()
+        settings = settings_of(getattr(context.resources, provider), context.resources.warehouse)
         reason = settings.disabled_reason(provider)
         if reason:
             yield from _skipped(specs, provider, reason)

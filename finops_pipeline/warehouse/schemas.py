@@ -8,6 +8,7 @@ Money is DECIMAL(38, 10); time is UTC.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -34,6 +35,12 @@ class TableSpec:
         """Partition columns first, then the stored columns: the shape of the view."""
         fields = [pa.field(name, PARTITION_TYPES[name], nullable=False) for name in self.partition_by]
         return pa.schema(fields + list(self.schema))
+
+    def columns_schema(self, names: Iterable[str]) -> pa.Schema:
+        """The declared types of some columns (a source's output before it is conformed to the
+        table), in the order given; an unknown name is a programming error."""
+        declared = {f.name: f.type for f in self.full_schema}
+        return pa.schema([pa.field(name, declared[name]) for name in names])
 
 
 def _f(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:

@@ -6,12 +6,13 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
 from finops_pipeline.clouds.gcp.assets import gcp_cost
 from finops_pipeline.simulator.aws import serve_aws
 from finops_pipeline.simulator.fleet import build_fleet
+from finops_pipeline_tests.runs import materialize
 
 END = datetime.now(timezone.utc).date()
 START = END - timedelta(days=3)
@@ -205,3 +206,22 @@ def test_rerun_after_the_resource_window_keeps_the_landed_per_resource_cost(flee
     per_day = dict(con.execute("SELECT usage_date, sum(billed_cost) FROM cost_daily GROUP BY 1").fetchall())
     assert per_day == {START + timedelta(days=i): fleet.daily_total("aws", START + timedelta(days=i))["USD"]
                        for i in range(3)}
+
+
+def test_resources_configure_a_run_over_the_environment(fleet, aws_env, data_dir, tmp_path):
+    """Settings reach the assets as resources: a run can point at another warehouse or turn a
+    cloud off without touching the environment (and the UI shows the same resources)."""
+    from finops_pipeline.clouds.aws.resource import AwsResource
+    from finops_pipeline.definitions import defs
+    from finops_pipeline.warehouse.resource import WarehouseResource
+
+    assert {"aws", "gcp", "azure", "warehouse"} <= set(defs.resources)
+    elsewhere = tmp_path / "elsewhere"
+    assert materialize([aws_cost], partition_key=START.isoformat(),
+                       resources={"warehouse": WarehouseResource(data_dir=str(elsewhere))}).success
+    assert [p.parent.name for p in (elsewhere / "lake" / "cost_daily" / "provider=aws").glob("*/part.parquet")] == [
+        f"usage_date={START.isoformat()}"]
+    assert not (data_dir / "lake").exists()
+    off = materialize([aws_cost], partition_key=START.isoformat(), resources={"aws": AwsResource(usage_enabled=False)})
+    meta = off.asset_materializations_for_node("aws_cost")[0].metadata
+    assert (meta["status"].value, meta["skipped_reason"].value) == ("skipped", "AWS_USAGE_ENABLED is not true")

@@ -8,7 +8,9 @@ import grpc
 import pytest
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, monitoring_v3
-from google.cloud.monitoring_v3.services.metric_service.transports import MetricServiceGrpcTransport
+from google.cloud.monitoring_v3.services.metric_service.transports import (
+    MetricServiceGrpcTransport,
+)
 
 from finops_pipeline.clouds.gcp.source import GcpSource
 from finops_pipeline.settings import get_settings

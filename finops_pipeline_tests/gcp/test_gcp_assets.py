@@ -10,10 +10,11 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
 from finops_pipeline.clouds.gcp.assets import gcp_cost, gcp_metrics
 from finops_pipeline.simulator.gcp import serve_gcp
+from finops_pipeline_tests.runs import materialize
 
 from .conftest import END, START
 

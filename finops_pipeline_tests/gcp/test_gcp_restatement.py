@@ -7,13 +7,14 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import duckdb
-from dagster import DagsterInstance, build_schedule_context, materialize
+from dagster import DagsterInstance, build_schedule_context
 
-from finops_pipeline.definitions import defs
 from finops_pipeline.clouds.gcp.assets import gcp_cost
 from finops_pipeline.clouds.restatement import RESTATE_TAG_PREFIX, decode_plan
+from finops_pipeline.definitions import defs
 from finops_pipeline.simulator.gcp import run_gcp_doubles
 from finops_pipeline.simulator.gcp_bigquery import export_rows
+from finops_pipeline_tests.runs import materialize
 
 # Relative to the real clock: the export's partitions are export days, up to today.
 TODAY = datetime.now(timezone.utc).date()

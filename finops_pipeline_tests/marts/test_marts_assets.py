@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
-from dagster import AssetSelection, materialize
+from dagster import AssetSelection
 
 from finops_pipeline.defs import mart_checks, marts
 from finops_pipeline.demo import demo_summary
@@ -15,6 +15,7 @@ from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.sql import run_sql
 from finops_pipeline_tests.marts.fleet_lake import write_fleet
+from finops_pipeline_tests.runs import materialize
 
 DAY = date(2026, 3, 14)
 

@@ -7,11 +7,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import AssetSelection, DagsterInstance
 
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
 from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.warehouse.lake import PART_FILE, Lake
+from finops_pipeline_tests.runs import materialize
 
 from .conftest import START, range_tags
 

@@ -7,10 +7,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
 from finops_pipeline.cli import main
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
+from finops_pipeline_tests.runs import materialize
 
 from .conftest import START, range_tags
 

@@ -2,11 +2,12 @@
 
 from datetime import timedelta
 
-from dagster import DagsterEventType, DagsterInstance, materialize
+from dagster import DagsterEventType, DagsterInstance
 
 from finops_pipeline.clouds.aws.assets import aws_cost
 from finops_pipeline.clouds.gcp.assets import gcp_metrics
 from finops_pipeline.warehouse.lake import PART_FILE, Lake
+from finops_pipeline_tests.runs import materialize
 
 from .conftest import END, START, range_tags
 

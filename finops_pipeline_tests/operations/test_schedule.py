@@ -4,11 +4,14 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pyarrow as pa
-
 from dagster import AssetKey, build_schedule_context
 
+from finops_pipeline.clouds.restatement import (
+    RESTATE_TAG_PREFIX,
+    decode_plan,
+    encode_plan,
+)
 from finops_pipeline.definitions import defs
-from finops_pipeline.clouds.restatement import RESTATE_TAG_PREFIX, decode_plan, encode_plan
 from finops_pipeline.warehouse.lake import Lake
 
 MORNING = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)

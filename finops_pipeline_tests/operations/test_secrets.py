@@ -11,17 +11,18 @@ import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
-from finops_pipeline.clouds.aws.source import AwsSource
-from finops_pipeline.clouds.azure.source import AzureSource
 from finops_pipeline.cli import main
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
+from finops_pipeline.clouds.aws.source import AwsSource
 from finops_pipeline.clouds.azure.assets import azure_cost, azure_metrics
-from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
+from finops_pipeline.clouds.azure.source import AzureSource
 from finops_pipeline.clouds.gcp.assets import gcp_cost, gcp_metrics
+from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.clouds import simulated_clouds
+from finops_pipeline_tests.runs import materialize
 
 from .conftest import END, START, range_tags
 

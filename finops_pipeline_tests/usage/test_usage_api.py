@@ -13,7 +13,11 @@ from statistics import fmean
 
 import pytest
 
-from finops_pipeline.adapters.usage import UsageFactory, get_aws_usage_adapter, get_usage_factory
+from finops_pipeline.adapters.usage import (
+    UsageFactory,
+    get_aws_usage_adapter,
+    get_usage_factory,
+)
 from finops_pipeline.settings import get_settings
 from finops_pipeline.types.usage import Confidence, UsageQuery
 

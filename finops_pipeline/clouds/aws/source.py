@@ -52,7 +52,7 @@ from finops_pipeline.clouds.base import (
     utc_now,
 )
 from finops_pipeline.settings import Settings
-
+from finops_pipeline.warehouse.schemas import COST_DAILY, COST_FORECAST
 
 CE_PAGE_TOKENS = ("NextPageToken", "NextPageToken")  # Cost Explorer's page token
 
@@ -538,36 +538,28 @@ class AwsSource(CloudSource):
                 "upper_bound": Decimal(item["PredictionIntervalUpperBound"]) if item.get("PredictionIntervalUpperBound") else None,
                 "billing_currency": currency, "source": "ce:GetCostForecast", "ingested_at": ingested,
             })
-        return _rows_table(rows, _FORECAST_TYPES)
+        return _rows_table(rows, _FORECAST_SCHEMA)
 
 
 def _snake(operation: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
 
 
-_COST_TYPES = {
-    "provider": pa.string(), "usage_date": pa.date32(), "billing_account_id": pa.string(),
-    "sub_account_id": pa.string(), "sub_account_name": pa.string(), "service_name": pa.string(),
-    "region": pa.string(), "resource_id": pa.string(), "sku": pa.string(), "charge_category": pa.string(),
-    "billed_cost": pa.decimal128(38, 10), "effective_cost": pa.decimal128(38, 10),
-    "billing_currency": pa.string(), "usage_quantity": pa.float64(), "usage_unit": pa.string(),
-    "is_estimated": pa.bool_(), "source": pa.string(), "ingested_at": pa.timestamp("us", tz="UTC"),
-}
-_FORECAST_TYPES = {
-    "provider": pa.string(), "usage_date": pa.date32(), "sub_account_id": pa.string(),
-    "service_name": pa.string(), "period_start": pa.date32(), "period_end": pa.date32(),
-    "metric": pa.string(), "mean_cost": pa.decimal128(38, 10), "lower_bound": pa.decimal128(38, 10),
-    "upper_bound": pa.decimal128(38, 10), "billing_currency": pa.string(), "source": pa.string(),
-    "ingested_at": pa.timestamp("us", tz="UTC"),
-}
+_COST_SCHEMA = COST_DAILY.columns_schema([
+    "provider", "usage_date", "billing_account_id", "sub_account_id", "sub_account_name", "service_name", "region",
+    "resource_id", "sku", "charge_category", "billed_cost", "effective_cost", "billing_currency", "usage_quantity",
+    "usage_unit", "is_estimated", "source", "ingested_at"])
+_FORECAST_SCHEMA = COST_FORECAST.columns_schema([
+    "provider", "usage_date", "sub_account_id", "service_name", "period_start", "period_end", "metric", "mean_cost",
+    "lower_bound", "upper_bound", "billing_currency", "source", "ingested_at"])
 
 
-def _rows_table(rows: list[dict], types: dict[str, pa.DataType]) -> pa.Table:
-    return pa.table({name: pa.array([r.get(name) for r in rows], type=t) for name, t in types.items()})
+def _rows_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
+    return pa.table({f.name: pa.array([r.get(f.name) for r in rows], type=f.type) for f in schema})
 
 
 def _cost_table(rows: list[dict]) -> pa.Table:
-    return _rows_table(rows, _COST_TYPES)
+    return _rows_table(rows, _COST_SCHEMA)
 
 
 def _metric_table(series: list[_Query], points: dict, region: str, account: str,

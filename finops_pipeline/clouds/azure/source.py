@@ -640,16 +640,13 @@ def _sort_key(item):
 
 
 def _cost_table(rows: list[dict]) -> pa.Table:
-    schema = pa.schema([pa.field("provider", pa.string()), pa.field("usage_date", pa.date32())]
-                       + [f for f in COST_DAILY.schema if f.name in _COST_COLUMNS])
-    return pa.Table.from_pylist(rows, schema=schema)
+    return pa.Table.from_pylist(rows, schema=_COST_SCHEMA)
 
 
-_COST_COLUMNS = {
-    "billing_account_id", "sub_account_id", "service_name", "region", "resource_id", "resource_name",
-    "resource_type", "charge_category", "charge_description", "usage_quantity", "billed_cost",
-    "effective_cost", "billing_currency", "is_estimated", "source", "ingested_at",
-}
+_COST_SCHEMA = COST_DAILY.columns_schema([
+    "provider", "usage_date", "billing_account_id", "sub_account_id", "service_name", "region", "resource_id",
+    "resource_name", "resource_type", "charge_category", "charge_description", "usage_quantity", "billed_cost",
+    "effective_cost", "billing_currency", "is_estimated", "source", "ingested_at"])
 
 
 def _metrics_table(rows: dict[str, list]) -> pa.Table:

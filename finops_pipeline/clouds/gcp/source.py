@@ -50,7 +50,7 @@ from finops_pipeline.clouds.gcp.catalog import (
     SOURCE,
 )
 from finops_pipeline.settings import Settings, SettingsError
-from finops_pipeline.warehouse.schemas import MONEY, TAGS, UTC_TIMESTAMP
+from finops_pipeline.warehouse.schemas import COST_DAILY, UTC_TIMESTAMP
 
 _PROJECT_ID = re.compile(r"^(?:[a-z][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
 _DATASET = re.compile(r"^[A-Za-z0-9_]{1,1024}$")
@@ -563,16 +563,11 @@ def _cost_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(out, schema=_COST_SCHEMA)
 
 
-_COST_SCHEMA = pa.schema([
-    ("provider", pa.string()), ("usage_date", pa.date32()), ("billing_account_id", pa.string()),
-    ("sub_account_id", pa.string()), ("sub_account_name", pa.string()), ("service_name", pa.string()),
-    ("region", pa.string()), ("resource_id", pa.string()), ("resource_name", pa.string()),
-    ("resource_type", pa.string()), ("sku", pa.string()), ("charge_category", pa.string()),
-    ("charge_description", pa.string()), ("usage_quantity", pa.float64()), ("usage_unit", pa.string()),
-    ("billed_cost", MONEY), ("effective_cost", MONEY), ("list_cost", MONEY),
-    ("billing_currency", pa.string()), ("tags", TAGS), ("is_estimated", pa.bool_()),
-    ("source", pa.string()), ("ingested_at", UTC_TIMESTAMP),
-])
+_COST_SCHEMA = COST_DAILY.columns_schema([
+    "provider", "usage_date", "billing_account_id", "sub_account_id", "sub_account_name", "service_name", "region",
+    "resource_id", "resource_name", "resource_type", "sku", "charge_category", "charge_description", "usage_quantity",
+    "usage_unit", "billed_cost", "effective_cost", "list_cost", "billing_currency", "tags", "is_estimated", "source",
+    "ingested_at"])
 
 
 def _note_seen(seen: dict, t: pa.Table) -> None:
