@@ -35,10 +35,9 @@ def measure_aws(ec2: int, rds: int) -> dict:
     """Our GetMetricData batches vs one GetMetricStatistics per metric per resource."""
     import pyarrow.compute as pc
 
+    from benchmarks.aws_double import AwsDouble
     from finops_pipeline.adapters.usage.aws import CLOUDWATCH_PER_REQUEST, AwsUsageAdapter
     from finops_pipeline.settings import get_settings
-
-    from benchmarks.aws_double import AwsDouble
 
     fake_aws_environment()
     fleet = fleet_of({("aws", "ec2"): ec2, ("aws", "rds"): rds})

@@ -89,13 +89,12 @@ def prepare(data_dir: str, days: int, resources: int) -> dict:
 
 def build_marts(data_dir: str, start: str, end: str) -> dict:
     """Every mart over [start, end), as the mart assets build them."""
+    from benchmarks.child import peak_rss_bytes
     from finops_pipeline.defs.marts import TREND_TOLERANCE
     from finops_pipeline.defs.partitions import days
     from finops_pipeline.settings import get_settings
     from finops_pipeline.warehouse.lake import Lake
     from finops_pipeline.warehouse.sql import run_sql
-
-    from benchmarks.child import peak_rss_bytes
 
     settings = get_settings({})
     lake = Lake(Path(data_dir) / "lake")

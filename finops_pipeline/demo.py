@@ -20,8 +20,8 @@ from dagster import AssetsDefinition, DagsterInstance, materialize
 
 from finops_pipeline.defs.partitions import DAILY, day_start
 from finops_pipeline.simulator.clouds import simulated_clouds
-from finops_pipeline.warehouse.catalog import SQL_DIR
 from finops_pipeline.simulator.fleet import build_fleet
+from finops_pipeline.warehouse.catalog import SQL_DIR
 
 
 def _assets_by_partitioning() -> dict[object, list[AssetsDefinition]]:

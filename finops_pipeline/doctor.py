@@ -126,7 +126,7 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
             def list_metrics(region=region, account=account) -> str:
                 page = adapter.client("cloudwatch", region, account).list_metrics(Namespace="AWS/EC2")
                 more = " (more pages)" if page.get("NextToken") else ""
-                return f"{label}{region}: {len(page.get('Metrics', []))} EC2 metrics on the first page{more}"
+                return f"{label}{region}: {len(page.get('Metrics', []))} EC2 metrics on the first page{more}"  # noqa: B023
             yield _attempt("cloudwatch:ListMetrics", list_metrics, _aws_explain("ListMetrics"))
 
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)

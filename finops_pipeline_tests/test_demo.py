@@ -6,7 +6,6 @@ import duckdb
 
 from finops_pipeline.demo import run_demo
 
-
 # The resource each shipped rule must flag: the fleet's idle-on-purpose one of that type
 # (the AWS ELB, RDS and EC2 ones live in the member account 222222222222, read through a role).
 IDLE_BY_RULE = {

@@ -134,9 +134,9 @@ def keep_landed_detail(lake: Lake, provider: str, cost: pa.Table) -> tuple[pa.Ta
     keys = ", ".join(_GROUP)
     with duckdb.connect() as con:
         con.register("fresh", cost)
-        con.execute(f"""
+        con.execute("""
             CREATE TEMP TABLE landed AS SELECT * FROM read_parquet(
-                ?, hive_partitioning = true, hive_types = {{'provider': VARCHAR, 'usage_date': DATE}})""", [files])
+                ?, hive_partitioning = true, hive_types = {'provider': VARCHAR, 'usage_date': DATE})""", [files])
         con.execute(f"""
             CREATE TEMP TABLE kept AS
             WITH f AS (SELECT {keys}, sum(billed_cost) AS b, sum(effective_cost) AS e, count(resource_id) AS n

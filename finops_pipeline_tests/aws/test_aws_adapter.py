@@ -6,7 +6,7 @@ from decimal import Decimal
 import boto3
 import pytest
 import requests
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from finops_pipeline.adapters.usage.aws import AwsUsageAdapter, utc_timestamp

@@ -4,7 +4,6 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pyarrow as pa
-
 from dagster import AssetKey, build_schedule_context
 
 from finops_pipeline.definitions import defs

@@ -6,8 +6,6 @@ import itertools
 import threading
 from datetime import datetime, timedelta, timezone
 
-import pytest
-
 from finops_pipeline.adapters.usage import UsageFactory
 from finops_pipeline.adapters.usage.cache import TtlCache
 from finops_pipeline.settings import get_settings

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 

@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import duckdb
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 

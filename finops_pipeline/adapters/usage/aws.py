@@ -237,7 +237,7 @@ class AwsUsageAdapter(CloudAdapter):
         self._lazy_lock = threading.RLock()  # identity, accounts and discovery happen once per adapter
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "AwsUsageAdapter":
+    def from_settings(cls, settings: Settings) -> AwsUsageAdapter:
         return cls(settings)
 
     def _default_client(self, service: str, region: str, credentials=None):

@@ -199,7 +199,7 @@ class AzureUsageAdapter(CloudAdapter):
         self._locations: dict[tuple, list[_Located]] = {}
 
     @classmethod
-    def from_settings(cls, settings) -> "AzureUsageAdapter":
+    def from_settings(cls, settings) -> AzureUsageAdapter:
         """Clients from DefaultAzureCredential (service principal in the environment,
         workload or managed identity, Azure CLI ...), tenant from AZURE_TENANT_ID.
 
@@ -339,7 +339,7 @@ class AzureUsageAdapter(CloudAdapter):
             if not next_link:
                 break
             page = self._call(operation + ".nextLink", scope, COST_PRICE_PER_CALL, "Cost Management Reader",
-                              lambda hook: self._post_json(next_link, body, hook))
+                              lambda hook: self._post_json(next_link, body, hook))  # noqa: B023 - called now
 
     def _post_json(self, url: str, body: dict, hook) -> dict:
         from azure.core.rest import HttpRequest

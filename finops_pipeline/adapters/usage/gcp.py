@@ -208,7 +208,7 @@ class GcpUsageAdapter(CloudAdapter):
         self.api.retries += 1
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "GcpUsageAdapter":
+    def from_settings(cls, settings: Settings) -> GcpUsageAdapter:
         """Clients from Application Default Credentials, or pointed at the simulator's endpoints."""
         import grpc
         from google.auth.credentials import AnonymousCredentials
