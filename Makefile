@@ -4,22 +4,43 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 DATA_DIR ?= data/demo
+# uv installs the lock (and resolves it: `make lock`); pinned so every machine resolves alike.
+UV_VERSION ?= 0.13.9
+UV := $(BIN)/uv
+LOCK := requirements.lock
 
-.PHONY: install demo test ui bench validate clean-demo
+.PHONY: install demo test lint format format-check lock ui bench validate clean-demo
 
-$(STAMP): pyproject.toml
+$(UV):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet uv==$(UV_VERSION)
+
+$(STAMP): pyproject.toml $(LOCK) | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -r $(LOCK)
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP)  ## .venv with the locked dependencies (dev + simulator) and the project, editable
+
+lock: | $(UV)  ## re-resolve requirements.lock from pyproject.toml (keeps pins that still fit; ARGS=--upgrade for the newest)
+	$(UV) pip compile pyproject.toml --extra dev --extra simulator --python-version 3.11 --python-platform linux \
+		-o $(LOCK) $(ARGS)
 
 demo: $(STAMP)  ## build the demo warehouse on the simulated clouds (last 30 days)
 	$(BIN)/finops-pipeline demo --data-dir $(DATA_DIR)
 
-test: $(STAMP)  ## the whole test suite
+test: lint  ## lint, then the whole test suite
 	$(BIN)/pytest -q
+
+lint: $(STAMP)  ## ruff's lint rules (pyproject.toml [tool.ruff])
+	$(BIN)/ruff check .
+
+format: $(STAMP)  ## ruff format the tree
+	$(BIN)/ruff format .
+
+format-check: $(STAMP)  ## not yet part of lint/test: the tree gets formatted in one commit (issue 14)
+	$(BIN)/ruff format --check .
 
 ui: $(STAMP)  ## Dagster UI (webserver + daemon) over the demo warehouse, simulated clouds running
 	$(BIN)/finops-pipeline ui --data-dir $(DATA_DIR)

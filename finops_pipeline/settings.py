@@ -269,7 +269,7 @@ class Settings:
             return f"{provider.upper()}_USAGE_ENABLED is not true"
         return None
 
-    def with_overrides(self, **changes) -> "Settings":
+    def with_overrides(self, **changes) -> Settings:
         return replace(self, **changes)
 
 

@@ -44,11 +44,11 @@ def validate_rules(path: Path) -> None:
         seen = set()
         for line, row in enumerate(reader, start=2):
             def fail(field: str, problem: str) -> RulesFileError:
-                return RulesFileError(f"{path}: line {line}, column {header.index(field) + 1} ({field}): {problem}")
+                return RulesFileError(f"{path}: line {line}, column {header.index(field) + 1} ({field}): {problem}")  # noqa: B023 - used in this iteration
 
             def number(field: str, low: float, high: float | None = None, whole: bool = False) -> float | None:
                 """The cell as a number in [low, high] (None when blank)."""
-                text = (row[field] or "").strip()
+                text = (row[field] or "").strip()  # noqa: B023 - used in this iteration
                 if not text:
                     return None
                 kind = "a whole number" if whole else "a number"

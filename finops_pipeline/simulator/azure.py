@@ -383,7 +383,7 @@ class AzureDouble(AzureApi):
         self.url = f"https://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="azure-double", daemon=True)
 
-    def __enter__(self) -> "AzureDouble":
+    def __enter__(self) -> AzureDouble:
         self._thread.start()
         return self
 

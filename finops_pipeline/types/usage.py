@@ -246,6 +246,6 @@ class UsageQuery(_Model):
         return [v.strip().lower() for v in values] if values is not None else None
 
     @model_validator(mode="after")
-    def _period(self) -> "UsageQuery":
+    def _period(self) -> UsageQuery:
         check_period(self.start_time, self.end_time)
         return self

@@ -85,7 +85,7 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
         # Each member account: the role is assumed and its CloudWatch answers, region by region.
         label = "" if account.role_arn is None else f"account {account.account_id}, "
         for region in settings.aws_usage_regions:
-            def list_metrics(region=region, account=account) -> str:
+            def list_metrics(region=region, account=account, label=label) -> str:
                 page = adapter.client("cloudwatch", region, account).list_metrics(Namespace="AWS/EC2")
                 more = " (more pages)" if page.get("NextToken") else ""
                 return f"{label}{region}: {len(page.get('Metrics', []))} EC2 metrics on the first page{more}"

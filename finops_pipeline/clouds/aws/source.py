@@ -144,7 +144,7 @@ class AwsSource(CloudSource):
         self._lazy_lock = threading.RLock()  # identity, accounts and discovery happen once per adapter
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "AwsSource":
+    def from_settings(cls, settings: Settings) -> AwsSource:
         return cls(settings)
 
     def _default_client(self, service: str, region: str, credentials=None):

@@ -137,7 +137,7 @@ class AzureSource(CloudSource):
         self._locations: dict[tuple, list[_Located]] = {}
 
     @classmethod
-    def from_settings(cls, settings) -> "AzureSource":
+    def from_settings(cls, settings) -> AzureSource:
         """Clients from DefaultAzureCredential (service principal in the environment,
         workload or managed identity, Azure CLI ...), tenant from AZURE_TENANT_ID.
 
@@ -277,7 +277,7 @@ class AzureSource(CloudSource):
             if not next_link:
                 break
             page = self._call(operation + ".nextLink", scope, COST_PRICE_PER_CALL, "Cost Management Reader",
-                              lambda hook: self._post_json(next_link, body, hook))
+                              lambda hook: self._post_json(next_link, body, hook))  # noqa: B023 - called now
 
     def _post_json(self, url: str, body: dict, hook) -> dict:
         from azure.core.rest import HttpRequest

@@ -181,7 +181,7 @@ class GcpSource(CloudSource):
         self.api.retries += 1
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "GcpSource":
+    def from_settings(cls, settings: Settings) -> GcpSource:
         """Clients from Application Default Credentials, or pointed at the simulator's endpoints."""
         import grpc
         from google.auth.credentials import AnonymousCredentials
