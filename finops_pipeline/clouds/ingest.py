@@ -113,20 +113,28 @@ def _failing_clearly():
         raise Failure(description=str(exc), allow_retries=False) from None
 
 
+def _open_run(context: AssetExecutionContext, provider: str, resources: tuple[SettingsResource, ...]):
+    """The run's settings, lake, [start, end) window and start time, or the skipped result of a
+    cloud that is not enabled. A settings error fails the run at once (no retries)."""
+    with _failing_clearly():
+        settings = settings_of(*resources)
+    reason = settings.disabled_reason(provider)
+    if reason:
+        return skipped(context, provider, reason)
+    start, end = window(context.partition_key_range)
+    return settings, Lake(settings.lake_dir), start, end, perf_counter()
+
+
 def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFactory,
                 *resources: SettingsResource) -> MaterializeResult:
     """Fetch billing for the run's partition window and replace those cost_daily partitions.
 
     A daily run carries each provider's restatement plan (clouds/restatement.py): then only the
     planned days and days not landed yet are fetched and replaced; other landed days are kept."""
-    with _failing_clearly():
-        settings = settings_of(*resources)
-    reason = settings.disabled_reason(provider)
-    if reason:
-        return skipped(context, provider, reason)
-    started = perf_counter()
-    start, end = window(context.partition_key_range)
-    lake = Lake(settings.lake_dir)
+    run = _open_run(context, provider, resources)
+    if isinstance(run, MaterializeResult):
+        return run
+    settings, lake, start, end, started = run
     todo = {d: "in the run's range" for d in days(start, end)}
     plan_tag = context.run.tags.get(RESTATE_TAG_PREFIX + provider)
     if plan_tag is not None:
@@ -195,14 +203,10 @@ def write_metric_days(adapter: CloudSource, lake: Lake, start: date, end: date, 
 def ingest_metrics(context: AssetExecutionContext, provider: str, build: AdapterFactory,
                    *resources: SettingsResource) -> MaterializeResult:
     """Stream each day's metric pages of the run's window into its metrics_hourly partition."""
-    with _failing_clearly():
-        settings = settings_of(*resources)
-    reason = settings.disabled_reason(provider)
-    if reason:
-        return skipped(context, provider, reason)
-    started = perf_counter()
-    start, end = window(context.partition_key_range)
-    lake = Lake(settings.lake_dir)
+    run = _open_run(context, provider, resources)
+    if isinstance(run, MaterializeResult):
+        return run
+    settings, lake, start, end, started = run
     keep = frozenset()
     if context.run.tags.get(METRICS_REFETCH_TAG) == "latest":
         # Billing restates, metrics do not: the daily run re-fetches cost for the whole
