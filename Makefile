@@ -9,7 +9,7 @@ UV_VERSION ?= 0.13.9
 UV := $(BIN)/uv
 LOCK := requirements.lock
 
-.PHONY: install demo test lint format format-check lock ui bench validate clean-demo
+.PHONY: install demo test lint format lock ui bench validate clean-demo
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -33,14 +33,12 @@ demo: $(STAMP)  ## build the demo warehouse on the simulated clouds (last 30 day
 test: lint  ## lint, then the whole test suite
 	$(BIN)/pytest -q
 
-lint: $(STAMP)  ## ruff's lint rules (pyproject.toml [tool.ruff])
+lint: $(STAMP)  ## ruff's lint rules and format (pyproject.toml [tool.ruff])
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 format: $(STAMP)  ## ruff format the tree
 	$(BIN)/ruff format .
-
-format-check: $(STAMP)  ## not yet part of lint/test: the tree gets formatted in one commit (issue 14)
-	$(BIN)/ruff format --check .
 
 ui: $(STAMP)  ## Dagster UI (webserver + daemon) over the demo warehouse, simulated clouds running
 	$(BIN)/finops-pipeline ui --data-dir $(DATA_DIR)

@@ -48,9 +48,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {', '.join(BENCHMARKS)}")
 
     began = time.perf_counter()
-    record = {"mode": sizes.name, "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "git_commit": report.git_commit(ROOT), "machine": report.machine(), "versions": report.versions(),
-              "sizes": asdict(sizes), "benchmarks": {}, "summary": []}
+    record = {
+        "mode": sizes.name,
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": report.git_commit(ROOT),
+        "machine": report.machine(),
+        "versions": report.versions(),
+        "sizes": asdict(sizes),
+        "benchmarks": {},
+        "summary": [],
+    }
     failed = False
     for name in selected:
         module = importlib.import_module(BENCHMARKS[name])

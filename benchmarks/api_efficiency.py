@@ -26,9 +26,14 @@ def _day_window():
 
 
 def _side(calls: dict, usd: Decimal, rows: int, seconds: float) -> dict:
-    return {"calls": dict(sorted(calls.items())), "total_calls": sum(calls.values()),
-            "api_usd_per_day": float(usd), "api_usd_per_30_days": float(usd * 30), "rows": rows,
-            "seconds": round(seconds, 3)}
+    return {
+        "calls": dict(sorted(calls.items())),
+        "total_calls": sum(calls.values()),
+        "api_usd_per_day": float(usd),
+        "api_usd_per_30_days": float(usd * 30),
+        "rows": rows,
+        "seconds": round(seconds, 3),
+    }
 
 
 def measure_aws(ec2: int, rds: int) -> dict:
@@ -43,8 +48,9 @@ def measure_aws(ec2: int, rds: int) -> dict:
     fake_aws_environment()
     fleet = fleet_of({("aws", "ec2"): ec2, ("aws", "rds"): rds})
     regions = sorted({r.region for r in fleet.resources})
-    settings = get_settings({"AWS_USAGE_ENABLED": "true", "AWS_REGION": regions[0],
-                             "AWS_USAGE_REGIONS": ",".join(regions)})
+    settings = get_settings(
+        {"AWS_USAGE_ENABLED": "true", "AWS_REGION": regions[0], "AWS_USAGE_REGIONS": ",".join(regions)}
+    )
     start, end = _day_window()
     today = BENCH_DAY + timedelta(days=1)
 
@@ -68,8 +74,10 @@ def measure_aws(ec2: int, rds: int) -> dict:
     usd = CLOUDWATCH_PER_REQUEST * (calls.get("ListMetrics", 0) + calls.get("GetMetricStatistics", 0))
     naive_side = _side(calls, usd, len(points), time.perf_counter() - began)
     naive_totals = {c: sum(p[c] for p in points.values() if p.get(c) is not None) for c in totals}
-    result = _compare({"resources": {"ec2": ec2, "rds": rds}, "ours": our_side, "naive": naive_side},
-                      fetch_ops=("GetMetricData", "GetMetricStatistics"))
+    result = _compare(
+        {"resources": {"ec2": ec2, "rds": rds}, "ours": our_side, "naive": naive_side},
+        fetch_ops=("GetMetricData", "GetMetricStatistics"),
+    )
     # Like for like: the same (resource, metric, hour) rows and the same avg/max/sum totals.
     our_side["value_totals"], naive_side["value_totals"] = totals, naive_totals
     result["same_values"] = all(math.isclose(totals[c], naive_totals[c], rel_tol=1e-9, abs_tol=1e-6) for c in totals)
@@ -100,8 +108,9 @@ def naive_aws_points(naive, regions: list[str], start: datetime, end: datetime) 
                 if ref.resource_type != "s3":
                     variants = [identity]
                 elif spec.native == "BucketSizeBytes":  # the classes discovery's ListMetrics showed
-                    variants = [identity + [{"Name": "StorageType", "Value": t}]
-                                for t in naive._storage_types(ref, account)]
+                    variants = [
+                        identity + [{"Name": "StorageType", "Value": t}] for t in naive._storage_types(ref, account)
+                    ]
                 else:
                     variants = [identity + [{"Name": "StorageType", "Value": S3_ALL_STORAGE_TYPES}]]
                 stats = {"Average": "avg", "Maximum": "max"} if spec.kind == "gauge" else {"Sum": "sum"}
@@ -111,8 +120,14 @@ def naive_aws_points(naive, regions: list[str], start: datetime, end: datetime) 
                         points[key + (start + timedelta(seconds=k * ns.period),)] = {"sum": 0.0}
                 for dims in variants:
                     answer = cloudwatch.get_metric_statistics(
-                        Namespace=ns.namespace, MetricName=spec.native, Dimensions=dims, StartTime=start,
-                        EndTime=end, Period=ns.period, Statistics=list(stats))
+                        Namespace=ns.namespace,
+                        MetricName=spec.native,
+                        Dimensions=dims,
+                        StartTime=start,
+                        EndTime=end,
+                        Period=ns.period,
+                        Statistics=list(stats),
+                    )
                     for datapoint in answer["Datapoints"]:
                         point = points.setdefault(key + (datapoint["Timestamp"],), {})
                         for stat, column in stats.items():
@@ -158,17 +173,27 @@ def measure_azure(vms: int, databases: int) -> dict:
             for spec in naive.METRICS[ref.resource_type]:
                 aggregations = _GAUGE_AGGREGATIONS if spec.kind == "gauge" else _COUNTER_AGGREGATIONS
                 answer = naive.monitor_client.metrics.list(
-                    ref.resource_id, timespan=timespan, interval="PT1H", metricnames=spec.native,
-                    aggregation=",".join(aggregations))
+                    ref.resource_id,
+                    timespan=timespan,
+                    interval="PT1H",
+                    metricnames=spec.native,
+                    aggregation=",".join(aggregations),
+                )
                 usd += MONITOR_PRICE_PER_CALL
                 # The same rows the adapter writes: a gauge's measured hours, every hour of a counter
                 # (a bare timestamp of a count metric is 0).
-                points += sum(1 for m in answer.value for s in m.timeseries for p in s.data
-                              if spec.kind == "counter"
-                              or any(getattr(p, a) is not None for a in ("average", "total", "maximum")))
+                points += sum(
+                    1
+                    for m in answer.value
+                    for s in m.timeseries
+                    for p in s.data
+                    if spec.kind == "counter" or any(getattr(p, a) is not None for a in ("average", "total", "maximum"))
+                )
         naive_side = _side(_azure_calls(double.requests[before:]), usd, points, time.perf_counter() - began)
-    return _compare({"resources": {"virtual_machine": vms, "sql_database": databases},
-                     "ours": our_side, "naive": naive_side}, fetch_ops=("monitor.metrics",))
+    return _compare(
+        {"resources": {"virtual_machine": vms, "sql_database": databases}, "ours": our_side, "naive": naive_side},
+        fetch_ops=("monitor.metrics",),
+    )
 
 
 def measure_gcp(instances: int, databases: int) -> dict:
@@ -189,8 +214,9 @@ def measure_gcp(instances: int, databases: int) -> dict:
         ours = GcpSource.from_settings(settings)
         before, began = len(served), time.perf_counter()
         rows = sum(page.num_rows for page in ours.iter_metric_frames(start, end))
-        our_side = _side({"ListTimeSeries": len(served) - before}, ours.api.estimated_cost_usd, rows,
-                         time.perf_counter() - began)
+        our_side = _side(
+            {"ListTimeSeries": len(served) - before}, ours.api.estimated_cost_usd, rows, time.perf_counter() - began
+        )
 
         # Naive: the same request, narrowed to one resource (resource list assumed known: no discovery).
         naive = GcpSource.from_settings(settings)
@@ -198,13 +224,28 @@ def measure_gcp(instances: int, databases: int) -> dict:
         for resource in fleet.resources:
             for spec in naive.METRICS[resource.resource_type]:
                 for aligner in ("ALIGN_MEAN", "ALIGN_MAX") if spec.kind == "gauge" else ("ALIGN_DELTA",):
-                    pages = naive._series_pages(resource.sub_account_id, resource.resource_type, spec, start, end,
-                                                [resource.resource_id], aligner)
+                    pages = naive._series_pages(
+                        resource.sub_account_id,
+                        resource.resource_type,
+                        spec,
+                        start,
+                        end,
+                        [resource.resource_id],
+                        aligner,
+                    )
                     rows_here = sum(page.num_rows for page in pages)
                     points += rows_here if aligner != "ALIGN_MAX" else 0
-        naive_side = _side({"ListTimeSeries": len(served) - before}, naive.api.estimated_cost_usd, points, time.perf_counter() - began)
-    return _compare({"resources": {"gce_instance": instances, "cloudsql_database": databases},
-                     "ours": our_side, "naive": naive_side}, fetch_ops=("ListTimeSeries",))
+        naive_side = _side(
+            {"ListTimeSeries": len(served) - before}, naive.api.estimated_cost_usd, points, time.perf_counter() - began
+        )
+    return _compare(
+        {
+            "resources": {"gce_instance": instances, "cloudsql_database": databases},
+            "ours": our_side,
+            "naive": naive_side,
+        },
+        fetch_ops=("ListTimeSeries",),
+    )
 
 
 def _gcp_ready() -> bool:
@@ -220,9 +261,15 @@ def _azure_calls(requests: list[tuple[str, str]]) -> dict:
     calls: dict[str, int] = {}
     for method, path in requests:
         lower = path.lower()
-        name = ("monitor.metrics" if lower.endswith("/providers/microsoft.insights/metrics") else
-                "costmanagement.query" if "/microsoft.costmanagement/query" in lower else
-                "entra.token" if "/oauth2/" in lower or "openid-configuration" in lower else f"{method} other")
+        name = (
+            "monitor.metrics"
+            if lower.endswith("/providers/microsoft.insights/metrics")
+            else "costmanagement.query"
+            if "/microsoft.costmanagement/query" in lower
+            else "entra.token"
+            if "/oauth2/" in lower or "openid-configuration" in lower
+            else f"{method} other"
+        )
         calls[name] = calls.get(name, 0) + 1
     return calls
 
@@ -241,8 +288,9 @@ def _compare(result: dict, fetch_ops: tuple[str, ...]) -> dict:
     result["ratios"] = {
         "calls_naive_over_ours": naive["total_calls"] / ours["total_calls"],
         "metric_fetch_calls_naive_over_ours": fetch[1] / fetch[0],
-        "api_usd_naive_over_ours": (naive["api_usd_per_day"] / ours["api_usd_per_day"]
-                                    if ours["api_usd_per_day"] else None),
+        "api_usd_naive_over_ours": (
+            naive["api_usd_per_day"] / ours["api_usd_per_day"] if ours["api_usd_per_day"] else None
+        ),
         "seconds_naive_over_ours": naive["seconds"] / ours["seconds"],
     }
     result["same_datapoints"] = ours["rows"] == naive["rows"]
@@ -255,14 +303,19 @@ def run(sizes) -> dict:
     results = {"day": BENCH_DAY.isoformat()}
     aws = run_in_child("benchmarks.api_efficiency:measure_aws", ec2=sizes.api_ec2, rds=sizes.api_rds)
     ratio = aws["ratios"]["calls_naive_over_ours"]
-    aws["target"] = {"rule": f"naive/ours calls >= {TARGET_RATIO} at 2,000 EC2 + 500 RDS",
-                     "pass": ratio >= TARGET_RATIO, "at_target_size": (sizes.api_ec2, sizes.api_rds) == (2000, 500)}
+    aws["target"] = {
+        "rule": f"naive/ours calls >= {TARGET_RATIO} at 2,000 EC2 + 500 RDS",
+        "pass": ratio >= TARGET_RATIO,
+        "at_target_size": (sizes.api_ec2, sizes.api_rds) == (2000, 500),
+    }
     results["aws"] = aws
-    results["azure"] = run_in_child("benchmarks.api_efficiency:measure_azure", vms=sizes.api_azure_vms,
-                                    databases=sizes.api_azure_sql)
+    results["azure"] = run_in_child(
+        "benchmarks.api_efficiency:measure_azure", vms=sizes.api_azure_vms, databases=sizes.api_azure_sql
+    )
     if _gcp_ready():
-        results["gcp"] = run_in_child("benchmarks.api_efficiency:measure_gcp", instances=sizes.api_gcp_instances,
-                                      databases=sizes.api_gcp_sql)
+        results["gcp"] = run_in_child(
+            "benchmarks.api_efficiency:measure_gcp", instances=sizes.api_gcp_instances, databases=sizes.api_gcp_sql
+        )
     else:
         results["gcp"] = {"status": "not measured", "reason": "the GCP adapter has not landed"}
     return results
@@ -273,17 +326,27 @@ def summary(result: dict) -> list[dict]:
     for cloud in ("aws", "azure", "gcp"):
         r = result[cloud]
         if "ratios" not in r:
-            rows.append({"benchmark": f"1. API calls/day ({cloud})", "ours": "-", "baseline": "-", "ratio": "-",
-                         "target": "-", "result": r.get("status", "error")})
+            rows.append(
+                {
+                    "benchmark": f"1. API calls/day ({cloud})",
+                    "ours": "-",
+                    "baseline": "-",
+                    "ratio": "-",
+                    "target": "-",
+                    "result": r.get("status", "error"),
+                }
+            )
             continue
         size = " + ".join(f"{n:,} {t}" for t, n in r["resources"].items())
         target = r.get("target")
-        rows.append({
-            "benchmark": f"1. API calls/day ({cloud}: {size})",
-            "ours": f"{r['ours']['total_calls']:,} calls ${r['ours']['api_usd_per_day']:.4f}",
-            "baseline": f"{r['naive']['total_calls']:,} calls ${r['naive']['api_usd_per_day']:.4f}",
-            "ratio": f"{r['ratios']['calls_naive_over_ours']:.1f}x fewer",
-            "target": target["rule"] if target else "(none)",
-            "result": ("pass" if target["pass"] else "miss") if target else "info",
-        })
+        rows.append(
+            {
+                "benchmark": f"1. API calls/day ({cloud}: {size})",
+                "ours": f"{r['ours']['total_calls']:,} calls ${r['ours']['api_usd_per_day']:.4f}",
+                "baseline": f"{r['naive']['total_calls']:,} calls ${r['naive']['api_usd_per_day']:.4f}",
+                "ratio": f"{r['ratios']['calls_naive_over_ours']:.1f}x fewer",
+                "target": target["rule"] if target else "(none)",
+                "result": ("pass" if target["pass"] else "miss") if target else "info",
+            }
+        )
     return rows

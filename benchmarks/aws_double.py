@@ -138,9 +138,14 @@ class _Body:
 
 # The simulator's catalog by namespace: namespace -> (fleet type, identity dimension,
 # {metric name: (fleet metric, unit, reporting criterion)}).
-_NAMESPACES = {namespace: (rtype, dimension, {name: (fleet_metric, unit, reported)
-                                              for name, fleet_metric, unit, reported in metrics})
-               for rtype, (namespace, dimension, metrics) in CLOUDWATCH.items()}
+_NAMESPACES = {
+    namespace: (
+        rtype,
+        dimension,
+        {name: (fleet_metric, unit, reported) for name, fleet_metric, unit, reported in metrics},
+    )
+    for rtype, (namespace, dimension, metrics) in CLOUDWATCH.items()
+}
 
 
 def _variants(rtype: str, dimension: str, resource_id: str, name: str) -> list[tuple[tuple, float]]:
@@ -157,8 +162,9 @@ def _variants(rtype: str, dimension: str, resource_id: str, name: str) -> list[t
 class AwsDouble:
     """CloudWatch, the three inventories, STS and Cost Explorer for one fleet, answered inside botocore."""
 
-    def __init__(self, fleet: Fleet, today: date, latency: float = 0.0, limits: RateLimits | None = None,
-                 ce_page_days: int = 7):
+    def __init__(
+        self, fleet: Fleet, today: date, latency: float = 0.0, limits: RateLimits | None = None, ce_page_days: int = 7
+    ):
         self.fleet = fleet
         self.today = today
         self.latency = latency
@@ -202,8 +208,11 @@ class AwsDouble:
         if service == "cloudwatch":
             if request.headers.get("Content-Type") != b"application/x-amz-json-1.0":
                 raise ValueError(f"the double speaks CloudWatch's JSON protocol, got {request.headers}")
-            handler = {"ListMetrics": self.list_metrics, "GetMetricData": self.get_metric_data,
-                       "GetMetricStatistics": self.get_metric_statistics}[operation]
+            handler = {
+                "ListMetrics": self.list_metrics,
+                "GetMetricData": self.get_metric_data,
+                "GetMetricStatistics": self.get_metric_statistics,
+            }[operation]
             answer = handler(region, json.loads(request.body))
             return _response(request.url, 200, json.dumps(answer).encode(), _JSON_10)
         if (service, operation) in INVENTORY:
@@ -215,28 +224,34 @@ class AwsDouble:
                 answer, status = self.ce.handle(operation, json.loads(request.body)), 200
             except CostExplorerError as exc:
                 answer, status = {"__type": exc.code, "message": exc.message}, exc.status
-            return _response(request.url, status, json.dumps(answer).encode(),
-                             {"Content-Type": "application/x-amz-json-1.1"})
+            return _response(
+                request.url, status, json.dumps(answer).encode(), {"Content-Type": "application/x-amz-json-1.1"}
+            )
         raise ValueError(f"the benchmark double does not serve {service}.{operation}")
 
     def _throttled(self, service: str, url: str) -> AWSResponse:
         """Each protocol's throttling answer (botocore retries every one of these codes)."""
         if service == "cloudwatch":
-            body = json.dumps({"__type": "com.amazonaws.cloudwatch#ThrottlingException",
-                               "message": "Rate exceeded"}).encode()
+            body = json.dumps(
+                {"__type": "com.amazonaws.cloudwatch#ThrottlingException", "message": "Rate exceeded"}
+            ).encode()
             return _response(url, 400, body, {**_JSON_10, "x-amzn-query-error": "Throttling;Sender"})
         if service in ("elastic-load-balancing", "sts"):  # query protocol: an XML ErrorResponse
-            body = ("<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
-                    f"<Message>Rate exceeded</Message></Error><RequestId>{uuid.uuid4()}</RequestId>"
-                    "</ErrorResponse>").encode()
+            body = (
+                "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code>"
+                f"<Message>Rate exceeded</Message></Error><RequestId>{uuid.uuid4()}</RequestId>"
+                "</ErrorResponse>"
+            ).encode()
             return _response(url, 400, body, {"Content-Type": "text/xml"})
         if service == "lambda":  # REST-JSON: the code is in x-amzn-ErrorType
             body = json.dumps({"Type": "User", "message": "Rate exceeded"}).encode()
-            return _response(url, 429, body, {"Content-Type": "application/json",
-                                              "x-amzn-ErrorType": "TooManyRequestsException"})
+            return _response(
+                url, 429, body, {"Content-Type": "application/json", "x-amzn-ErrorType": "TooManyRequestsException"}
+            )
         if service == "dynamodb":
-            body = json.dumps({"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
-                               "message": "Rate exceeded"}).encode()
+            body = json.dumps(
+                {"__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException", "message": "Rate exceeded"}
+            ).encode()
             return _response(url, 400, body, {**_JSON_10, "x-amz-crc32": str(zlib.crc32(body))})
         body = json.dumps({"__type": "LimitExceededException", "message": "Rate exceeded"}).encode()
         return _response(url, 400, body, {"Content-Type": "application/x-amz-json-1.1"})
@@ -288,13 +303,15 @@ class AwsDouble:
         reported = _NAMESPACES[CLOUDWATCH[resource.resource_type][0]][2][name][2]
         if reported == "always":
             return True
-        fleet_metric = "requests" if reported == "traffic" else _NAMESPACES[
-            CLOUDWATCH[resource.resource_type][0]][2][name][0]
+        fleet_metric = (
+            "requests" if reported == "traffic" else _NAMESPACES[CLOUDWATCH[resource.resource_type][0]][2][name][0]
+        )
         key = (resource.resource_id, fleet_metric)
         if key not in self._active:  # the latest day first: active resources stop early
             self._active[key] = any(
                 np.any(self.fleet.hourly(resource, fleet_metric, self.today - timedelta(days=back)).sum != 0)
-                for back in range(1, LISTED_DAYS + 1))
+                for back in range(1, LISTED_DAYS + 1)
+            )
         return self._active[key]
 
     # -- CloudWatch -------------------------------------------------------------------
@@ -304,11 +321,17 @@ class AwsDouble:
         metrics = self._metrics_of(region, body["Namespace"])
         name, wanted = body.get("MetricName"), body.get("Dimensions") or []
         if name or wanted:  # a metric matches when it has every filter dimension (and its value, if given)
-            metrics = [m for m in metrics if (not name or m["MetricName"] == name) and all(
-                any(d["Name"] == f["Name"] and f.get("Value") in (None, d["Value"]) for d in m["Dimensions"])
-                for f in wanted)]
+            metrics = [
+                m
+                for m in metrics
+                if (not name or m["MetricName"] == name)
+                and all(
+                    any(d["Name"] == f["Name"] and f.get("Value") in (None, d["Value"]) for d in m["Dimensions"])
+                    for f in wanted
+                )
+            ]
         first = int(body.get("NextToken") or 0)
-        answer: dict = {"Metrics": metrics[first:first + LIST_METRICS_PAGE]}
+        answer: dict = {"Metrics": metrics[first : first + LIST_METRICS_PAGE]}
         if first + LIST_METRICS_PAGE < len(metrics):
             answer["NextToken"] = str(first + LIST_METRICS_PAGE)
         return answer
@@ -326,8 +349,13 @@ class AwsDouble:
                         if not self._listed(resource, name):
                             continue
                         for dims, _ in _variants(rtype, dimension, resource.resource_id, name):
-                            listing.append({"Namespace": namespace, "MetricName": name,
-                                            "Dimensions": [{"Name": k, "Value": v} for k, v in dims]})
+                            listing.append(
+                                {
+                                    "Namespace": namespace,
+                                    "MetricName": name,
+                                    "Dimensions": [{"Name": k, "Value": v} for k, v in dims],
+                                }
+                            )
             self._listing[key] = listing
         return self._listing[key]
 
@@ -348,8 +376,15 @@ class AwsDouble:
             if descending:
                 stamps, values = stamps[::-1], values[::-1]
             taken = slice(offset, offset + budget)
-            results.append({"Id": queries[i]["Id"], "Label": stat["Metric"]["MetricName"],
-                            "Timestamps": stamps[taken], "Values": values[taken], "StatusCode": "Complete"})
+            results.append(
+                {
+                    "Id": queries[i]["Id"],
+                    "Label": stat["Metric"]["MetricName"],
+                    "Timestamps": stamps[taken],
+                    "Values": values[taken],
+                    "StatusCode": "Complete",
+                }
+            )
             budget -= len(stamps[taken])
             if offset + len(stamps[taken]) < len(stamps):
                 results[-1]["StatusCode"] = "PartialData"
@@ -388,13 +423,16 @@ class AwsDouble:
         resource = self._by_dimension.get((namespace, dict(given).get(dimension)))
         if resource is None or resource.region != region:
             return [], []
-        share = next((s for dims, s in _variants(rtype, dimension, resource.resource_id, name)
-                      if tuple(sorted(dims)) == given), None)
+        share = next(
+            (s for dims, s in _variants(rtype, dimension, resource.resource_id, name) if tuple(sorted(dims)) == given),
+            None,
+        )
         if share is None:  # CloudWatch matches dimensions exactly: no such metric
             return [], []
         if period != 3600 and not (rtype in _DAILY_TYPES and period == 86400):
-            raise ValueError(f"the benchmark double serves hourly periods (and daily S3), not {period} s "
-                             f"for {namespace} {name}")
+            raise ValueError(
+                f"the benchmark double serves hourly periods (and daily S3), not {period} s for {namespace} {name}"
+            )
         column = _STATS[stat]  # KeyError: extended statistics (p99, ...) are not served
         scale = 1.0 if column == "sample_count" else share
         stamps, values = [], []
@@ -425,20 +463,22 @@ class AwsDouble:
             params = {k: v[0] for k, v in parse_qs(body).items()}
             _only(params, {"Action", "Version", "Marker", "PageSize"}, operation)
             first, size = int(params.get("Marker") or 0), int(params.get("PageSize") or most)
-            page = names[first:first + size]
+            page = names[first : first + size]
             members = "".join(f"<member><LoadBalancerName>{escape(n)}</LoadBalancerName></member>" for n in page)
             marker = f"<NextMarker>{first + size}</NextMarker>" if first + size < len(names) else ""
-            xml = (f'<DescribeLoadBalancersResponse xmlns="{_ELB_XMLNS}"><DescribeLoadBalancersResult>'
-                   f"<LoadBalancerDescriptions>{members}</LoadBalancerDescriptions>{marker}"
-                   "</DescribeLoadBalancersResult>"
-                   f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
-                   "</DescribeLoadBalancersResponse>")
+            xml = (
+                f'<DescribeLoadBalancersResponse xmlns="{_ELB_XMLNS}"><DescribeLoadBalancersResult>'
+                f"<LoadBalancerDescriptions>{members}</LoadBalancerDescriptions>{marker}"
+                "</DescribeLoadBalancersResult>"
+                f"<ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata>"
+                "</DescribeLoadBalancersResponse>"
+            )
             return _response(request.url, 200, xml.encode(), {"Content-Type": "text/xml"})
         if service == "lambda":  # REST-JSON: GET /2015-03-31/functions/?Marker=&MaxItems=
             params = {k: v[0] for k, v in parse_qs(urlsplit(request.url).query).items()}
             _only(params, {"Marker", "MaxItems"}, operation)
             first, size = int(params.get("Marker") or 0), int(params.get("MaxItems") or most)
-            answer: dict = {"Functions": [{"FunctionName": n} for n in names[first:first + size]]}
+            answer: dict = {"Functions": [{"FunctionName": n} for n in names[first : first + size]]}
             if first + size < len(names):
                 answer["NextMarker"] = str(first + size)
             return _response(request.url, 200, json.dumps(answer).encode(), {"Content-Type": "application/json"})
@@ -448,7 +488,7 @@ class AwsDouble:
         after = params.get("ExclusiveStartTableName")
         first = sum(1 for n in names if n <= after) if after else 0
         size = int(params.get("Limit") or most)
-        answer = {"TableNames": names[first:first + size]}
+        answer = {"TableNames": names[first : first + size]}
         if first + size < len(names):
             answer["LastEvaluatedTableName"] = names[first + size - 1]
         data = json.dumps(answer).encode()

@@ -54,8 +54,9 @@ def run_aws(kind: str, start, end, scale: int, latency: float, limits, barrier, 
     fake_aws_environment()
     fleet = build_fleet(scale=scale)
     regions = sorted({r.region for r in fleet.of("aws")})
-    settings = get_settings({"AWS_USAGE_ENABLED": "true", "AWS_REGION": regions[0],
-                             "AWS_USAGE_REGIONS": ",".join(regions)})
+    settings = get_settings(
+        {"AWS_USAGE_ENABLED": "true", "AWS_REGION": regions[0], "AWS_USAGE_REGIONS": ",".join(regions)}
+    )
     double = AwsDouble(fleet, today=end, latency=latency, limits=limits)
     double.warm()
     adapter = AwsSource(settings, client_factory=double.client_factory(settings), today=end)
@@ -77,13 +78,23 @@ def _ingest(kind: str, adapter, settings, data_dir: str, start, end, barrier) ->
             writes, _ = write_metric_days(adapter, lake, start, end, settings.metrics_concurrency)
         else:
             fetched = adapter.fetch_cost(start, end)
-            writes = lake.write_partitions("cost_daily", fetched.cost, expected=[
-                {"provider": adapter.provider, "usage_date": d} for d in fetched.days])
+            writes = lake.write_partitions(
+                "cost_daily",
+                fetched.cost,
+                expected=[{"provider": adapter.provider, "usage_date": d} for d in fetched.days],
+            )
         rows = sum(w.rows for w in writes)
     except Exception as exc:  # noqa: BLE001 - a failed run is a figure of this benchmark
         error = f"{type(exc).__name__}: {str(exc)[:500]}"
-    return {"kind": kind, "start": start.isoformat(), "end": end.isoformat(), "began": began, "ended": time.time(),
-            "rows": rows, "error": error}
+    return {
+        "kind": kind,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "began": began,
+        "ended": time.time(),
+        "rows": rows,
+        "error": error,
+    }
 
 
 def run_gcp(kind: str, start, end, scale: int, latency: float, quotas, barrier, data_dir: str) -> dict:
@@ -112,15 +123,17 @@ def run_gcp(kind: str, start, end, scale: int, latency: float, quotas, barrier, 
     fleet = build_fleet(scale=scale)
     log = CallLog()
     monitoring = MetricServiceDouble(fleet, start, end, gate=monitoring_gate(latency, quotas, log))
-    bigquery = BigQueryDouble(BILLING_PROJECT, BILLING_DATASET, GCP_BILLING_ACCOUNT,
-                              gate=bigquery_gate(latency, quotas, log))
+    bigquery = BigQueryDouble(
+        BILLING_PROJECT, BILLING_DATASET, GCP_BILLING_ACCOUNT, gate=bigquery_gate(latency, quotas, log)
+    )
     if kind == "cost":
         bigquery.load_fleet(fleet, start, end)
     grpc_server, grpc_port = start_monitoring_server(monitoring)
     http_server = start_bigquery_server(bigquery)
     try:
-        doubles = GcpDoubles(monitoring, bigquery, f"127.0.0.1:{grpc_port}",
-                             f"http://127.0.0.1:{http_server.server_address[1]}")
+        doubles = GcpDoubles(
+            monitoring, bigquery, f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_server.server_address[1]}"
+        )
         settings = get_settings({**os.environ, **doubles.environment()})
         adapter = GcpSource.from_settings(settings)
         run = _ingest(kind, adapter, settings, data_dir, start, end, barrier)
@@ -153,8 +166,11 @@ def run_azure(kind: str, start, end, first, scale: int, latency: float, quotas, 
         settings = get_settings()
         adapter = AzureSource.from_settings(settings)
         run = _ingest(kind, adapter, settings, data_dir, start, end, barrier)
-    return run | log.as_result() | {"retries": adapter.api.retries,
-                                    "longest_wait_seconds": max(adapter.waits, default=0.0)}
+    return (
+        run
+        | log.as_result()
+        | {"retries": adapter.api.retries, "longest_wait_seconds": max(adapter.waits, default=0.0)}
+    )
 
 
 def _runs(first, days: int) -> list[tuple[str, object, object]]:
@@ -166,8 +182,12 @@ def measure_aws(days: int, scale: int, latency: float, lifted: bool = False) -> 
     from benchmarks.aws_double import RateLimits
     from finops_pipeline.simulator.fleet import AWS_REGIONS
 
-    rates = {f"{api}.{region}": rate for api, rate in AWS_RATES.items() if api.startswith("cloudwatch")
-             for region in AWS_REGIONS}
+    rates = {
+        f"{api}.{region}": rate
+        for api, rate in AWS_RATES.items()
+        if api.startswith("cloudwatch")
+        for region in AWS_REGIONS
+    }
     rates["cost-explorer"] = AWS_RATES["cost-explorer"]
     limits = RateLimits({bucket: LIFTED for bucket in rates} if lifted else rates)
     go, results = _backfill("run_aws", days, dict(scale=scale, latency=latency, limits=limits))
@@ -178,8 +198,15 @@ def measure_aws(days: int, scale: int, latency: float, lifted: bool = False) -> 
             needed[bucket] = needed.get(bucket, 0) + n
     documented = RateLimits(rates)  # the bound is always the documented limits'
     result = _report(go, results, {bucket: documented.least_seconds(bucket, n) for bucket, n in needed.items()})
-    return {"days": days, "fleet_scale": scale, "resources": 16 * scale, "aws_resources": 16 * scale,
-            "latency_seconds": latency, "rates_per_second": rates, **result}
+    return {
+        "days": days,
+        "fleet_scale": scale,
+        "resources": 16 * scale,
+        "aws_resources": 16 * scale,
+        "latency_seconds": latency,
+        "rates_per_second": rates,
+        **result,
+    }
 
 
 def measure_windowed(cloud: str, days: int, scale: int, latency: float, lifted: bool = False) -> dict:
@@ -188,16 +215,24 @@ def measure_windowed(cloud: str, days: int, scale: int, latency: float, lifted: 
     from finops_pipeline.simulator.fleet import build_fleet
 
     documented = GCP_QUOTAS if cloud == "gcp" else AZURE_QUOTAS
-    quotas = QuotaWindows({b: [(LIFTED, w) for _, w in limits] for b, limits in documented.items()}
-                          if lifted else documented)
+    quotas = QuotaWindows(
+        {b: [(LIFTED, w) for _, w in limits] for b, limits in documented.items()} if lifted else documented
+    )
     options = dict(scale=scale, latency=latency, quotas=quotas)
     go, results = _backfill(f"run_{cloud}", days, options, pass_first=cloud == "azure")
     needed = _sum(r["by_bucket"] for r in results)
     bound_by = QuotaWindows(documented)  # the bound is always the documented limits'
     result = _report(go, results, {bucket: bound_by.least_seconds(bucket, n, go) for bucket, n in needed.items()})
-    return {"days": days, "fleet_scale": scale, "resources": len(build_fleet(scale=scale).of(cloud)),
-            "latency_seconds": latency, "quotas": {b: [list(q) for q in v] for b, v in quotas.quotas.items()},
-            "calls_by_quota": needed, "adapter_retries": sum(r["retries"] for r in results), **result}
+    return {
+        "days": days,
+        "fleet_scale": scale,
+        "resources": len(build_fleet(scale=scale).of(cloud)),
+        "latency_seconds": latency,
+        "quotas": {b: [list(q) for q in v] for b, v in quotas.quotas.items()},
+        "calls_by_quota": needed,
+        "adapter_retries": sum(r["retries"] for r in results),
+        **result,
+    }
 
 
 def _backfill(target: str, days: int, options: dict, pass_first: bool = False) -> tuple[float, list[dict]]:
@@ -212,8 +247,19 @@ def _backfill(target: str, days: int, options: dict, pass_first: bool = False) -
     barrier = mp.get_context("spawn").Barrier(len(runs) + 1)
     extra = {"first": first} if pass_first else {}
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
-        handles = [start_child(f"benchmarks.backfill_rate_limits:{target}", kind=kind, start=s, end=e,
-                               barrier=barrier, data_dir=tmp, **options, **extra) for kind, s, e in runs]
+        handles = [
+            start_child(
+                f"benchmarks.backfill_rate_limits:{target}",
+                kind=kind,
+                start=s,
+                end=e,
+                barrier=barrier,
+                data_dir=tmp,
+                **options,
+                **extra,
+            )
+            for kind, s, e in runs
+        ]
         barrier.wait(READY_TIMEOUT)
         go = time.time()
         results = [result_of(h) for h in handles]
@@ -225,12 +271,18 @@ def _report(go: float, results: list[dict], bound_by: dict[str, float]) -> dict:
     bound = max(bound_by.values())
     failed = [r for r in results if r["error"]]
     return {
-        "runs": [{k: r[k] for k in ("kind", "start", "end", "rows", "error")} | {"seconds": round(r["ended"] - go, 3)}
-                 for r in results],
+        "runs": [
+            {k: r[k] for k in ("kind", "start", "end", "rows", "error")} | {"seconds": round(r["ended"] - go, 3)}
+            for r in results
+        ],
         "answered_calls": _sum(r["answered"] for r in results),
         "throttled_responses": _sum(r["throttled"] for r in results),
-        "ideal_seconds_by_limit": bound_by, "ideal_seconds": bound, "limiting_api": max(bound_by, key=bound_by.get),
-        "wall_seconds": wall, "pct_of_bound": 100.0 * bound / wall, "failed_runs": len(failed),
+        "ideal_seconds_by_limit": bound_by,
+        "ideal_seconds": bound,
+        "limiting_api": max(bound_by, key=bound_by.get),
+        "wall_seconds": wall,
+        "pct_of_bound": 100.0 * bound / wall,
+        "failed_runs": len(failed),
         "failed_calls": len(failed),  # a run fails on its first call that exhausts the retries
         "rows": sum(r["rows"] for r in results),
     }
@@ -251,14 +303,19 @@ def run(sizes) -> dict:
     for cloud in ("aws", "gcp", "azure"):
         args = (sizes.backfill_days, sizes.backfill_aws_scale, sizes.latency_seconds)
         # measure is called at once, in this iteration, so the loop variables it reads are current
-        measure = (lambda lifted: measure_aws(*args, lifted=lifted)) if cloud == "aws" else \
-            (lambda lifted: measure_windowed(cloud, *args, lifted=lifted))  # noqa: B023
+        measure = (
+            (lambda lifted: measure_aws(*args, lifted=lifted))  # noqa: B023
+            if cloud == "aws"
+            else (lambda lifted: measure_windowed(cloud, *args, lifted=lifted))  # noqa: B023
+        )
         r, floor = measure(False), measure(True)
         r["machine_floor"] = {k: floor[k] for k in ("wall_seconds", "answered_calls", "failed_runs", "rows")}
         r["achievable_seconds"] = max(r["ideal_seconds"], floor["wall_seconds"])
         r["pct_of_achievable"] = 100.0 * r["achievable_seconds"] / r["wall_seconds"]
-        r["target"] = {"rule": f">= {TARGET_PCT:.0f}% of the ideal bound, zero failed calls",
-                       "pass": r["pct_of_bound"] >= TARGET_PCT and r["failed_calls"] == 0}
+        r["target"] = {
+            "rule": f">= {TARGET_PCT:.0f}% of the ideal bound, zero failed calls",
+            "pass": r["pct_of_bound"] >= TARGET_PCT and r["failed_calls"] == 0,
+        }
         results[cloud] = r
     return results
 
@@ -268,17 +325,27 @@ def summary(result: dict) -> list[dict]:
     for cloud in ("aws", "gcp", "azure"):
         r = result[cloud]
         if "wall_seconds" not in r:
-            rows.append({"benchmark": f"5. Backfill vs rate limits ({cloud})", "ours": "-", "baseline": "-",
-                         "ratio": "-", "target": "-", "result": r.get("status", "error")})
+            rows.append(
+                {
+                    "benchmark": f"5. Backfill vs rate limits ({cloud})",
+                    "ours": "-",
+                    "baseline": "-",
+                    "ratio": "-",
+                    "target": "-",
+                    "result": r.get("status", "error"),
+                }
+            )
             continue
         throttled = sum(r["throttled_responses"].values())
-        rows.append({
-            "benchmark": f"5. Backfill {r['days']} days vs rate limits ({cloud}, {r['resources']} resources)",
-            "ours": f"{r['wall_seconds']:.1f} s, {throttled} throttled, {r['failed_calls']} failed",
-            "baseline": f"{r['ideal_seconds']:.1f} s ideal bound ({r['limiting_api']}); "
-                        f"{r['machine_floor']['wall_seconds']:.1f} s with limits lifted",
-            "ratio": f"{r['pct_of_bound']:.0f}% of bound, {r['pct_of_achievable']:.0f}% of achievable",
-            "target": ">= 80%, 0 failed",
-            "result": "pass" if r["target"]["pass"] else "miss",
-        })
+        rows.append(
+            {
+                "benchmark": f"5. Backfill {r['days']} days vs rate limits ({cloud}, {r['resources']} resources)",
+                "ours": f"{r['wall_seconds']:.1f} s, {throttled} throttled, {r['failed_calls']} failed",
+                "baseline": f"{r['ideal_seconds']:.1f} s ideal bound ({r['limiting_api']}); "
+                f"{r['machine_floor']['wall_seconds']:.1f} s with limits lifted",
+                "ratio": f"{r['pct_of_bound']:.0f}% of bound, {r['pct_of_achievable']:.0f}% of achievable",
+                "target": ">= 80%, 0 failed",
+                "result": "pass" if r["target"]["pass"] else "miss",
+            }
+        )
     return rows

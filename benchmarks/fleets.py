@@ -8,8 +8,14 @@ import os
 from finops_pipeline.simulator.fleet import Fleet, build_fleet
 
 # Instances of each type per unit of build_fleet(scale=...) (the length of its profile cycle).
-_PER_SCALE = {("aws", "ec2"): 5, ("aws", "rds"): 3, ("azure", "virtual_machine"): 4, ("azure", "sql_database"): 2,
-              ("gcp", "gce_instance"): 4, ("gcp", "cloudsql_database"): 2}
+_PER_SCALE = {
+    ("aws", "ec2"): 5,
+    ("aws", "rds"): 3,
+    ("azure", "virtual_machine"): 4,
+    ("azure", "sql_database"): 2,
+    ("gcp", "gce_instance"): 4,
+    ("gcp", "cloudsql_database"): 2,
+}
 
 
 def fleet_of(counts: dict[tuple[str, str], int]) -> Fleet:
@@ -27,7 +33,10 @@ def fleet_of(counts: dict[tuple[str, str], int]) -> Fleet:
 
 def fake_aws_environment() -> None:
     """Credentials for the AWS doubles (never real ones), and no instance-metadata lookups."""
-    os.environ.update(AWS_ACCESS_KEY_ID="AKIABENCHMARK0000000", AWS_SECRET_ACCESS_KEY="benchmark-not-a-secret",
-                      AWS_EC2_METADATA_DISABLED="true")
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="AKIABENCHMARK0000000",
+        AWS_SECRET_ACCESS_KEY="benchmark-not-a-secret",
+        AWS_EC2_METADATA_DISABLED="true",
+    )
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         os.environ.pop(name, None)

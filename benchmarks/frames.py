@@ -31,8 +31,10 @@ def instances(n: int) -> Fleet:
 def metric_pages(resources: list[SimResource], fleet: Fleet, day: date) -> list[pa.Table]:
     """One day of the six metrics for ``resources``, one table per GetMetricData-sized page."""
     ingested = datetime.now(timezone.utc)
-    return [_page(resources[i:i + RESOURCES_PER_PAGE], fleet, day, ingested)
-            for i in range(0, len(resources), RESOURCES_PER_PAGE)]
+    return [
+        _page(resources[i : i + RESOURCES_PER_PAGE], fleet, day, ingested)
+        for i in range(0, len(resources), RESOURCES_PER_PAGE)
+    ]
 
 
 def _page(resources: list[SimResource], fleet: Fleet, day: date, ingested: datetime) -> pa.Table:
@@ -52,19 +54,21 @@ def _page(resources: list[SimResource], fleet: Fleet, day: date, ingested: datet
     def repeat(values: list) -> pa.Array:
         return pa.array(np.repeat(np.array(values, dtype=object), 24), pa.string())
 
-    return pa.table({
-        "provider": pa.array(["aws"] * n, pa.string()),
-        "usage_date": pa.array([day] * n, pa.date32()),
-        "hour_start": pa.array(hours * len(series), pa.timestamp("us", tz="UTC")),
-        "resource_id": repeat([r.resource_id for r, _ in series]),
-        "resource_type": repeat([r.resource_type for r, _ in series]),
-        "region": repeat([r.region for r, _ in series]),
-        "sub_account_id": repeat([r.sub_account_id for r, _ in series]),
-        "metric": repeat([m[0] for _, m in series]),
-        "native_metric": repeat([m[1] for _, m in series]),
-        "unit": repeat([m[2] for _, m in series]),
-        "avg": pa.array(avg, pa.float64(), from_pandas=True),
-        "max": pa.array(mx, pa.float64(), from_pandas=True),
-        "sum": pa.array(total, pa.float64(), from_pandas=True),
-        "ingested_at": pa.array([ingested] * n, pa.timestamp("us", tz="UTC")),
-    })
+    return pa.table(
+        {
+            "provider": pa.array(["aws"] * n, pa.string()),
+            "usage_date": pa.array([day] * n, pa.date32()),
+            "hour_start": pa.array(hours * len(series), pa.timestamp("us", tz="UTC")),
+            "resource_id": repeat([r.resource_id for r, _ in series]),
+            "resource_type": repeat([r.resource_type for r, _ in series]),
+            "region": repeat([r.region for r, _ in series]),
+            "sub_account_id": repeat([r.sub_account_id for r, _ in series]),
+            "metric": repeat([m[0] for _, m in series]),
+            "native_metric": repeat([m[1] for _, m in series]),
+            "unit": repeat([m[2] for _, m in series]),
+            "avg": pa.array(avg, pa.float64(), from_pandas=True),
+            "max": pa.array(mx, pa.float64(), from_pandas=True),
+            "sum": pa.array(total, pa.float64(), from_pandas=True),
+            "ingested_at": pa.array([ingested] * n, pa.timestamp("us", tz="UTC")),
+        }
+    )

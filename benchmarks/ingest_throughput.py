@@ -48,31 +48,54 @@ def measure(side: str, resources: int, repeats: int) -> dict:
                 written = pq.read_metadata(path).num_rows
             times.append(time.perf_counter() - began)
     seconds = statistics.median(times)
-    return {"rows": rows, "rows_written": written, "pages": len(pages), "seconds": seconds,
-            "all_seconds": times, "rows_per_second": rows / seconds, "setup_rss_bytes": setup_rss}
+    return {
+        "rows": rows,
+        "rows_written": written,
+        "pages": len(pages),
+        "seconds": seconds,
+        "all_seconds": times,
+        "rows_per_second": rows / seconds,
+        "setup_rss_bytes": setup_rss,
+    }
 
 
 def run(sizes) -> dict:
     from benchmarks.child import run_in_child
 
-    ours = run_in_child("benchmarks.ingest_throughput:measure", side="lake", resources=sizes.ingest_resources,
-                        repeats=sizes.ingest_repeats)
-    raw = run_in_child("benchmarks.ingest_throughput:measure", side="pyarrow", resources=sizes.ingest_resources,
-                       repeats=sizes.ingest_repeats)
+    ours = run_in_child(
+        "benchmarks.ingest_throughput:measure",
+        side="lake",
+        resources=sizes.ingest_resources,
+        repeats=sizes.ingest_repeats,
+    )
+    raw = run_in_child(
+        "benchmarks.ingest_throughput:measure",
+        side="pyarrow",
+        resources=sizes.ingest_resources,
+        repeats=sizes.ingest_repeats,
+    )
     ratio = ours["rows_per_second"] / raw["rows_per_second"]
-    return {"resources": sizes.ingest_resources, "metrics": 6, "rows": ours["rows"], "ours": ours, "baseline": raw,
-            "ratios": {"throughput_ours_over_baseline": ratio},
-            "target": {"rule": f"ours >= {TARGET_RATIO} x raw pyarrow write speed", "pass": ratio >= TARGET_RATIO}}
+    return {
+        "resources": sizes.ingest_resources,
+        "metrics": 6,
+        "rows": ours["rows"],
+        "ours": ours,
+        "baseline": raw,
+        "ratios": {"throughput_ours_over_baseline": ratio},
+        "target": {"rule": f"ours >= {TARGET_RATIO} x raw pyarrow write speed", "pass": ratio >= TARGET_RATIO},
+    }
 
 
 def summary(result: dict) -> list[dict]:
     ours, raw = result["ours"], result["baseline"]
     ratio = result["ratios"]["throughput_ours_over_baseline"]
-    return [{
-        "benchmark": f"2. Ingest one day ({result['rows']:,} rows)",
-        "ours": f"{ours['rows_per_second'] / 1e6:.2f} M rows/s ({ours['seconds']:.2f} s)",
-        "baseline": f"{raw['rows_per_second'] / 1e6:.2f} M rows/s ({raw['seconds']:.2f} s)",
-        "ratio": f"{ratio:.2f} of raw",
-        "target": ">= 0.5 of raw",
-        "result": "pass" if result["target"]["pass"] else "miss",
-    }]
+    return [
+        {
+            "benchmark": f"2. Ingest one day ({result['rows']:,} rows)",
+            "ours": f"{ours['rows_per_second'] / 1e6:.2f} M rows/s ({ours['seconds']:.2f} s)",
+            "baseline": f"{raw['rows_per_second'] / 1e6:.2f} M rows/s ({raw['seconds']:.2f} s)",
+            "ratio": f"{ratio:.2f} of raw",
+            "target": ">= 0.5 of raw",
+            "result": "pass" if result["target"]["pass"] else "miss",
+        }
+    ]

@@ -44,13 +44,14 @@ from collections import Counter
 from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS
 
 MONITORING_READS = "monitoring.timeSeries.read"
-BIGQUERY_METHODS = ("bigquery.jobs.insert", "bigquery.jobs.get", "bigquery.jobs.getQueryResults",
-                    "bigquery.jobs.query")
+BIGQUERY_METHODS = ("bigquery.jobs.insert", "bigquery.jobs.get", "bigquery.jobs.getQueryResults", "bigquery.jobs.query")
 COST_MANAGEMENT_QPU = "costmanagement.qpu"
 
 GCP_QUOTAS = {MONITORING_READS: [(100, 1.0)], **{m: [(100, 1.0)] for m in BIGQUERY_METHODS}}
-AZURE_QUOTAS = {COST_MANAGEMENT_QPU: [(12, 10.0), (60, 60.0), (600, 3600.0)],
-                **{f"arm.reads.{sub}": [(25, 1.0)] for sub in AZURE_SUBSCRIPTIONS}}
+AZURE_QUOTAS = {
+    COST_MANAGEMENT_QPU: [(12, 10.0), (60, 60.0), (600, 3600.0)],
+    **{f"arm.reads.{sub}": [(25, 1.0)] for sub in AZURE_SUBSCRIPTIONS},
+}
 
 
 class QuotaWindows:
@@ -133,8 +134,11 @@ class CallLog:
     def as_result(self) -> dict:
         """The counts as a run's result fields."""
         with self._lock:
-            return {"answered": dict(self.answered), "throttled": dict(self.throttled),
-                    "by_bucket": dict(self.by_bucket)}
+            return {
+                "answered": dict(self.answered),
+                "throttled": dict(self.throttled),
+                "by_bucket": dict(self.by_bucket),
+            }
 
 
 def monitoring_gate(latency: float, quotas: QuotaWindows, log: CallLog):
@@ -146,9 +150,11 @@ def monitoring_gate(latency: float, quotas: QuotaWindows, log: CallLog):
         refused = quotas.take(MONITORING_READS) is not None
         log.count(f"monitoring.{operation}", MONITORING_READS, refused)
         if refused:
-            return (grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    "Quota exceeded for quota metric 'Time series queries' and limit 'Time series queries "
-                    "per minute' of service 'monitoring.googleapis.com'.")
+            return (
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                "Quota exceeded for quota metric 'Time series queries' and limit 'Time series queries "
+                "per minute' of service 'monitoring.googleapis.com'.",
+            )
         return None
 
     return gate
@@ -161,15 +167,23 @@ def bigquery_gate(latency: float, quotas: QuotaWindows, log: CallLog):
     def gate(method: str, path: str):
         time.sleep(latency)
         parts = path.removeprefix("/bigquery/v2/").strip("/").split("/")
-        operation = ("bigquery.jobs.insert" if method == "POST" and parts[-1] == "jobs" else
-                     "bigquery.jobs.query" if method == "POST" else
-                     "bigquery.jobs.getQueryResults" if len(parts) > 2 and parts[2] == "queries" else
-                     "bigquery.jobs.get")
+        operation = (
+            "bigquery.jobs.insert"
+            if method == "POST" and parts[-1] == "jobs"
+            else "bigquery.jobs.query"
+            if method == "POST"
+            else "bigquery.jobs.getQueryResults"
+            if len(parts) > 2 and parts[2] == "queries"
+            else "bigquery.jobs.get"
+        )
         refused = quotas.take(operation) is not None
         log.count(operation, operation, refused)
         if refused:
-            raise BigQueryError(403, "rateLimitExceeded", "Exceeded rate limits: too many api requests per user "
-                                "per method for this user_method.")
+            raise BigQueryError(
+                403,
+                "rateLimitExceeded",
+                "Exceeded rate limits: too many api requests per user per method for this user_method.",
+            )
 
     return gate
 
@@ -197,10 +211,18 @@ def azure_gate(latency: float, quotas: QuotaWindows, log: CallLog):
             return None
         seconds = str(max(1, math.ceil(wait)))
         if bucket == COST_MANAGEMENT_QPU:
-            return 429, {"error": {"code": "429", "message": "Too many requests. Please retry."}}, {
-                "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": seconds,
-                "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=0"}
-        return 429, {"error": {"code": "TooManyRequests", "message": "The request is being throttled."}}, {
-            "Retry-After": seconds, "x-ms-ratelimit-remaining-subscription-reads": "0"}
+            return (
+                429,
+                {"error": {"code": "429", "message": "Too many requests. Please retry."}},
+                {
+                    "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": seconds,
+                    "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=0",
+                },
+            )
+        return (
+            429,
+            {"error": {"code": "TooManyRequests", "message": "The request is being throttled."}},
+            {"Retry-After": seconds, "x-ms-ratelimit-remaining-subscription-reads": "0"},
+        )
 
     return gate

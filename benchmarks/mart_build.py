@@ -70,19 +70,25 @@ def prepare(data_dir: str, days: int, resources: int) -> dict:
                 writer.write(page)
         rows += writer.rows
         lines = fleet.cost_lines("aws", day)
-        cost = pa.table({
-            "billing_account_id": [x.billing_account_id for x in lines],
-            "sub_account_id": [x.sub_account_id for x in lines],
-            "service_name": [x.service_name for x in lines], "region": [x.region for x in lines],
-            "resource_id": [x.resource_id for x in lines], "sku": [x.sku for x in lines],
-            "charge_category": [x.charge_category for x in lines],
-            "billed_cost": pa.array([x.billed_cost for x in lines], pa.decimal128(38, 10)),
-            "effective_cost": pa.array([x.effective_cost for x in lines], pa.decimal128(38, 10)),
-            "billing_currency": [x.currency for x in lines], "usage_quantity": [x.usage_quantity for x in lines],
-            "usage_unit": [x.usage_unit for x in lines], "is_estimated": [False] * len(lines),
-            "source": ["benchmark"] * len(lines),
-            "ingested_at": pa.array([ingested] * len(lines), pa.timestamp("us", tz="UTC")),
-        })
+        cost = pa.table(
+            {
+                "billing_account_id": [x.billing_account_id for x in lines],
+                "sub_account_id": [x.sub_account_id for x in lines],
+                "service_name": [x.service_name for x in lines],
+                "region": [x.region for x in lines],
+                "resource_id": [x.resource_id for x in lines],
+                "sku": [x.sku for x in lines],
+                "charge_category": [x.charge_category for x in lines],
+                "billed_cost": pa.array([x.billed_cost for x in lines], pa.decimal128(38, 10)),
+                "effective_cost": pa.array([x.effective_cost for x in lines], pa.decimal128(38, 10)),
+                "billing_currency": [x.currency for x in lines],
+                "usage_quantity": [x.usage_quantity for x in lines],
+                "usage_unit": [x.usage_unit for x in lines],
+                "is_estimated": [False] * len(lines),
+                "source": ["benchmark"] * len(lines),
+                "ingested_at": pa.array([ingested] * len(lines), pa.timestamp("us", tz="UTC")),
+            }
+        )
         lake.write_partition("cost_daily", {"provider": "aws", "usage_date": day}, cost)
     return {"metric_rows": rows, "first_day": first.isoformat(), "days": days, "resources": resources}
 
@@ -106,12 +112,18 @@ def build_marts(data_dir: str, start: str, end: str) -> dict:
         month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     plan = {
         "utilization_daily": ({}, [{"usage_date": d} for d in days(first, last)]),
-        "underutilized_resources": ({"coverage_floor": settings.metrics_coverage_floor},
-                                    [{"usage_date": d} for d in days(first, last)]),
-        "cost_trend_daily": ({"tag_key": settings.tag_match_key, "tolerance": TREND_TOLERANCE},
-                             [{"usage_date": d} for d in days(first, last)]),
-        "cost_trend_monthly": ({"tolerance": TREND_TOLERANCE, "start": months[0], "end": month},
-                               [{"usage_date": m} for m in months]),
+        "underutilized_resources": (
+            {"coverage_floor": settings.metrics_coverage_floor},
+            [{"usage_date": d} for d in days(first, last)],
+        ),
+        "cost_trend_daily": (
+            {"tag_key": settings.tag_match_key, "tolerance": TREND_TOLERANCE},
+            [{"usage_date": d} for d in days(first, last)],
+        ),
+        "cost_trend_monthly": (
+            {"tolerance": TREND_TOLERANCE, "start": months[0], "end": month},
+            [{"usage_date": m} for m in months],
+        ),
     }
     setup_rss = peak_rss_bytes()
     seconds, rows = {}, {}
@@ -121,8 +133,12 @@ def build_marts(data_dir: str, start: str, end: str) -> dict:
         data = run_sql(mart, lake, {"start": first, "end": last, **params})
         lake.write_partitions(mart, data, expected=expected)
         seconds[mart], rows[mart] = time.perf_counter() - began, data.num_rows
-    return {"seconds": sum(seconds.values()), "seconds_by_mart": seconds, "rows_by_mart": rows,
-            "setup_rss_bytes": setup_rss}
+    return {
+        "seconds": sum(seconds.values()),
+        "seconds_by_mart": seconds,
+        "rows_by_mart": rows,
+        "setup_rss_bytes": setup_rss,
+    }
 
 
 def hand_written(data_dir: str, start: str, end: str) -> dict:
@@ -132,8 +148,13 @@ def hand_written(data_dir: str, start: str, end: str) -> dict:
 
     lake = Path(data_dir) / "lake"
     out = Path(data_dir) / "baseline_utilization_daily.parquet"
-    sql = BASELINE_SQL.format(metrics=lake / "metrics_hourly/*/*/part.parquet", cost=lake / "cost_daily/*/*/part.parquet",
-                              start=start, end=end, out=out)
+    sql = BASELINE_SQL.format(
+        metrics=lake / "metrics_hourly/*/*/part.parquet",
+        cost=lake / "cost_daily/*/*/part.parquet",
+        start=start,
+        end=end,
+        out=out,
+    )
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
     setup_rss = peak_rss_bytes()
@@ -148,32 +169,44 @@ def run(sizes) -> dict:
     from benchmarks.child import run_in_child
 
     with tempfile.TemporaryDirectory(prefix="bench-marts-") as tmp:
-        prepared = run_in_child("benchmarks.mart_build:prepare", data_dir=tmp, days=sizes.mart_days,
-                                resources=sizes.mart_resources)
+        prepared = run_in_child(
+            "benchmarks.mart_build:prepare", data_dir=tmp, days=sizes.mart_days, resources=sizes.mart_resources
+        )
         start = prepared["first_day"]
         end = (date.fromisoformat(start) + timedelta(days=sizes.mart_days)).isoformat()
         ours = run_in_child("benchmarks.mart_build:build_marts", data_dir=tmp, start=start, end=end)
         base = run_in_child("benchmarks.mart_build:hand_written", data_dir=tmp, start=start, end=end)
     ratio = ours["seconds"] / base["seconds"]
-    return {"days": sizes.mart_days, "resources": sizes.mart_resources, "metric_rows": prepared["metric_rows"],
-            "ours": ours, "baseline": base,
-            "ratios": {"all_marts_over_hand_written": ratio,
-                       "utilization_daily_over_hand_written": ours["seconds_by_mart"]["utilization_daily"] / base["seconds"],
-                       "peak_rss_ours_over_hand_written": ours["peak_rss_bytes"] / base["peak_rss_bytes"]},
-            "target": {"rule": "all marts <= 2x hand-written utilization_daily; peak RSS <= 4 GiB",
-                       "pass": ratio <= TARGET_RATIO and ours["peak_rss_bytes"] <= TARGET_RSS,
-                       "at_target_size": (sizes.mart_days, sizes.mart_resources) == (90, 10_000)}}
+    return {
+        "days": sizes.mart_days,
+        "resources": sizes.mart_resources,
+        "metric_rows": prepared["metric_rows"],
+        "ours": ours,
+        "baseline": base,
+        "ratios": {
+            "all_marts_over_hand_written": ratio,
+            "utilization_daily_over_hand_written": ours["seconds_by_mart"]["utilization_daily"] / base["seconds"],
+            "peak_rss_ours_over_hand_written": ours["peak_rss_bytes"] / base["peak_rss_bytes"],
+        },
+        "target": {
+            "rule": "all marts <= 2x hand-written utilization_daily; peak RSS <= 4 GiB",
+            "pass": ratio <= TARGET_RATIO and ours["peak_rss_bytes"] <= TARGET_RSS,
+            "at_target_size": (sizes.mart_days, sizes.mart_resources) == (90, 10_000),
+        },
+    }
 
 
 def summary(result: dict) -> list[dict]:
     ours, base = result["ours"], result["baseline"]
     gib = lambda b: f"{b / 2**30:.2f} GiB"  # noqa: E731
-    return [{
-        "benchmark": f"3. All marts, {result['days']} days x {result['resources']:,} resources "
-                     f"({result['metric_rows'] / 1e6:.1f} M rows)",
-        "ours": f"{ours['seconds']:.1f} s, peak {gib(ours['peak_rss_bytes'])}",
-        "baseline": f"{base['seconds']:.1f} s, peak {gib(base['peak_rss_bytes'])}",
-        "ratio": f"{result['ratios']['all_marts_over_hand_written']:.2f}x",
-        "target": "<= 2x, <= 4 GiB",
-        "result": "pass" if result["target"]["pass"] else "miss",
-    }]
+    return [
+        {
+            "benchmark": f"3. All marts, {result['days']} days x {result['resources']:,} resources "
+            f"({result['metric_rows'] / 1e6:.1f} M rows)",
+            "ours": f"{ours['seconds']:.1f} s, peak {gib(ours['peak_rss_bytes'])}",
+            "baseline": f"{base['seconds']:.1f} s, peak {gib(base['peak_rss_bytes'])}",
+            "ratio": f"{result['ratios']['all_marts_over_hand_written']:.2f}x",
+            "target": "<= 2x, <= 4 GiB",
+            "result": "pass" if result["target"]["pass"] else "miss",
+        }
+    ]

@@ -35,8 +35,9 @@ def measure(resources: int, mode: str) -> dict:
     full = build_fleet(scale=math.ceil(resources / 16))  # 16 AWS resources per unit of scale
     fleet = Fleet(resources=tuple(full.of("aws")[:resources]), seed=full.seed)
     regions = sorted({r.region for r in fleet.resources})
-    settings = get_settings({"AWS_USAGE_ENABLED": "true", "AWS_REGION": regions[0],
-                             "AWS_USAGE_REGIONS": ",".join(regions)})
+    settings = get_settings(
+        {"AWS_USAGE_ENABLED": "true", "AWS_REGION": regions[0], "AWS_USAGE_REGIONS": ",".join(regions)}
+    )
     today = BENCH_DAY + timedelta(days=1)
     double = AwsDouble(fleet, today)
     double.warm()
@@ -54,11 +55,18 @@ def measure(resources: int, mode: str) -> dict:
             rows = writer.rows
         else:
             pages = list(adapter.iter_metric_frames(start, start + timedelta(days=1)))
-            rows = sum(w.rows for w in lake.write_partitions("metrics_hourly", pa.concat_tables(pages),
-                                                              expected=[partition]))
+            rows = sum(
+                w.rows for w in lake.write_partitions("metrics_hourly", pa.concat_tables(pages), expected=[partition])
+            )
         seconds = time.perf_counter() - began
-    return {"mode": mode, "resources": len(fleet.resources), "rows": rows, "seconds": seconds,
-            "api_calls": dict(adapter.api.calls), "setup_rss_bytes": setup_rss}
+    return {
+        "mode": mode,
+        "resources": len(fleet.resources),
+        "rows": rows,
+        "seconds": seconds,
+        "api_calls": dict(adapter.api.calls),
+        "setup_rss_bytes": setup_rss,
+    }
 
 
 def run(sizes) -> dict:
@@ -68,21 +76,33 @@ def run(sizes) -> dict:
     base = run_in_child("benchmarks.partition_memory:measure", resources=sizes.memory_resources, mode="accumulated")
     for side in (ours, base):
         side["step_rss_bytes"] = side["peak_rss_bytes"] - side["setup_rss_bytes"]
-    return {"resources": ours["resources"], "rows": ours["rows"], "ours": ours, "baseline": base,
-            "ratios": {"peak_rss_ours_over_accumulated": ours["peak_rss_bytes"] / base["peak_rss_bytes"],
-                       "step_rss_ours_over_accumulated": ours["step_rss_bytes"] / max(1, base["step_rss_bytes"])},
-            "target": {"rule": "peak RSS <= 1 GiB for 10,000 resources", "pass": ours["peak_rss_bytes"] <= TARGET_BYTES,
-                       "at_target_size": ours["resources"] == 10_000}}
+    return {
+        "resources": ours["resources"],
+        "rows": ours["rows"],
+        "ours": ours,
+        "baseline": base,
+        "ratios": {
+            "peak_rss_ours_over_accumulated": ours["peak_rss_bytes"] / base["peak_rss_bytes"],
+            "step_rss_ours_over_accumulated": ours["step_rss_bytes"] / max(1, base["step_rss_bytes"]),
+        },
+        "target": {
+            "rule": "peak RSS <= 1 GiB for 10,000 resources",
+            "pass": ours["peak_rss_bytes"] <= TARGET_BYTES,
+            "at_target_size": ours["resources"] == 10_000,
+        },
+    }
 
 
 def summary(result: dict) -> list[dict]:
     ours, base = result["ours"], result["baseline"]
     mib = lambda b: f"{b / 2**20:,.0f} MiB"  # noqa: E731
-    return [{
-        "benchmark": f"4. Peak RSS, one aws_metrics day ({result['resources']:,} resources, {result['rows']:,} rows)",
-        "ours": f"{mib(ours['peak_rss_bytes'])} (setup {mib(ours['setup_rss_bytes'])})",
-        "baseline": f"{mib(base['peak_rss_bytes'])} accumulated",
-        "ratio": f"{result['ratios']['peak_rss_ours_over_accumulated']:.2f} of accumulated",
-        "target": "<= 1 GiB",
-        "result": "pass" if result["target"]["pass"] else "miss",
-    }]
+    return [
+        {
+            "benchmark": f"4. Peak RSS, one aws_metrics day ({result['resources']:,} resources, {result['rows']:,} rows)",
+            "ours": f"{mib(ours['peak_rss_bytes'])} (setup {mib(ours['setup_rss_bytes'])})",
+            "baseline": f"{mib(base['peak_rss_bytes'])} accumulated",
+            "ratio": f"{result['ratios']['peak_rss_ours_over_accumulated']:.2f} of accumulated",
+            "target": "<= 1 GiB",
+            "result": "pass" if result["target"]["pass"] else "miss",
+        }
+    ]

@@ -9,9 +9,22 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-PACKAGES = ("finops-pipeline", "dagster", "duckdb", "pyarrow", "numpy", "pandas", "boto3", "botocore",
-            "azure-mgmt-monitor", "azure-mgmt-costmanagement", "azure-core", "google-cloud-monitoring",
-            "google-cloud-bigquery", "grpcio")
+PACKAGES = (
+    "finops-pipeline",
+    "dagster",
+    "duckdb",
+    "pyarrow",
+    "numpy",
+    "pandas",
+    "boto3",
+    "botocore",
+    "azure-mgmt-monitor",
+    "azure-mgmt-costmanagement",
+    "azure-core",
+    "google-cloud-monitoring",
+    "google-cloud-bigquery",
+    "grpcio",
+)
 
 
 def machine() -> dict:
@@ -28,9 +41,13 @@ def machine() -> dict:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError):
         pass
-    return {"platform": platform.platform(), "python": platform.python_version(), "cpu": cpu,
-            "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-            "memory_bytes": memory}
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": cpu,
+        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "memory_bytes": memory,
+    }
 
 
 def versions() -> dict:
@@ -45,10 +62,16 @@ def versions() -> dict:
 
 def git_commit(root: Path) -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
-                             timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "benchmarks", "finops_pipeline", "sql"],
-                               cwd=root, capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "benchmarks", "finops_pipeline", "sql"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     if out.returncode:

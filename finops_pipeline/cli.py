@@ -36,8 +36,18 @@ def _ui(args: argparse.Namespace) -> int:
     with simulated_clouds(*demo_window(args.days)) as env:
         env.update({"FINOPS_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)})
         print(f"Simulated clouds up; Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
-        command = [sys.executable, "-m", "dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1",
-                   "-p", str(args.port)]
+        command = [
+            sys.executable,
+            "-m",
+            "dagster",
+            "dev",
+            "-w",
+            "workspace.yaml",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(args.port),
+        ]
         # Its own process group, so stopping us stops dagster dev and everything it started.
         process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
         signal.signal(signal.SIGTERM, lambda *_: _stop_group(process))
@@ -93,11 +103,17 @@ def _catalog(data_dir: Path):
 
     path = data_dir / "finops.duckdb"
     if not path.is_file():
-        raise FileNotFoundError(f"no catalog at {path}: run the pipeline first (finops-pipeline demo, or a "
-                                "Dagster run) or point --data-dir / FINOPS_DATA_DIR at a warehouse")
+        raise FileNotFoundError(
+            f"no catalog at {path}: run the pipeline first (finops-pipeline demo, or a "
+            "Dagster run) or point --data-dir / FINOPS_DATA_DIR at a warehouse"
+        )
     con = open_catalog(data_dir)
-    for statement in ("SET TimeZone = 'UTC'", "SET autoinstall_known_extensions = false",
-                      "SET autoload_known_extensions = false", "SET allow_community_extensions = false"):
+    for statement in (
+        "SET TimeZone = 'UTC'",
+        "SET autoinstall_known_extensions = false",
+        "SET autoload_known_extensions = false",
+        "SET allow_community_extensions = false",
+    ):
         con.execute(statement)
     allowed = [str(p) + os.sep for p in (Path(data_dir).resolve() / "lake", SQL_DIR / "seeds")]
     con.execute("SET allowed_directories = ?", [allowed])
@@ -112,9 +128,11 @@ def _read_only(sql: str) -> None:
 
     for statement in duckdb.extract_statements(sql):
         if statement.type.name not in READ_STATEMENTS:
-            raise ReadOnlyQueryError(f"query is read-only: only SELECT (with DESCRIBE, SHOW, SUMMARIZE) and "
-                                     f"EXPLAIN statements run here, not {statement.type.name}; open the catalog "
-                                     "with duckdb yourself to write elsewhere")
+            raise ReadOnlyQueryError(
+                f"query is read-only: only SELECT (with DESCRIBE, SHOW, SUMMARIZE) and "
+                f"EXPLAIN statements run here, not {statement.type.name}; open the catalog "
+                "with duckdb yourself to write elsewhere"
+            )
 
 
 def _plain(value):
@@ -134,8 +152,10 @@ def format_table(columns: list[str], rows: list[tuple]) -> str:
     """Rows as an aligned text table (numbers right-aligned)."""
     cells = [["" if v is None else str(_plain(v)) for v in row] for row in rows]
     widths = [max([len(c)] + [len(r[i]) for r in cells]) for i, c in enumerate(columns)]
-    numeric = [all(isinstance(r[i], (int, float, Decimal)) or r[i] is None for r in rows) and bool(rows)
-               for i in range(len(columns))]
+    numeric = [
+        all(isinstance(r[i], (int, float, Decimal)) or r[i] is None for r in rows) and bool(rows)
+        for i in range(len(columns))
+    ]
 
     def line(values):
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
@@ -169,9 +189,11 @@ def _query(args: argparse.Namespace) -> int:
         try:
             cursor = con.execute(args.sql)
         except duckdb.PermissionException as exc:
-            raise ReadOnlyQueryError(f"query is read-only and reads files only inside the warehouse "
-                                     f"({Path(data_dir).resolve() / 'lake'}); the query reached outside the "
-                                     f"warehouse: {str(exc).splitlines()[0]}") from None
+            raise ReadOnlyQueryError(
+                f"query is read-only and reads files only inside the warehouse "
+                f"({Path(data_dir).resolve() / 'lake'}); the query reached outside the "
+                f"warehouse: {str(exc).splitlines()[0]}"
+            ) from None
         if cursor.description is None:
             return 0
         columns = [d[0] for d in cursor.description]
@@ -188,8 +210,12 @@ def table_summaries(data_dir: Path) -> list[tuple]:
     con = _catalog(data_dir)
     summaries = []
     try:
-        views = [r[0] for r in con.execute(
-            "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1").fetchall()]
+        views = [
+            r[0]
+            for r in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1"
+            ).fetchall()
+        ]
         for view in views:
             columns = {r[0] for r in con.execute(f'DESCRIBE "{view}"').fetchall()}
             dates = "min(usage_date), max(usage_date)" if "usage_date" in columns else "NULL, NULL"
@@ -200,8 +226,9 @@ def table_summaries(data_dir: Path) -> list[tuple]:
                 if files:
                     updated = datetime.fromtimestamp(max(f.stat().st_mtime for f in files), timezone.utc)
             kind = "table" if view in TABLES else "view"
-            summaries.append((view, kind, rows, first, last,
-                              updated.strftime("%Y-%m-%d %H:%M:%S UTC") if updated else None))
+            summaries.append(
+                (view, kind, rows, first, last, updated.strftime("%Y-%m-%d %H:%M:%S UTC") if updated else None)
+            )
     finally:
         con.close()
     return summaries
@@ -244,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(run=_doctor)
 
     query = commands.add_parser("query", help="run read-only SQL against the warehouse catalog")
-    query.add_argument("sql", help='e.g. "SELECT provider, billing_currency, sum(billed_cost) FROM cost_daily GROUP BY ALL"')
+    query.add_argument(
+        "sql", help='e.g. "SELECT provider, billing_currency, sum(billed_cost) FROM cost_daily GROUP BY ALL"'
+    )
     query.add_argument("--data-dir", default=None, help="warehouse directory (default FINOPS_DATA_DIR or ./data)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(run=_query)

@@ -53,9 +53,15 @@ def materialize_window(start: date, end: date, instance: DagsterInstance) -> Non
         materialize(groups.pop(None), instance=instance, run_config=_QUIET)
     last = end - timedelta(days=1)
     if DAILY in groups:
-        materialize(groups.pop(DAILY), instance=instance, run_config=_QUIET,
-                    tags={"dagster/asset_partition_range_start": start.isoformat(),
-                          "dagster/asset_partition_range_end": last.isoformat()})
+        materialize(
+            groups.pop(DAILY),
+            instance=instance,
+            run_config=_QUIET,
+            tags={
+                "dagster/asset_partition_range_start": start.isoformat(),
+                "dagster/asset_partition_range_end": last.isoformat(),
+            },
+        )
     window_start, window_end = day_start(start), day_start(end)
     for pdef, assets in groups.items():
         for key in pdef.get_partition_keys():
@@ -84,8 +90,9 @@ def run_demo(data_dir: Path, days: int = 30, today: date | None = None, out=prin
         try:
             _write_predictions(fleet, data_dir / "predictions", start, end)
             (data_dir / "dagster_home").mkdir(parents=True, exist_ok=True)
-            instance = DagsterInstance.local_temp(tempdir=str(data_dir / "dagster_home"),
-                                                  overrides={"telemetry": {"enabled": False}})
+            instance = DagsterInstance.local_temp(
+                tempdir=str(data_dir / "dagster_home"), overrides={"telemetry": {"enabled": False}}
+            )
             materialize_window(start, end, instance)
         finally:
             for k, v in previous.items():
@@ -131,10 +138,14 @@ def summarize(data_dir: Path, out=print) -> dict[str, int]:
     out("")
     where = _shown_path(data_dir)
     out("Look further:")
-    out(f"  {_command('finops-pipeline')} query --data-dir {where} "
-        "\"SELECT provider, usage_date, billing_currency, sum(billed_cost) FROM cost_daily GROUP BY ALL ORDER BY 2 DESC LIMIT 8\"")
-    out(f"  {_command('python')} -c \"import duckdb; "
-        f"print(duckdb.connect('{_shown_path(catalog)}', read_only=True).sql('SHOW TABLES'))\"")
+    out(
+        f"  {_command('finops-pipeline')} query --data-dir {where} "
+        '"SELECT provider, usage_date, billing_currency, sum(billed_cost) FROM cost_daily GROUP BY ALL ORDER BY 2 DESC LIMIT 8"'
+    )
+    out(
+        f'  {_command("python")} -c "import duckdb; '
+        f"print(duckdb.connect('{_shown_path(catalog)}', read_only=True).sql('SHOW TABLES'))\""
+    )
     out("  make ui   # Dagster UI on http://127.0.0.1:3000 over this warehouse, simulated clouds behind it")
     return counts
 
@@ -143,7 +154,8 @@ def _tables(con: duckdb.DuckDBPyConnection) -> Iterable[str]:
     """The catalog's data views (seed views, the rules and mappings, are not data)."""
     seeds = {p.stem for p in (SQL_DIR / "seeds").glob("*.csv")}
     names = con.execute(
-        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1").fetchall()
+        "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main' ORDER BY 1"
+    ).fetchall()
     return [name for (name,) in names if name not in seeds]
 
 
@@ -185,8 +197,11 @@ def demo_summary(con: duckdb.DuckDBPyConnection) -> str:
         WHERE usage_date = (SELECT max(usage_date) FROM cost_trend_monthly)
         GROUP BY provider, billing_currency ORDER BY provider, billing_currency
     """).df()
-    parts = ["Top 5 underutilized resources (estimated monthly savings):",
-             top.to_string(index=False) if len(top) else "  none flagged",
-             "", "This month, predicted vs actual per cloud:",
-             month.to_string(index=False) if len(month) else "  no trend rows yet"]
+    parts = [
+        "Top 5 underutilized resources (estimated monthly savings):",
+        top.to_string(index=False) if len(top) else "  none flagged",
+        "",
+        "This month, predicted vs actual per cloud:",
+        month.to_string(index=False) if len(month) else "  no trend rows yet",
+    ]
     return "\n".join(parts)

@@ -23,11 +23,15 @@ def run_doctor(settings: Settings, out=print) -> int:
     """Print the report; returns the number of failed checks for enabled clouds."""
     failures = 0
     if not any(settings.provider_enabled(p) for p in CHECKS):
-        out("no cloud is enabled: set AWS_USAGE_ENABLED, GCP_USAGE_ENABLED or AZURE_USAGE_ENABLED to true "
-            "(and USAGE_INTEGRATION_ENABLED, default true)")
+        out(
+            "no cloud is enabled: set AWS_USAGE_ENABLED, GCP_USAGE_ENABLED or AZURE_USAGE_ENABLED to true "
+            "(and USAGE_INTEGRATION_ENABLED, default true)"
+        )
         failures += 1
-    out(f"warehouse: {settings.data_dir.resolve()} "
-        f"(catalog {'present' if settings.catalog_path.exists() else 'not created yet'})")
+    out(
+        f"warehouse: {settings.data_dir.resolve()} "
+        f"(catalog {'present' if settings.catalog_path.exists() else 'not created yet'})"
+    )
     for name, items in settings.repeated_items:
         out(Finding(INFO, "settings", f"{name} repeats {', '.join(items)}; each is used once").line())
     for provider, check in CHECKS.items():

@@ -52,8 +52,9 @@ class ServiceMapping:
 def load_service_map(path: Path = SQL_DIR / "seeds" / "iac_service_map.csv") -> dict[str, ServiceMapping]:
     """IaC resource type -> (provider, billing service name), from the mapping seed."""
     with open(path, newline="") as fh:
-        return {row["iac_resource_type"]: ServiceMapping(row["provider"], row["service_name"])
-                for row in csv.DictReader(fh)}
+        return {
+            row["iac_resource_type"]: ServiceMapping(row["provider"], row["service_name"]) for row in csv.DictReader(fh)
+        }
 
 
 def _decimal(text: object, where: str) -> Decimal:
@@ -70,8 +71,10 @@ def _decimal(text: object, where: str) -> Decimal:
 
 def _in_range(value: Decimal, text: object, where: str) -> Decimal:
     if value and value.adjusted() >= _MAX_COST_DIGITS:
-        raise PredictionFileError(f"{where}: {text!r} is out of range; a monthly cost has at most "
-                                  f"{_MAX_COST_DIGITS} digits before the decimal point")
+        raise PredictionFileError(
+            f"{where}: {text!r} is out of range; a monthly cost has at most "
+            f"{_MAX_COST_DIGITS} digits before the decimal point"
+        )
     return value
 
 
@@ -126,13 +129,16 @@ def _resource_cost(resource: dict, where: str) -> Decimal | None:
     return sum(known, Decimal(0)) if known else None
 
 
-def read_infracost(path: Path, tag_key: str, service_map: dict[str, ServiceMapping],
-                   ingested_at: datetime) -> list[dict]:
+def read_infracost(
+    path: Path, tag_key: str, service_map: dict[str, ServiceMapping], ingested_at: datetime
+) -> list[dict]:
     """cost_predictions rows from one ``infracost breakdown --format json`` file."""
     try:
         document = json.loads(Path(path).read_text())
     except json.JSONDecodeError as exc:
-        raise PredictionFileError(f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+        raise PredictionFileError(
+            f"{path}: not valid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
+        ) from None
     if not isinstance(document, dict) or not isinstance(document.get("projects"), list):
         raise PredictionFileError(f"{path}: field 'projects' is missing; expected Infracost breakdown JSON")
     month = _infracost_month(path, document)
@@ -143,8 +149,9 @@ def read_infracost(path: Path, tag_key: str, service_map: dict[str, ServiceMappi
             raise PredictionFileError(f"{path}: projects[{p}]: expected an object, got {type(project).__name__}")
         breakdown = project.get("breakdown") or {}
         if not isinstance(breakdown, dict):
-            raise PredictionFileError(f"{path}: projects[{p}].breakdown: expected an object, "
-                                      f"got {type(breakdown).__name__}")
+            raise PredictionFileError(
+                f"{path}: projects[{p}].breakdown: expected an object, got {type(breakdown).__name__}"
+            )
         resources = breakdown.get("resources")
         where_project = f"{path}: projects[{p}].breakdown.resources"
         if not isinstance(resources, list):
@@ -161,19 +168,31 @@ def read_infracost(path: Path, tag_key: str, service_map: dict[str, ServiceMappi
             if not isinstance(tags, dict):
                 raise PredictionFileError(f"{where}.tags: expected an object of key: value")
             mapping = service_map.get(rtype)
-            provider = mapping.provider if mapping else next(
-                (prov for prefix, prov in _PREFIXES.items() if rtype.startswith(prefix)), None)
+            provider = (
+                mapping.provider
+                if mapping
+                else next((prov for prefix, prov in _PREFIXES.items() if rtype.startswith(prefix)), None)
+            )
             if provider is None:
                 raise PredictionFileError(f"{where}.resourceType: {rtype!r} is not an AWS, Google or Azure type")
-            rows.append({
-                "provider": provider, "month": month,
-                "service_name": mapping.service_name if mapping else None,
-                "resource_id": None, "resource_name": resource.get("name"), "resource_type": rtype,
-                "match_value": tags.get(tag_key), "predicted_monthly_cost": cost,
-                "billing_currency": currency, "tags": {str(k): str(v) for k, v in tags.items()} or None,
-                "source_file": str(path), "source_line": where.split(": ", 1)[1],
-                "source_format": "infracost_json", "ingested_at": ingested_at,
-            })
+            rows.append(
+                {
+                    "provider": provider,
+                    "month": month,
+                    "service_name": mapping.service_name if mapping else None,
+                    "resource_id": None,
+                    "resource_name": resource.get("name"),
+                    "resource_type": rtype,
+                    "match_value": tags.get(tag_key),
+                    "predicted_monthly_cost": cost,
+                    "billing_currency": currency,
+                    "tags": {str(k): str(v) for k, v in tags.items()} or None,
+                    "source_file": str(path),
+                    "source_line": where.split(": ", 1)[1],
+                    "source_format": "infracost_json",
+                    "ingested_at": ingested_at,
+                }
+            )
     return rows
 
 
@@ -193,21 +212,34 @@ def read_predictions_csv(path: Path, ingested_at: datetime) -> list[dict]:
                 raise PredictionFileError(f"{where}: more fields than the header has")
             provider = (row.get("provider") or "").strip().lower()
             if provider not in PROVIDERS:
-                raise PredictionFileError(f"{where}, field 'provider': {row.get('provider')!r} is not one of {PROVIDERS}")
+                raise PredictionFileError(
+                    f"{where}, field 'provider': {row.get('provider')!r} is not one of {PROVIDERS}"
+                )
             service = (row.get("service") or "").strip()
             if not service:
                 raise PredictionFileError(f"{where}, field 'service': empty; use the billing service name")
             currency = _currency(row.get("currency"), f"{where}, field 'currency'")
             resource_id = (row.get("resource_id") or "").strip() or None
-            rows.append({
-                "provider": provider, "month": _month(row.get("month") or "", f"{where}, field 'month'"),
-                "service_name": service, "resource_id": resource_id, "resource_name": None,
-                "resource_type": None, "match_value": resource_id,
-                "predicted_monthly_cost": _decimal(row.get("predicted_monthly_cost"),
-                                                   f"{where}, field 'predicted_monthly_cost'"),
-                "billing_currency": currency, "tags": None, "source_file": str(path),
-                "source_line": str(line), "source_format": "csv", "ingested_at": ingested_at,
-            })
+            rows.append(
+                {
+                    "provider": provider,
+                    "month": _month(row.get("month") or "", f"{where}, field 'month'"),
+                    "service_name": service,
+                    "resource_id": resource_id,
+                    "resource_name": None,
+                    "resource_type": None,
+                    "match_value": resource_id,
+                    "predicted_monthly_cost": _decimal(
+                        row.get("predicted_monthly_cost"), f"{where}, field 'predicted_monthly_cost'"
+                    ),
+                    "billing_currency": currency,
+                    "tags": None,
+                    "source_file": str(path),
+                    "source_line": str(line),
+                    "source_format": "csv",
+                    "ingested_at": ingested_at,
+                }
+            )
     return rows
 
 
@@ -222,21 +254,35 @@ def _check_no_repeats(rows: list[dict]) -> None:
     """Two files predicting the same month and service (or resource) would count it twice."""
     first: dict[tuple, dict] = {}
     for row in rows:
-        key = (row["provider"], row["month"], row["service_name"], row["resource_id"], row["resource_type"],
-               row["resource_name"])
+        key = (
+            row["provider"],
+            row["month"],
+            row["service_name"],
+            row["resource_id"],
+            row["resource_type"],
+            row["resource_name"],
+        )
         seen = first.setdefault(key, row)
         if seen["source_file"] != row["source_file"]:
-            what = " ".join(str(v) for v in (row["provider"], row["service_name"], row["resource_id"],
-                                             row["resource_name"]) if v is not None)
+            what = " ".join(
+                str(v)
+                for v in (row["provider"], row["service_name"], row["resource_id"], row["resource_name"])
+                if v is not None
+            )
             line = "line " + row["source_line"] if row["source_format"] == "csv" else row["source_line"]
             seen_line = "line " + seen["source_line"] if seen["source_format"] == "csv" else seen["source_line"]
             raise PredictionFileError(
                 f"{row['source_file']}: {line} predicts {what} for {row['month']:%Y-%m}, as {seen['source_file']}: "
-                f"{seen_line} already does; keep each month and service (or resource) in one file")
+                f"{seen_line} already does; keep each month and service (or resource) in one file"
+            )
 
 
-def read_predictions(directory: Path, tag_key: str, service_map: dict[str, ServiceMapping] | None = None,
-                     ingested_at: datetime | None = None) -> pd.DataFrame:
+def read_predictions(
+    directory: Path,
+    tag_key: str,
+    service_map: dict[str, ServiceMapping] | None = None,
+    ingested_at: datetime | None = None,
+) -> pd.DataFrame:
     """Every prediction in ``directory`` (``*.json`` Infracost, ``*.csv``), all files validated."""
     service_map = load_service_map() if service_map is None else service_map
     ingested_at = ingested_at or datetime.now(timezone.utc)
@@ -247,7 +293,22 @@ def read_predictions(directory: Path, tag_key: str, service_map: dict[str, Servi
         else:
             rows.extend(read_predictions_csv(path, ingested_at))
     _check_no_repeats(rows)
-    return pd.DataFrame(rows, columns=[
-        "provider", "month", "service_name", "resource_id", "resource_name", "resource_type", "match_value",
-        "predicted_monthly_cost", "billing_currency", "tags", "source_file", "source_line", "source_format",
-        "ingested_at"])
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "provider",
+            "month",
+            "service_name",
+            "resource_id",
+            "resource_name",
+            "resource_type",
+            "match_value",
+            "predicted_monthly_cost",
+            "billing_currency",
+            "tags",
+            "source_file",
+            "source_line",
+            "source_format",
+            "ingested_at",
+        ],
+    )

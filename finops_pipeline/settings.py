@@ -103,12 +103,16 @@ def _list(name: str, raw: str) -> tuple[str, ...]:
 
 def _ids(pattern: re.Pattern, allowed: str, key: Callable[[str], str] = str) -> Callable[[str, str], tuple[str, ...]]:
     """A comma list whose every item matches ``pattern``, repeats dropped (compared by ``key``)."""
+
     def parse(name: str, raw: str) -> tuple[str, ...]:
         items = _items(raw)
         bad = [item for item in items if not pattern.match(item)]
         if bad:
-            raise SettingsError(name, raw, f"a comma list of {allowed} ({', '.join(map(repr, bad))} "
-                                f"{'is' if len(bad) == 1 else 'are'} not)")
+            raise SettingsError(
+                name,
+                raw,
+                f"a comma list of {allowed} ({', '.join(map(repr, bad))} {'is' if len(bad) == 1 else 'are'} not)",
+            )
         return _unique(items, key)
 
     return parse
@@ -128,14 +132,16 @@ def _id(pattern: re.Pattern, allowed: str) -> Callable[[str, str], str | None]:
 # hyphens, 6 to 30 characters (gcloud projects create, PROJECT_ID), no trailing hyphen; legacy
 # domain-scoped ids carry a "domain:" prefix.
 _GCP_PROJECT = re.compile(r"^(?:[a-z][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_GCP_PROJECT_ALLOWED = ("Google Cloud project ids (6-30 lowercase letters, digits or hyphens, starting "
-                        "with a letter, e.g. shop-prod)")
+_GCP_PROJECT_ALLOWED = (
+    "Google Cloud project ids (6-30 lowercase letters, digits or hyphens, starting with a letter, e.g. shop-prod)"
+)
 # Azure: a subscription id is a GUID; ARM treats resource ids case-insensitively in requests
 # (azure-resource-manager-rpc, resource-api-reference.md), so repeats are found ignoring case.
 _AZURE_SUBSCRIPTION = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _AZURE_SUBSCRIPTION_ALLOWED = "Azure subscription ids (GUIDs such as 00000000-0000-0000-0000-000000000000)"
-_AZURE_RESOURCE_ID = re.compile(r"^/subscriptions/[^/\s'\"]+/resourceGroups/[^/\s'\"]+/providers/[^\s'\"]+$",
-                                re.IGNORECASE)
+_AZURE_RESOURCE_ID = re.compile(
+    r"^/subscriptions/[^/\s'\"]+/resourceGroups/[^/\s'\"]+/providers/[^\s'\"]+$", re.IGNORECASE
+)
 
 _AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 
@@ -167,19 +173,33 @@ def _role_name(name: str, raw: str) -> str | None:
 
 
 _CE_DIMENSIONS = {
-    "AZ", "INSTANCE_TYPE", "LINKED_ACCOUNT", "OPERATION", "PURCHASE_TYPE", "REGION",
-    "SERVICE", "USAGE_TYPE", "USAGE_TYPE_GROUP", "RECORD_TYPE", "OPERATING_SYSTEM",
-    "TENANCY", "PLATFORM", "LEGAL_ENTITY_NAME", "DEPLOYMENT_OPTION", "DATABASE_ENGINE",
-    "INSTANCE_TYPE_FAMILY", "BILLING_ENTITY", "RESERVATION_ID", "SAVINGS_PLAN_ARN",
+    "AZ",
+    "INSTANCE_TYPE",
+    "LINKED_ACCOUNT",
+    "OPERATION",
+    "PURCHASE_TYPE",
+    "REGION",
+    "SERVICE",
+    "USAGE_TYPE",
+    "USAGE_TYPE_GROUP",
+    "RECORD_TYPE",
+    "OPERATING_SYSTEM",
+    "TENANCY",
+    "PLATFORM",
+    "LEGAL_ENTITY_NAME",
+    "DEPLOYMENT_OPTION",
+    "DATABASE_ENGINE",
+    "INSTANCE_TYPE_FAMILY",
+    "BILLING_ENTITY",
+    "RESERVATION_ID",
+    "SAVINGS_PLAN_ARN",
 }
 
 
 def _ce_group_by(name: str, raw: str) -> tuple[str, ...]:
     dims = _unique([d.upper() for d in _list(name, raw)])
     if not 1 <= len(dims) <= 2 or any(d not in _CE_DIMENSIONS for d in dims):
-        raise SettingsError(
-            name, raw, "one or two Cost Explorer dimensions, e.g. SERVICE,LINKED_ACCOUNT"
-        )
+        raise SettingsError(name, raw, "one or two Cost Explorer dimensions, e.g. SERVICE,LINKED_ACCOUNT")
     return dims
 
 
@@ -257,8 +277,9 @@ class Settings:
 
     def provider_enabled(self, provider: str) -> bool:
         """True when the usage integration and this cloud are both switched on."""
-        flag = {"aws": self.aws_usage_enabled, "gcp": self.gcp_usage_enabled,
-                "azure": self.azure_usage_enabled}[provider]
+        flag = {"aws": self.aws_usage_enabled, "gcp": self.gcp_usage_enabled, "azure": self.azure_usage_enabled}[
+            provider
+        ]
         return self.usage_integration_enabled and flag
 
     def disabled_reason(self, provider: str) -> str | None:
@@ -284,7 +305,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "AWS_COST_WITH_RESOURCES": ("aws_cost_with_resources", _bool),
     "AWS_COST_FORECAST": ("aws_cost_forecast", _bool),
     "AWS_MAX_ATTEMPTS": ("aws_max_attempts", _int(1, 20)),
-    "AWS_ROLE_ARNS": ("aws_role_arns", _ids(_ROLE_ARN, "IAM role ARNs such as arn:aws:iam::123456789012:role/finops-read")),
+    "AWS_ROLE_ARNS": (
+        "aws_role_arns",
+        _ids(_ROLE_ARN, "IAM role ARNs such as arn:aws:iam::123456789012:role/finops-read"),
+    ),
     "AWS_ORG_ROLE_NAME": ("aws_org_role_name", _role_name),
     "GCP_USAGE_ENABLED": ("gcp_usage_enabled", _bool),
     "GCP_PROJECT_ID": ("gcp_project_id", _id(_GCP_PROJECT, _GCP_PROJECT_ALLOWED[:-4])),
@@ -300,10 +324,19 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "GCP_BIGQUERY_ENDPOINT": ("gcp_bigquery_endpoint", lambda n, v: v.strip() or None),
     "AZURE_USAGE_ENABLED": ("azure_usage_enabled", _bool),
     "AZURE_SUBSCRIPTION_ID": ("azure_subscription_id", _id(_AZURE_SUBSCRIPTION, _AZURE_SUBSCRIPTION_ALLOWED[:-4])),
-    "AZURE_SUBSCRIPTION_IDS": ("azure_subscription_ids", _ids(_AZURE_SUBSCRIPTION, _AZURE_SUBSCRIPTION_ALLOWED, str.lower)),
+    "AZURE_SUBSCRIPTION_IDS": (
+        "azure_subscription_ids",
+        _ids(_AZURE_SUBSCRIPTION, _AZURE_SUBSCRIPTION_ALLOWED, str.lower),
+    ),
     "AZURE_TENANT_ID": ("azure_tenant_id", lambda n, v: v.strip() or None),
-    "AZURE_RESOURCE_IDS": ("azure_resource_ids", _ids(_AZURE_RESOURCE_ID, "ARM resource ids "
-                                                     "(/subscriptions/<id>/resourceGroups/<group>/providers/<type>/<name>)", str.lower)),
+    "AZURE_RESOURCE_IDS": (
+        "azure_resource_ids",
+        _ids(
+            _AZURE_RESOURCE_ID,
+            "ARM resource ids (/subscriptions/<id>/resourceGroups/<group>/providers/<type>/<name>)",
+            str.lower,
+        ),
+    ),
     "AZURE_MAX_RETRY_WAIT_SECONDS": ("azure_max_retry_wait_seconds", _int(0, 3600)),
     "AZURE_RESOURCE_MANAGER_ENDPOINT": ("azure_resource_manager_endpoint", lambda n, v: v.strip() or None),
     "FINOPS_DATA_DIR": ("data_dir", lambda n, v: Path(v.strip() or "data")),
@@ -325,8 +358,12 @@ SDK_VARIABLE_PREFIXES = ("AWS_", "AZURE_", "GOOGLE_")
 
 # List variable -> how two of its items are compared (ARM ids and GUIDs ignore case).
 _LIST_KEYS: dict[str, Callable[[str], str]] = {
-    "AWS_USAGE_REGIONS": str, "GCP_MONITORING_PROJECTS": str, "AZURE_SUBSCRIPTION_IDS": str.lower,
-    "AZURE_RESOURCE_IDS": str.lower, "AWS_COST_GROUP_BY": str.upper, "AWS_ROLE_ARNS": str,
+    "AWS_USAGE_REGIONS": str,
+    "GCP_MONITORING_PROJECTS": str,
+    "AZURE_SUBSCRIPTION_IDS": str.lower,
+    "AZURE_RESOURCE_IDS": str.lower,
+    "AWS_COST_GROUP_BY": str.upper,
+    "AWS_ROLE_ARNS": str,
 }
 
 
@@ -391,9 +428,7 @@ def get_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[st
         values["aws_usage_regions"] = _aws_regions("AWS_USAGE_REGIONS", env["AWS_USAGE_REGIONS"])
     else:
         values["aws_usage_regions"] = (region,)
-    values["aws_credentials_in_env"] = bool(env.get("AWS_ACCESS_KEY_ID")) and bool(
-        env.get("AWS_SECRET_ACCESS_KEY")
-    )
+    values["aws_credentials_in_env"] = bool(env.get("AWS_ACCESS_KEY_ID")) and bool(env.get("AWS_SECRET_ACCESS_KEY"))
     if not values.get("gcp_monitoring_projects") and values.get("gcp_project_id"):
         values["gcp_monitoring_projects"] = (values["gcp_project_id"],)
     if not values.get("azure_subscription_ids") and values.get("azure_subscription_id"):

@@ -69,9 +69,12 @@ def _backfill(policy) -> str | None:
 def _retry(policy) -> dict | None:
     if policy is None:
         return None
-    return {"max_retries": policy.max_retries, "delay": policy.delay,
-            "backoff": policy.backoff.value if policy.backoff else None,
-            "jitter": policy.jitter.value if policy.jitter else None}
+    return {
+        "max_retries": policy.max_retries,
+        "delay": policy.delay,
+        "backoff": policy.backoff.value if policy.backoff else None,
+        "jitter": policy.jitter.value if policy.jitter else None,
+    }
 
 
 def _asset(defs, spec, checks: dict[str, dict[str, dict]]) -> dict:
@@ -80,13 +83,15 @@ def _asset(defs, spec, checks: dict[str, dict[str, dict]]) -> dict:
     return {
         "executable": assets_def.is_executable,
         "group": spec.group_name,
-        "kinds": sorted(tag[len(KIND_TAG_PREFIX):] for tag in spec.tags if tag.startswith(KIND_TAG_PREFIX)),
+        "kinds": sorted(tag[len(KIND_TAG_PREFIX) :] for tag in spec.tags if tag.startswith(KIND_TAG_PREFIX)),
         "tags": {k: v for k, v in sorted(spec.tags.items()) if not k.startswith(KIND_TAG_PREFIX)},
         "owners": sorted(spec.owners),
         "code_version": spec.code_version,
         "partitions": _partitions(spec.partitions_def),
-        "deps": {dep.asset_key.to_user_string(): _plain(dep.partition_mapping)
-                 for dep in sorted(spec.deps, key=lambda d: d.asset_key.to_user_string())},
+        "deps": {
+            dep.asset_key.to_user_string(): _plain(dep.partition_mapping)
+            for dep in sorted(spec.deps, key=lambda d: d.asset_key.to_user_string())
+        },
         "automation_condition": _condition(spec.automation_condition),
         "freshness_policy": _plain(spec.freshness_policy),
         "backfill_policy": _backfill(assets_def.backfill_policy),
@@ -103,8 +108,7 @@ def build(defs=None) -> dict:
     graph = defs.resolve_asset_graph()
     checks: dict[str, dict[str, dict]] = {}  # asset -> check name -> what it is
     check_specs = [s for c in defs.asset_checks for s in c.check_specs]
-    check_specs += [s for spec in defs.resolve_all_asset_specs()
-                    for s in defs.resolve_assets_def(spec.key).check_specs]
+    check_specs += [s for spec in defs.resolve_all_asset_specs() for s in defs.resolve_assets_def(spec.key).check_specs]
     for check in check_specs:
         entry = {"blocking": check.blocking}
         if check.additional_deps:
@@ -154,16 +158,24 @@ def dumps(snapshot: dict) -> str:
 def changed_paths(expected, actual, path: str = "") -> list[str]:
     """Where two snapshots differ, as dotted paths (``assets.aws_cost.group``)."""
     if isinstance(expected, dict) and isinstance(actual, dict):
-        return [p for key in sorted(set(expected) | set(actual))
-                for p in changed_paths(expected.get(key), actual.get(key), f"{path}.{key}" if path else key)]
+        return [
+            p
+            for key in sorted(set(expected) | set(actual))
+            for p in changed_paths(expected.get(key), actual.get(key), f"{path}.{key}" if path else key)
+        ]
     return [] if expected == actual else [path or "(all)"]
 
 
 def diff(expected: str, actual: str) -> str:
     """A unified diff of two snapshot texts, empty when they are equal."""
-    return "".join(difflib.unified_diff(expected.splitlines(keepends=True), actual.splitlines(keepends=True),
-                                        fromfile=f"{SNAPSHOT_PATH.name} (checked in)",
-                                        tofile="live definitions"))
+    return "".join(
+        difflib.unified_diff(
+            expected.splitlines(keepends=True),
+            actual.splitlines(keepends=True),
+            fromfile=f"{SNAPSHOT_PATH.name} (checked in)",
+            tofile="live definitions",
+        )
+    )
 
 
 def clean_environment() -> None:

@@ -22,9 +22,11 @@ from dagster import AssetKey, Definitions
 from finops_pipeline_tests import definitions_snapshot as snap
 
 ROOT = Path(__file__).resolve().parents[1]
-HOW_TO_UPDATE = ("If the change is deliberate, regenerate and commit the snapshot:\n"
-                 "  UPDATE_SNAPSHOT=1 pytest finops_pipeline_tests/test_definitions_snapshot.py\n"
-                 "  (or: python -m finops_pipeline_tests.definitions_snapshot --write)")
+HOW_TO_UPDATE = (
+    "If the change is deliberate, regenerate and commit the snapshot:\n"
+    "  UPDATE_SNAPSHOT=1 pytest finops_pipeline_tests/test_definitions_snapshot.py\n"
+    "  (or: python -m finops_pipeline_tests.definitions_snapshot --write)"
+)
 
 
 def _live_snapshot_text() -> str:
@@ -32,8 +34,14 @@ def _live_snapshot_text() -> str:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     env["PYTHONWARNINGS"] = "ignore"
-    done = subprocess.run([sys.executable, "-m", "finops_pipeline_tests.definitions_snapshot"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "finops_pipeline_tests.definitions_snapshot"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -46,8 +54,9 @@ def test_definitions_match_the_checked_in_snapshot():
     difference = snap.diff(expected, live)
     if difference:
         where = snap.changed_paths(snap.json.loads(expected or "{}"), snap.json.loads(live))
-        raise AssertionError("The Dagster definitions changed at: " + ", ".join(where) + "\n"
-                             + difference + "\n" + HOW_TO_UPDATE)
+        raise AssertionError(
+            "The Dagster definitions changed at: " + ", ".join(where) + "\n" + difference + "\n" + HOW_TO_UPDATE
+        )
 
 
 def test_snapshot_names_the_graph_literally():
@@ -55,18 +64,37 @@ def test_snapshot_names_the_graph_literally():
     saved = snap.SNAPSHOT_PATH.read_text()
     data = snap.json.loads(saved)
     assert sorted(data["assets"]) == [
-        "aws_cost", "aws_metrics", "azure_cost", "azure_metrics", "cost_predictions", "cost_trend_daily",
-        "cost_trend_monthly", "gcp_cost", "gcp_metrics", "underutilized_resources", "utilization_daily"]
+        "aws_cost",
+        "aws_metrics",
+        "azure_cost",
+        "azure_metrics",
+        "cost_predictions",
+        "cost_trend_daily",
+        "cost_trend_monthly",
+        "gcp_cost",
+        "gcp_metrics",
+        "underutilized_resources",
+        "utilization_daily",
+    ]
     assert data["groups"] == ["aws", "azure", "gcp", "marts"]
     assert data["assets"]["aws_cost"]["partitions"]["start"] == "2026-01-01T00:00:00+00:00"  # the default start
     assert data["assets"]["cost_trend_monthly"]["deps"] == {"cost_trend_daily": None}
     assert data["jobs"]["finops_daily_job"]["selection"] == [
-        "aws_cost", "aws_metrics", "azure_cost", "azure_metrics", "cost_trend_daily", "gcp_cost", "gcp_metrics",
-        "underutilized_resources", "utilization_daily"]
+        "aws_cost",
+        "aws_metrics",
+        "azure_cost",
+        "azure_metrics",
+        "cost_trend_daily",
+        "gcp_cost",
+        "gcp_metrics",
+        "underutilized_resources",
+        "utilization_daily",
+    ]
     assert data["schedules"]["finops_daily"]["cron_schedule"] == "0 6 * * *"
 
 
 # -- the comparison fails for the changes it exists to catch ---------------------------------
+
 
 def _differs(changed: Definitions) -> str:
     from finops_pipeline.definitions import defs
@@ -89,8 +117,14 @@ def test_a_renamed_asset_shows_in_the_diff():
 
     renamed = aws.aws_cost.with_attributes(asset_key_replacements={AssetKey("aws_cost"): AssetKey("aws_costs")})
     # (schedules.defs left out: its job names aws_cost, so the renamed code location would not even load)
-    changed = Definitions.merge(Definitions(assets=[renamed, aws.aws_metrics], resources=RESOURCES), gcp.defs,
-                                azure.defs, marts.defs, mart_checks.defs, raw_checks.defs)
+    changed = Definitions.merge(
+        Definitions(assets=[renamed, aws.aws_metrics], resources=RESOURCES),
+        gcp.defs,
+        azure.defs,
+        marts.defs,
+        mart_checks.defs,
+        raw_checks.defs,
+    )
     before, after = snap.build(defs), snap.build(changed)
     assert after["assets"]["aws_costs"]["group"] == "aws"
     # what still names aws_cost (its checks, the marts) now points at an asset nothing materializes
@@ -100,13 +134,20 @@ def test_a_renamed_asset_shows_in_the_diff():
 
 
 def test_a_changed_group_or_dependency_shows_in_the_diff():
-    regrouped = _differs(_with_specs(
-        lambda s: s.replace_attributes(group_name="billing") if s.key == AssetKey("gcp_cost") else s))
+    regrouped = _differs(
+        _with_specs(lambda s: s.replace_attributes(group_name="billing") if s.key == AssetKey("gcp_cost") else s)
+    )
     assert '-      "group": "gcp",' in regrouped and '+      "group": "billing",' in regrouped
 
-    dropped = _differs(_with_specs(lambda s: s.replace_attributes(
-        deps=[d for d in s.deps if d.asset_key != AssetKey("cost_predictions")])
-        if s.key == AssetKey("cost_trend_daily") else s))
+    dropped = _differs(
+        _with_specs(
+            lambda s: (
+                s.replace_attributes(deps=[d for d in s.deps if d.asset_key != AssetKey("cost_predictions")])
+                if s.key == AssetKey("cost_trend_daily")
+                else s
+            )
+        )
+    )
     assert '-        "cost_predictions": null' in dropped
 
 
@@ -117,9 +158,19 @@ def test_a_missing_check_shows_in_the_diff():
     from finops_pipeline.definitions import RESOURCES, defs
     from finops_pipeline.defs import mart_checks, marts, raw_checks, schedules
 
-    fewer = [c for c in mart_checks.defs.asset_checks if c.check_specs and next(iter(c.check_specs)).name
-             != "cost_trend_daily_totals"]
-    changed = Definitions.merge(aws.defs, gcp.defs, azure.defs, raw_checks.defs, schedules.defs, marts.defs,
-                                Definitions(asset_checks=fewer, resources=RESOURCES))
+    fewer = [
+        c
+        for c in mart_checks.defs.asset_checks
+        if c.check_specs and next(iter(c.check_specs)).name != "cost_trend_daily_totals"
+    ]
+    changed = Definitions.merge(
+        aws.defs,
+        gcp.defs,
+        azure.defs,
+        raw_checks.defs,
+        schedules.defs,
+        marts.defs,
+        Definitions(asset_checks=fewer, resources=RESOURCES),
+    )
     text = snap.diff(snap.dumps(snap.build(defs)), snap.dumps(snap.build(changed)))
     assert '-        "cost_trend_daily_totals": {' in text

@@ -31,15 +31,20 @@ def test_demo_builds_a_warehouse_flags_every_rule_and_a_second_run_gives_identic
     assert first["cost_daily"] > 0 and first["metrics_hourly"] > 0
 
     con = duckdb.connect(str(tmp_path / "demo" / "finops.duckdb"), read_only=True)
-    days = con.execute(
-        "SELECT DISTINCT usage_date FROM cost_daily WHERE provider = 'aws' ORDER BY 1").fetchall()
+    days = con.execute("SELECT DISTINCT usage_date FROM cost_daily WHERE provider = 'aws' ORDER BY 1").fetchall()
     assert [d for (d,) in days] == [today - timedelta(days=i) for i in range(8, 0, -1)]
     metric_days = con.execute(
-        "SELECT count(DISTINCT usage_date) FROM metrics_hourly WHERE provider = 'aws'").fetchone()[0]
+        "SELECT count(DISTINCT usage_date) FROM metrics_hourly WHERE provider = 'aws'"
+    ).fetchone()[0]
     assert metric_days == 8
-    flagged = dict(con.execute("""
+    flagged = dict(
+        con.execute(
+            """
         SELECT rule_id, list(DISTINCT resource_id) FROM underutilized_resources
-        WHERE usage_date = ? GROUP BY 1""", [today - timedelta(days=1)]).fetchall())
+        WHERE usage_date = ? GROUP BY 1""",
+            [today - timedelta(days=1)],
+        ).fetchall()
+    )
     assert sorted(flagged) == sorted(r for (r,) in con.execute("SELECT rule_id FROM underutilization_rules").fetchall())
     assert {rule: IDLE_BY_RULE[rule] in ids for rule, ids in flagged.items()} == {rule: True for rule in IDLE_BY_RULE}
     printed = "\n".join(lines)

@@ -71,42 +71,55 @@ def test_disabled_cloud_reason_names_the_variable():
 
 
 def test_repeated_list_items_are_used_once_in_first_seen_order():
-    s = get_settings({"AZURE_SUBSCRIPTION_IDS": "a,b,a", "GCP_MONITORING_PROJECTS": "proj-two,proj-one,proj-two",
-                      "AWS_USAGE_REGIONS": "eu-west-1,us-east-1,eu-west-1",
-                      "AZURE_RESOURCE_IDS": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/x,"
-                                            "/SUBSCRIPTIONS/S/resourceGroups/RG/providers/Microsoft.Web/sites/X"})
+    s = get_settings(
+        {
+            "AZURE_SUBSCRIPTION_IDS": "a,b,a",
+            "GCP_MONITORING_PROJECTS": "proj-two,proj-one,proj-two",
+            "AWS_USAGE_REGIONS": "eu-west-1,us-east-1,eu-west-1",
+            "AZURE_RESOURCE_IDS": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/x,"
+            "/SUBSCRIPTIONS/S/resourceGroups/RG/providers/Microsoft.Web/sites/X",
+        }
+    )
     assert s.azure_subscription_ids == ("a", "b")
     assert s.gcp_monitoring_projects == ("proj-two", "proj-one")
     assert s.aws_usage_regions == ("eu-west-1", "us-east-1")
     assert s.azure_resource_ids == ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Web/sites/x",)
     assert dict(s.repeated_items) == {
-        "AWS_USAGE_REGIONS": ("eu-west-1",), "GCP_MONITORING_PROJECTS": ("proj-two",),
+        "AWS_USAGE_REGIONS": ("eu-west-1",),
+        "GCP_MONITORING_PROJECTS": ("proj-two",),
         "AZURE_SUBSCRIPTION_IDS": ("a",),
-        "AZURE_RESOURCE_IDS": ("/SUBSCRIPTIONS/S/resourceGroups/RG/providers/Microsoft.Web/sites/X",)}
+        "AZURE_RESOURCE_IDS": ("/SUBSCRIPTIONS/S/resourceGroups/RG/providers/Microsoft.Web/sites/X",),
+    }
 
 
-@pytest.mark.parametrize("name, value, allowed", [
-    ("GCP_MONITORING_PROJECTS", 'shop-prod,shop"dev', "Google Cloud project id"),
-    ("GCP_PROJECT_ID", "Shop Prod", "Google Cloud project id"),
-    ("GCP_BILLING_PROJECT_ID", "x", "Google Cloud project id"),
-    ("AZURE_SUBSCRIPTION_IDS", "sub-1,sub'2", "subscription id"),
-    ("AZURE_RESOURCE_IDS", "vm-1", "/subscriptions/"),
-])
+@pytest.mark.parametrize(
+    "name, value, allowed",
+    [
+        ("GCP_MONITORING_PROJECTS", 'shop-prod,shop"dev', "Google Cloud project id"),
+        ("GCP_PROJECT_ID", "Shop Prod", "Google Cloud project id"),
+        ("GCP_BILLING_PROJECT_ID", "x", "Google Cloud project id"),
+        ("AZURE_SUBSCRIPTION_IDS", "sub-1,sub'2", "subscription id"),
+        ("AZURE_RESOURCE_IDS", "vm-1", "/subscriptions/"),
+    ],
+)
 def test_list_and_id_settings_are_checked_before_any_cloud_call(name, value, allowed):
     with pytest.raises(SettingsError) as info:
         get_settings({name: value})
     assert name in str(info.value) and allowed in str(info.value)
 
 
-@pytest.mark.parametrize("name, value, bound", [
-    ("FINOPS_RESTATEMENT_DAYS", "400", "from 0 to 62"),
-    ("FINOPS_METRICS_CONCURRENCY", "500", "from 1 to 32"),
-    ("AWS_MAX_ATTEMPTS", "1000", "from 1 to 20"),
-    ("USAGE_CACHE_TTL_SECONDS", "99999999", "from 0 to 604800"),
-    ("USAGE_CACHE_MAX_ENTRIES", "99999999", "from 1 to 1000000"),
-    ("AZURE_MAX_RETRY_WAIT_SECONDS", "86400", "from 0 to 3600"),
-    ("GCP_BILLING_MAX_BYTES", str(2 * 1024**5), "from 1 to 1125899906842624"),
-])
+@pytest.mark.parametrize(
+    "name, value, bound",
+    [
+        ("FINOPS_RESTATEMENT_DAYS", "400", "from 0 to 62"),
+        ("FINOPS_METRICS_CONCURRENCY", "500", "from 1 to 32"),
+        ("AWS_MAX_ATTEMPTS", "1000", "from 1 to 20"),
+        ("USAGE_CACHE_TTL_SECONDS", "99999999", "from 0 to 604800"),
+        ("USAGE_CACHE_MAX_ENTRIES", "99999999", "from 1 to 1000000"),
+        ("AZURE_MAX_RETRY_WAIT_SECONDS", "86400", "from 0 to 3600"),
+        ("GCP_BILLING_MAX_BYTES", str(2 * 1024**5), "from 1 to 1125899906842624"),
+    ],
+)
 def test_whole_numbers_have_documented_upper_bounds(name, value, bound):
     with pytest.raises(SettingsError, match=bound):
         get_settings({name: value})
@@ -126,8 +139,10 @@ def test_credentials_in_dotenv_reach_the_sdk_credential_chains(tmp_path, monkeyp
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
     env_file = tmp_path / ".env"
-    env_file.write_text("AWS_USAGE_ENABLED=true\nAWS_ACCESS_KEY_ID=AKIAEXAMPLEKEY0000000\n"
-                        "AWS_SECRET_ACCESS_KEY=dotenv-secret\nAZURE_CLIENT_SECRET=azure-dotenv-secret\n")
+    env_file.write_text(
+        "AWS_USAGE_ENABLED=true\nAWS_ACCESS_KEY_ID=AKIAEXAMPLEKEY0000000\n"
+        "AWS_SECRET_ACCESS_KEY=dotenv-secret\nAZURE_CLIENT_SECRET=azure-dotenv-secret\n"
+    )
     monkeypatch.setenv("FINOPS_ENV_FILE", str(env_file))
     monkeypatch.setenv("AZURE_CLIENT_SECRET", "from-the-process")
     settings = get_settings()
@@ -143,7 +158,9 @@ def test_role_arns_are_validated_and_used_once():
     assert settings.aws_role_arns == (arn,)
     assert settings.repeated_items == (("AWS_ROLE_ARNS", (arn,)),)
     assert settings.aws_org_role_name == "OrganizationAccountAccessRole"
-    with pytest.raises(SettingsError, match="AWS_ROLE_ARNS='role/x' is invalid: expected a comma list of IAM role ARNs"):
+    with pytest.raises(
+        SettingsError, match="AWS_ROLE_ARNS='role/x' is invalid: expected a comma list of IAM role ARNs"
+    ):
         get_settings({"AWS_ROLE_ARNS": "role/x"})
     with pytest.raises(SettingsError, match="AWS_ORG_ROLE_NAME"):
         get_settings({"AWS_ORG_ROLE_NAME": "bad name"})
@@ -154,11 +171,25 @@ def test_a_bad_setting_never_stops_the_code_location_from_loading(tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "FINOPS_START_DATE": "2026-13-01", "AZURE_SUBSCRIPTION_IDS": "not-a-guid",
-           "FINOPS_ENV_FILE": str(tmp_path / "no.env")}
-    done = subprocess.run([sys.executable, "-c", "from finops_pipeline.definitions import defs; "
-                           "print(defs.resolve_asset_graph().get(__import__('dagster').AssetKey('aws_cost'))"
-                           ".partitions_def.start.date())"], env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "FINOPS_START_DATE": "2026-13-01",
+        "AZURE_SUBSCRIPTION_IDS": "not-a-guid",
+        "FINOPS_ENV_FILE": str(tmp_path / "no.env"),
+    }
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from finops_pipeline.definitions import defs; "
+            "print(defs.resolve_asset_graph().get(__import__('dagster').AssetKey('aws_cost'))"
+            ".partitions_def.start.date())",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2026-01-01"
     assert "FINOPS_START_DATE='2026-13-01' is invalid" in done.stderr

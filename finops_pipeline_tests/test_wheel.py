@@ -20,8 +20,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 # Not part of the source a wheel is built from (and large, or local to this machine).
-NOT_SOURCE = shutil.ignore_patterns(".git", ".venv", "data", "build", "dist", "*.egg-info", "__pycache__",
-                                    ".pytest_cache", ".tmp_dagster_home_*", "results")
+NOT_SOURCE = shutil.ignore_patterns(
+    ".git",
+    ".venv",
+    "data",
+    "build",
+    "dist",
+    "*.egg-info",
+    "__pycache__",
+    ".pytest_cache",
+    ".tmp_dagster_home_*",
+    "results",
+)
 
 
 def _run(args: list[str], cwd: Path, env: dict | None = None, timeout: int = 300) -> str:
@@ -35,8 +45,10 @@ def wheel(tmp_path_factory) -> Path:
     scratch = tmp_path_factory.mktemp("wheel")
     source = scratch / "source"
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE)
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(scratch / "dist"), str(source)],
-         cwd=scratch)
+    _run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(scratch / "dist"), str(source)],
+        cwd=scratch,
+    )
     [built] = (scratch / "dist").glob("finops_pipeline-*.whl")
     return built
 
@@ -45,8 +57,12 @@ def test_wheel_carries_every_sql_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "sql").rglob("*") if p.is_file())
     assert shipped, "sql/ is empty"
-    assert {"sql/utilization_daily.sql", "sql/macros.sql", "sql/seeds/underutilization_rules.csv",
-            "sql/views/focus_cost_and_usage.sql"} <= set(shipped)
+    assert {
+        "sql/utilization_daily.sql",
+        "sql/macros.sql",
+        "sql/seeds/underutilization_rules.csv",
+        "sql/views/focus_cost_and_usage.sql",
+    } <= set(shipped)
     missing = [name for name in shipped if f"finops_pipeline/{name}" not in names]
     assert not missing, f"not in {wheel.name}: {missing}"
     assert not [n for n in names if n.startswith("finops_pipeline_tests/")], "the tests are not part of the package"
@@ -55,11 +71,16 @@ def test_wheel_carries_every_sql_file(wheel):
 def test_installed_wheel_finds_its_sql_and_loads_the_definitions(wheel, tmp_path):
     site, outside = tmp_path / "site", tmp_path / "elsewhere"
     outside.mkdir()
-    _run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site), str(wheel)],
-         cwd=outside)
+    _run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--quiet", "--target", str(site), str(wheel)], cwd=outside
+    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env.update(PYTHONPATH=str(site), DAGSTER_HOME=str(tmp_path / "dagster_home"),
-               FINOPS_DATA_DIR=str(tmp_path / "data"), FINOPS_ENV_FILE=str(tmp_path / "no.env"))
+    env.update(
+        PYTHONPATH=str(site),
+        DAGSTER_HOME=str(tmp_path / "dagster_home"),
+        FINOPS_DATA_DIR=str(tmp_path / "data"),
+        FINOPS_ENV_FILE=str(tmp_path / "no.env"),
+    )
     (tmp_path / "dagster_home").mkdir()
     probe = (
         "import finops_pipeline\n"
@@ -74,6 +95,7 @@ def test_installed_wheel_finds_its_sql_and_loads_the_definitions(wheel, tmp_path
     assert Path(package_file).is_relative_to(site), f"imported from {package_file}, not the installed wheel"
     assert Path(sql_dir).is_relative_to(site), f"SQL read from {sql_dir}"
     assert int(froms) > 0 and int(macros) > 0
-    validated = _run([str(BIN / "dagster"), "definitions", "validate", "-m", "finops_pipeline.definitions"],
-                     cwd=outside, env=env)
+    validated = _run(
+        [str(BIN / "dagster"), "definitions", "validate", "-m", "finops_pipeline.definitions"], cwd=outside, env=env
+    )
     assert "Validation successful" in validated

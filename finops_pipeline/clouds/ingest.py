@@ -65,12 +65,23 @@ def markdown_preview(table: pa.Table | None, rows: int = PREVIEW_ROWS) -> Metada
 def skipped(context: AssetExecutionContext, provider: str, reason: str) -> MaterializeResult:
     """A disabled cloud: nothing fetched or written, and the UI and log say why."""
     context.log.warning(f"{provider} skipped: {reason}")
-    return MaterializeResult(metadata={"status": "skipped", "skipped_reason": reason, "rows": 0,
-                                       "partitions_written": 0})
+    return MaterializeResult(
+        metadata={"status": "skipped", "skipped_reason": reason, "rows": 0, "partitions_written": 0}
+    )
 
 
-def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: CloudSource, settings: Settings,
-            started: float, span: tuple, writes: list, preview: pa.Table | None, extra: dict) -> MaterializeResult:
+def _report(
+    context: AssetExecutionContext,
+    provider: str,
+    kind: str,
+    adapter: CloudSource,
+    settings: Settings,
+    started: float,
+    span: tuple,
+    writes: list,
+    preview: pa.Table | None,
+    extra: dict,
+) -> MaterializeResult:
     """Refresh the catalog views, then describe the run for the UI and the log."""
     for call, why in adapter.api.skipped.items():
         context.log.warning(f"{provider} {kind}: optional {call} skipped, the main rows landed: {why}")
@@ -78,8 +89,11 @@ def _report(context: AssetExecutionContext, provider: str, kind: str, adapter: C
         catalog = refresh_catalog(settings.data_dir)
     except CatalogError as exc:
         # The partitions are written: retrying would only repeat the paid API calls.
-        raise Failure(description=f"{provider} {kind}: {len(writes)} partition(s) were written, then the "
-                      f"catalog refresh failed: {exc}", allow_retries=False) from None
+        raise Failure(
+            description=f"{provider} {kind}: {len(writes)} partition(s) were written, then the "
+            f"catalog refresh failed: {exc}",
+            allow_retries=False,
+        ) from None
     if catalog.status == "deferred":
         context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
     meta = {
@@ -125,8 +139,9 @@ def _open_run(context: AssetExecutionContext, provider: str, resources: tuple[Se
     return settings, Lake(settings.lake_dir), start, end, perf_counter()
 
 
-def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFactory,
-                *resources: SettingsResource) -> MaterializeResult:
+def ingest_cost(
+    context: AssetExecutionContext, provider: str, build: AdapterFactory, *resources: SettingsResource
+) -> MaterializeResult:
     """Fetch billing for the run's partition window and replace those cost_daily partitions.
 
     A daily run carries each provider's restatement plan (clouds/restatement.py): then only the
@@ -139,16 +154,24 @@ def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFac
     plan_tag = context.run.tags.get(RESTATE_TAG_PREFIX + provider)
     if plan_tag is not None:
         plan = decode_plan(plan_tag)
-        landed = {date.fromisoformat(p["usage_date"]) for p in lake.partitions("cost_daily")
-                  if p["provider"] == provider}
+        landed = {
+            date.fromisoformat(p["usage_date"]) for p in lake.partitions("cost_daily") if p["provider"] == provider
+        }
         todo = {d: plan.get(d, "not landed yet") for d in todo if d in plan or d not in landed}
         for why in sorted(set(todo.values())):
             context.log.info(f"{provider} cost: re-pulling {sum(1 for r in todo.values() if r == why)} day(s): {why}")
     restated = {why: [d.isoformat() for d, r in todo.items() if r == why] for why in sorted(set(todo.values()))}
     if not todo:
         context.log.info(f"{provider} cost: nothing to re-pull, every day of [{start}, {end}) is landed and settled")
-        return MaterializeResult(metadata={"status": "kept", "rows": 0, "partitions_written": 0,
-                                           "window": f"[{start}, {end})", "restated_days": MetadataValue.json({})})
+        return MaterializeResult(
+            metadata={
+                "status": "kept",
+                "rows": 0,
+                "partitions_written": 0,
+                "window": f"[{start}, {end})",
+                "restated_days": MetadataValue.json({}),
+            }
+        )
     fetch_start, fetch_end = min(todo), max(todo) + timedelta(days=1)
     with _failing_clearly():
         adapter = build(settings)
@@ -159,24 +182,43 @@ def ingest_cost(context: AssetExecutionContext, provider: str, build: AdapterFac
             cost = cost.filter(pc.is_in(cost["usage_date"], wanted))
         cost, kept = keep_landed_detail(lake, provider, cost)
         if kept:
-            context.log.warning(f"{provider} cost: kept the landed resource-level rows of {len(kept)} "
-                                "(day, account, service) group(s): the source now returns only service-level "
-                                "rows for the same totals")
+            context.log.warning(
+                f"{provider} cost: kept the landed resource-level rows of {len(kept)} "
+                "(day, account, service) group(s): the source now returns only service-level "
+                "rows for the same totals"
+            )
         expected = [{"provider": provider, "usage_date": d} for d in sorted(todo)]
         writes = lake.write_partitions("cost_daily", cost, expected=expected)
         forecast_rows = 0
         if fetched.forecast is not None and fetched.forecast.num_rows:
             forecast_rows = sum(w.rows for w in lake.write_partitions("cost_forecast", fetched.forecast))
-    totals = {d.isoformat(): {cur: str(v) for cur, v in sorted(t.items())}
-              for d, t in sorted(fetched.provider_totals.items()) if d in todo}
-    return _report(context, provider, "cost", adapter, settings, started, (start, end), writes, cost,
-                   {"forecast_rows": forecast_rows, "provider_totals": MetadataValue.json(totals),
-                    "restated_days": MetadataValue.json(restated),
-                    "kept_landed_detail": MetadataValue.json([{k: str(v) for k, v in g.items()} for g in kept])})
+    totals = {
+        d.isoformat(): {cur: str(v) for cur, v in sorted(t.items())}
+        for d, t in sorted(fetched.provider_totals.items())
+        if d in todo
+    }
+    return _report(
+        context,
+        provider,
+        "cost",
+        adapter,
+        settings,
+        started,
+        (start, end),
+        writes,
+        cost,
+        {
+            "forecast_rows": forecast_rows,
+            "provider_totals": MetadataValue.json(totals),
+            "restated_days": MetadataValue.json(restated),
+            "kept_landed_detail": MetadataValue.json([{k: str(v) for k, v in g.items()} for g in kept]),
+        },
+    )
 
 
-def write_metric_days(adapter: CloudSource, lake: Lake, start: date, end: date, concurrency: int = 1,
-                      keep: frozenset[date] = frozenset()) -> tuple[list[PartitionWrite], pa.Table | None]:
+def write_metric_days(
+    adapter: CloudSource, lake: Lake, start: date, end: date, concurrency: int = 1, keep: frozenset[date] = frozenset()
+) -> tuple[list[PartitionWrite], pa.Table | None]:
     """Stream each UTC day of [start, end) but those in ``keep`` into its metrics_hourly
     partition; returns the writes (in day order) and a preview of the first rows."""
 
@@ -186,8 +228,9 @@ def write_metric_days(adapter: CloudSource, lake: Lake, start: date, end: date, 
     def one_day(day: date) -> tuple[PartitionWrite, pa.Table | None]:
         preview = None
         with lake.open_partition("metrics_hourly", {"provider": adapter.provider, "usage_date": day}) as writer:
-            for page in adapter.iter_metric_frames(day_start(day), day_start(day + timedelta(days=1)),
-                                                   resources=resources):
+            for page in adapter.iter_metric_frames(
+                day_start(day), day_start(day + timedelta(days=1)), resources=resources
+            ):
                 writer.write(page)
                 if preview is None and page.num_rows:
                     preview = page.slice(0, PREVIEW_ROWS)
@@ -200,8 +243,9 @@ def write_metric_days(adapter: CloudSource, lake: Lake, start: date, end: date, 
     return [w for w, _ in done], next((p for _, p in done if p is not None), None)
 
 
-def ingest_metrics(context: AssetExecutionContext, provider: str, build: AdapterFactory,
-                   *resources: SettingsResource) -> MaterializeResult:
+def ingest_metrics(
+    context: AssetExecutionContext, provider: str, build: AdapterFactory, *resources: SettingsResource
+) -> MaterializeResult:
     """Stream each day's metric pages of the run's window into its metrics_hourly partition."""
     run = _open_run(context, provider, resources)
     if isinstance(run, MaterializeResult):
@@ -211,8 +255,9 @@ def ingest_metrics(context: AssetExecutionContext, provider: str, build: Adapter
     if context.run.tags.get(METRICS_REFETCH_TAG) == "latest":
         # Billing restates, metrics do not: the daily run re-fetches cost for the whole
         # restatement window but only the newest day (and any missing day) of metrics.
-        landed = {date.fromisoformat(p["usage_date"]) for p in lake.partitions("metrics_hourly")
-                  if p["provider"] == provider}
+        landed = {
+            date.fromisoformat(p["usage_date"]) for p in lake.partitions("metrics_hourly") if p["provider"] == provider
+        }
         keep = frozenset(d for d in days(start, end - timedelta(days=1)) if d in landed)
         if keep:
             context.log.info(f"{provider} metrics: keeping {len(keep)} landed day(s); metrics do not restate")
@@ -220,5 +265,15 @@ def ingest_metrics(context: AssetExecutionContext, provider: str, build: Adapter
         adapter = build(settings)
         writes, preview = write_metric_days(adapter, lake, start, end, settings.metrics_concurrency, keep)
     rows_by_day = {w.partition["usage_date"]: w.rows for w in writes}
-    return _report(context, provider, "metrics", adapter, settings, started, (start, end), writes, preview,
-                   {"rows_by_day": MetadataValue.json(rows_by_day), "days_kept": len(keep)})
+    return _report(
+        context,
+        provider,
+        "metrics",
+        adapter,
+        settings,
+        started,
+        (start, end),
+        writes,
+        preview,
+        {"rows_by_day": MetadataValue.json(rows_by_day), "days_kept": len(keep)},
+    )

@@ -32,8 +32,12 @@ RESTATE_TAG_PREFIX = "finops/restate_"  # + provider (a tag key has one namespac
 Plan = dict[date, str]  # day -> why it is re-pulled
 
 
-def plan_restatement(provider: str, settings: Settings, today: date,
-                     newer_export_days: Callable[[dict[date, datetime], date], list[date]] | None = None) -> Plan:
+def plan_restatement(
+    provider: str,
+    settings: Settings,
+    today: date,
+    newer_export_days: Callable[[dict[date, datetime], date], list[date]] | None = None,
+) -> Plan:
     """The cost days of ``provider`` to re-pull on ``today``'s daily run, each with its reason.
 
     ``newer_export_days(landed, since)`` (GCP) returns the usage days on or after ``since`` whose
@@ -63,8 +67,7 @@ def plan_restatement(provider: str, settings: Settings, today: date,
                 add(day, f"previous month, final after day {settings.azure_restatement_close_day}")
     elif provider == "gcp" and newer_export_days is not None:
         since = yesterday - timedelta(days=settings.gcp_restatement_lookback_days)
-        landed = {d: t for d, t in _landed_days(settings, provider, "min(ingested_at)", with_value=True)
-                  if d >= since}
+        landed = {d: t for d, t in _landed_days(settings, provider, "min(ingested_at)", with_value=True) if d >= since}
         for day in newer_export_days(landed, since):
             add(day, "export rows newer than the landed day")
     for back in range(1, settings.restatement_days + 1):
@@ -83,8 +86,11 @@ def _landed_days(settings: Settings, provider: str, aggregate: str, with_value: 
         return []
     files = str(Path(lake.table_dir("cost_daily")) / f"provider={provider}" / "*" / "*.parquet")
     with duckdb.connect() as con:
-        rows = con.execute(f"SELECT usage_date, {aggregate} FROM read_parquet(?, hive_partitioning = true) "
-                           "GROUP BY usage_date ORDER BY usage_date", [files]).fetchall()
+        rows = con.execute(
+            f"SELECT usage_date, {aggregate} FROM read_parquet(?, hive_partitioning = true) "
+            "GROUP BY usage_date ORDER BY usage_date",
+            [files],
+        ).fetchall()
     days = [(date.fromisoformat(str(d)), value) for d, value in rows]
     return days if with_value else [d for d, value in days if value]
 
@@ -126,17 +132,21 @@ def keep_landed_detail(lake: Lake, provider: str, cost: pa.Table) -> tuple[pa.Ta
     only: a rerun of an older day must not lose per-resource cost). Returns the rows to write
     and the (day, account, service, currency) groups whose landed detail was kept."""
     days = sorted({d.isoformat() for d in cost["usage_date"].to_pylist()})
-    files = [str(lake.partition_dir("cost_daily", {"provider": provider, "usage_date": d}) / "part.parquet")
-             for d in days]
+    files = [
+        str(lake.partition_dir("cost_daily", {"provider": provider, "usage_date": d}) / "part.parquet") for d in days
+    ]
     files = [f for f in files if Path(f).exists()]
     if not files or not cost.num_rows:
         return cost, []
     keys = ", ".join(_GROUP)
     with duckdb.connect() as con:
         con.register("fresh", cost)
-        con.execute("""
+        con.execute(
+            """
             CREATE TEMP TABLE landed AS SELECT * FROM read_parquet(
-                ?, hive_partitioning = true, hive_types = {'provider': VARCHAR, 'usage_date': DATE})""", [files])
+                ?, hive_partitioning = true, hive_types = {'provider': VARCHAR, 'usage_date': DATE})""",
+            [files],
+        )
         con.execute(f"""
             CREATE TEMP TABLE kept AS
             WITH f AS (SELECT {keys}, sum(billed_cost) AS b, sum(effective_cost) AS e, count(resource_id) AS n

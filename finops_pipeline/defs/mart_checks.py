@@ -20,8 +20,9 @@ from finops_pipeline.warehouse.schemas import TABLES, TableSpec
 def duplicate_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
     """Rows beyond the first for each key (NULLs compare equal)."""
     keys = ", ".join(f'"{k}"' for k in spec.key)
-    return con.execute(f'SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM "{spec.name}" '
-                   f"GROUP BY {keys})").fetchone()[0]
+    return con.execute(
+        f'SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM "{spec.name}" GROUP BY {keys})'
+    ).fetchone()[0]
 
 
 def null_keys(con: duckdb.DuckDBPyConnection, spec: TableSpec) -> int:
@@ -37,8 +38,18 @@ def cpu_out_of_range(con: duckdb.DuckDBPyConnection) -> int:
 
 
 def negative_usage(con: duckdb.DuckDBPyConnection) -> int:
-    columns = ["network_in_bytes", "network_out_bytes", "disk_read_bytes", "disk_write_bytes", "requests",
-               "invocations", "errors", "connections_avg", "connections_max", "hours_with_data"]
+    columns = [
+        "network_in_bytes",
+        "network_out_bytes",
+        "disk_read_bytes",
+        "disk_write_bytes",
+        "requests",
+        "invocations",
+        "errors",
+        "connections_avg",
+        "connections_max",
+        "hours_with_data",
+    ]
     condition = " OR ".join(f"{c} < 0" for c in columns)
     return con.execute(f"SELECT count(*) FROM utilization_daily WHERE {condition}").fetchone()[0]
 
@@ -50,7 +61,8 @@ def flags_without_evidence(con: duckdb.DuckDBPyConnection) -> int:
 
 def trend_total_mismatches(con: duckdb.DuckDBPyConnection) -> list[dict]:
     """Days where cost_trend_daily's actual differs from cost_daily's billed total."""
-    return con.execute("""
+    return (
+        con.execute("""
         WITH trend AS (SELECT usage_date, provider, billing_currency, sum(actual_cost) AS trend_total
                        FROM cost_trend_daily GROUP BY ALL),
              billed AS (SELECT usage_date, provider, billing_currency, sum(billed_cost) AS billed_total
@@ -61,7 +73,10 @@ def trend_total_mismatches(con: duckdb.DuckDBPyConnection) -> list[dict]:
                CAST(b.billed_total AS VARCHAR) AS cost_daily, CAST(t.trend_total AS VARCHAR) AS cost_trend_daily
         FROM trend AS t FULL JOIN billed AS b USING (usage_date, provider, billing_currency)
         WHERE t.trend_total IS DISTINCT FROM b.billed_total ORDER BY 1, 2, 3
-    """).df().to_dict("records")
+    """)
+        .df()
+        .to_dict("records")
+    )
 
 
 def _lake_connection(warehouse: WarehouseResource) -> duckdb.DuckDBPyConnection:
@@ -75,9 +90,10 @@ def _key_check(name: str, warehouse: WarehouseResource) -> AssetCheckResult:
         duplicates, nulls = duplicate_keys(con, spec), null_keys(con, spec)
     finally:
         con.close()
-    return AssetCheckResult(passed=duplicates == 0 and nulls == 0,
-                            metadata={"duplicate_rows": duplicates, "null_key_rows": nulls,
-                                      "key": ", ".join(spec.key)})
+    return AssetCheckResult(
+        passed=duplicates == 0 and nulls == 0,
+        metadata={"duplicate_rows": duplicates, "null_key_rows": nulls, "key": ", ".join(spec.key)},
+    )
 
 
 @asset_check(asset=utilization_daily, description="Key (usage_date, provider, resource_id) unique and non-null.")
@@ -92,8 +108,9 @@ def utilization_daily_ranges(warehouse: WarehouseResource) -> AssetCheckResult:
         cpu, negative = cpu_out_of_range(con), negative_usage(con)
     finally:
         con.close()
-    return AssetCheckResult(passed=cpu == 0 and negative == 0,
-                            metadata={"cpu_out_of_range_rows": cpu, "negative_usage_rows": negative})
+    return AssetCheckResult(
+        passed=cpu == 0 and negative == 0, metadata={"cpu_out_of_range_rows": cpu, "negative_usage_rows": negative}
+    )
 
 
 @asset_check(asset=underutilized_resources, description="Key unique and non-null.")
@@ -116,16 +133,20 @@ def cost_trend_daily_keys(warehouse: WarehouseResource) -> AssetCheckResult:
     return _key_check("cost_trend_daily", warehouse)
 
 
-@asset_check(asset=cost_trend_daily,
-             description="For every day, provider and currency: sum of cost_daily = sum of cost_trend_daily.")
+@asset_check(
+    asset=cost_trend_daily,
+    description="For every day, provider and currency: sum of cost_daily = sum of cost_trend_daily.",
+)
 def cost_trend_daily_totals(warehouse: WarehouseResource) -> AssetCheckResult:
     con = _lake_connection(warehouse)
     try:
         mismatches = trend_total_mismatches(con)
     finally:
         con.close()
-    return AssetCheckResult(passed=not mismatches, metadata={
-        "mismatched_days": len(mismatches), "mismatches": MetadataValue.json(mismatches[:20])})
+    return AssetCheckResult(
+        passed=not mismatches,
+        metadata={"mismatched_days": len(mismatches), "mismatches": MetadataValue.json(mismatches[:20])},
+    )
 
 
 @asset_check(asset=cost_trend_monthly, description="Key unique and non-null.")
@@ -134,7 +155,13 @@ def cost_trend_monthly_keys(warehouse: WarehouseResource) -> AssetCheckResult:
 
 
 defs = Definitions(
-    asset_checks=[utilization_daily_keys, utilization_daily_ranges, underutilized_resources_keys,
-                  underutilized_resources_evidence, cost_trend_daily_keys, cost_trend_daily_totals,
-                  cost_trend_monthly_keys],
+    asset_checks=[
+        utilization_daily_keys,
+        utilization_daily_ranges,
+        underutilized_resources_keys,
+        underutilized_resources_evidence,
+        cost_trend_daily_keys,
+        cost_trend_daily_totals,
+        cost_trend_monthly_keys,
+    ],
 )

@@ -6,7 +6,6 @@ the result replaces those partitions (``Lake.write_partitions``), then the catal
 Restated raw partitions re-trigger the marts that read them (``MART_AUTOMATION``).
 """
 
-
 import csv
 from datetime import date, timedelta
 from pathlib import Path
@@ -45,7 +44,9 @@ TREND_TOLERANCE = 0.10  # within +-10% of the prediction a trend is on_track
 LOOKBACK_DAYS = 30  # trailing cost for savings; the longest rule window (Cloud SQL) is 30 days
 
 MONTHLY = MonthlyPartitionsDefinition(
-    start_date=partition_start_date().replace(day=1).isoformat(), timezone="UTC", fmt="%Y-%m-%d",
+    start_date=partition_start_date().replace(day=1).isoformat(),
+    timezone="UTC",
+    fmt="%Y-%m-%d",
     end_offset=1,  # the current month is measurable month-to-date
 )
 
@@ -62,25 +63,39 @@ _TRAILING = TimeWindowPartitionMapping(start_offset=-(LOOKBACK_DAYS - 1), allow_
 _MONTH_TO_DATE = TimeWindowPartitionMapping(start_offset=-31, allow_nonexistent_upstream_partitions=True)
 
 
-def _write_mart(context: AssetExecutionContext, settings: Settings, table: str, data: pa.Table,
-                expected: list[date], started: float, window_text: str) -> MaterializeResult:
+def _write_mart(
+    context: AssetExecutionContext,
+    settings: Settings,
+    table: str,
+    data: pa.Table,
+    expected: list[date],
+    started: float,
+    window_text: str,
+) -> MaterializeResult:
     writes = Lake(settings.lake_dir).write_partitions(table, data, expected=[{"usage_date": d} for d in expected])
     catalog = refresh_catalog(settings.data_dir)
     if catalog.status == "deferred":
         context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
     context.log.info(f"{table}: {data.num_rows} rows in {len(writes)} partitions for {window_text}")
-    return MaterializeResult(metadata={
-        "rows": data.num_rows,
-        "partitions_written": len(writes),
-        "window": window_text,
-        "duration_seconds": round(perf_counter() - started, 3),
-        "catalog": catalog.status,
-        "preview": markdown_preview(data),
-    })
+    return MaterializeResult(
+        metadata={
+            "rows": data.num_rows,
+            "partitions_written": len(writes),
+            "window": window_text,
+            "duration_seconds": round(perf_counter() - started, 3),
+            "catalog": catalog.status,
+            "preview": markdown_preview(data),
+        }
+    )
 
 
-def _run_daily_mart(context: AssetExecutionContext, settings: Settings, table: str, extra: dict | None = None,
-                    seed_overrides: dict | None = None) -> MaterializeResult:
+def _run_daily_mart(
+    context: AssetExecutionContext,
+    settings: Settings,
+    table: str,
+    extra: dict | None = None,
+    seed_overrides: dict | None = None,
+) -> MaterializeResult:
     started = perf_counter()
     start, end = window(context.partition_key_range)
     data = run_sql(table, Lake(settings.lake_dir), {"start": start, "end": end, **(extra or {})}, seed_overrides)
@@ -96,27 +111,36 @@ def cost_predictions(context: AssetExecutionContext, warehouse: WarehouseResourc
     settings = settings_of(warehouse)
     directory = settings.predictions_path
     if not prediction_files(directory):
-        reason = (f"{directory} has no prediction files (*.json, *.csv); set FINOPS_PREDICTIONS_DIR or add "
-                  "files. The predictions already landed are kept")
+        reason = (
+            f"{directory} has no prediction files (*.json, *.csv); set FINOPS_PREDICTIONS_DIR or add "
+            "files. The predictions already landed are kept"
+        )
         context.log.warning(f"cost_predictions skipped: {reason}")
         return MaterializeResult(metadata={"status": "skipped", "skipped_reason": reason, "rows": 0})
     frame = read_predictions(directory, settings.tag_match_key)
     Lake(settings.lake_dir).write_partitions("cost_predictions", frame)
     catalog = refresh_catalog(settings.data_dir)
     table = pa.Table.from_pandas(frame, preserve_index=False) if len(frame) else None
-    return MaterializeResult(metadata={
-        "rows": len(frame),
-        "files": MetadataValue.json(sorted({Path(f).name for f in frame["source_file"]})),
-        "unmapped_rows": int(frame["service_name"].isna().sum()) if len(frame) else 0,
-        "duration_seconds": round(perf_counter() - started, 3),
-        "catalog": catalog.status,
-        "preview": markdown_preview(table.drop_columns(["tags"]) if table is not None else None),
-    })
+    return MaterializeResult(
+        metadata={
+            "rows": len(frame),
+            "files": MetadataValue.json(sorted({Path(f).name for f in frame["source_file"]})),
+            "unmapped_rows": int(frame["service_name"].isna().sum()) if len(frame) else 0,
+            "duration_seconds": round(perf_counter() - started, 3),
+            "catalog": catalog.status,
+            "preview": markdown_preview(table.drop_columns(["tags"]) if table is not None else None),
+        }
+    )
 
 
-@asset(partitions_def=DAILY, group_name="marts", kinds={"duckdb", "parquet"},
-       deps=METRICS_ASSETS + COST_ASSETS, automation_condition=MART_AUTOMATION,
-       backfill_policy=BackfillPolicy.single_run())
+@asset(
+    partitions_def=DAILY,
+    group_name="marts",
+    kinds={"duckdb", "parquet"},
+    deps=METRICS_ASSETS + COST_ASSETS,
+    automation_condition=MART_AUTOMATION,
+    backfill_policy=BackfillPolicy.single_run(),
+)
 def utilization_daily(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Per resource and UTC day: CPU avg/p95/max, memory, network, disk, requests, coverage, cost."""
     return _run_daily_mart(context, settings_of(warehouse), "utilization_daily")
@@ -135,10 +159,16 @@ def _longest_window(seed_overrides: dict[str, Path]) -> int:
         return max([LOOKBACK_DAYS] + [int(float(row["window_days"])) for row in csv.DictReader(fh)])
 
 
-@asset(partitions_def=DAILY, group_name="marts", kinds={"duckdb", "parquet"},
-       deps=[AssetDep(k, partition_mapping=_TRAILING)
-             for k in [AssetKey("utilization_daily")] + METRICS_ASSETS + COST_ASSETS],
-       automation_condition=MART_AUTOMATION, backfill_policy=BackfillPolicy.single_run())
+@asset(
+    partitions_def=DAILY,
+    group_name="marts",
+    kinds={"duckdb", "parquet"},
+    deps=[
+        AssetDep(k, partition_mapping=_TRAILING) for k in [AssetKey("utilization_daily")] + METRICS_ASSETS + COST_ASSETS
+    ],
+    automation_condition=MART_AUTOMATION,
+    backfill_policy=BackfillPolicy.single_run(),
+)
 def underutilized_resources(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Resources a provider-documented rule flags as of each day (rules: the seed or
     FINOPS_RULES_FILE), with evidence, confidence from coverage and estimated savings.
@@ -146,30 +176,44 @@ def underutilized_resources(context: AssetExecutionContext, warehouse: Warehouse
     settings = settings_of(warehouse)
     overrides = rules_overrides(settings)
     start, end = window(context.partition_key_range)
-    missing = days_missing_utilization(Lake(settings.lake_dir), start - timedelta(days=_longest_window(overrides) - 1),
-                                       end)
+    missing = days_missing_utilization(
+        Lake(settings.lake_dir), start - timedelta(days=_longest_window(overrides) - 1), end
+    )
     if missing:
         raise Failure(
             f"utilization_daily is missing for {len(missing)} day(s) with metrics ({missing[0]} .. {missing[-1]}); "
             "underutilized_resources reads its day rows: materialize utilization_daily for those days first",
-            allow_retries=False)
-    return _run_daily_mart(context, settings, "underutilized_resources",
-                           {"coverage_floor": settings.metrics_coverage_floor}, overrides)
+            allow_retries=False,
+        )
+    return _run_daily_mart(
+        context, settings, "underutilized_resources", {"coverage_floor": settings.metrics_coverage_floor}, overrides
+    )
 
 
-@asset(partitions_def=DAILY, group_name="marts", kinds={"duckdb", "parquet"},
-       deps=[AssetDep(k, partition_mapping=_MONTH_TO_DATE) for k in COST_ASSETS] + [AssetKey("cost_predictions")],
-       automation_condition=MART_AUTOMATION, backfill_policy=BackfillPolicy.single_run())
+@asset(
+    partitions_def=DAILY,
+    group_name="marts",
+    kinds={"duckdb", "parquet"},
+    deps=[AssetDep(k, partition_mapping=_MONTH_TO_DATE) for k in COST_ASSETS] + [AssetKey("cost_predictions")],
+    automation_condition=MART_AUTOMATION,
+    backfill_policy=BackfillPolicy.single_run(),
+)
 def cost_trend_daily(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Predicted vs actual per day, provider and service (resource where a tag matches)."""
     settings = settings_of(warehouse)
-    return _run_daily_mart(context, settings, "cost_trend_daily",
-                           {"tag_key": settings.tag_match_key, "tolerance": TREND_TOLERANCE})
+    return _run_daily_mart(
+        context, settings, "cost_trend_daily", {"tag_key": settings.tag_match_key, "tolerance": TREND_TOLERANCE}
+    )
 
 
-@asset(partitions_def=MONTHLY, group_name="marts", kinds={"duckdb", "parquet"},
-       deps=[AssetKey("cost_trend_daily")], automation_condition=MART_AUTOMATION,
-       backfill_policy=BackfillPolicy.single_run())
+@asset(
+    partitions_def=MONTHLY,
+    group_name="marts",
+    kinds={"duckdb", "parquet"},
+    deps=[AssetKey("cost_trend_daily")],
+    automation_condition=MART_AUTOMATION,
+    backfill_policy=BackfillPolicy.single_run(),
+)
 def cost_trend_monthly(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Predicted vs actual per month, month-to-date, with the run-rate month-end projection."""
     started = perf_counter()
@@ -181,7 +225,9 @@ def cost_trend_monthly(context: AssetExecutionContext, warehouse: WarehouseResou
         months.append(month)
         month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     settings = settings_of(warehouse)
-    data = run_sql("cost_trend_monthly", Lake(settings.lake_dir), {"start": start, "end": end, "tolerance": TREND_TOLERANCE})
+    data = run_sql(
+        "cost_trend_monthly", Lake(settings.lake_dir), {"start": start, "end": end, "tolerance": TREND_TOLERANCE}
+    )
     return _write_mart(context, settings, "cost_trend_monthly", data, months, started, f"[{start}, {end})")
 
 

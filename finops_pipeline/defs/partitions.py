@@ -9,9 +9,7 @@ from dagster import BackfillPolicy, DailyPartitionsDefinition, PartitionKeyRange
 from finops_pipeline.settings import partition_start_date
 
 # One partition per UTC usage day, from FINOPS_START_DATE up to yesterday.
-DAILY = DailyPartitionsDefinition(
-    start_date=partition_start_date().isoformat(), timezone="UTC", fmt="%Y-%m-%d"
-)
+DAILY = DailyPartitionsDefinition(start_date=partition_start_date().isoformat(), timezone="UTC", fmt="%Y-%m-%d")
 
 # Cost Explorer / Cost Management / BigQuery answer a month in one call: a backfill range runs as one run.
 WHOLE_RANGE = BackfillPolicy.single_run()

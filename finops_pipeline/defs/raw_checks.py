@@ -60,8 +60,7 @@ def _checked_days(context: AssetCheckExecutionContext, lake: Lake, spec: TableSp
     """The run's partition days, or every landed day when the check runs on its own."""
     if context.has_partition_key_range:
         return days(*window(context.partition_key_range))
-    return sorted(date.fromisoformat(p["usage_date"]) for p in lake.partitions(spec.name)
-                  if p["provider"] == provider)
+    return sorted(date.fromisoformat(p["usage_date"]) for p in lake.partitions(spec.name) if p["provider"] == provider)
 
 
 def open_partitions(lake: Lake, spec: TableSpec, provider: str, checked: list[date]) -> Partitions:
@@ -73,8 +72,11 @@ def open_partitions(lake: Lake, spec: TableSpec, provider: str, checked: list[da
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     if files:
-        selects = [f"SELECT {_quote(provider)} AS provider, DATE {_quote(day.isoformat())} AS usage_date, * "
-                   f"FROM read_parquet({_quote(str(path))}, hive_partitioning = false)" for day, path in files]
+        selects = [
+            f"SELECT {_quote(provider)} AS provider, DATE {_quote(day.isoformat())} AS usage_date, * "
+            f"FROM read_parquet({_quote(str(path))}, hive_partitioning = false)"
+            for day, path in files
+        ]
         con.execute("CREATE VIEW data AS " + " UNION ALL BY NAME ".join(selects))
     else:
         columns = ", ".join(f'NULL AS "{f.name}"' for f in spec.full_schema)
@@ -96,30 +98,47 @@ def _days_text(checked: list[date]) -> str:
 
 # -- checks shared by both tables ---------------------------------------------------
 
+
 def check_unique_key(parts: Partitions, spec: TableSpec, provider: str) -> AssetCheckResult:
     key = ", ".join(f'"{c}"' for c in spec.key)
-    dupes = parts.query(f"SELECT {key}, count(*) AS n FROM data GROUP BY ALL HAVING count(*) > 1 "
-                        f"ORDER BY n DESC LIMIT {SAMPLE_ROWS}")
+    dupes = parts.query(
+        f"SELECT {key}, count(*) AS n FROM data GROUP BY ALL HAVING count(*) > 1 ORDER BY n DESC LIMIT {SAMPLE_ROWS}"
+    )
     total = parts.query(f"SELECT count(*) FROM (SELECT {key} FROM data GROUP BY ALL HAVING count(*) > 1)")[0][0]
     meta = {"key": ", ".join(spec.key), "duplicated_keys": total}
     if total:
         meta["sample"] = _sample(dupes, list(spec.key) + ["rows"])
-        return AssetCheckResult(check_name="unique_key", passed=False, metadata=meta, description=(
-            f"{total} key(s) of {spec.name} occur more than once for {provider} {_days_text(parts.days)} "
-            f"(key: {', '.join(spec.key)}); see the sample"))
+        return AssetCheckResult(
+            check_name="unique_key",
+            passed=False,
+            metadata=meta,
+            description=(
+                f"{total} key(s) of {spec.name} occur more than once for {provider} {_days_text(parts.days)} "
+                f"(key: {', '.join(spec.key)}); see the sample"
+            ),
+        )
     return AssetCheckResult(check_name="unique_key", passed=True, metadata=meta)
 
 
 def check_keys_not_null(parts: Partitions, spec: TableSpec, provider: str) -> AssetCheckResult:
     required = [c for c in spec.key if c in spec.partition_by or not spec.schema.field(c).nullable]
-    counts = parts.query("SELECT " + ", ".join(
-        f"count(*) FILTER (WHERE \"{c}\" IS NULL OR CAST(\"{c}\" AS VARCHAR) = '')" for c in required) + " FROM data")[0]
+    counts = parts.query(
+        "SELECT "
+        + ", ".join(f'count(*) FILTER (WHERE "{c}" IS NULL OR CAST("{c}" AS VARCHAR) = \'\')' for c in required)
+        + " FROM data"
+    )[0]
     bad = {c: n for c, n in zip(required, counts) if n}
     meta = {"columns": ", ".join(required), "null_or_empty": MetadataValue.json(bad)}
     if bad:
         listed = ", ".join(f"{c}: {n}" for c, n in bad.items())
-        return AssetCheckResult(check_name="keys_not_null", passed=False, metadata=meta, description=(
-            f"{spec.name} for {provider} {_days_text(parts.days)} has null or empty key values ({listed})"))
+        return AssetCheckResult(
+            check_name="keys_not_null",
+            passed=False,
+            metadata=meta,
+            description=(
+                f"{spec.name} for {provider} {_days_text(parts.days)} has null or empty key values ({listed})"
+            ),
+        )
     return AssetCheckResult(check_name="keys_not_null", passed=True, metadata=meta)
 
 
@@ -140,13 +159,18 @@ def check_money_types(parts: Partitions, lake: Lake, provider: str) -> AssetChec
             if column in schema.names and not str(schema.field(column).type).startswith("decimal"):
                 problems.append(f"{day}: {column} is {schema.field(column).type}, not DECIMAL")
     bad_currency = parts.query(
-        "SELECT count(*) FROM data WHERE billing_currency IS NULL OR NOT regexp_full_match(billing_currency, '[A-Z]{3}')")[0][0]
+        "SELECT count(*) FROM data WHERE billing_currency IS NULL OR NOT regexp_full_match(billing_currency, '[A-Z]{3}')"
+    )[0][0]
     if bad_currency:
         problems.append(f"{bad_currency} row(s) without an ISO 4217 billing_currency")
     meta = {"money_columns": ", ".join(MONEY_COLUMNS), "problems": len(problems)}
     if problems:
-        return AssetCheckResult(check_name="money_is_decimal_with_currency", passed=False, metadata=meta,
-                                description=f"cost_daily for {provider}: " + "; ".join(problems[:SAMPLE_ROWS]))
+        return AssetCheckResult(
+            check_name="money_is_decimal_with_currency",
+            passed=False,
+            metadata=meta,
+            description=f"cost_daily for {provider}: " + "; ".join(problems[:SAMPLE_ROWS]),
+        )
     return AssetCheckResult(check_name="money_is_decimal_with_currency", passed=True, metadata=meta)
 
 
@@ -154,7 +178,8 @@ def provider_totals(context: AssetCheckExecutionContext, asset_key: AssetKey, da
     """The provider's own total for a day, from the latest materialization of that partition that
     wrote it (a daily run keeps landed days it did not re-pull; their totals are in an earlier one)."""
     records = context.instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=10).records
+        AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=10
+    ).records
     for record in records:
         totals = record.asset_materialization.metadata.get("provider_totals")
         if totals is not None and day.isoformat() in (totals.value or {}):
@@ -162,12 +187,14 @@ def provider_totals(context: AssetCheckExecutionContext, asset_key: AssetKey, da
     return None
 
 
-def check_provider_total(context: AssetCheckExecutionContext, parts: Partitions, asset_key: AssetKey,
-                         provider: str) -> AssetCheckResult:
+def check_provider_total(
+    context: AssetCheckExecutionContext, parts: Partitions, asset_key: AssetKey, provider: str
+) -> AssetCheckResult:
     """Each day's billed_cost total per currency equals what the provider's API reported at ingest."""
     lake_totals: dict[date, dict[str, Decimal]] = {}
     for day, currency, total in parts.query(
-            "SELECT usage_date, billing_currency, sum(billed_cost) FROM data GROUP BY ALL"):
+        "SELECT usage_date, billing_currency, sum(billed_cost) FROM data GROUP BY ALL"
+    ):
         lake_totals.setdefault(day, {})[currency] = Decimal(total)
     mismatches, unknown = [], []
     for day in parts.days:
@@ -180,38 +207,58 @@ def check_provider_total(context: AssetCheckExecutionContext, parts: Partitions,
             want, got = reported.get(currency, Decimal(0)), ours.get(currency, Decimal(0))
             if abs(want - got) > COST_TOLERANCE:
                 mismatches.append((day.isoformat(), currency, str(want), str(got), str(got - want)))
-    meta = {"days_compared": len(parts.days) - len(unknown), "mismatches": len(mismatches),
-            "days_without_provider_total": ", ".join(d.isoformat() for d in unknown) or "none"}
+    meta = {
+        "days_compared": len(parts.days) - len(unknown),
+        "mismatches": len(mismatches),
+        "days_without_provider_total": ", ".join(d.isoformat() for d in unknown) or "none",
+    }
     if mismatches:
         meta["sample"] = _sample(mismatches[:SAMPLE_ROWS], ["day", "currency", "provider", "lake", "difference"])
         first = mismatches[0]
-        return AssetCheckResult(check_name="matches_provider_total", passed=False, metadata=meta, description=(
-            f"{len(mismatches)} day/currency total(s) of cost_daily differ from what the {provider} API "
-            f"reported, e.g. {first[0]} {first[1]}: provider {first[2]}, lake {first[3]}"))
+        return AssetCheckResult(
+            check_name="matches_provider_total",
+            passed=False,
+            metadata=meta,
+            description=(
+                f"{len(mismatches)} day/currency total(s) of cost_daily differ from what the {provider} API "
+                f"reported, e.g. {first[0]} {first[1]}: provider {first[2]}, lake {first[3]}"
+            ),
+        )
     return AssetCheckResult(check_name="matches_provider_total", passed=True, metadata=meta)
 
 
 def check_no_negative_usage(parts: Partitions, provider: str) -> AssetCheckResult:
     n = parts.query("SELECT count(*) FROM data WHERE charge_category = 'Usage' AND usage_quantity < 0")[0][0]
     return AssetCheckResult(
-        check_name="no_negative_usage", passed=not n, severity=AssetCheckSeverity.WARN,
+        check_name="no_negative_usage",
+        passed=not n,
+        severity=AssetCheckSeverity.WARN,
         metadata={"negative_usage_rows": n},
-        description=f"{n} Usage row(s) of {provider} cost_daily have a negative usage_quantity" if n else None)
+        description=f"{n} Usage row(s) of {provider} cost_daily have a negative usage_quantity" if n else None,
+    )
 
 
 # -- metrics_hourly ------------------------------------------------------------------
+
 
 def check_hours_in_day(parts: Partitions, provider: str) -> AssetCheckResult:
     rows = parts.query(
         "SELECT usage_date, hour_start FROM data WHERE hour_start < CAST(usage_date AS TIMESTAMPTZ) "
         "OR hour_start >= CAST(usage_date AS TIMESTAMPTZ) + INTERVAL 1 DAY "
-        "OR date_trunc('hour', hour_start) <> hour_start ORDER BY ALL")
+        "OR date_trunc('hour', hour_start) <> hour_start ORDER BY ALL"
+    )
     meta = {"rows_outside_their_day": len(rows)}
     if rows:
         meta["sample"] = _sample(rows[:SAMPLE_ROWS], ["usage_date", "hour_start"])
-        return AssetCheckResult(check_name="hours_within_day", passed=False, metadata=meta, description=(
-            f"{len(rows)} metrics_hourly row(s) of {provider} have an hour_start outside their UTC "
-            f"partition day or not on the hour, e.g. {rows[0][1]} in {rows[0][0]}"))
+        return AssetCheckResult(
+            check_name="hours_within_day",
+            passed=False,
+            metadata=meta,
+            description=(
+                f"{len(rows)} metrics_hourly row(s) of {provider} have an hour_start outside their UTC "
+                f"partition day or not on the hour, e.g. {rows[0][1]} in {rows[0][0]}"
+            ),
+        )
     return AssetCheckResult(check_name="hours_within_day", passed=True, metadata=meta)
 
 
@@ -242,37 +289,63 @@ def metrics_coverage(parts: Partitions) -> dict[date, float]:
 def check_coverage(parts: Partitions, provider: str, floor: float) -> AssetCheckResult:
     coverage = metrics_coverage(parts)
     low = {d.isoformat(): round(c, 4) for d, c in sorted(coverage.items()) if c < floor}
-    meta = {"floor": floor, "coverage_by_day": MetadataValue.json({d.isoformat(): round(c, 4)
-                                                                   for d, c in sorted(coverage.items())})}
+    meta = {
+        "floor": floor,
+        "coverage_by_day": MetadataValue.json({d.isoformat(): round(c, 4) for d, c in sorted(coverage.items())}),
+    }
     if low:
         return AssetCheckResult(
-            check_name="coverage", passed=False, severity=AssetCheckSeverity.WARN, metadata=meta,
-            description=(f"metrics coverage of {provider} is below FINOPS_METRICS_COVERAGE_FLOOR={floor} on "
-                         f"{len(low)} day(s): " + ", ".join(f"{d} {c:.0%}" for d, c in list(low.items())[:SAMPLE_ROWS])))
+            check_name="coverage",
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            metadata=meta,
+            description=(
+                f"metrics coverage of {provider} is below FINOPS_METRICS_COVERAGE_FLOOR={floor} on "
+                f"{len(low)} day(s): " + ", ".join(f"{d} {c:.0%}" for d, c in list(low.items())[:SAMPLE_ROWS])
+            ),
+        )
     return AssetCheckResult(check_name="coverage", passed=True, severity=AssetCheckSeverity.WARN, metadata=meta)
 
 
 def check_no_negative_values(parts: Partitions, provider: str) -> AssetCheckResult:
     n = parts.query('SELECT count(*) FROM data WHERE least("avg", "max", "min", "sum") < 0')[0][0]
     return AssetCheckResult(
-        check_name="no_negative_values", passed=not n, severity=AssetCheckSeverity.WARN,
+        check_name="no_negative_values",
+        passed=not n,
+        severity=AssetCheckSeverity.WARN,
         metadata={"negative_rows": n},
-        description=f"{n} metrics_hourly row(s) of {provider} have a negative avg/max/min/sum" if n else None)
+        description=f"{n} metrics_hourly row(s) of {provider} have a negative avg/max/min/sum" if n else None,
+    )
 
 
 # -- the check ops -------------------------------------------------------------------
 
+
 def _skipped(specs: list[AssetCheckSpec], provider: str, reason: str) -> Iterator[AssetCheckResult]:
     for spec in specs:
-        yield AssetCheckResult(asset_key=spec.asset_key, check_name=spec.name, passed=True,
-                               metadata={"status": "skipped", "skipped_reason": reason},
-                               description=f"{provider} is not ingested ({reason}): nothing to check")
+        yield AssetCheckResult(
+            asset_key=spec.asset_key,
+            check_name=spec.name,
+            passed=True,
+            metadata={"status": "skipped", "skipped_reason": reason},
+            description=f"{provider} is not ingested ({reason}): nothing to check",
+        )
 
 
-COST_CHECKS = (("unique_key", True), ("keys_not_null", True), ("money_is_decimal_with_currency", True),
-               ("matches_provider_total", True), ("no_negative_usage", False))
-METRICS_CHECKS = (("unique_key", True), ("keys_not_null", True), ("hours_within_day", True),
-                  ("coverage", False), ("no_negative_values", False))
+COST_CHECKS = (
+    ("unique_key", True),
+    ("keys_not_null", True),
+    ("money_is_decimal_with_currency", True),
+    ("matches_provider_total", True),
+    ("no_negative_usage", False),
+)
+METRICS_CHECKS = (
+    ("unique_key", True),
+    ("keys_not_null", True),
+    ("hours_within_day", True),
+    ("coverage", False),
+    ("no_negative_values", False),
+)
 
 
 def _specs(asset_key: AssetKey, checks) -> list[AssetCheckSpec]:
@@ -284,8 +357,12 @@ def build_cost_checks(provider: str):
     asset_key = AssetKey(f"{provider}_cost")
     specs = _specs(asset_key, COST_CHECKS)
 
-    @multi_asset_check(specs=specs, name=f"{provider}_cost_contract", required_resource_keys={provider, "warehouse"},
-                       description=f"cost_daily contract of {provider}: keys, money types, provider totals.")
+    @multi_asset_check(
+        specs=specs,
+        name=f"{provider}_cost_contract",
+        required_resource_keys={provider, "warehouse"},
+        description=f"cost_daily contract of {provider}: keys, money types, provider totals.",
+    )
     def cost_contract(context: AssetCheckExecutionContext):
         settings = settings_of(getattr(context.resources, provider), context.resources.warehouse)
         reason = settings.disabled_reason(provider)
@@ -314,8 +391,12 @@ def build_metrics_checks(provider: str):
     asset_key = AssetKey(f"{provider}_metrics")
     specs = _specs(asset_key, METRICS_CHECKS)
 
-    @multi_asset_check(specs=specs, name=f"{provider}_metrics_contract", required_resource_keys={provider, "warehouse"},
-                       description=f"metrics_hourly contract of {provider}: keys, hours, coverage.")
+    @multi_asset_check(
+        specs=specs,
+        name=f"{provider}_metrics_contract",
+        required_resource_keys={provider, "warehouse"},
+        description=f"metrics_hourly contract of {provider}: keys, hours, coverage.",
+    )
     def metrics_contract(context: AssetCheckExecutionContext):
         settings = settings_of(getattr(context.resources, provider), context.resources.warehouse)
         reason = settings.disabled_reason(provider)
@@ -323,8 +404,7 @@ def build_metrics_checks(provider: str):
             yield from _skipped(specs, provider, reason)
             return
         lake = Lake(settings.lake_dir)
-        parts = open_partitions(lake, METRICS_HOURLY, provider,
-                                _checked_days(context, lake, METRICS_HOURLY, provider))
+        parts = open_partitions(lake, METRICS_HOURLY, provider, _checked_days(context, lake, METRICS_HOURLY, provider))
         try:
             results = [
                 check_unique_key(parts, METRICS_HOURLY, provider),

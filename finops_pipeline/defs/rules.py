@@ -14,11 +14,22 @@ class RulesFileError(ValueError):
 
 
 # Rule columns by kind of value (a blank cell is a threshold not checked).
-_RULE_PERCENTS = ("day_cpu_avg_at_most_pct", "cpu_p95_below_pct", "cpu_p95_at_most_pct", "recent_cpu_at_most_pct",
-                  "hour_cpu_below_pct")
+_RULE_PERCENTS = (
+    "day_cpu_avg_at_most_pct",
+    "cpu_p95_below_pct",
+    "cpu_p95_at_most_pct",
+    "recent_cpu_at_most_pct",
+    "hour_cpu_below_pct",
+)
 _RULE_SHARES = ("hour_cpu_share_at_least", "hour_network_in_share_at_least", "hour_network_out_share_at_least")
-_RULE_AMOUNTS = ("day_network_at_most_bytes", "day_requests_below", "network_out_per_day_at_most_bytes",
-                 "connections_at_most", "hour_network_in_below_bytes", "hour_network_out_below_bytes")
+_RULE_AMOUNTS = (
+    "day_network_at_most_bytes",
+    "day_requests_below",
+    "network_out_per_day_at_most_bytes",
+    "connections_at_most",
+    "hour_network_in_below_bytes",
+    "hour_network_out_below_bytes",
+)
 _RULE_DAY_COUNTS = ("min_days_matched", "recent_days")  # each at most window_days
 
 
@@ -43,6 +54,7 @@ def validate_rules(path: Path) -> None:
             raise RulesFileError(f"{path}: line 1: missing column(s) {missing}; copy the header of the shipped seed")
         seen = set()
         for line, row in enumerate(reader, start=2):
+
             def fail(field: str, problem: str) -> RulesFileError:
                 return RulesFileError(f"{path}: line {line}, column {header.index(field) + 1} ({field}): {problem}")  # noqa: B023 - used in this iteration
 
@@ -70,8 +82,11 @@ def validate_rules(path: Path) -> None:
             if row["provider"] not in PROVIDERS:
                 raise fail("provider", f"{row['provider']!r} is not one of {', '.join(PROVIDERS)}")
             if row["resource_type"] not in types[row["provider"]]:
-                raise fail("resource_type", f"{row['resource_type']!r} is not an {row['provider']} resource type; "
-                           f"use one of {', '.join(types[row['provider']])}")
+                raise fail(
+                    "resource_type",
+                    f"{row['resource_type']!r} is not an {row['provider']} resource type; "
+                    f"use one of {', '.join(types[row['provider']])}",
+                )
             if row["action"] not in ("shutdown", "resize"):
                 raise fail("action", f"{row['action']!r}: use shutdown or resize")
             window_days = number("window_days", 1, 366, whole=True)
@@ -86,9 +101,11 @@ def validate_rules(path: Path) -> None:
             thresholds = [number(f, 0, 100) for f in _RULE_PERCENTS] + [number(f, 0, 1) for f in _RULE_SHARES]
             thresholds += [number(f, 0) for f in _RULE_AMOUNTS]
             if all(t is None for t in thresholds):
-                raise RulesFileError(f"{path}: line {line}: no threshold is set, so the rule would flag every "
-                                     f"{row['resource_type']}; set at least one of "
-                                     f"{', '.join(_RULE_PERCENTS + _RULE_SHARES + _RULE_AMOUNTS)}")
+                raise RulesFileError(
+                    f"{path}: line {line}: no threshold is set, so the rule would flag every "
+                    f"{row['resource_type']}; set at least one of "
+                    f"{', '.join(_RULE_PERCENTS + _RULE_SHARES + _RULE_AMOUNTS)}"
+                )
 
 
 def rules_overrides(settings: Settings) -> dict[str, Path]:
@@ -97,7 +114,9 @@ def rules_overrides(settings: Settings) -> dict[str, Path]:
         return {}
     path = settings.rules_file
     if not path.is_file():
-        raise RulesFileError(f"FINOPS_RULES_FILE={path} does not exist; point it at a CSV like "
-                             f"{SQL_DIR / 'seeds' / 'underutilization_rules.csv'}")
+        raise RulesFileError(
+            f"FINOPS_RULES_FILE={path} does not exist; point it at a CSV like "
+            f"{SQL_DIR / 'seeds' / 'underutilization_rules.csv'}"
+        )
     validate_rules(path)
     return {"underutilization_rules": path}

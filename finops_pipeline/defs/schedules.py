@@ -92,14 +92,19 @@ def restatement_plans(enabled: list[str], settings, today: date) -> tuple[dict[s
                 except Exception as exc:  # noqa: BLE001 - the run still re-pulls the fixed window
                     notes.append(f"gcp export check failed, only the fixed window is re-pulled: {exc}")
                     return []
+
         plans[provider] = plan_restatement(provider, settings, today, newer)
     return plans, notes
 
 
-@schedule(job=finops_daily_job, cron_schedule="0 6 * * *", execution_timezone="UTC",
-          default_status=DefaultScheduleStatus.RUNNING,
-          description="06:00 UTC: yesterday plus each cloud's restated days (clouds/restatement.py), every enabled "
-                      "cloud, then the marts.")
+@schedule(
+    job=finops_daily_job,
+    cron_schedule="0 6 * * *",
+    execution_timezone="UTC",
+    default_status=DefaultScheduleStatus.RUNNING,
+    description="06:00 UTC: yesterday plus each cloud's restated days (clouds/restatement.py), every enabled "
+    "cloud, then the marts.",
+)
 def finops_daily(context: ScheduleEvaluationContext):
     settings = get_settings()
     enabled = [p for p in PROVIDERS if settings.provider_enabled(p)]
@@ -125,8 +130,7 @@ def finops_daily(context: ScheduleEvaluationContext):
     }
     if notes:
         tags["finops/restate_notes"] = "; ".join(notes)[:1000]
-    return RunRequest(run_key=f"finops_daily:{first}:{yesterday}",
-                      asset_selection=daily_keys(enabled), tags=tags)
+    return RunRequest(run_key=f"finops_daily:{first}:{yesterday}", asset_selection=daily_keys(enabled), tags=tags)
 
 
 # The marts' own automation conditions (defs/marts.py): cost_trend_monthly, which no daily

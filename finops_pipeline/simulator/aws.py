@@ -43,41 +43,69 @@ from finops_pipeline.simulator.fleet import (
 # .../elasticloadbalancing/latest/application/load-balancer-cloudwatch-metrics.html,
 # .../AmazonS3/latest/userguide/metrics-dimensions.html.
 CLOUDWATCH: dict[str, tuple[str, str, list[tuple[str, str, str, str]]]] = {
-    "ec2": ("AWS/EC2", "InstanceId", [
-        ("CPUUtilization", "cpu_utilization_pct", "Percent", "always"),
-        ("NetworkIn", "network_in_bytes", "Bytes", "always"),
-        ("NetworkOut", "network_out_bytes", "Bytes", "always"),
-        ("EBSReadBytes", "disk_read_bytes", "Bytes", "always"),
-        ("EBSWriteBytes", "disk_write_bytes", "Bytes", "always"),
-    ]),
-    "rds": ("AWS/RDS", "DBInstanceIdentifier", [
-        ("CPUUtilization", "cpu_utilization_pct", "Percent", "always"),
-        ("DatabaseConnections", "connections", "Count", "always"),
-        ("ReadIOPS", "read_iops", "Count/Second", "always"),
-        ("FreeableMemory", "memory_available_bytes", "Bytes", "always"),
-    ]),
-    "lambda": ("AWS/Lambda", "FunctionName", [
-        ("Invocations", "invocations", "Count", "nonzero"),
-        ("Duration", "duration_ms", "Milliseconds", "nonzero"),
-        ("Errors", "errors", "Count", "nonzero"),
-    ]),
-    "dynamodb": ("AWS/DynamoDB", "TableName", [
-        ("ConsumedReadCapacityUnits", "read_capacity_units", "Count", "nonzero"),
-        ("ConsumedWriteCapacityUnits", "write_capacity_units", "Count", "nonzero"),
-    ]),
-    "s3": ("AWS/S3", "BucketName", [  # daily; BucketSizeBytes per storage class (S3_CLASSES)
-        ("BucketSizeBytes", "storage_bytes", "Bytes", "always"),
-        ("NumberOfObjects", "object_count", "Count", "always"),
-    ]),
-    "elb": ("AWS/ELB", "LoadBalancerName", [
-        ("RequestCount", "requests", "Count", "traffic"),
-        ("HealthyHostCount", "healthy_hosts", "Count", "traffic"),
-    ]),
-    "alb": ("AWS/ApplicationELB", "LoadBalancer", [
-        ("RequestCount", "requests", "Count", "nonzero"),
-        ("ActiveConnectionCount", "connections", "Count", "nonzero"),
-        ("ConsumedLCUs", "consumed_lcus", "Count", "always"),  # "Reporting criteria: Always reported"
-    ]),
+    "ec2": (
+        "AWS/EC2",
+        "InstanceId",
+        [
+            ("CPUUtilization", "cpu_utilization_pct", "Percent", "always"),
+            ("NetworkIn", "network_in_bytes", "Bytes", "always"),
+            ("NetworkOut", "network_out_bytes", "Bytes", "always"),
+            ("EBSReadBytes", "disk_read_bytes", "Bytes", "always"),
+            ("EBSWriteBytes", "disk_write_bytes", "Bytes", "always"),
+        ],
+    ),
+    "rds": (
+        "AWS/RDS",
+        "DBInstanceIdentifier",
+        [
+            ("CPUUtilization", "cpu_utilization_pct", "Percent", "always"),
+            ("DatabaseConnections", "connections", "Count", "always"),
+            ("ReadIOPS", "read_iops", "Count/Second", "always"),
+            ("FreeableMemory", "memory_available_bytes", "Bytes", "always"),
+        ],
+    ),
+    "lambda": (
+        "AWS/Lambda",
+        "FunctionName",
+        [
+            ("Invocations", "invocations", "Count", "nonzero"),
+            ("Duration", "duration_ms", "Milliseconds", "nonzero"),
+            ("Errors", "errors", "Count", "nonzero"),
+        ],
+    ),
+    "dynamodb": (
+        "AWS/DynamoDB",
+        "TableName",
+        [
+            ("ConsumedReadCapacityUnits", "read_capacity_units", "Count", "nonzero"),
+            ("ConsumedWriteCapacityUnits", "write_capacity_units", "Count", "nonzero"),
+        ],
+    ),
+    "s3": (
+        "AWS/S3",
+        "BucketName",
+        [  # daily; BucketSizeBytes per storage class (S3_CLASSES)
+            ("BucketSizeBytes", "storage_bytes", "Bytes", "always"),
+            ("NumberOfObjects", "object_count", "Count", "always"),
+        ],
+    ),
+    "elb": (
+        "AWS/ELB",
+        "LoadBalancerName",
+        [
+            ("RequestCount", "requests", "Count", "traffic"),
+            ("HealthyHostCount", "healthy_hosts", "Count", "traffic"),
+        ],
+    ),
+    "alb": (
+        "AWS/ApplicationELB",
+        "LoadBalancer",
+        [
+            ("RequestCount", "requests", "Count", "nonzero"),
+            ("ActiveConnectionCount", "connections", "Count", "nonzero"),
+            ("ConsumedLCUs", "consumed_lcus", "Count", "always"),  # "Reporting criteria: Always reported"
+        ],
+    ),
 }
 # S3 publishes BucketSizeBytes once per storage class (dimension StorageType) and
 # NumberOfObjects for AllStorageTypes; the fleet's bucket bytes are split over three classes.
@@ -141,8 +169,16 @@ class CostExplorerDouble:
     short to forecast. ``requests`` records (operation, body).
     """
 
-    def __init__(self, fleet: Fleet, page_days: int = 7, throttle_first: int = 0, today: date | None = None,
-                 deny_access: bool = False, resource_level_opt_in: bool = True, forecast_history: bool = True):
+    def __init__(
+        self,
+        fleet: Fleet,
+        page_days: int = 7,
+        throttle_first: int = 0,
+        today: date | None = None,
+        deny_access: bool = False,
+        resource_level_opt_in: bool = True,
+        forecast_history: bool = True,
+    ):
         self.fleet = fleet
         self.page_days = page_days
         self.throttle_remaining = throttle_first
@@ -159,8 +195,7 @@ class CostExplorerDouble:
         with self._lock:
             self.requests.append((operation, body))
             if self.deny_access:
-                raise CostExplorerError("AccessDeniedException",
-                                        f"User is not authorized to perform: ce:{operation}")
+                raise CostExplorerError("AccessDeniedException", f"User is not authorized to perform: ce:{operation}")
             if self.throttle_remaining > 0:
                 self.throttle_remaining -= 1
                 raise CostExplorerError("LimitExceededException", "Rate exceeded")
@@ -192,27 +227,30 @@ class CostExplorerDouble:
             if EC2_COMPUTE not in _filter_values(body.get("Filter") or {}, "SERVICE"):
                 raise CostExplorerError(
                     "ValidationException",
-                    "Filter must include the expression SERVICE = Amazon Elastic Compute Cloud - Compute")
+                    "Filter must include the expression SERVICE = Amazon Elastic Compute Cloud - Compute",
+                )
             if not self.resource_level_opt_in:
                 raise CostExplorerError(
                     "DataUnavailableException",
-                    "Resource-level data is not available. Enable it in Cost Explorer preferences.")
+                    "Resource-level data is not available. Enable it in Cost Explorer preferences.",
+                )
             if start < self.today - timedelta(days=14):
                 raise CostExplorerError(
-                    "ValidationException",
-                    "Resource-level data is only available for the last 14 days")
+                    "ValidationException", "Resource-level data is only available for the last 14 days"
+                )
         elif "RESOURCE_ID" in group_keys:
             raise CostExplorerError("ValidationException", "RESOURCE_ID grouping needs GetCostAndUsageWithResources")
         first = int(body.get("NextPageToken") or 0)
         all_days = [start + timedelta(days=i) for i in range((end - start).days)]
-        page = all_days[first:first + self.page_days]
+        page = all_days[first : first + self.page_days]
         results, accounts = [], set()
         for day in page:
             groups: dict[tuple, dict[str, Decimal]] = {}
             for line in self._lines(day, body.get("Filter")):
                 keys = tuple(_CE_KEYS[k](line) for k in group_keys)
-                agg = groups.setdefault(keys, {"UnblendedCost": Decimal(0), "AmortizedCost": Decimal(0),
-                                               "UsageQuantity": Decimal(0)})
+                agg = groups.setdefault(
+                    keys, {"UnblendedCost": Decimal(0), "AmortizedCost": Decimal(0), "UsageQuantity": Decimal(0)}
+                )
                 agg["UnblendedCost"] += line.billed_cost
                 agg["AmortizedCost"] += line.effective_cost
                 agg["UsageQuantity"] += Decimal(str(line.usage_quantity))
@@ -220,11 +258,14 @@ class CostExplorerDouble:
             metrics = body.get("Metrics", [])
             result = {
                 "TimePeriod": {"Start": day.isoformat(), "End": (day + timedelta(days=1)).isoformat()},
-                "Total": {}, "Groups": [], "Estimated": day >= self.today - timedelta(days=2),
+                "Total": {},
+                "Groups": [],
+                "Estimated": day >= self.today - timedelta(days=2),
             }
             for keys, agg in sorted(groups.items()):
-                amounts = {m: {"Amount": str(agg[m]), "Unit": "Hrs" if m == "UsageQuantity" else "USD"}
-                           for m in metrics}
+                amounts = {
+                    m: {"Amount": str(agg[m]), "Unit": "Hrs" if m == "UsageQuantity" else "USD"} for m in metrics
+                }
                 if group_keys:
                     result["Groups"].append({"Keys": list(keys), "Metrics": amounts})
                 else:  # like Cost Explorer: an ungrouped query answers in Total, with no Groups
@@ -233,7 +274,8 @@ class CostExplorerDouble:
         response: dict = {"ResultsByTime": results, "GroupDefinitions": body.get("GroupBy", [])}
         if "LINKED_ACCOUNT" in group_keys:
             response["DimensionValueAttributes"] = [
-                {"Value": a, "Attributes": {"description": ACCOUNT_NAMES.get(a, a)}} for a in sorted(accounts)]
+                {"Value": a, "Attributes": {"description": ACCOUNT_NAMES.get(a, a)}} for a in sorted(accounts)
+            ]
         if first + self.page_days < len(all_days):
             response["NextPageToken"] = str(first + self.page_days)
         return response
@@ -253,10 +295,14 @@ class CostExplorerDouble:
         items = []
         for i in range((end - start).days):
             d = start + timedelta(days=i)
-            items.append({"TimePeriod": {"Start": d.isoformat(), "End": (d + timedelta(days=1)).isoformat()},
-                          "MeanValue": str(daily),
-                          "PredictionIntervalLowerBound": str((daily * Decimal("0.9")).quantize(Decimal("0.0001"))),
-                          "PredictionIntervalUpperBound": str((daily * Decimal("1.1")).quantize(Decimal("0.0001")))})
+            items.append(
+                {
+                    "TimePeriod": {"Start": d.isoformat(), "End": (d + timedelta(days=1)).isoformat()},
+                    "MeanValue": str(daily),
+                    "PredictionIntervalLowerBound": str((daily * Decimal("0.9")).quantize(Decimal("0.0001"))),
+                    "PredictionIntervalUpperBound": str((daily * Decimal("1.1")).quantize(Decimal("0.0001"))),
+                }
+            )
         return {"Total": {"Amount": str(daily * len(items)), "Unit": "USD"}, "ForecastResultsByTime": items}
 
     # -- the server ----------------------------------------------------------------
@@ -293,9 +339,18 @@ class CostExplorerDouble:
 
 
 def _datapoint(name: str, dims: list[dict], values, h: int, unit: str, share: float = 1.0) -> dict:
-    return {"MetricName": name, "Dimensions": dims, "Timestamp": values.hour_starts[h], "Unit": unit,
-            "StatisticValues": {"SampleCount": float(values.sample_count[h]), "Sum": float(values.sum[h]) * share,
-                                "Minimum": float(values.min[h]) * share, "Maximum": float(values.max[h]) * share}}
+    return {
+        "MetricName": name,
+        "Dimensions": dims,
+        "Timestamp": values.hour_starts[h],
+        "Unit": unit,
+        "StatisticValues": {
+            "SampleCount": float(values.sample_count[h]),
+            "Sum": float(values.sum[h]) * share,
+            "Minimum": float(values.min[h]) * share,
+            "Maximum": float(values.max[h]) * share,
+        },
+    }
 
 
 def cloudwatch_datapoints(fleet: Fleet, resource: SimResource, day: date) -> dict[str, list[dict]]:
@@ -345,7 +400,7 @@ def seed_cloudwatch(fleet: Fleet, start: date, end: date, client_for) -> int:
             for namespace, data in batch.items():
                 count += len(data)
                 for i in range(0, len(data), 1000):
-                    client.put_metric_data(Namespace=namespace, MetricData=data[i:i + 1000])
+                    client.put_metric_data(Namespace=namespace, MetricData=data[i : i + 1000])
     return count
 
 
@@ -362,23 +417,41 @@ def create_inventory(fleet: Fleet, client_for) -> None:
     for r in fleet.of("aws"):
         if r.resource_type == "elb":
             client_for("elb", r.sub_account_id, r.region).create_load_balancer(
-                LoadBalancerName=r.resource_id, AvailabilityZones=[f"{r.region}a"],
-                Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}])
+                LoadBalancerName=r.resource_id,
+                AvailabilityZones=[f"{r.region}a"],
+                Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}],
+            )
         elif r.resource_type == "dynamodb":
             client_for("dynamodb", r.sub_account_id, r.region).create_table(
-                TableName=r.resource_id, BillingMode="PAY_PER_REQUEST",
+                TableName=r.resource_id,
+                BillingMode="PAY_PER_REQUEST",
                 KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}])
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            )
         elif r.resource_type == "lambda":
             if r.sub_account_id not in roles:
                 roles[r.sub_account_id] = client_for("iam", r.sub_account_id, "us-east-1").create_role(
-                    RoleName="fn-execution", AssumeRolePolicyDocument=json.dumps({
-                        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                                "Principal": {"Service": "lambda.amazonaws.com"}}]}),
+                    RoleName="fn-execution",
+                    AssumeRolePolicyDocument=json.dumps(
+                        {
+                            "Version": "2012-10-17",
+                            "Statement": [
+                                {
+                                    "Effect": "Allow",
+                                    "Action": "sts:AssumeRole",
+                                    "Principal": {"Service": "lambda.amazonaws.com"},
+                                }
+                            ],
+                        }
+                    ),
                 )["Role"]["Arn"]
             client_for("lambda", r.sub_account_id, r.region).create_function(
-                FunctionName=r.resource_id, Runtime="python3.12", Role=roles[r.sub_account_id],
-                Handler="index.handler", Code={"ZipFile": code.getvalue()})
+                FunctionName=r.resource_id,
+                Runtime="python3.12",
+                Role=roles[r.sub_account_id],
+                Handler="index.handler",
+                Code={"ZipFile": code.getvalue()},
+            )
 
 
 @contextmanager
@@ -399,20 +472,29 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
         member_roles = [f"arn:aws:iam::{a}:role/{MEMBER_ROLE}" for a in AWS_ACCOUNTS if a != AWS_PAYER]
         # The pipeline's user lives in the payer account; moto maps its access key to that account
         # (and a role's session credentials to the role's account), like IAM does.
-        iam = boto3.client("iam", region_name="us-east-1", endpoint_url=moto_url,
-                           aws_access_key_id="bootstrap", aws_secret_access_key="bootstrap")
-        iam.meta.events.register("before-send", lambda request, **_: request.headers.__setitem__(
-            "x-moto-account-id", AWS_PAYER))
+        iam = boto3.client(
+            "iam",
+            region_name="us-east-1",
+            endpoint_url=moto_url,
+            aws_access_key_id="bootstrap",
+            aws_secret_access_key="bootstrap",
+        )
+        iam.meta.events.register(
+            "before-send", lambda request, **_: request.headers.__setitem__("x-moto-account-id", AWS_PAYER)
+        )
         iam.create_user(UserName="finops-pipeline")
         key = iam.create_access_key(UserName="finops-pipeline")["AccessKey"]
-        sessions = {AWS_PAYER: boto3.Session(aws_access_key_id=key["AccessKeyId"],
-                                             aws_secret_access_key=key["SecretAccessKey"])}
+        sessions = {
+            AWS_PAYER: boto3.Session(aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"])
+        }
         sts = sessions[AWS_PAYER].client("sts", region_name="us-east-1", endpoint_url=moto_url)
         for role in member_roles:  # moto serves an assumed role's credentials as that account
             creds = sts.assume_role(RoleArn=role, RoleSessionName="simulator-seed")["Credentials"]
             sessions[role.split(":")[4]] = boto3.Session(
-                aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                aws_session_token=creds["SessionToken"])
+                aws_access_key_id=creds["AccessKeyId"],
+                aws_secret_access_key=creds["SecretAccessKey"],
+                aws_session_token=creds["SessionToken"],
+            )
 
         def client_for(service: str, account: str, region: str):
             return sessions[account].client(service, region_name=region, endpoint_url=moto_url)

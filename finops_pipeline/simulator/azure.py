@@ -90,20 +90,35 @@ _NAMESPACES = {
 # Azure uses (Azure/azure-sdk-for-go#22599; the FinOps toolkit's Get-FinOpsRegion maps
 # "US East" back to eastus). ARM region name -> what Cost Management answers.
 COST_LOCATIONS = {
-    "eastus": "US East", "eastus2": "US East 2", "westus": "US West", "centralus": "US Central",
-    "westeurope": "EU West", "northeurope": "EU North", "uksouth": "UK South", "japaneast": "JA East",
+    "eastus": "US East",
+    "eastus2": "US East 2",
+    "westus": "US West",
+    "centralus": "US Central",
+    "westeurope": "EU West",
+    "northeurope": "EU North",
+    "uksouth": "UK South",
+    "japaneast": "JA East",
 }
-_GROUPINGS = {"resourceid", "servicename", "resourcelocation", "chargetype", "meter", "resourcetype",
-              "subscriptionid"}
+_GROUPINGS = {"resourceid", "servicename", "resourcelocation", "chargetype", "meter", "resourcetype", "subscriptionid"}
 _AGGREGATIONS = ("average", "maximum", "minimum", "total", "count")
 # Longer metrics URLs are refused; multi-resource queries move the filter to a POST body for this
 # reason (grafana/grafana#56118, "the limit of 2048 characters for an URL").
 MAX_URL_LENGTH = 2048
 # Metrics - List At Subscription Scope Post: body property -> the query parameter it stands for.
-_BODY_PARAMETERS = {"timespan": "timespan", "interval": "interval", "metricNames": "metricnames",
-                    "aggregation": "aggregation", "filter": "$filter", "top": "top", "orderBy": "orderby",
-                    "rollUpBy": "rollupby", "resultType": "resultType", "metricNamespace": "metricnamespace",
-                    "autoAdjustTimegrain": "AutoAdjustTimegrain", "validateDimensions": "ValidateDimensions"}
+_BODY_PARAMETERS = {
+    "timespan": "timespan",
+    "interval": "interval",
+    "metricNames": "metricnames",
+    "aggregation": "aggregation",
+    "filter": "$filter",
+    "top": "top",
+    "orderBy": "orderby",
+    "rollUpBy": "rollupby",
+    "resultType": "resultType",
+    "metricNamespace": "metricnamespace",
+    "autoAdjustTimegrain": "AutoAdjustTimegrain",
+    "validateDimensions": "ValidateDimensions",
+}
 _METRICS_MARKER = "/providers/microsoft.insights/metrics"
 
 
@@ -122,8 +137,10 @@ class AzureApi:
     # -- token -------------------------------------------------------------------------
     def issue_token(self, form: dict[str, str]) -> tuple[int, dict]:
         if form.get("client_id") != CLIENT_ID or form.get("client_secret") != self.client_secret:
-            return 401, {"error": "invalid_client",
-                         "error_description": "AADSTS7000215: Invalid client secret provided."}
+            return 401, {
+                "error": "invalid_client",
+                "error_description": "AADSTS7000215: Invalid client secret provided.",
+            }
         token = secrets.token_urlsafe(32)
         with self._lock:
             self._tokens.add(token)
@@ -140,14 +157,17 @@ class AzureApi:
             columns, rows = self._cost_rows(sub, body)
         except ValueError as exc:
             return 400, _error("BadRequest", f"Invalid query definition: {exc}")
-        page = rows[skip: skip + self.page_size]
+        page = rows[skip : skip + self.page_size]
         more = skip + self.page_size < len(rows)
         return 200, {
             "id": f"subscriptions/{sub}/providers/Microsoft.CostManagement/query/{uuid.uuid4()}",
-            "name": str(uuid.uuid4()), "type": "Microsoft.CostManagement/query", "location": None,
+            "name": str(uuid.uuid4()),
+            "type": "Microsoft.CostManagement/query",
+            "location": None,
             "properties": {
                 "nextLink": f"{next_base}&$skiptoken={skip + self.page_size}" if more else None,
-                "columns": columns, "rows": page,
+                "columns": columns,
+                "rows": page,
             },
         }
 
@@ -177,8 +197,11 @@ class AzureApi:
                 dims = _dimensions(line, self.fleet.by_id.get(line.resource_id or ""))
                 if any(dims[name] not in values for name, values in allowed.items()):
                     continue
-                key = ((int(day.strftime("%Y%m%d")),) if daily else ()) + tuple(
-                    dims[g.lower()] for g in grouping) + (line.currency,)
+                key = (
+                    ((int(day.strftime("%Y%m%d")),) if daily else ())
+                    + tuple(dims[g.lower()] for g in grouping)
+                    + (line.currency,)
+                )
                 amount = line.effective_cost if cost_type == "AmortizedCost" else line.billed_cost
                 for i, agg in enumerate(aggregations):
                     sums[key][i] += amount if agg["name"] != "UsageQuantity" else Decimal(str(line.usage_quantity))
@@ -218,20 +241,25 @@ class AzureApi:
         known = {r.sub_account_id for r in self.fleet.of("azure")}
         if subscription_id not in known:
             return 404, _error("SubscriptionNotFound", f"The subscription '{subscription_id}' could not be found.")
-        return 200, {"id": f"/subscriptions/{subscription_id}", "subscriptionId": subscription_id,
-                     "displayName": f"simulated {subscription_id[-4:]}", "state": "Enabled"}
+        return 200, {
+            "id": f"/subscriptions/{subscription_id}",
+            "subscriptionId": subscription_id,
+            "displayName": f"simulated {subscription_id[-4:]}",
+            "state": "Enabled",
+        }
 
     def metrics_get(self, url: str) -> tuple[int, dict]:
         """``GET {scope}/providers/Microsoft.Insights/metrics?...``, given the URL as sent."""
         if len(url) > MAX_URL_LENGTH:
-            return 414, _error("RequestUriTooLong", f"The request URL is {len(url)} characters long; "
-                                                    f"the limit is {MAX_URL_LENGTH}.")
+            return 414, _error(
+                "RequestUriTooLong", f"The request URL is {len(url)} characters long; the limit is {MAX_URL_LENGTH}."
+            )
         parts = urlsplit(url)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
         return self.metrics(parts.path[: -len(_METRICS_MARKER)], query)
 
     def metrics_post(self, url: str, body: bytes) -> tuple[int, dict]:
-        """"Metrics - List At Subscription Scope Post": parameters in the query string or the JSON body,
+        """ "Metrics - List At Subscription Scope Post": parameters in the query string or the JSON body,
         never the same one in both (400, as the API reference says); a resource's metrics take no POST
         body (400, grafana/grafana#59700)."""
         parts = urlsplit(url)
@@ -266,8 +294,14 @@ class AzureApi:
         first, last, names, wanted = body
         catalog = {m.native.lower(): m for m in NATIVE_METRICS[resource.resource_type]}
         value = [self._metric(resource, catalog[n.lower()], first, last, wanted) for n in names]
-        return 200, {"cost": 0, "timespan": query["timespan"], "interval": query["interval"], "value": value,
-                     "namespace": _NAMESPACES[resource.resource_type], "resourceregion": resource.region}
+        return 200, {
+            "cost": 0,
+            "timespan": query["timespan"],
+            "interval": query["interval"],
+            "value": value,
+            "namespace": _NAMESPACES[resource.resource_type],
+            "resourceregion": resource.region,
+        }
 
     def _subscription_metrics(self, sub: str, query: dict[str, str]) -> tuple[int, dict]:
         """Every matching resource of one type in one region of a subscription: one series per resource
@@ -285,8 +319,13 @@ class AzureApi:
         if not ids:
             return 400, _error("BadRequest", "$filter must select Microsoft.ResourceId")
         wanted_ids = {i.lower() for i in ids}
-        resources = [r for r in self.fleet.of("azure", rtype) if r.sub_account_id == sub
-                     and r.region == region.lower() and ("*" in wanted_ids or r.resource_id.lower() in wanted_ids)]
+        resources = [
+            r
+            for r in self.fleet.of("azure", rtype)
+            if r.sub_account_id == sub
+            and r.region == region.lower()
+            and ("*" in wanted_ids or r.resource_id.lower() in wanted_ids)
+        ]
         resources = resources[: int(query.get("top", "10"))]
         status, body = self._check_metrics_query(rtype, query)
         if status != 200:
@@ -302,12 +341,21 @@ class AzureApi:
                 if not any(len(point) > 1 for point in series["data"]):
                     continue  # nothing but bare timestamps: no series for this resource
                 series["metadatavalues"] = [
-                    {"name": {"value": "Microsoft.ResourceId", "localizedValue": "Microsoft.ResourceId"},
-                     "value": resource.resource_id}]
+                    {
+                        "name": {"value": "Microsoft.ResourceId", "localizedValue": "Microsoft.ResourceId"},
+                        "value": resource.resource_id,
+                    }
+                ]
                 metric["timeseries"].append(series)
             value.append(metric)
-        return 200, {"cost": 0, "timespan": query["timespan"], "interval": query["interval"], "value": value,
-                     "namespace": _NAMESPACES[rtype], "resourceregion": region.lower()}
+        return 200, {
+            "cost": 0,
+            "timespan": query["timespan"],
+            "interval": query["interval"],
+            "value": value,
+            "namespace": _NAMESPACES[rtype],
+            "resourceregion": region.lower(),
+        }
 
     def _check_metrics_query(self, rtype: str, query: dict[str, str]):
         """(200, (first, last, metric names, aggregations)) or an Azure-shaped error."""
@@ -324,8 +372,10 @@ class AzureApi:
         names = [n.strip() for n in query.get("metricnames", "").split(",") if n.strip()]
         unknown = [n for n in names if n.lower() not in catalog]
         if unknown:
-            return 400, _error("BadRequest", f"Failed to find metric configuration for provider: "
-                                             f"{_NAMESPACES[rtype]}, metric: {unknown[0]}")
+            return 400, _error(
+                "BadRequest",
+                f"Failed to find metric configuration for provider: {_NAMESPACES[rtype]}, metric: {unknown[0]}",
+            )
         wanted = [a.strip().lower() for a in query.get("aggregation", "average").split(",")]
         if any(a not in _AGGREGATIONS for a in wanted):
             return 400, _error("BadRequest", f"Invalid aggregation {query.get('aggregation')}")
@@ -343,8 +393,12 @@ class AzureApi:
                     cache[day] = self.fleet.hourly(resource, metric.canonical, day)
                 values = cache[day]
                 h = hour.hour
-                native = {"average": values.avg[h], "maximum": values.max[h], "minimum": values.min[h],
-                          "total": values.sum[h]}
+                native = {
+                    "average": values.avg[h],
+                    "maximum": values.max[h],
+                    "minimum": values.min[h],
+                    "total": values.sum[h],
+                }
                 if not (metric.counter and values.sum[h] == 0):  # idle counters come back empty
                     point.update({a: float(native[a]) / metric.scale for a in wanted if a in native})
                     if "count" in wanted:
@@ -409,9 +463,15 @@ class AzureDouble(AzureApi):
 
 def _metric_entry(metric_id: str, metric: NativeMetric) -> dict:
     """One element of a metrics answer's ``value``, without series yet."""
-    return {"id": metric_id, "type": "Microsoft.Insights/metrics",
-            "name": {"value": metric.native, "localizedValue": metric.native},
-            "displayDescription": "", "unit": metric.unit, "errorCode": "Success", "timeseries": []}
+    return {
+        "id": metric_id,
+        "type": "Microsoft.Insights/metrics",
+        "name": {"value": metric.native, "localizedValue": metric.native},
+        "displayDescription": "",
+        "unit": metric.unit,
+        "errorCode": "Success",
+        "timeseries": [],
+    }
 
 
 def _dimensions(line, resource: SimResource | None) -> dict[str, str]:
@@ -471,12 +531,16 @@ def _handler(double: AzureDouble):
             oidc = re.fullmatch(r"/([^/]+)/v2\.0/\.well-known/openid-configuration", parts.path)
             if oidc:
                 base = f"{double.url}/{oidc.group(1)}"
-                return self._send(200, {
-                    "token_endpoint": f"{base}/oauth2/v2.0/token",
-                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-                    "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
-                    "issuer": f"{base}/v2.0", "tenant_region_scope": "NA",
-                })
+                return self._send(
+                    200,
+                    {
+                        "token_endpoint": f"{base}/oauth2/v2.0/token",
+                        "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+                        "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
+                        "issuer": f"{base}/v2.0",
+                        "tenant_region_scope": "NA",
+                    },
+                )
             if not double.authorized(self.headers.get("Authorization")):
                 return self._send(401, _error("AuthenticationFailed", "Authentication failed."))
             refusal = double.gate("GET", parts.path) if double.gate is not None else None
@@ -505,8 +569,9 @@ def _handler(double: AzureDouble):
             if parts.path.lower().endswith(_METRICS_MARKER):
                 status, body = double.metrics_post(double.url + self.path, raw)
                 return self._send(status, body, {"x-ms-ratelimit-remaining-subscription-reads": "11999"})
-            cost = re.fullmatch(r"/+subscriptions/([^/]+)/providers/Microsoft\.CostManagement/query",
-                                parts.path, re.IGNORECASE)
+            cost = re.fullmatch(
+                r"/+subscriptions/([^/]+)/providers/Microsoft\.CostManagement/query", parts.path, re.IGNORECASE
+            )
             if cost:
                 query = parse_qs(parts.query)
                 version = query.get("api-version", [""])[0]
@@ -519,10 +584,14 @@ def _handler(double: AzureDouble):
                 except ValueError:
                     return self._send(400, _error("BadRequest", "body is not JSON"))
                 status, answer = double.cost_query(cost.group(1), body, skip, next_base)
-                return self._send(status, answer, {
-                    "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=99",
-                    "x-ms-ratelimit-microsoft.costmanagement-qpu-consumed": "QueryResource=1",
-                })
+                return self._send(
+                    status,
+                    answer,
+                    {
+                        "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=99",
+                        "x-ms-ratelimit-microsoft.costmanagement-qpu-consumed": "QueryResource=1",
+                    },
+                )
             self._send(404, _error("NotFound", f"no route for POST {parts.path}"))
 
     return Handler
@@ -540,11 +609,17 @@ def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     now = dt.datetime.now(dt.timezone.utc)
     ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]), critical=False)
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=2))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(ski, critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False)
@@ -552,8 +627,9 @@ def _self_signed_certificate(directory: Path) -> tuple[Path, Path]:
     )
     cert_path, key_path = directory / "double.crt", directory / "double.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 

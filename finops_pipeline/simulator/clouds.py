@@ -27,8 +27,9 @@ def available_providers() -> list[str]:
 
 
 @contextmanager
-def simulated_clouds(start: date, end: date, fleet: Fleet | None = None,
-                     providers: tuple[str, ...] | None = None) -> Iterator[dict[str, str]]:
+def simulated_clouds(
+    start: date, end: date, fleet: Fleet | None = None, providers: tuple[str, ...] | None = None
+) -> Iterator[dict[str, str]]:
     """Start every cloud's doubles for [start, end) on 127.0.0.1.
 
     Yields the environment variables that point the real SDKs at them and enable the

@@ -108,14 +108,35 @@ class CostLine:
 
 # (provider, type, service, sku, hourly cost, region, profiles cycled over the instances)
 _CATALOG = [
-    ("aws", "ec2", "Amazon Elastic Compute Cloud - Compute", "BoxUsage:m5.large", "0.096", ["busy", "idle", "rightsize", "intermittent", "busy"]),
-    ("aws", "rds", "Amazon Relational Database Service", "InstanceUsage:db.m5.large", "0.171", ["busy", "idle", "busy"]),
+    (
+        "aws",
+        "ec2",
+        "Amazon Elastic Compute Cloud - Compute",
+        "BoxUsage:m5.large",
+        "0.096",
+        ["busy", "idle", "rightsize", "intermittent", "busy"],
+    ),
+    (
+        "aws",
+        "rds",
+        "Amazon Relational Database Service",
+        "InstanceUsage:db.m5.large",
+        "0.171",
+        ["busy", "idle", "busy"],
+    ),
     ("aws", "lambda", "AWS Lambda", "Lambda-GB-Second", "0.004", ["busy", "idle"]),
     ("aws", "dynamodb", "Amazon DynamoDB", "ReadCapacityUnit-Hrs", "0.013", ["busy"]),
     ("aws", "s3", "Amazon Simple Storage Service", "TimedStorage-ByteHrs", "0.031", ["busy"]),
     ("aws", "elb", "Elastic Load Balancing", "LoadBalancerUsage", "0.025", ["busy", "idle"]),
     ("aws", "alb", "Elastic Load Balancing", "LoadBalancerUsage:ALB", "0.0225", ["idle", "busy"]),
-    ("gcp", "gce_instance", "Compute Engine", "N2 Instance Core running in Americas", "0.0971", ["busy", "idle", "rightsize", "busy"]),
+    (
+        "gcp",
+        "gce_instance",
+        "Compute Engine",
+        "N2 Instance Core running in Americas",
+        "0.0971",
+        ["busy", "idle", "rightsize", "busy"],
+    ),
     ("gcp", "cloudsql_database", "Cloud SQL", "Cloud SQL for PostgreSQL: Zonal - vCPU", "0.0826", ["busy", "idle"]),
     ("gcp", "gcs_bucket", "Cloud Storage", "Standard Storage US Multi-region", "0.0108", ["busy", "idle"]),
     ("gcp", "k8s_container", "Kubernetes Engine", "Autopilot Pod mCPU Requests", "0.0445", ["busy", "rightsize"]),
@@ -160,9 +181,7 @@ def _resource_id(provider: str, rtype: str, index: int, account: str, region: st
     if provider == "gcp":
         name = f"{rtype.replace('_', '-')}-{index:03d}"
         numeric = str(1_000_000_000_000_000 + _u32("gce", account, index))
-        rid = numeric if rtype == "gce_instance" else (
-            f"{account}:{name}" if rtype == "cloudsql_database" else name
-        )
+        rid = numeric if rtype == "gce_instance" else (f"{account}:{name}" if rtype == "cloudsql_database" else name)
         return rid, name, numeric if rtype == "gce_instance" else None
     name = f"{rtype.replace('_', '')}{index:03d}"
     provider_path = _AZURE_PROVIDER[rtype].format(name=name)
@@ -178,8 +197,11 @@ class Fleet:
     seed: int = 7
 
     def of(self, provider: str, resource_type: str | None = None) -> list[SimResource]:
-        return [r for r in self.resources if r.provider == provider
-                and (resource_type is None or r.resource_type == resource_type)]
+        return [
+            r
+            for r in self.resources
+            if r.provider == provider and (resource_type is None or r.resource_type == resource_type)
+        ]
 
     @cached_property
     def by_id(self) -> dict[str, SimResource]:
@@ -220,18 +242,31 @@ class Fleet:
             jitter = Decimal(_u32(self.seed, r.resource_id, day.toordinal()) % 200 - 100) / Decimal(10_000)
             billed = (r.hourly_cost * Decimal(24) * (1 + jitter)).quantize(CENT)
             effective = (billed * (1 - r.discount)).quantize(CENT)
-            lines.append(CostLine(
-                provider=provider, usage_date=day, billing_account_id=_billing_account(r),
-                sub_account_id=r.sub_account_id, service_name=r.service_name, region=r.region,
-                resource_id=r.resource_id, sku=r.sku, charge_category="Usage", billed_cost=billed,
-                effective_cost=effective, currency=r.currency, usage_quantity=usage_hours,
-                usage_unit="Hrs", tags=dict(r.tags),
-            ))
+            lines.append(
+                CostLine(
+                    provider=provider,
+                    usage_date=day,
+                    billing_account_id=_billing_account(r),
+                    sub_account_id=r.sub_account_id,
+                    service_name=r.service_name,
+                    region=r.region,
+                    resource_id=r.resource_id,
+                    sku=r.sku,
+                    charge_category="Usage",
+                    billed_cost=billed,
+                    effective_cost=effective,
+                    currency=r.currency,
+                    usage_quantity=usage_hours,
+                    usage_unit="Hrs",
+                    tags=dict(r.tags),
+                )
+            )
         if provider == "aws":
             usage = sum((line.billed_cost for line in lines), Decimal(0))
             tax = (usage * Decimal("0.08")).quantize(CENT)
-            lines.append(CostLine(provider, day, AWS_PAYER, AWS_PAYER, "Tax", None, None, "Tax",
-                                  "Tax", tax, tax, "USD", 0.0, ""))
+            lines.append(
+                CostLine(provider, day, AWS_PAYER, AWS_PAYER, "Tax", None, None, "Tax", "Tax", tax, tax, "USD", 0.0, "")
+            )
         return lines
 
     def daily_total(self, provider: str, day: date, kind: str = "billed") -> dict[str, Decimal]:
@@ -272,11 +307,25 @@ def build_fleet(scale: int = 1, seed: int = 7) -> Fleet:
                 discount = Decimal("0.3")
             elif provider == "gcp" and rtype == "gce_instance" and index % 4 == 3:
                 discount = Decimal("0.2")
-            resources.append(SimResource(
-                provider=provider, resource_type=rtype, resource_id=rid, name=name, region=region,
-                sub_account_id=account, service_name=service, sku=sku, hourly_cost=Decimal(hourly),
-                currency=currency, profile=profiles[index % len(profiles)], discount=discount,
-                tags={"team": ("checkout", "data", "platform")[index % 3], "finops_id": f"{provider}-{rtype}-{index:03d}"},
-                numeric_id=numeric,
-            ))
+            resources.append(
+                SimResource(
+                    provider=provider,
+                    resource_type=rtype,
+                    resource_id=rid,
+                    name=name,
+                    region=region,
+                    sub_account_id=account,
+                    service_name=service,
+                    sku=sku,
+                    hourly_cost=Decimal(hourly),
+                    currency=currency,
+                    profile=profiles[index % len(profiles)],
+                    discount=discount,
+                    tags={
+                        "team": ("checkout", "data", "platform")[index % 3],
+                        "finops_id": f"{provider}-{rtype}-{index:03d}",
+                    },
+                    numeric_id=numeric,
+                )
+            )
     return Fleet(resources=tuple(resources), seed=seed)

@@ -56,8 +56,9 @@ def run_gcp_doubles(fleet: Fleet, start: date, end: date, max_page_size: int = 1
     grpc_server, grpc_port = start_monitoring_server(monitoring)
     http_server = start_bigquery_server(bigquery)
     try:
-        yield GcpDoubles(monitoring, bigquery, f"127.0.0.1:{grpc_port}",
-                         f"http://127.0.0.1:{http_server.server_address[1]}")
+        yield GcpDoubles(
+            monitoring, bigquery, f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_server.server_address[1]}"
+        )
     finally:
         http_server.shutdown()
         http_server.server_close()

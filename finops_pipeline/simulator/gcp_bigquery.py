@@ -64,10 +64,26 @@ DETAILED_EXTRA = ", resource STRUCT(name VARCHAR, global_name VARCHAR)"
 # Typical stored bytes per row of each top-level column (BigQuery data-size rules:
 # 8 bytes per number/timestamp, 2 + UTF-8 length per string, sums over STRUCT fields).
 COLUMN_BYTES = {
-    "billing_account_id": 22, "service": 40, "sku": 70, "usage_start_time": 8, "usage_end_time": 8,
-    "project": 90, "labels": 60, "system_labels": 60, "location": 40, "export_time": 8, "cost": 8,
-    "currency": 5, "currency_conversion_rate": 8, "usage": 40, "credits": 60, "invoice": 8,
-    "cost_type": 9, "adjustment_info": 8, "resource": 120, "_PARTITIONTIME": 8,
+    "billing_account_id": 22,
+    "service": 40,
+    "sku": 70,
+    "usage_start_time": 8,
+    "usage_end_time": 8,
+    "project": 90,
+    "labels": 60,
+    "system_labels": 60,
+    "location": 40,
+    "export_time": 8,
+    "cost": 8,
+    "currency": 5,
+    "currency_conversion_rate": 8,
+    "usage": 40,
+    "credits": 60,
+    "invoice": 8,
+    "cost_type": 9,
+    "adjustment_info": 8,
+    "resource": 120,
+    "_PARTITIONTIME": 8,
 }
 
 
@@ -79,10 +95,16 @@ class BigQueryError(Exception):
         self.status, self.reason, self.message = status, reason, message
 
     def body(self) -> dict:
-        return {"error": {"code": self.status, "message": self.message,
-                          "errors": [{"reason": self.reason, "message": self.message, "domain": "global"}],
-                          "status": {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED",
-                                     404: "NOT_FOUND"}.get(self.status, "INTERNAL")}}
+        return {
+            "error": {
+                "code": self.status,
+                "message": self.message,
+                "errors": [{"reason": self.reason, "message": self.message, "domain": "global"}],
+                "status": {400: "INVALID_ARGUMENT", 403: "PERMISSION_DENIED", 404: "NOT_FOUND"}.get(
+                    self.status, "INTERNAL"
+                ),
+            }
+        }
 
 
 def _global_name(line: CostLine, fleet: Fleet) -> tuple[str | None, str | None]:
@@ -95,8 +117,10 @@ def _global_name(line: CostLine, fleet: Fleet) -> tuple[str | None, str | None]:
         "gce_instance": f"//compute.googleapis.com/projects/{p}/zones/{r.region}-a/instances/{r.numeric_id}",
         "cloudsql_database": f"//cloudsql.googleapis.com/projects/{p}/instances/{r.name}",
         "gcs_bucket": f"//storage.googleapis.com/projects/_/buckets/{r.name}",
-        "k8s_container": (f"//container.googleapis.com/projects/{p}/locations/{r.region}/clusters/"
-                          f"{K8S_CLUSTER}/k8s/namespaces/{K8S_NAMESPACE}/pods/{r.name}"),
+        "k8s_container": (
+            f"//container.googleapis.com/projects/{p}/locations/{r.region}/clusters/"
+            f"{K8S_CLUSTER}/k8s/namespaces/{K8S_NAMESPACE}/pods/{r.name}"
+        ),
     }.get(r.resource_type)
 
 
@@ -118,32 +142,63 @@ def export_rows(fleet: Fleet, day: date, export_delay: timedelta = timedelta(hou
         for h in range(24):
             start = midnight + timedelta(hours=h)
             exported = start + export_delay
-            rows.append({
-                "billing_account_id": line.billing_account_id,
-                "service": {"id": line.service_name.upper().replace(" ", "-")[:14],
-                            "description": line.service_name},
-                "sku": {"id": f"SKU-{zlib.crc32(line.sku.encode()) % 10**8:08d}", "description": line.sku},
-                "usage_start_time": start, "usage_end_time": start + timedelta(hours=1),
-                "project": {"id": line.sub_account_id, "number": str(zlib.crc32(line.sub_account_id.encode())),
-                            "name": line.sub_account_id, "labels": [], "ancestry_numbers": "/123456/"},
-                "labels": [{"key": k, "value": v} for k, v in sorted(line.tags.items())],
-                "system_labels": [],
-                "location": {"location": line.region, "country": "US" if (line.region or "").startswith("us") else "BE",
-                             "region": line.region, "zone": f"{line.region}-a" if r and r.resource_type == "gce_instance" else None},
-                "export_time": exported, "cost": float(costs[h]), "currency": line.currency,
-                "currency_conversion_rate": 1.0,
-                "usage": {"amount": line.usage_quantity / 24 * 3600, "unit": "seconds",
-                          "amount_in_pricing_units": line.usage_quantity / 24, "pricing_unit": "hour"},
-                "credits": ([{"name": "Sustained use discount", "amount": float(credits[h]), "full_name": None,
-                              "id": "SUSTAINED_USAGE_DISCOUNT", "type": "SUSTAINED_USAGE_DISCOUNT"}]
-                            if credit else []),
-                "invoice": {"month": day.strftime("%Y%m")},
-                "cost_type": {"Usage": "regular", "Tax": "tax", "Adjustment": "adjustment"}.get(
-                    line.charge_category, "regular"),
-                "adjustment_info": None,
-                "_PARTITIONTIME": datetime(exported.year, exported.month, exported.day, tzinfo=timezone.utc),
-                "resource": {"name": name, "global_name": global_name},
-            })
+            rows.append(
+                {
+                    "billing_account_id": line.billing_account_id,
+                    "service": {
+                        "id": line.service_name.upper().replace(" ", "-")[:14],
+                        "description": line.service_name,
+                    },
+                    "sku": {"id": f"SKU-{zlib.crc32(line.sku.encode()) % 10**8:08d}", "description": line.sku},
+                    "usage_start_time": start,
+                    "usage_end_time": start + timedelta(hours=1),
+                    "project": {
+                        "id": line.sub_account_id,
+                        "number": str(zlib.crc32(line.sub_account_id.encode())),
+                        "name": line.sub_account_id,
+                        "labels": [],
+                        "ancestry_numbers": "/123456/",
+                    },
+                    "labels": [{"key": k, "value": v} for k, v in sorted(line.tags.items())],
+                    "system_labels": [],
+                    "location": {
+                        "location": line.region,
+                        "country": "US" if (line.region or "").startswith("us") else "BE",
+                        "region": line.region,
+                        "zone": f"{line.region}-a" if r and r.resource_type == "gce_instance" else None,
+                    },
+                    "export_time": exported,
+                    "cost": float(costs[h]),
+                    "currency": line.currency,
+                    "currency_conversion_rate": 1.0,
+                    "usage": {
+                        "amount": line.usage_quantity / 24 * 3600,
+                        "unit": "seconds",
+                        "amount_in_pricing_units": line.usage_quantity / 24,
+                        "pricing_unit": "hour",
+                    },
+                    "credits": (
+                        [
+                            {
+                                "name": "Sustained use discount",
+                                "amount": float(credits[h]),
+                                "full_name": None,
+                                "id": "SUSTAINED_USAGE_DISCOUNT",
+                                "type": "SUSTAINED_USAGE_DISCOUNT",
+                            }
+                        ]
+                        if credit
+                        else []
+                    ),
+                    "invoice": {"month": day.strftime("%Y%m")},
+                    "cost_type": {"Usage": "regular", "Tax": "tax", "Adjustment": "adjustment"}.get(
+                        line.charge_category, "regular"
+                    ),
+                    "adjustment_info": None,
+                    "_PARTITIONTIME": datetime(exported.year, exported.month, exported.day, tzinfo=timezone.utc),
+                    "resource": {"name": name, "global_name": global_name},
+                }
+            )
     return rows
 
 
@@ -176,7 +231,7 @@ class BigQueryDouble:
     def __post_init__(self):
         self.con = duckdb.connect()
         self.con.execute("SET TimeZone='UTC'")
-        self.con.execute(f'ATTACH \':memory:\' AS "{self.billing_project}"')
+        self.con.execute(f"ATTACH ':memory:' AS \"{self.billing_project}\"")
         self.con.execute(f'CREATE SCHEMA "{self.billing_project}"."{self.dataset}"')
         suffix = self.billing_account_id.replace("-", "_")
         self.standard_table = f"gcp_billing_export_v1_{suffix}"
@@ -211,13 +266,17 @@ class BigQueryDouble:
     # -- jobs -----------------------------------------------------------------------
     def insert_job(self, project: str, body: dict) -> dict:
         if project in self.denied_projects:
-            raise BigQueryError(403, "accessDenied",
-                                f"Access Denied: Project {project}: User does not have bigquery.jobs.create "
-                                f"permission in project {project}.")
+            raise BigQueryError(
+                403,
+                "accessDenied",
+                f"Access Denied: Project {project}: User does not have bigquery.jobs.create "
+                f"permission in project {project}.",
+            )
         ref = body.get("jobReference", {})
         config = body.get("configuration", {}).get("query", {})
-        job = _Job(project, ref.get("jobId") or uuid.uuid4().hex, config.get("query", ""),
-                   location=ref.get("location") or "US")
+        job = _Job(
+            project, ref.get("jobId") or uuid.uuid4().hex, config.get("query", ""), location=ref.get("location") or "US"
+        )
         with self._lock:
             self.queries.append(config)
             self.jobs[job.job_id] = job
@@ -233,15 +292,23 @@ class BigQueryDouble:
             status["errorResult"] = {"reason": job.error.reason, "message": job.error.message}
             status["errors"] = [status["errorResult"]]
         return {
-            "kind": "bigquery#job", "id": f"{job.project}:{job.location}.{job.job_id}",
+            "kind": "bigquery#job",
+            "id": f"{job.project}:{job.location}.{job.job_id}",
             "jobReference": {"projectId": job.project, "jobId": job.job_id, "location": job.location},
             "configuration": {"query": {"query": job.sql, "useLegacySql": False}, "jobType": "QUERY"},
             "status": status,
-            "statistics": {"creationTime": "0", "startTime": "0", "endTime": "0",
-                           "totalBytesProcessed": str(job.bytes_processed),
-                           "query": {"totalBytesProcessed": str(job.bytes_processed),
-                                     "totalBytesBilled": str(job.bytes_billed), "cacheHit": False,
-                                     "statementType": "SELECT"}},
+            "statistics": {
+                "creationTime": "0",
+                "startTime": "0",
+                "endTime": "0",
+                "totalBytesProcessed": str(job.bytes_processed),
+                "query": {
+                    "totalBytesProcessed": str(job.bytes_processed),
+                    "totalBytesBilled": str(job.bytes_billed),
+                    "cacheHit": False,
+                    "statementType": "SELECT",
+                },
+            },
         }
 
     def query_results(self, project: str, job_id: str, params: dict) -> dict:
@@ -253,16 +320,21 @@ class BigQueryDouble:
         table = job.result
         start = int(params.get("pageToken", params.get("startIndex", "0")) or 0)
         size = int(params.get("maxResults", "1000"))
-        out = {"kind": "bigquery#getQueryResultsResponse", "jobComplete": True,
-               "jobReference": {"projectId": job.project, "jobId": job.job_id, "location": job.location},
-               "schema": {"fields": [_field(f) for f in table.schema]},
-               "totalRows": str(table.num_rows), "totalBytesProcessed": str(job.bytes_processed),
-               "cacheHit": False}
+        out = {
+            "kind": "bigquery#getQueryResultsResponse",
+            "jobComplete": True,
+            "jobReference": {"projectId": job.project, "jobId": job.job_id, "location": job.location},
+            "schema": {"fields": [_field(f) for f in table.schema]},
+            "totalRows": str(table.num_rows),
+            "totalBytesProcessed": str(job.bytes_processed),
+            "cacheHit": False,
+        }
         if size:
             use_int64 = str(params.get("formatOptions.useInt64Timestamp")).lower() == "true"  # the client sends "True"
             page = table.slice(start, size).to_pylist()
-            out["rows"] = [{"f": [{"v": _encode(row[f.name], f.type, use_int64)} for f in table.schema]}
-                           for row in page]
+            out["rows"] = [
+                {"f": [{"v": _encode(row[f.name], f.type, use_int64)} for f in table.schema]} for row in page
+            ]
             if start + size < table.num_rows:
                 out["pageToken"] = str(start + size)
         return out
@@ -282,9 +354,11 @@ class BigQueryDouble:
         job.bytes_billed = max(MIN_BILLED_BYTES * len(tables), -(-job.bytes_processed // 2**20) * 2**20)
         cap = config.get("maximumBytesBilled")
         if cap is not None and job.bytes_billed > int(cap):
-            raise BigQueryError(400, "bytesBilledLimitExceeded",
-                                f"Query exceeded limit for bytes billed: {int(cap)}. "
-                                f"{job.bytes_billed} or higher required.")
+            raise BigQueryError(
+                400,
+                "bytesBilledLimitExceeded",
+                f"Query exceeded limit for bytes billed: {int(cap)}. {job.bytes_billed} or higher required.",
+            )
         duck = _to_duckdb(tree)
         try:
             with self._lock:
@@ -295,21 +369,28 @@ class BigQueryDouble:
     def _check_table(self, t: exp.Table, default_project: str) -> None:
         project, dataset, name = t.catalog or default_project, t.db, t.name
         if not dataset:
-            raise BigQueryError(400, "invalidQuery", f"Table \"{name}\" must be qualified with a dataset")
+            raise BigQueryError(400, "invalidQuery", f'Table "{name}" must be qualified with a dataset')
         if project != self.billing_project or dataset != self.dataset:
-            raise BigQueryError(404, "notFound",
-                                f"Not found: Dataset {project}:{dataset} was not found in location US")
+            raise BigQueryError(404, "notFound", f"Not found: Dataset {project}:{dataset} was not found in location US")
         if name not in (self.standard_table, self.detailed_table):
-            raise BigQueryError(404, "notFound",
-                                f"Not found: Table {project}:{dataset}.{name} was not found in location US")
+            raise BigQueryError(
+                404, "notFound", f"Not found: Table {project}:{dataset}.{name} was not found in location US"
+            )
         t.set("catalog", exp.to_identifier(self.billing_project, quoted=True))
 
     def _scanned_bytes(self, tree: exp.Expression, table: exp.Table, values: dict) -> int:
         """Rows in the partitions kept by _PARTITIONTIME predicates x referenced column widths."""
         select = table.find_ancestor(exp.Select)
         where = select.args.get("where") if select else None
-        pruning = [c for c in (where.this.flatten() if isinstance(where.this, exp.And) else [where.this])
-                   if {col.name.upper() for col in c.find_all(exp.Column)} == {"_PARTITIONTIME"}] if where else []
+        pruning = (
+            [
+                c
+                for c in (where.this.flatten() if isinstance(where.this, exp.And) else [where.this])
+                if {col.name.upper() for col in c.find_all(exp.Column)} == {"_PARTITIONTIME"}
+            ]
+            if where
+            else []
+        )
         count_sql = exp.select("count(*)").from_(table.copy())
         for condition in pruning:
             count_sql = count_sql.where(condition.copy())
@@ -323,6 +404,7 @@ class BigQueryDouble:
 def _to_duckdb(tree: exp.Expression) -> str:
     """GoogleSQL -> DuckDB, as ``sqlglot.transpile(read="bigquery", write="duckdb")`` does, except
     that a bare NUMERIC keeps BigQuery's precision (38, 9) instead of DuckDB's default (18, 3)."""
+
     def numeric(node):
         if isinstance(node, exp.DataType) and node.is_type("decimal") and not node.expressions:
             return exp.DataType.build("DECIMAL(38, 9)", dialect="duckdb")
@@ -369,12 +451,21 @@ def _field(f: pa.Field) -> dict:
     elif pa.types.is_decimal(t):
         out["type"] = "NUMERIC" if t.scale <= 9 else "BIGNUMERIC"
     else:
-        out["type"] = ("STRING" if pa.types.is_string(t) or pa.types.is_large_string(t) else
-                       "INTEGER" if pa.types.is_integer(t) else
-                       "FLOAT" if pa.types.is_floating(t) else
-                       "BOOLEAN" if pa.types.is_boolean(t) else
-                       "TIMESTAMP" if pa.types.is_timestamp(t) else
-                       "DATE" if pa.types.is_date(t) else "STRING")
+        out["type"] = (
+            "STRING"
+            if pa.types.is_string(t) or pa.types.is_large_string(t)
+            else "INTEGER"
+            if pa.types.is_integer(t)
+            else "FLOAT"
+            if pa.types.is_floating(t)
+            else "BOOLEAN"
+            if pa.types.is_boolean(t)
+            else "TIMESTAMP"
+            if pa.types.is_timestamp(t)
+            else "DATE"
+            if pa.types.is_date(t)
+            else "STRING"
+        )
     return out
 
 
@@ -385,8 +476,7 @@ def _encode(value, t: pa.DataType, use_int64: bool):
     if pa.types.is_list(t):
         return [{"v": _encode(v, t.value_type, use_int64)} for v in value]
     if pa.types.is_struct(t):
-        return {"f": [{"v": _encode(value[t.field(i).name], t.field(i).type, use_int64)}
-                      for i in range(t.num_fields)]}
+        return {"f": [{"v": _encode(value[t.field(i).name], t.field(i).type, use_int64)} for i in range(t.num_fields)]}
     if pa.types.is_timestamp(t):
         micros = int((value - datetime(1970, 1, 1, tzinfo=timezone.utc)) / timedelta(microseconds=1))
         return str(micros) if use_int64 else f"{micros / 1e6:.6f}"
@@ -436,13 +526,23 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, self.double.query_results(parts[1], parts[3], params))
             if method == "POST" and len(parts) == 3 and parts[2] == "queries":
                 config = dict(body, query=body.get("query", ""))
-                job = self.double.insert_job(parts[1], {"configuration": {"query": config},
-                                                        "jobReference": {"location": body.get("location")}})
+                job = self.double.insert_job(
+                    parts[1], {"configuration": {"query": config}, "jobReference": {"location": body.get("location")}}
+                )
                 job_id = job["jobReference"]["jobId"]
-                return self._send(200, self.double.query_results(parts[1], job_id, {
-                    "maxResults": str(body.get("maxResults", 1000)),
-                    "formatOptions.useInt64Timestamp": str(
-                        body.get("formatOptions", {}).get("useInt64Timestamp", False)).lower()}))
+                return self._send(
+                    200,
+                    self.double.query_results(
+                        parts[1],
+                        job_id,
+                        {
+                            "maxResults": str(body.get("maxResults", 1000)),
+                            "formatOptions.useInt64Timestamp": str(
+                                body.get("formatOptions", {}).get("useInt64Timestamp", False)
+                            ).lower(),
+                        },
+                    ),
+                )
             raise BigQueryError(404, "notFound", f"no such endpoint: {method} {url.path}")
         except BigQueryError as exc:
             self._send(exc.status, exc.body())

@@ -66,44 +66,72 @@ class NativeMetric:
 
 _NATIVE: dict[str, NativeMetric] = {
     "compute.googleapis.com/instance/cpu/utilization": NativeMetric(
-        "gce_instance", "cpu_utilization_pct", _Kind.GAUGE, _ValueType.DOUBLE, 0.01),
+        "gce_instance", "cpu_utilization_pct", _Kind.GAUGE, _ValueType.DOUBLE, 0.01
+    ),
     "compute.googleapis.com/instance/network/received_bytes_count": NativeMetric(
-        "gce_instance", "network_in_bytes", _Kind.DELTA, _ValueType.INT64,
-        split=(("loadbalanced", "false", 0.8), ("loadbalanced", "true", 0.2))),
+        "gce_instance",
+        "network_in_bytes",
+        _Kind.DELTA,
+        _ValueType.INT64,
+        split=(("loadbalanced", "false", 0.8), ("loadbalanced", "true", 0.2)),
+    ),
     "compute.googleapis.com/instance/network/sent_bytes_count": NativeMetric(
-        "gce_instance", "network_out_bytes", _Kind.DELTA, _ValueType.INT64,
-        split=(("loadbalanced", "false", 0.7), ("loadbalanced", "true", 0.3))),
+        "gce_instance",
+        "network_out_bytes",
+        _Kind.DELTA,
+        _ValueType.INT64,
+        split=(("loadbalanced", "false", 0.7), ("loadbalanced", "true", 0.3)),
+    ),
     "compute.googleapis.com/instance/disk/read_bytes_count": NativeMetric(
-        "gce_instance", "disk_read_bytes", _Kind.DELTA, _ValueType.INT64),
+        "gce_instance", "disk_read_bytes", _Kind.DELTA, _ValueType.INT64
+    ),
     "compute.googleapis.com/instance/disk/write_bytes_count": NativeMetric(
-        "gce_instance", "disk_write_bytes", _Kind.DELTA, _ValueType.INT64),
+        "gce_instance", "disk_write_bytes", _Kind.DELTA, _ValueType.INT64
+    ),
     "cloudsql.googleapis.com/database/cpu/utilization": NativeMetric(
-        "cloudsql_database", "cpu_utilization_pct", _Kind.GAUGE, _ValueType.DOUBLE, 0.01),
+        "cloudsql_database", "cpu_utilization_pct", _Kind.GAUGE, _ValueType.DOUBLE, 0.01
+    ),
     "cloudsql.googleapis.com/database/memory/utilization": NativeMetric(
-        "cloudsql_database", "memory_utilization_pct", _Kind.GAUGE, _ValueType.DOUBLE, 0.01),
+        "cloudsql_database", "memory_utilization_pct", _Kind.GAUGE, _ValueType.DOUBLE, 0.01
+    ),
     # "Cloud SQL metrics" (cloud.google.com/sql/docs/postgres/admin-api/metrics): network/connections
     # is "Only applicable to MySQL and SQL Server"; PostgreSQL publishes postgresql/num_backends,
     # "Number of connections to the Cloud SQL PostgreSQL instance", one series per `database`.
     "cloudsql.googleapis.com/database/network/connections": NativeMetric(
-        "cloudsql_database", "connections", _Kind.GAUGE, _ValueType.INT64,
-        engines=frozenset({"MYSQL", "SQLSERVER"})),
+        "cloudsql_database", "connections", _Kind.GAUGE, _ValueType.INT64, engines=frozenset({"MYSQL", "SQLSERVER"})
+    ),
     "cloudsql.googleapis.com/database/postgresql/num_backends": NativeMetric(
-        "cloudsql_database", "connections", _Kind.GAUGE, _ValueType.INT64,
-        split=(("database", "postgres", 0.25), ("database", "shop", 0.75)), engines=frozenset({"POSTGRES"})),
+        "cloudsql_database",
+        "connections",
+        _Kind.GAUGE,
+        _ValueType.INT64,
+        split=(("database", "postgres", 0.25), ("database", "shop", 0.75)),
+        engines=frozenset({"POSTGRES"}),
+    ),
     "storage.googleapis.com/storage/total_bytes": NativeMetric(
-        "gcs_bucket", "storage_bytes", _Kind.GAUGE, _ValueType.DOUBLE,
-        split=(("storage_class", "STANDARD", 1.0),)),
+        "gcs_bucket", "storage_bytes", _Kind.GAUGE, _ValueType.DOUBLE, split=(("storage_class", "STANDARD", 1.0),)
+    ),
     # "Google Cloud metrics: storage": "Delta count of API calls, grouped by the API method name and
     # response code": a series and its points exist only for calls made, so an hour without
     # requests has no point and an idle bucket no series ("Troubleshoot metrics: Gaps in chart data").
     "storage.googleapis.com/api/request_count": NativeMetric(
-        "gcs_bucket", "requests", _Kind.DELTA, _ValueType.INT64,
-        split=(("method", "ReadObject", 0.8), ("method", "WriteObject", 0.2)), sparse=True),
+        "gcs_bucket",
+        "requests",
+        _Kind.DELTA,
+        _ValueType.INT64,
+        split=(("method", "ReadObject", 0.8), ("method", "WriteObject", 0.2)),
+        sparse=True,
+    ),
     "kubernetes.io/container/cpu/core_usage_time": NativeMetric(
-        "k8s_container", "cpu_core_seconds", _Kind.CUMULATIVE, _ValueType.DOUBLE),
+        "k8s_container", "cpu_core_seconds", _Kind.CUMULATIVE, _ValueType.DOUBLE
+    ),
     "kubernetes.io/container/memory/used_bytes": NativeMetric(
-        "k8s_container", "memory_used_bytes", _Kind.GAUGE, _ValueType.INT64,
-        split=(("memory_type", "evictable", 0.3), ("memory_type", "non-evictable", 0.7))),
+        "k8s_container",
+        "memory_used_bytes",
+        _Kind.GAUGE,
+        _ValueType.INT64,
+        split=(("memory_type", "evictable", 0.3), ("memory_type", "non-evictable", 0.7)),
+    ),
 }
 
 _GAUGE_ALIGNERS = {_Aligner.ALIGN_MEAN, _Aligner.ALIGN_MAX, _Aligner.ALIGN_MIN}
@@ -116,15 +144,26 @@ K8S_NAMESPACE = "default"
 def monitored_labels(r: SimResource) -> tuple[dict[str, str], dict[str, str]]:
     """(resource labels, metric labels) Google attaches to a fleet resource's series."""
     if r.resource_type == "gce_instance":
-        return ({"project_id": r.sub_account_id, "instance_id": r.numeric_id or r.resource_id,
-                 "zone": f"{r.region}-a"}, {"instance_name": r.name})
+        return (
+            {"project_id": r.sub_account_id, "instance_id": r.numeric_id or r.resource_id, "zone": f"{r.region}-a"},
+            {"instance_name": r.name},
+        )
     if r.resource_type == "cloudsql_database":
         return {"project_id": r.sub_account_id, "database_id": r.resource_id, "region": r.region}, {}
     if r.resource_type == "gcs_bucket":
         return {"project_id": r.sub_account_id, "bucket_name": r.resource_id, "location": r.region}, {}
     if r.resource_type == "k8s_container":
-        return ({"project_id": r.sub_account_id, "location": r.region, "cluster_name": K8S_CLUSTER,
-                 "namespace_name": K8S_NAMESPACE, "pod_name": r.resource_id, "container_name": "app"}, {})
+        return (
+            {
+                "project_id": r.sub_account_id,
+                "location": r.region,
+                "cluster_name": K8S_CLUSTER,
+                "namespace_name": K8S_NAMESPACE,
+                "pod_name": r.resource_id,
+                "container_name": "app",
+            },
+            {},
+        )
     raise ValueError(f"no Cloud Monitoring labels for resource type {r.resource_type!r}")
 
 
@@ -143,7 +182,7 @@ class FilterError(ValueError):
 
 
 _CLAUSE = re.compile(
-    r'^\s*(?P<field>[a-z_]+(?:\.[a-z_]+)*)\s*=\s*'
+    r"^\s*(?P<field>[a-z_]+(?:\.[a-z_]+)*)\s*=\s*"
     r'(?:"(?P<value>[^"\\]*)"|one_of\((?P<values>\s*"[^"\\]*"(?:\s*,\s*"[^"\\]*")*\s*)\))\s*$'
 )
 
@@ -156,8 +195,9 @@ def parse_filter(text: str) -> dict[str, set[str]]:
         if not m:
             raise FilterError(f"could not parse filter clause {part!r}")
         field = re.sub(r"^(resource|metric)\.label\.", r"\1.labels.", m.group("field"))
-        values = {m.group("value")} if m.group("value") is not None else set(
-            re.findall(r'"([^"\\]*)"', m.group("values")))
+        values = (
+            {m.group("value")} if m.group("value") is not None else set(re.findall(r'"([^"\\]*)"', m.group("values")))
+        )
         clauses[field] = clauses[field] & values if field in clauses else values
     if "metric.type" not in clauses or len(clauses["metric.type"]) != 1:
         raise FilterError("the filter must name exactly one metric.type")
@@ -199,8 +239,10 @@ class MetricServiceDouble:
             context.abort(*refusal)
         project = request.name.removeprefix("projects/")
         if project in self.denied_projects:
-            context.abort(grpc.StatusCode.PERMISSION_DENIED,
-                          "Permission monitoring.timeSeries.list denied (or the resource may not exist).")
+            context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                "Permission monitoring.timeSeries.list denied (or the resource may not exist).",
+            )
         if not request.name.startswith("projects/") or project not in {r.sub_account_id for r in self.fleet.of("gcp")}:
             context.abort(grpc.StatusCode.NOT_FOUND, f"Requested entity was not found: {request.name}")
         try:
@@ -211,7 +253,7 @@ class MetricServiceDouble:
         offset = int(request.page_token or 0)
         size = min(request.page_size or self.max_page_size, self.max_page_size)
         response = _Response()
-        response.time_series.extend(series[offset:offset + size])
+        response.time_series.extend(series[offset : offset + size])
         if offset + size < len(series):
             response.next_page_token = str(offset + size)
         return response
@@ -229,7 +271,8 @@ class MetricServiceDouble:
         if agg.per_series_aligner not in aligners:
             raise FilterError(
                 f"aligner {_Aligner(agg.per_series_aligner).name} is not valid for "
-                f"{_Kind.MetricKind.Name(native.kind)} metric {metric_type}")
+                f"{_Kind.MetricKind.Name(native.kind)} metric {metric_type}"
+            )
         if agg.cross_series_reducer not in (_Reducer.REDUCE_NONE, _Reducer.REDUCE_SUM):
             raise FilterError("this double implements REDUCE_NONE and REDUCE_SUM only")
         ends = self._period_ends(request.interval)
@@ -243,15 +286,17 @@ class MetricServiceDouble:
             low = 0.0
             for label, value, share in native.split or ((None, None, 1.0),):
                 labels = dict(mlabels, **({label: value} if label else {}))
-                if all(_field_value(f, native.resource_type, rlabels, labels) in allowed
-                       for f, allowed in clauses.items() if f != "metric.type"):
+                if all(
+                    _field_value(f, native.resource_type, rlabels, labels) in allowed
+                    for f, allowed in clauses.items()
+                    if f != "metric.type"
+                ):
                     raw.append((r, rlabels, labels, (low, low + share)))
                 low += share
         if agg.cross_series_reducer == _Reducer.REDUCE_SUM:
             groups: dict[tuple, list] = {}
             for item in raw:
-                key = tuple(_field_value(f, native.resource_type, item[1], item[2])
-                            for f in agg.group_by_fields)
+                key = tuple(_field_value(f, native.resource_type, item[1], item[2]) for f in agg.group_by_fields)
                 groups.setdefault(key, []).append(item)
             out = []
             for key, members in sorted(groups.items()):
@@ -262,8 +307,10 @@ class MetricServiceDouble:
                         (rl if m.group(1) == "resource" else ml)[m.group(2)] = v
                 out.append(self._build(metric_type, native, rl, ml, members, ends, agg, reduced=True))
         else:
-            out = [self._build(metric_type, native, rl, ml, [(r, rl, ml, shares)], ends, agg, reduced=False)
-                   for r, rl, ml, shares in raw]
+            out = [
+                self._build(metric_type, native, rl, ml, [(r, rl, ml, shares)], ends, agg, reduced=False)
+                for r, rl, ml, shares in raw
+            ]
         # ListTimeSeriesRequest.interval: "Only time series that contain data points in the
         # specified interval are included in the response."
         return [ts for ts in out if ts.points]
@@ -288,7 +335,10 @@ class MetricServiceDouble:
         ts.resource.type = native.resource_type
         ts.resource.labels.update(rlabels)
         integer = native.value_type == _ValueType.INT64 and aligner in (
-            _Aligner.ALIGN_MAX, _Aligner.ALIGN_MIN, _Aligner.ALIGN_DELTA)
+            _Aligner.ALIGN_MAX,
+            _Aligner.ALIGN_MIN,
+            _Aligner.ALIGN_DELTA,
+        )
         ts.value_type = _ValueType.INT64 if integer else _ValueType.DOUBLE
         ts.metric_kind = _Kind.GAUGE if native.kind == _Kind.GAUGE or aligner == _Aligner.ALIGN_RATE else _Kind.DELTA
         if not reduced and native.resource_type == "gce_instance":
@@ -299,8 +349,13 @@ class MetricServiceDouble:
         def hourly(r, day):
             if (r.resource_id, day) not in days:
                 values = self.fleet.hourly(r, native.canonical, day)
-                days[(r.resource_id, day)] = ({_Aligner.ALIGN_MEAN: values.avg, _Aligner.ALIGN_MAX: values.max,
-                                               _Aligner.ALIGN_MIN: values.min}[aligner] if gauge else values.sum)
+                days[(r.resource_id, day)] = (
+                    {_Aligner.ALIGN_MEAN: values.avg, _Aligner.ALIGN_MAX: values.max, _Aligner.ALIGN_MIN: values.min}[
+                        aligner
+                    ]
+                    if gauge
+                    else values.sum
+                )
             return days[(r.resource_id, day)]
 
         with_start = not gauge or aligner == _Aligner.ALIGN_RATE
@@ -335,13 +390,16 @@ class MetricServiceDouble:
 
 def start_monitoring_server(double: MetricServiceDouble) -> tuple[grpc.Server, int]:
     """Serve the double on a free 127.0.0.1 port; returns (server, port)."""
-    handler = grpc.method_handlers_generic_handler(SERVICE, {
-        "ListTimeSeries": grpc.unary_unary_rpc_method_handler(
-            double.list_time_series,
-            request_deserializer=_Request.FromString,
-            response_serializer=_Response.SerializeToString,
-        ),
-    })
+    handler = grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            "ListTimeSeries": grpc.unary_unary_rpc_method_handler(
+                double.list_time_series,
+                request_deserializer=_Request.FromString,
+                response_serializer=_Response.SerializeToString,
+            ),
+        },
+    )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers((handler,))
     port = server.add_insecure_port("127.0.0.1:0")

@@ -21,12 +21,21 @@ HOURS_PER_MONTH = Decimal(730)
 
 # IaC resource type per simulated type (what a Terraform plan would declare).
 IAC_TYPES = {
-    "ec2": "aws_instance", "rds": "aws_db_instance", "lambda": "aws_lambda_function",
-    "dynamodb": "aws_dynamodb_table", "s3": "aws_s3_bucket", "elb": "aws_elb", "alb": "aws_lb",
-    "gce_instance": "google_compute_instance", "cloudsql_database": "google_sql_database_instance",
-    "gcs_bucket": "google_storage_bucket", "k8s_container": "google_container_node_pool",
-    "virtual_machine": "azurerm_linux_virtual_machine", "sql_database": "azurerm_mssql_database",
-    "storage_account": "azurerm_storage_account", "app_service": "azurerm_linux_web_app",
+    "ec2": "aws_instance",
+    "rds": "aws_db_instance",
+    "lambda": "aws_lambda_function",
+    "dynamodb": "aws_dynamodb_table",
+    "s3": "aws_s3_bucket",
+    "elb": "aws_elb",
+    "alb": "aws_lb",
+    "gce_instance": "google_compute_instance",
+    "cloudsql_database": "google_sql_database_instance",
+    "gcs_bucket": "google_storage_bucket",
+    "k8s_container": "google_container_node_pool",
+    "virtual_machine": "azurerm_linux_virtual_machine",
+    "sql_database": "azurerm_mssql_database",
+    "storage_account": "azurerm_storage_account",
+    "app_service": "azurerm_linux_web_app",
 }
 
 # Deliberate misses: predicted = true run-rate x factor.
@@ -53,25 +62,41 @@ def write_predictions(fleet: Fleet, directory: Path, month: date) -> list[Path]:
         if r.currency != "USD":
             by_service[(r.provider, r.service_name, r.currency)] += monthly
             continue
-        resources.append({
-            "name": f"{IAC_TYPES[r.resource_type]}.{r.name.replace('-', '_')}",
-            "resourceType": IAC_TYPES[r.resource_type],
-            "tags": dict(r.tags),
-            "metadata": {},
-            "hourlyCost": str((monthly / HOURS_PER_MONTH).quantize(Decimal("0.000001"))),
-            "monthlyCost": str(monthly),
-            "costComponents": [{"name": f"Instance usage ({r.sku})", "unit": "hours",
-                                "hourlyQuantity": "1", "monthlyQuantity": "730",
-                                "price": str(r.hourly_cost), "hourlyCost": str(r.hourly_cost),
-                                "monthlyCost": str(monthly)}],
-        })
+        resources.append(
+            {
+                "name": f"{IAC_TYPES[r.resource_type]}.{r.name.replace('-', '_')}",
+                "resourceType": IAC_TYPES[r.resource_type],
+                "tags": dict(r.tags),
+                "metadata": {},
+                "hourlyCost": str((monthly / HOURS_PER_MONTH).quantize(Decimal("0.000001"))),
+                "monthlyCost": str(monthly),
+                "costComponents": [
+                    {
+                        "name": f"Instance usage ({r.sku})",
+                        "unit": "hours",
+                        "hourlyQuantity": "1",
+                        "monthlyQuantity": "730",
+                        "price": str(r.hourly_cost),
+                        "hourlyCost": str(r.hourly_cost),
+                        "monthlyCost": str(monthly),
+                    }
+                ],
+            }
+        )
     document = {
-        "version": "0.2", "currency": "USD",
+        "version": "0.2",
+        "currency": "USD",
         "timeGenerated": datetime(month.year, month.month, 1, tzinfo=timezone.utc).isoformat(),
-        "projects": [{"name": "fleet", "metadata": {"path": "infra/"},
-                      "breakdown": {"resources": resources,
-                                    "totalMonthlyCost": str(sum((Decimal(x["monthlyCost"]) for x in resources),
-                                                                Decimal(0)))}}],
+        "projects": [
+            {
+                "name": "fleet",
+                "metadata": {"path": "infra/"},
+                "breakdown": {
+                    "resources": resources,
+                    "totalMonthlyCost": str(sum((Decimal(x["monthlyCost"]) for x in resources), Decimal(0))),
+                },
+            }
+        ],
     }
     json_path = directory / f"infracost-{tag}.json"
     json_path.write_text(json.dumps(document, indent=2))

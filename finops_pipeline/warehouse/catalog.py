@@ -130,8 +130,7 @@ def _view_failure(lake: Lake | None, name: str, exc: Exception) -> str:
     bad = lake.unreadable_files(name) if lake is not None and name in TABLES else []
     if not bad:
         return f"view {name} could not be created: {reason}"
-    fixes = "; ".join(f"{path}: re-materialize {_partition_of(lake, name, path)} (or delete the file)"
-                      for path in bad)
+    fixes = "; ".join(f"{path}: re-materialize {_partition_of(lake, name, path)} (or delete the file)" for path in bad)
     return f"view {name} could not be created: unreadable Parquet file(s): {fixes}"
 
 
@@ -211,9 +210,7 @@ def _current_digests(path: Path) -> dict[str, str]:
         return {}
     con = duckdb.connect(str(path), read_only=True)
     try:
-        exists = con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [STATE_TABLE]
-        ).fetchone()[0]
+        exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ?", [STATE_TABLE]).fetchone()[0]
         if not exists:
             return {}
         return dict(con.execute(f"SELECT name, digest FROM {STATE_TABLE}").fetchall())
@@ -299,6 +296,7 @@ def open_catalog(data_dir: Path) -> duckdb.DuckDBPyConnection:
             raise CatalogError(
                 f"{path} has views over the lake at {', '.join(foreign)}, not over its own lake {own} (the "
                 f"data directory was copied or moved), and they cannot be re-pointed now: {outcome.reason}. "
-                "Close the other sessions on it and retry")
+                "Close the other sessions on it and retry"
+            )
         log.info("catalog views re-pointed from %s to %s", ", ".join(foreign), own)
     return duckdb.connect(str(path), read_only=True)

@@ -94,9 +94,7 @@ def conform(spec: TableSpec, data: pa.Table | pd.DataFrame) -> pa.Table:
                 f"{spec.name}.{field.name}: cannot store {column.type} as {field.type}: {exc}"
             ) from None
         if not field.nullable and column.null_count:
-            raise LakeWriteError(
-                f"{spec.name}.{field.name}: {column.null_count} null value(s) in a required column"
-            )
+            raise LakeWriteError(f"{spec.name}.{field.name}: {column.null_count} null value(s) in a required column")
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=spec.schema)
 
@@ -109,8 +107,10 @@ def _from_pandas(spec: TableSpec, frame: pd.DataFrame) -> pa.Table:
         target = types.get(name)
         if target is not None and (pa.types.is_map(target) or pa.types.is_decimal(target)):
             try:
-                values = [None if _is_missing(v) else (list(v.items()) if isinstance(v, dict) else v)
-                          for v in frame[name].tolist()]
+                values = [
+                    None if _is_missing(v) else (list(v.items()) if isinstance(v, dict) else v)
+                    for v in frame[name].tolist()
+                ]
                 arrays[name] = pa.array(values, type=target)
                 continue
             except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
@@ -162,9 +162,7 @@ class Lake:
         spec = table_spec(table)
         missing = [k for k in spec.partition_by if k not in partition]
         if missing or set(partition) - set(spec.partition_by):
-            raise LakeWriteError(
-                f"{table} is partitioned by {list(spec.partition_by)}; got {sorted(partition)}"
-            )
+            raise LakeWriteError(f"{table} is partitioned by {list(spec.partition_by)}; got {sorted(partition)}")
         path = self.table_dir(table)
         for name in spec.partition_by:
             path = path / f"{name}={_partition_value(name, partition[name])}"
@@ -192,9 +190,7 @@ class Lake:
             tmp.unlink(missing_ok=True)
             raise
 
-    def write_partition(
-        self, table: str, partition: PartitionKey, data: pa.Table | pd.DataFrame
-    ) -> PartitionWrite:
+    def write_partition(self, table: str, partition: PartitionKey, data: pa.Table | pd.DataFrame) -> PartitionWrite:
         """Replace one partition with ``data`` (which may be empty)."""
         conformed = conform(table_spec(table), data)  # fail before touching the directory
         with self.open_partition(table, partition) as writer:
@@ -242,8 +238,12 @@ class Lake:
             groups.setdefault(key, conform(spec, spec.schema.empty_table()))
         # Partitions are independent files: compress and write them on every core.
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-            return list(pool.map(lambda item: self.write_partition(table, dict(zip(spec.partition_by, item[0])), item[1]),
-                                 sorted(groups.items())))
+            return list(
+                pool.map(
+                    lambda item: self.write_partition(table, dict(zip(spec.partition_by, item[0])), item[1]),
+                    sorted(groups.items()),
+                )
+            )
 
     def sweep_stale_temp_files(self, table: str, older_than: timedelta = STALE_TEMP_AGE) -> list[Path]:
         """Delete the hidden temp files of killed writers (older than ``older_than``); returns them."""

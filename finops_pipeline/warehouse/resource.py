@@ -14,10 +14,13 @@ class WarehouseResource(SettingsResource):
     exist before any run: it stays an environment variable.)"""
 
     VARIABLES: ClassVar[dict[str, str]] = {
-        "usage_integration_enabled": "USAGE_INTEGRATION_ENABLED", "data_dir": "FINOPS_DATA_DIR",
-        "restatement_days": "FINOPS_RESTATEMENT_DAYS", "predictions_dir": "FINOPS_PREDICTIONS_DIR",
+        "usage_integration_enabled": "USAGE_INTEGRATION_ENABLED",
+        "data_dir": "FINOPS_DATA_DIR",
+        "restatement_days": "FINOPS_RESTATEMENT_DAYS",
+        "predictions_dir": "FINOPS_PREDICTIONS_DIR",
         "metrics_coverage_floor": "FINOPS_METRICS_COVERAGE_FLOOR",
-        "metrics_concurrency": "FINOPS_METRICS_CONCURRENCY", "tag_match_key": "FINOPS_TAG_MATCH_KEY",
+        "metrics_concurrency": "FINOPS_METRICS_CONCURRENCY",
+        "tag_match_key": "FINOPS_TAG_MATCH_KEY",
         "rules_file": "FINOPS_RULES_FILE",
     }
 

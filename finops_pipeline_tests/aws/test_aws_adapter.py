@@ -39,27 +39,38 @@ def aws_env(fleet, monkeypatch):
 # that metric is nonzero (CloudWatch publishes it only on activity). Counters exist every hour:
 # an hour CloudWatch has no datapoint for is a 0 for a resource we know exists.
 EXPECTED_METRICS = {
-    "ec2": {"cpu_utilization_pct": ("cpu_utilization_pct", "gauge", "all"),
-            "network_in_bytes": ("network_in_bytes", "counter", "all"),
-            "network_out_bytes": ("network_out_bytes", "counter", "all"),
-            "disk_read_bytes": ("disk_read_bytes", "counter", "all"),
-            "disk_write_bytes": ("disk_write_bytes", "counter", "all")},
-    "rds": {"cpu_utilization_pct": ("cpu_utilization_pct", "gauge", "all"),
-            "connections": ("connections", "gauge", "all"),
-            "read_iops": ("read_iops", "gauge", "all"),
-            "memory_available_bytes": ("memory_available_bytes", "gauge", "all")},
-    "lambda": {"invocations": ("invocations", "counter", "all"),
-               "errors": ("errors", "counter", "all"),
-               "duration_ms": ("duration_ms", "gauge", "duration_ms")},
-    "dynamodb": {"read_capacity_units": ("read_capacity_units", "counter", "all"),
-                 "write_capacity_units": ("write_capacity_units", "counter", "all")},
-    "s3": {"storage_bytes": ("storage_bytes", "gauge", "day"),  # the sum over its storage classes
-           "object_count": ("object_count", "gauge", "day")},
-    "elb": {"requests": ("requests", "counter", "all"),
-            "healthy_hosts": ("healthy_hosts", "gauge", "requests")},
-    "alb": {"requests": ("requests", "counter", "all"),
-            "connections": ("connections", "counter", "all"),
-            "consumed_lcus": ("consumed_lcus", "gauge", "all")},
+    "ec2": {
+        "cpu_utilization_pct": ("cpu_utilization_pct", "gauge", "all"),
+        "network_in_bytes": ("network_in_bytes", "counter", "all"),
+        "network_out_bytes": ("network_out_bytes", "counter", "all"),
+        "disk_read_bytes": ("disk_read_bytes", "counter", "all"),
+        "disk_write_bytes": ("disk_write_bytes", "counter", "all"),
+    },
+    "rds": {
+        "cpu_utilization_pct": ("cpu_utilization_pct", "gauge", "all"),
+        "connections": ("connections", "gauge", "all"),
+        "read_iops": ("read_iops", "gauge", "all"),
+        "memory_available_bytes": ("memory_available_bytes", "gauge", "all"),
+    },
+    "lambda": {
+        "invocations": ("invocations", "counter", "all"),
+        "errors": ("errors", "counter", "all"),
+        "duration_ms": ("duration_ms", "gauge", "duration_ms"),
+    },
+    "dynamodb": {
+        "read_capacity_units": ("read_capacity_units", "counter", "all"),
+        "write_capacity_units": ("write_capacity_units", "counter", "all"),
+    },
+    "s3": {
+        "storage_bytes": ("storage_bytes", "gauge", "day"),  # the sum over its storage classes
+        "object_count": ("object_count", "gauge", "day"),
+    },
+    "elb": {"requests": ("requests", "counter", "all"), "healthy_hosts": ("healthy_hosts", "gauge", "requests")},
+    "alb": {
+        "requests": ("requests", "counter", "all"),
+        "connections": ("connections", "counter", "all"),
+        "consumed_lcus": ("consumed_lcus", "gauge", "all"),
+    },
 }
 
 
@@ -73,8 +84,11 @@ def test_metrics_of_every_account_and_region_equal_the_fleet(fleet, aws_env):
     for resource in fleet.of("aws"):
         for metric, (truth_metric, kind, exists) in EXPECTED_METRICS[resource.resource_type].items():
             truth = fleet.hourly(resource, truth_metric, DAY)
-            hours = [0] if exists == "day" else [
-                h for h in range(24) if exists == "all" or fleet.hourly(resource, exists, DAY).sum[h] > 0]
+            hours = (
+                [0]
+                if exists == "day"
+                else [h for h in range(24) if exists == "all" or fleet.hourly(resource, exists, DAY).sum[h] > 0]
+            )
             for h in hours:
                 row = got[(resource.resource_id, metric, truth.hour_starts[h])]
                 assert (row["sub_account_id"], row["region"]) == (resource.sub_account_id, resource.region)
@@ -87,20 +101,37 @@ def test_metrics_of_every_account_and_region_equal_the_fleet(fleet, aws_env):
     assert expected == len(rows)
     # 2 accounts (the member one through its role) x 2 regions: one batch, 7 namespaces listed
     # and 3 inventories (classic ELB, Lambda, DynamoDB) each.
-    assert dict(adapter.api.calls) == {"GetCallerIdentity": 1, "AssumeRole": 1, "GetMetricData": 4,
-                                       "ListMetrics": 28, "DescribeLoadBalancers": 4, "ListFunctions": 4,
-                                       "ListTables": 4}
+    assert dict(adapter.api.calls) == {
+        "GetCallerIdentity": 1,
+        "AssumeRole": 1,
+        "GetMetricData": 4,
+        "ListMetrics": 28,
+        "DescribeLoadBalancers": 4,
+        "ListFunctions": 4,
+        "ListTables": 4,
+    }
 
 
 def test_idle_load_balancers_and_functions_have_zero_counters_not_gaps(fleet, aws_env):
     """Their metrics are published only on activity: CloudWatch has nothing for them."""
-    idle = {r.resource_id: r for r in fleet.resources if r.provider == "aws" and r.profile == "idle"
-            and r.resource_type in ("elb", "alb", "lambda")}
+    idle = {
+        r.resource_id: r
+        for r in fleet.resources
+        if r.provider == "aws" and r.profile == "idle" and r.resource_type in ("elb", "alb", "lambda")
+    }
     assert sorted(r.resource_type for r in idle.values()) == ["alb", "elb", "lambda"]
-    listed = {d["Value"] for region in ("us-east-1", "eu-west-1") for m in boto3.client(
-        "cloudwatch", region_name=region, endpoint_url=aws_env["AWS_ENDPOINT_URL"],
-        aws_access_key_id=aws_env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=aws_env["AWS_SECRET_ACCESS_KEY"],
-    ).list_metrics(MetricName="RequestCount")["Metrics"] for d in m["Dimensions"]}
+    listed = {
+        d["Value"]
+        for region in ("us-east-1", "eu-west-1")
+        for m in boto3.client(
+            "cloudwatch",
+            region_name=region,
+            endpoint_url=aws_env["AWS_ENDPOINT_URL"],
+            aws_access_key_id=aws_env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=aws_env["AWS_SECRET_ACCESS_KEY"],
+        ).list_metrics(MetricName="RequestCount")["Metrics"]
+        for d in m["Dimensions"]
+    }
     assert not listed & set(idle)  # the double publishes no RequestCount for them
     adapter = AwsSource.from_settings(get_settings())
     frames = list(adapter.iter_metric_frames(day_start(DAY), day_start(DAY + timedelta(days=1))))
@@ -109,8 +140,12 @@ def test_idle_load_balancers_and_functions_have_zero_counters_not_gaps(fleet, aw
     for r in rows:
         per_metric.setdefault((r["resource_type"], r["metric"]), []).append(r["sum"])
     assert {k: (len(v), sum(v)) for k, v in per_metric.items() if k[1] != "consumed_lcus"} == {
-        ("elb", "requests"): (24, 0.0), ("alb", "requests"): (24, 0.0), ("alb", "connections"): (24, 0.0),
-        ("lambda", "invocations"): (24, 0.0), ("lambda", "errors"): (24, 0.0)}
+        ("elb", "requests"): (24, 0.0),
+        ("alb", "requests"): (24, 0.0),
+        ("alb", "connections"): (24, 0.0),
+        ("lambda", "invocations"): (24, 0.0),
+        ("lambda", "errors"): (24, 0.0),
+    }
 
 
 @mock_aws
@@ -119,14 +154,24 @@ def test_more_than_500_queries_are_batched_in_calls_of_at_most_500():
     start = day_start(DAY)
     instances = [f"i-{n:017x}" for n in range(130)]  # 130 x (2 gauge + 4 counter queries) = 780
     for metric in ("CPUUtilization", "NetworkIn", "NetworkOut", "EBSReadBytes", "EBSWriteBytes"):
-        cw.put_metric_data(Namespace="AWS/EC2", MetricData=[
-            {"MetricName": metric, "Dimensions": [{"Name": "InstanceId", "Value": i}],
-             "Timestamp": start, "Value": 7.0} for i in instances])
+        cw.put_metric_data(
+            Namespace="AWS/EC2",
+            MetricData=[
+                {
+                    "MetricName": metric,
+                    "Dimensions": [{"Name": "InstanceId", "Value": i}],
+                    "Timestamp": start,
+                    "Value": 7.0,
+                }
+                for i in instances
+            ],
+        )
     sent = []
     adapter = AwsSource(get_settings({"AWS_REGION": "us-east-1"}))
     adapter.client("cloudwatch", "us-east-1").meta.events.register(
         "provide-client-params.cloudwatch.GetMetricData",
-        lambda params, **_: sent.append(len(params["MetricDataQueries"])))
+        lambda params, **_: sent.append(len(params["MetricDataQueries"])),
+    )
     frames = list(adapter.iter_metric_frames(start, start + timedelta(hours=1)))
     assert sent == [500, 280]
     rows = [r for f in frames for r in f.to_pylist()]
@@ -137,14 +182,24 @@ def test_more_than_500_queries_are_batched_in_calls_of_at_most_500():
 
 def _ce_page(day: str, groups: list[tuple[str, str, str]], token: str | None) -> dict:
     page = {
-        "ResultsByTime": [{
-            "TimePeriod": {"Start": day, "End": (date.fromisoformat(day) + timedelta(days=1)).isoformat()},
-            "Total": {}, "Estimated": False,
-            "Groups": [{"Keys": [svc, acct], "Metrics": {
-                "UnblendedCost": {"Amount": amount, "Unit": "USD"},
-                "AmortizedCost": {"Amount": amount, "Unit": "USD"},
-                "UsageQuantity": {"Amount": "1", "Unit": "Hrs"}}} for svc, acct, amount in groups],
-        }],
+        "ResultsByTime": [
+            {
+                "TimePeriod": {"Start": day, "End": (date.fromisoformat(day) + timedelta(days=1)).isoformat()},
+                "Total": {},
+                "Estimated": False,
+                "Groups": [
+                    {
+                        "Keys": [svc, acct],
+                        "Metrics": {
+                            "UnblendedCost": {"Amount": amount, "Unit": "USD"},
+                            "AmortizedCost": {"Amount": amount, "Unit": "USD"},
+                            "UsageQuantity": {"Amount": "1", "Unit": "Hrs"},
+                        },
+                    }
+                    for svc, acct, amount in groups
+                ],
+            }
+        ],
         "DimensionValueAttributes": [{"Value": "111111111111", "Attributes": {"description": "payer"}}],
     }
     if token:
@@ -165,8 +220,10 @@ def test_cost_explorer_pages_are_all_followed():
     assert adapter.api.calls["GetCostAndUsage"] == 3
     rows = fetched.cost.to_pylist()
     assert [(r["usage_date"].isoformat(), r["service_name"], r["billed_cost"]) for r in rows] == [
-        ("2026-10-01", "Amazon EC2", Decimal("10.25")), ("2026-10-01", "Amazon S3", Decimal("1.50")),
-        ("2026-10-02", "Amazon EC2", Decimal("11.00")), ("2026-10-03", "Amazon EC2", Decimal("1E-10")),
+        ("2026-10-01", "Amazon EC2", Decimal("10.25")),
+        ("2026-10-01", "Amazon S3", Decimal("1.50")),
+        ("2026-10-02", "Amazon EC2", Decimal("11.00")),
+        ("2026-10-03", "Amazon EC2", Decimal("1E-10")),
     ]
     assert fetched.provider_totals[date(2026, 10, 1)] == {"USD": Decimal("11.75")}
     assert rows[0]["sub_account_name"] == "payer"
@@ -183,31 +240,79 @@ def test_resource_level_rows_and_forecast_against_the_real_service_model():
     ce = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     stub = Stubber(ce)
     metrics = lambda v: {"UnblendedCost": _amount(v), "AmortizedCost": _amount(v), "UsageQuantity": _amount("24")}
-    stub.add_response("get_cost_and_usage", {"ResultsByTime": [
-        {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Estimated": True,
-         "Groups": [{"Keys": ["Amazon Elastic Compute Cloud - Compute", "222222222222"], "Metrics": metrics("5.00")},
-                    {"Keys": ["Amazon Simple Storage Service", "222222222222"], "Metrics": metrics("1.25")}]}]},
-        {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Granularity": "DAILY",
-         "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
-         "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}]})
-    stub.add_response("get_cost_and_usage_with_resources", {"ResultsByTime": [
-        {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Estimated": True, "Groups": [
-            {"Keys": ["222222222222", "i-0abc"], "Metrics": metrics("3.00")},
-            {"Keys": ["222222222222", "NoResourceId"], "Metrics": metrics("2.00")}]}]},
+    stub.add_response(
+        "get_cost_and_usage",
+        {
+            "ResultsByTime": [
+                {
+                    "TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"},
+                    "Estimated": True,
+                    "Groups": [
+                        {
+                            "Keys": ["Amazon Elastic Compute Cloud - Compute", "222222222222"],
+                            "Metrics": metrics("5.00"),
+                        },
+                        {"Keys": ["Amazon Simple Storage Service", "222222222222"], "Metrics": metrics("1.25")},
+                    ],
+                }
+            ]
+        },
+        {
+            "TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"},
+            "Granularity": "DAILY",
+            "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
+            "GroupBy": [{"Type": "DIMENSION", "Key": "SERVICE"}, {"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}],
+        },
+    )
+    stub.add_response(
+        "get_cost_and_usage_with_resources",
+        {
+            "ResultsByTime": [
+                {
+                    "TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"},
+                    "Estimated": True,
+                    "Groups": [
+                        {"Keys": ["222222222222", "i-0abc"], "Metrics": metrics("3.00")},
+                        {"Keys": ["222222222222", "NoResourceId"], "Metrics": metrics("2.00")},
+                    ],
+                }
+            ]
+        },
         # API Reference: this call's Filter must include SERVICE = Amazon Elastic Compute Cloud - Compute.
-        {"TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"}, "Granularity": "DAILY",
-         "Filter": {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Elastic Compute Cloud - Compute"]}},
-         "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
-         "GroupBy": [{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, {"Type": "DIMENSION", "Key": "RESOURCE_ID"}]})
-    stub.add_response("get_cost_forecast", {
-        "Total": _amount("20.0"),
-        "ForecastResultsByTime": [
-            {"TimePeriod": {"Start": "2026-11-20", "End": "2026-11-21"}, "MeanValue": "10.0",
-             "PredictionIntervalLowerBound": "9.0", "PredictionIntervalUpperBound": "11.0"},
-            {"TimePeriod": {"Start": "2026-11-21", "End": "2026-11-22"}, "MeanValue": "10.0",
-             "PredictionIntervalLowerBound": "9.0", "PredictionIntervalUpperBound": "11.0"}]},
-        {"TimePeriod": {"Start": "2026-11-20", "End": "2027-01-01"}, "Metric": "UNBLENDED_COST",
-         "Granularity": "DAILY", "PredictionIntervalLevel": 80})
+        {
+            "TimePeriod": {"Start": "2026-11-18", "End": "2026-11-19"},
+            "Granularity": "DAILY",
+            "Filter": {"Dimensions": {"Key": "SERVICE", "Values": ["Amazon Elastic Compute Cloud - Compute"]}},
+            "Metrics": ["UnblendedCost", "AmortizedCost", "UsageQuantity"],
+            "GroupBy": [{"Type": "DIMENSION", "Key": "LINKED_ACCOUNT"}, {"Type": "DIMENSION", "Key": "RESOURCE_ID"}],
+        },
+    )
+    stub.add_response(
+        "get_cost_forecast",
+        {
+            "Total": _amount("20.0"),
+            "ForecastResultsByTime": [
+                {
+                    "TimePeriod": {"Start": "2026-11-20", "End": "2026-11-21"},
+                    "MeanValue": "10.0",
+                    "PredictionIntervalLowerBound": "9.0",
+                    "PredictionIntervalUpperBound": "11.0",
+                },
+                {
+                    "TimePeriod": {"Start": "2026-11-21", "End": "2026-11-22"},
+                    "MeanValue": "10.0",
+                    "PredictionIntervalLowerBound": "9.0",
+                    "PredictionIntervalUpperBound": "11.0",
+                },
+            ],
+        },
+        {
+            "TimePeriod": {"Start": "2026-11-20", "End": "2027-01-01"},
+            "Metric": "UNBLENDED_COST",
+            "Granularity": "DAILY",
+            "PredictionIntervalLevel": 80,
+        },
+    )
     with stub:
         adapter = AwsSource(get_settings({}), client_factory=lambda service, region: ce, today=today)
         fetched = adapter.fetch_cost(date(2026, 11, 18), date(2026, 11, 19))
@@ -222,14 +327,21 @@ def test_resource_level_rows_and_forecast_against_the_real_service_model():
     assert fetched.provider_totals == {date(2026, 11, 18): {"USD": Decimal("6.25")}}
     forecast = fetched.forecast.to_pylist()
     assert [(f["usage_date"], f["period_start"], f["mean_cost"]) for f in forecast] == [
-        (today, date(2026, 11, 20), Decimal("10.0")), (today, date(2026, 11, 21), Decimal("10.0"))]
+        (today, date(2026, 11, 20), Decimal("10.0")),
+        (today, date(2026, 11, 21), Decimal("10.0")),
+    ]
 
 
 def test_access_denied_names_the_missing_iam_action():
     ce = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     stub = Stubber(ce)
-    stub.add_client_error("get_cost_and_usage", service_error_code="AccessDeniedException",
-                          service_message="User is not authorized", http_status_code=400, expected_params=None)
+    stub.add_client_error(
+        "get_cost_and_usage",
+        service_error_code="AccessDeniedException",
+        service_message="User is not authorized",
+        http_status_code=400,
+        expected_params=None,
+    )
     with stub:
         adapter = AwsSource(get_settings({"AWS_COST_FORECAST": "false"}), client_factory=lambda s, r: ce)
         with pytest.raises(CloudApiError, match=r"ce:GetCostAndUsage") as info:
@@ -244,8 +356,9 @@ def test_throttling_is_retried_then_succeeds(fleet, monkeypatch):
         monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", url)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKE")
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake")
-        settings = get_settings({**__import__("os").environ, "AWS_COST_WITH_RESOURCES": "false",
-                                 "AWS_COST_FORECAST": "false"})
+        settings = get_settings(
+            {**__import__("os").environ, "AWS_COST_WITH_RESOURCES": "false", "AWS_COST_FORECAST": "false"}
+        )
         adapter = AwsSource(settings)
         fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1))
     finally:
@@ -280,24 +393,46 @@ def test_org_role_name_reads_metrics_in_every_active_member_account():
     member = org.create_account(Email="member@example.com", AccountName="member")["CreateAccountStatus"]["AccountId"]
     own = boto3.client("sts", region_name="us-east-1").get_caller_identity()["Account"]
     creds = boto3.client("sts", region_name="us-east-1").assume_role(
-        RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="seed")["Credentials"]
-    member_cw = boto3.client("cloudwatch", region_name="us-east-1", aws_access_key_id=creds["AccessKeyId"],
-                             aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+        RoleArn=f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole", RoleSessionName="seed"
+    )["Credentials"]
+    member_cw = boto3.client(
+        "cloudwatch",
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
     start = day_start(DAY)
-    member_cw.put_metric_data(Namespace="AWS/RDS", MetricData=[{
-        "MetricName": "DatabaseConnections", "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "orders-db"}],
-        "Timestamp": start, "Value": 3.0}])
+    member_cw.put_metric_data(
+        Namespace="AWS/RDS",
+        MetricData=[
+            {
+                "MetricName": "DatabaseConnections",
+                "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "orders-db"}],
+                "Timestamp": start,
+                "Value": 3.0,
+            }
+        ],
+    )
     adapter = AwsSource(get_settings({"AWS_REGION": "us-east-1", "AWS_ORG_ROLE_NAME": "OrganizationAccountAccessRole"}))
     assert {(a.account_id, a.role_arn) for a in adapter.metric_accounts()} == {
-        (own, None), (member, f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole")}
+        (own, None),
+        (member, f"arn:aws:iam::{member}:role/OrganizationAccountAccessRole"),
+    }
     rows = [r for f in adapter.iter_metric_frames(start, start + timedelta(hours=1)) for r in f.to_pylist()]
     assert [(r["sub_account_id"], r["resource_id"], r["metric"], r["avg"]) for r in rows] == [
-        (member, "orders-db", "connections", 3.0)]
+        (member, "orders-db", "connections", 3.0)
+    ]
     assert adapter.api.calls["ListAccounts"] == 1 and adapter.api.calls["AssumeRole"] == 1
 
 
 def test_a_resource_in_an_account_that_is_not_read_is_refused(fleet, aws_env):
     adapter = AwsSource(get_settings({**aws_env, "AWS_ROLE_ARNS": ""}))
     with pytest.raises(ValueError, match="account 333333333333, which is not read: add its role to AWS_ROLE_ARNS"):
-        list(adapter.iter_metric_frames(day_start(DAY), day_start(DAY + timedelta(days=1)), resources=[
-            ResourceRef("db-x", "rds", "us-east-1", "333333333333")]))
+        list(
+            adapter.iter_metric_frames(
+                day_start(DAY),
+                day_start(DAY + timedelta(days=1)),
+                resources=[ResourceRef("db-x", "rds", "us-east-1", "333333333333")],
+            )
+        )

@@ -19,8 +19,10 @@ START = END - timedelta(days=3)
 
 
 def _range_tags(start, end):
-    return {"dagster/asset_partition_range_start": start.isoformat(),
-            "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat()}
+    return {
+        "dagster/asset_partition_range_start": start.isoformat(),
+        "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat(),
+    }
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +48,15 @@ def test_three_day_range_lands_in_one_run_with_the_providers_totals(fleet, aws_e
     result = materialize([aws_cost, aws_metrics], instance=instance, tags=_range_tags(START, END))
     assert result.success
     con = _catalog(data_dir)
-    per_day = dict(con.execute(
-        "SELECT usage_date, sum(billed_cost) FROM cost_daily WHERE provider = 'aws' GROUP BY 1").fetchall())
-    assert per_day == {START + timedelta(days=i): fleet.daily_total("aws", START + timedelta(days=i))["USD"]
-                       for i in range(3)}
+    per_day = dict(
+        con.execute("SELECT usage_date, sum(billed_cost) FROM cost_daily WHERE provider = 'aws' GROUP BY 1").fetchall()
+    )
+    assert per_day == {
+        START + timedelta(days=i): fleet.daily_total("aws", START + timedelta(days=i))["USD"] for i in range(3)
+    }
     hours = con.execute(
-        "SELECT usage_date, count(DISTINCT hour_start) FROM metrics_hourly GROUP BY 1 ORDER BY 1").fetchall()
+        "SELECT usage_date, count(DISTINCT hour_start) FROM metrics_hourly GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     assert hours == [(START + timedelta(days=i), 24) for i in range(3)]
 
     cost_meta = result.asset_materializations_for_node("aws_cost")[0].metadata
@@ -78,8 +83,9 @@ def test_rerun_replaces_partitions_without_duplicates(aws_env, data_dir):
     for _ in range(2):
         assert materialize([aws_cost, aws_metrics], instance=instance, tags=_range_tags(START, END)).success
         con = _catalog(data_dir)
-        counts.append(con.execute(
-            "SELECT (SELECT count(*) FROM cost_daily), (SELECT count(*) FROM metrics_hourly)").fetchone())
+        counts.append(
+            con.execute("SELECT (SELECT count(*) FROM cost_daily), (SELECT count(*) FROM metrics_hourly)").fetchone()
+        )
         con.close()
     assert counts[0] == counts[1] and counts[0][0] > 0
 
@@ -123,8 +129,9 @@ def test_scheduled_run_refetches_only_the_newest_metrics_day(aws_env, data_dir):
     full_calls = first.asset_materializations_for_node("aws_metrics")[0].metadata["api_calls_by_operation"].value
     day_files = {p: p.stat().st_mtime_ns for p in (data_dir / "lake" / "metrics_hourly").rglob("part.parquet")}
 
-    again = materialize([aws_metrics], instance=instance,
-                        tags={**_range_tags(START, END), METRICS_REFETCH_TAG: "latest"})
+    again = materialize(
+        [aws_metrics], instance=instance, tags={**_range_tags(START, END), METRICS_REFETCH_TAG: "latest"}
+    )
     meta = again.asset_materializations_for_node("aws_metrics")[0].metadata
     assert meta["days_kept"].value == 2
     assert list(meta["rows_by_day"].value) == [(END - timedelta(days=1)).isoformat()]
@@ -137,25 +144,43 @@ def test_resource_level_cost_replaces_only_ec2_rows(fleet, aws_env, data_dir):
     """GetCostAndUsageWithResources serves EC2 instances only: every other service keeps its row."""
     assert materialize([aws_cost], instance=DagsterInstance.ephemeral(), tags=_range_tags(START, END)).success
     con = _catalog(data_dir)
-    by_source = dict(con.execute("""
+    by_source = dict(
+        con.execute(
+            """
         SELECT source, list(DISTINCT service_name ORDER BY service_name) FROM cost_daily
-        WHERE usage_date = ? GROUP BY 1""", [START]).fetchall())
+        WHERE usage_date = ? GROUP BY 1""",
+            [START],
+        ).fetchall()
+    )
     assert by_source == {
-        "ce:GetCostAndUsage": ["AWS Lambda", "Amazon DynamoDB", "Amazon Relational Database Service",
-                               "Amazon Simple Storage Service", "Elastic Load Balancing", "Tax"],
+        "ce:GetCostAndUsage": [
+            "AWS Lambda",
+            "Amazon DynamoDB",
+            "Amazon Relational Database Service",
+            "Amazon Simple Storage Service",
+            "Elastic Load Balancing",
+            "Tax",
+        ],
         "ce:GetCostAndUsageWithResources": ["Amazon Elastic Compute Cloud - Compute"],
     }
     ec2 = {r.resource_id for r in fleet.of("aws", "ec2")}
-    assert {r[0] for r in con.execute(
-        "SELECT resource_id FROM cost_daily WHERE source = 'ce:GetCostAndUsageWithResources'").fetchall()} == ec2
+    assert {
+        r[0]
+        for r in con.execute(
+            "SELECT resource_id FROM cost_daily WHERE source = 'ce:GetCostAndUsageWithResources'"
+        ).fetchall()
+    } == ec2
     per_day = dict(con.execute("SELECT usage_date, sum(billed_cost) FROM cost_daily GROUP BY 1").fetchall())
     assert per_day[START] == fleet.daily_total("aws", START)["USD"]
 
 
-@pytest.mark.parametrize("double_options, call", [
-    ({"resource_level_opt_in": False}, "GetCostAndUsageWithResources"),
-    ({"forecast_history": False}, "GetCostForecast"),
-])
+@pytest.mark.parametrize(
+    "double_options, call",
+    [
+        ({"resource_level_opt_in": False}, "GetCostAndUsageWithResources"),
+        ({"forecast_history": False}, "GetCostForecast"),
+    ],
+)
 def test_failed_optional_call_still_lands_the_days_cost(fleet, data_dir, monkeypatch, double_options, call):
     instance = DagsterInstance.ephemeral()
     with serve_aws(fleet, START, END, **double_options) as env:
@@ -168,10 +193,12 @@ def test_failed_optional_call_still_lands_the_days_cost(fleet, data_dir, monkeyp
     assert "DataUnavailableException" in meta["skipped_optional"].value[call]
     warnings = [e.message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING]
     assert any(f"optional {call} skipped" in w for w in warnings)
-    per_day = dict(_catalog(data_dir).execute(
-        "SELECT usage_date, sum(billed_cost) FROM cost_daily GROUP BY 1").fetchall())
-    assert per_day == {START + timedelta(days=i): fleet.daily_total("aws", START + timedelta(days=i))["USD"]
-                       for i in range(3)}
+    per_day = dict(
+        _catalog(data_dir).execute("SELECT usage_date, sum(billed_cost) FROM cost_daily GROUP BY 1").fetchall()
+    )
+    assert per_day == {
+        START + timedelta(days=i): fleet.daily_total("aws", START + timedelta(days=i))["USD"] for i in range(3)
+    }
     today = datetime.now(timezone.utc).date()
     forecast_days = ((today.replace(day=1) + timedelta(days=62)).replace(day=1) - today).days
     assert meta["forecast_rows"].value == (0 if call == "GetCostForecast" else forecast_days)
@@ -186,8 +213,10 @@ def test_rerun_after_the_resource_window_keeps_the_landed_per_resource_cost(flee
             monkeypatch.setenv(k, v)
         assert materialize([aws_cost], instance=instance, tags=_range_tags(START, END)).success
     con = _catalog(data_dir)
-    query = ("SELECT usage_date, sub_account_id, service_name, resource_id, billed_cost, effective_cost, source "
-             "FROM cost_daily ORDER BY ALL")
+    query = (
+        "SELECT usage_date, sub_account_id, service_name, resource_id, billed_cost, effective_cost, source "
+        "FROM cost_daily ORDER BY ALL"
+    )
     landed = con.execute(query).fetchall()
     con.close()
     assert sum(1 for r in landed if r[3] is not None) == 3 * 5  # 5 instances x 3 days
@@ -198,14 +227,16 @@ def test_rerun_after_the_resource_window_keeps_the_landed_per_resource_cost(flee
     assert result.success
     kept = result.asset_materializations_for_node("aws_cost")[0].metadata["kept_landed_detail"].value
     assert sorted((g["usage_date"], g["sub_account_id"]) for g in kept) == sorted(
-        (str(START + timedelta(days=i)), account) for i in range(3) for account in ("111111111111", "222222222222"))
+        (str(START + timedelta(days=i)), account) for i in range(3) for account in ("111111111111", "222222222222")
+    )
     assert all(g["service_name"] == "Amazon Elastic Compute Cloud - Compute" for g in kept)
     con = _catalog(data_dir)
     again = con.execute(query).fetchall()
     assert again == landed  # every row, the per-resource ones included
     per_day = dict(con.execute("SELECT usage_date, sum(billed_cost) FROM cost_daily GROUP BY 1").fetchall())
-    assert per_day == {START + timedelta(days=i): fleet.daily_total("aws", START + timedelta(days=i))["USD"]
-                       for i in range(3)}
+    assert per_day == {
+        START + timedelta(days=i): fleet.daily_total("aws", START + timedelta(days=i))["USD"] for i in range(3)
+    }
 
 
 def test_resources_configure_a_run_over_the_environment(fleet, aws_env, data_dir, tmp_path):
@@ -217,10 +248,12 @@ def test_resources_configure_a_run_over_the_environment(fleet, aws_env, data_dir
 
     assert {"aws", "gcp", "azure", "warehouse"} <= set(defs.resources)
     elsewhere = tmp_path / "elsewhere"
-    assert materialize([aws_cost], partition_key=START.isoformat(),
-                       resources={"warehouse": WarehouseResource(data_dir=str(elsewhere))}).success
+    assert materialize(
+        [aws_cost], partition_key=START.isoformat(), resources={"warehouse": WarehouseResource(data_dir=str(elsewhere))}
+    ).success
     assert [p.parent.name for p in (elsewhere / "lake" / "cost_daily" / "provider=aws").glob("*/part.parquet")] == [
-        f"usage_date={START.isoformat()}"]
+        f"usage_date={START.isoformat()}"
+    ]
     assert not (data_dir / "lake").exists()
     off = materialize([aws_cost], partition_key=START.isoformat(), resources={"aws": AwsResource(usage_enabled=False)})
     meta = off.asset_materializations_for_node("aws_cost")[0].metadata

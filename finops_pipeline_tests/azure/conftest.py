@@ -19,10 +19,12 @@ from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS, build_fleet
 
 LOGIN = "https://login.microsoftonline.com"
 ARM = "https://management.azure.com"
-COST_URL = re.compile(r"https://management\.azure\.com/+subscriptions/[^/]+/providers/Microsoft\.CostManagement/query.*")
-METRICS_URL = re.compile(r"https://management\.azure\.com/subscriptions/.+/providers/Microsoft\.Insights/metrics.*",
-                         re.IGNORECASE)
-
+COST_URL = re.compile(
+    r"https://management\.azure\.com/+subscriptions/[^/]+/providers/Microsoft\.CostManagement/query.*"
+)
+METRICS_URL = re.compile(
+    r"https://management\.azure\.com/subscriptions/.+/providers/Microsoft\.Insights/metrics.*", re.IGNORECASE
+)
 
 
 @pytest.fixture(scope="session")
@@ -45,11 +47,14 @@ def rsps():
 def entra(rsps, api):
     """The Entra ID endpoints ClientSecretCredential uses: OpenID discovery and the token POST."""
     base = f"{LOGIN}/{TENANT_ID}"
-    rsps.get(f"{base}/v2.0/.well-known/openid-configuration", json={
-        "token_endpoint": f"{base}/oauth2/v2.0/token",
-        "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-        "issuer": f"https://login.microsoftonline.com/{TENANT_ID}/v2.0",
-    })
+    rsps.get(
+        f"{base}/v2.0/.well-known/openid-configuration",
+        json={
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "issuer": f"https://login.microsoftonline.com/{TENANT_ID}/v2.0",
+        },
+    )
 
     def token(request):
         status, body = api.issue_token({k: v[0] for k, v in parse_qs(request.body).items()})

@@ -19,7 +19,9 @@ from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
 
 SUB = AZURE_SUBSCRIPTIONS[0]
-COST_URL = re.compile(r"https://management\.azure\.com/+subscriptions/[^/]+/providers/Microsoft\.CostManagement/query.*")
+COST_URL = re.compile(
+    r"https://management\.azure\.com/+subscriptions/[^/]+/providers/Microsoft\.CostManagement/query.*"
+)
 DAYS = (date(2026, 1, 5), date(2026, 1, 7))  # [start, end)
 
 
@@ -83,17 +85,40 @@ def test_cost_query_follows_every_next_link_with_the_same_body(arm, api, fleet, 
 
 
 def test_columns_are_read_by_name_whatever_their_order(entra, make_adapter):
-    entra.post(COST_URL, json={"properties": {"nextLink": None, "columns": [
-        {"name": "Currency", "type": "String"},
-        {"name": "ServiceName", "type": "String"},
-        {"name": "UsageDate", "type": "Number"},
-        {"name": "ResourceId", "type": "String"},
-        {"name": "UsageQuantity", "type": "Number"},
-        {"name": "Cost", "type": "Number"},
-    ], "rows": [
-        ["EUR", "Storage", 20260105, "/subscriptions/s/resourcegroups/rg/providers/microsoft.storage/storageaccounts/a", 24, 1.25],
-        ["USD", "Storage", 20260105, "/subscriptions/s/resourcegroups/rg/providers/microsoft.storage/storageaccounts/b", 2.5, 0.1],
-    ]}})
+    entra.post(
+        COST_URL,
+        json={
+            "properties": {
+                "nextLink": None,
+                "columns": [
+                    {"name": "Currency", "type": "String"},
+                    {"name": "ServiceName", "type": "String"},
+                    {"name": "UsageDate", "type": "Number"},
+                    {"name": "ResourceId", "type": "String"},
+                    {"name": "UsageQuantity", "type": "Number"},
+                    {"name": "Cost", "type": "Number"},
+                ],
+                "rows": [
+                    [
+                        "EUR",
+                        "Storage",
+                        20260105,
+                        "/subscriptions/s/resourcegroups/rg/providers/microsoft.storage/storageaccounts/a",
+                        24,
+                        1.25,
+                    ],
+                    [
+                        "USD",
+                        "Storage",
+                        20260105,
+                        "/subscriptions/s/resourcegroups/rg/providers/microsoft.storage/storageaccounts/b",
+                        2.5,
+                        0.1,
+                    ],
+                ],
+            }
+        },
+    )
     rows = list(make_adapter().query_cost(SUB, *DAYS, "ActualCost", ["ResourceId", "ServiceName"]))
     assert rows[0]["Currency"] == "EUR" and rows[0]["Cost"] == Decimal("1.25")
     assert rows[0]["UsageDate"] == date(2026, 1, 5) and rows[0]["UsageQuantity"] == 24.0
@@ -103,6 +128,7 @@ def test_columns_are_read_by_name_whatever_their_order(entra, make_adapter):
 
 def test_amortized_only_and_purchase_rows_keep_billed_and_effective_apart(entra, make_adapter):
     """A reservation purchase is billed (ActualCost) but not effective; its amortization is the reverse."""
+
     def answer(request):
         body = json.loads(request.body)
         grouping = [g["name"] for g in body["dataset"]["grouping"]]
@@ -112,9 +138,19 @@ def test_amortized_only_and_purchase_rows_keep_billed_and_effective_apart(entra,
             cols = ["Cost", "UsageDate", "ChargeType", "Currency"]
         elif grouping == ["ResourceId", "ServiceName"]:
             charge = body["dataset"]["filter"]["dimensions"]["values"][0]
-            rows = ([[100.0, 20260105, "", "Virtual Machines", "USD"]] if charge == "Purchase"
-                    else [[3.0, 20260105, "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm1",
-                           "Virtual Machines", "USD"]])
+            rows = (
+                [[100.0, 20260105, "", "Virtual Machines", "USD"]]
+                if charge == "Purchase"
+                else [
+                    [
+                        3.0,
+                        20260105,
+                        "/subscriptions/s/resourcegroups/rg/providers/microsoft.compute/virtualmachines/vm1",
+                        "Virtual Machines",
+                        "USD",
+                    ]
+                ]
+            )
             cols = ["Cost", "UsageDate", "ResourceId", "ServiceName", "Currency"]
         else:
             rows, cols = [], ["Cost", "UsageDate", "ResourceId", "ResourceLocation", "Currency"]
@@ -149,8 +185,12 @@ def test_cost_management_429_waits_for_the_longest_ratelimit_header(entra, cost_
         "x-ms-ratelimit-microsoft.costmanagement-tenant-retry-after": "5",
         "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=0",
     }
-    entra.add_callback(responses.POST, COST_URL, callback=_throttled_then(cost_answer, only_cost_headers),
-                       content_type="application/json")
+    entra.add_callback(
+        responses.POST,
+        COST_URL,
+        callback=_throttled_then(cost_answer, only_cost_headers),
+        content_type="application/json",
+    )
     adapter = make_adapter()
     rows = list(adapter.query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
     assert rows and waits == [30.0]
@@ -159,9 +199,14 @@ def test_cost_management_429_waits_for_the_longest_ratelimit_header(entra, cost_
 
 
 def test_429_waits_are_capped_by_the_setting(entra, cost_answer, make_adapter, waits):
-    entra.add_callback(responses.POST, COST_URL, callback=_throttled_then(
-        cost_answer, {"Retry-After": "600"}, {"x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": "45"}),
-        content_type="application/json")
+    entra.add_callback(
+        responses.POST,
+        COST_URL,
+        callback=_throttled_then(
+            cost_answer, {"Retry-After": "600"}, {"x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": "45"}
+        ),
+        content_type="application/json",
+    )
     list(make_adapter(max_retry_wait_seconds=20).query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
     assert waits == [20.0, 20.0]
 
@@ -174,9 +219,16 @@ def test_5xx_is_retried_with_bounded_backoff_then_fails_naming_the_call(entra, m
 
 
 def test_403_names_the_role_and_the_scope(entra, make_adapter):
-    entra.post(COST_URL, status=403, json={"error": {
-        "code": "AuthorizationFailed",
-        "message": "The client does not have authorization to perform action 'Microsoft.CostManagement/query/read'"}})
+    entra.post(
+        COST_URL,
+        status=403,
+        json={
+            "error": {
+                "code": "AuthorizationFailed",
+                "message": "The client does not have authorization to perform action 'Microsoft.CostManagement/query/read'",
+            }
+        },
+    )
     with pytest.raises(CloudApiError) as raised:
         make_adapter().fetch_cost(*DAYS)
     message = str(raised.value)
@@ -193,11 +245,19 @@ def test_unknown_subscription_says_so(arm, make_adapter):
 
 def test_a_rejected_secret_fails_clearly_without_showing_it(rsps, api, credential, make_adapter):
     base = f"https://login.microsoftonline.com/{TENANT_ID}"
-    rsps.get(f"{base}/v2.0/.well-known/openid-configuration", json={
-        "token_endpoint": f"{base}/oauth2/v2.0/token", "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-        "issuer": f"{base}/v2.0"})
-    rsps.post(f"{base}/oauth2/v2.0/token", status=401, json={
-        "error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."})
+    rsps.get(
+        f"{base}/v2.0/.well-known/openid-configuration",
+        json={
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "issuer": f"{base}/v2.0",
+        },
+    )
+    rsps.post(
+        f"{base}/oauth2/v2.0/token",
+        status=401,
+        json={"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."},
+    )
     with pytest.raises(CloudApiError) as raised:
         make_adapter().fetch_cost(*DAYS)
     assert "AZURE_CLIENT_SECRET" in str(raised.value)
@@ -216,8 +276,9 @@ def test_totals_never_mix_currencies(arm, make_adapter, fleet):
 
 def test_regions_are_arm_names_though_cost_management_answers_its_display_form(arm, make_adapter):
     adapter = make_adapter()
-    answered = {r["ResourceLocation"] for r in adapter.query_cost(SUB, *DAYS, "ActualCost",
-                                                                   ["ResourceId", "ResourceLocation"])}
+    answered = {
+        r["ResourceLocation"] for r in adapter.query_cost(SUB, *DAYS, "ActualCost", ["ResourceId", "ResourceLocation"])
+    }
     assert answered == {"US East", "EU West"}  # what the service says (Azure/azure-sdk-for-go#22599)
 
     rows = adapter.fetch_cost(*DAYS).cost.to_pylist()

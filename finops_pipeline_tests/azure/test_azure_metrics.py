@@ -19,27 +19,36 @@ from finops_pipeline.settings import SettingsError
 DAY = date(2026, 1, 6)
 START = datetime(2026, 1, 6, tzinfo=timezone.utc)
 END = START + timedelta(days=1)
-METRICS_URL = re.compile(r"https://management\.azure\.com/subscriptions/.+/providers/Microsoft\.Insights/metrics.*",
-                         re.IGNORECASE)
+METRICS_URL = re.compile(
+    r"https://management\.azure\.com/subscriptions/.+/providers/Microsoft\.Insights/metrics.*", re.IGNORECASE
+)
 VM = "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg-finops/providers/Microsoft.Compute/virtualMachines/vm1"
 # What each resource type must land as (native name in Azure Monitor -> canonical metric, kind), written
 # from the "Supported metrics" pages of Azure Monitor, not read from the adapter.
 EXPECTED_METRICS = {
-    "virtual_machine": [("Percentage CPU", "cpu_utilization_pct", "gauge"),
-                        ("Network In Total", "network_in_bytes", "counter"),
-                        ("Network Out Total", "network_out_bytes", "counter"),
-                        ("Disk Read Bytes", "disk_read_bytes", "counter"),
-                        ("Disk Write Bytes", "disk_write_bytes", "counter"),
-                        ("Available Memory Bytes", "memory_available_bytes", "gauge")],
-    "sql_database": [("cpu_percent", "cpu_utilization_pct", "gauge"),
-                     ("connection_successful", "connections", "counter"),
-                     ("storage_percent", "storage_pct", "gauge")],
-    "storage_account": [("Transactions", "requests", "counter"),
-                        ("UsedCapacity", "storage_bytes", "gauge"),
-                        ("Availability", "availability_pct", "gauge")],
-    "app_service": [("CpuTime", "cpu_seconds", "counter"),
-                    ("Requests", "requests", "counter"),
-                    ("HttpResponseTime", "response_time_ms", "gauge")],
+    "virtual_machine": [
+        ("Percentage CPU", "cpu_utilization_pct", "gauge"),
+        ("Network In Total", "network_in_bytes", "counter"),
+        ("Network Out Total", "network_out_bytes", "counter"),
+        ("Disk Read Bytes", "disk_read_bytes", "counter"),
+        ("Disk Write Bytes", "disk_write_bytes", "counter"),
+        ("Available Memory Bytes", "memory_available_bytes", "gauge"),
+    ],
+    "sql_database": [
+        ("cpu_percent", "cpu_utilization_pct", "gauge"),
+        ("connection_successful", "connections", "counter"),
+        ("storage_percent", "storage_pct", "gauge"),
+    ],
+    "storage_account": [
+        ("Transactions", "requests", "counter"),
+        ("UsedCapacity", "storage_bytes", "gauge"),
+        ("Availability", "availability_pct", "gauge"),
+    ],
+    "app_service": [
+        ("CpuTime", "cpu_seconds", "counter"),
+        ("Requests", "requests", "counter"),
+        ("HttpResponseTime", "response_time_ms", "gauge"),
+    ],
 }
 
 
@@ -113,19 +122,39 @@ def test_resources_sharing_subscription_region_and_type_go_in_one_call(arm, api,
 
 def test_bare_timestamps_are_gaps_for_gauges_and_zero_for_counts(entra, make_adapter):
     stamps = [f"2026-01-06T{h:02d}:00:00Z" for h in range(4)]
-    entra.get(METRICS_URL, json={"timespan": "x", "interval": "PT1H", "resourceregion": "eastus", "value": [
-        {"id": "m1", "type": "Microsoft.Insights/metrics", "unit": "Percent",
-         "name": {"value": "Percentage CPU", "localizedValue": "Percentage CPU"},
-         "timeseries": [{"data": [
-             {"timeStamp": stamps[0], "average": 12.5, "maximum": 20.0, "minimum": 3.0, "count": 60},
-             {"timeStamp": stamps[1]},
-             {"timeStamp": stamps[2], "average": None, "maximum": None},
-             {"timeStamp": stamps[3], "average": 0.0, "maximum": 0.0, "minimum": 0.0, "count": 60},
-         ]}]},
-        {"id": "m2", "type": "Microsoft.Insights/metrics", "unit": "Bytes",
-         "name": {"value": "Network In Total", "localizedValue": "Network In Total"},
-         "timeseries": [{"data": [{"timeStamp": s} for s in stamps]}]},
-    ]})
+    entra.get(
+        METRICS_URL,
+        json={
+            "timespan": "x",
+            "interval": "PT1H",
+            "resourceregion": "eastus",
+            "value": [
+                {
+                    "id": "m1",
+                    "type": "Microsoft.Insights/metrics",
+                    "unit": "Percent",
+                    "name": {"value": "Percentage CPU", "localizedValue": "Percentage CPU"},
+                    "timeseries": [
+                        {
+                            "data": [
+                                {"timeStamp": stamps[0], "average": 12.5, "maximum": 20.0, "minimum": 3.0, "count": 60},
+                                {"timeStamp": stamps[1]},
+                                {"timeStamp": stamps[2], "average": None, "maximum": None},
+                                {"timeStamp": stamps[3], "average": 0.0, "maximum": 0.0, "minimum": 0.0, "count": 60},
+                            ]
+                        }
+                    ],
+                },
+                {
+                    "id": "m2",
+                    "type": "Microsoft.Insights/metrics",
+                    "unit": "Bytes",
+                    "name": {"value": "Network In Total", "localizedValue": "Network In Total"},
+                    "timeseries": [{"data": [{"timeStamp": s} for s in stamps]}],
+                },
+            ],
+        },
+    )
     rows = _rows(make_adapter(), resources=[ResourceRef(VM, "virtual_machine", None, None)])
     by_hour = {r["hour_start"].hour: r for r in rows if r["metric"] == "cpu_utilization_pct"}
     assert sorted(by_hour) == [0, 3]  # CPU not measured in hours 1 and 2: gaps, not 0%
@@ -137,10 +166,16 @@ def test_bare_timestamps_are_gaps_for_gauges_and_zero_for_counts(entra, make_ada
     assert network == [(0, 0.0), (1, 0.0), (2, 0.0), (3, 0.0)]
 
 
-def test_interval_matcher_accepts_pt1h_and_catches_a_timedelta_sent_as_interval(entra, api, metrics_answer,
-                                                                                make_adapter):
-    entra.add_callback(responses.GET, METRICS_URL, callback=metrics_answer, content_type="application/json",
-                       match=[matchers.query_param_matcher({"interval": "PT1H"}, strict_match=False)])
+def test_interval_matcher_accepts_pt1h_and_catches_a_timedelta_sent_as_interval(
+    entra, api, metrics_answer, make_adapter
+):
+    entra.add_callback(
+        responses.GET,
+        METRICS_URL,
+        callback=metrics_answer,
+        content_type="application/json",
+        match=[matchers.query_param_matcher({"interval": "PT1H"}, strict_match=False)],
+    )
     adapter = make_adapter()
     resource = api.fleet.of("azure", "virtual_machine")[0]
     rows = _rows(adapter, resources=[ResourceRef(resource.resource_id, "virtual_machine", None, None)])
@@ -148,8 +183,12 @@ def test_interval_matcher_accepts_pt1h_and_catches_a_timedelta_sent_as_interval(
 
     # The matcher can fail: the same call with str(timedelta) as interval is not answered.
     with pytest.raises(ServiceRequestError, match="match"):
-        adapter.monitor_client.metrics.list(resource.resource_id, timespan="2026-01-06T00:00:00Z/2026-01-07T00:00:00Z",
-                                            interval=str(timedelta(hours=1)), metricnames="Percentage CPU")
+        adapter.monitor_client.metrics.list(
+            resource.resource_id,
+            timespan="2026-01-06T00:00:00Z/2026-01-07T00:00:00Z",
+            interval=str(timedelta(hours=1)),
+            metricnames="Percentage CPU",
+        )
 
 
 def test_monitor_429_waits_retry_after_then_succeeds(entra, metrics_answer, make_adapter, waits):
@@ -181,8 +220,10 @@ def test_listed_resources_are_fetched_even_without_cost(arm, api, fleet, make_ad
     adapter.subscription_ids = ("00000000-0000-4000-8000-000000000002",)  # not the extra's subscription
     rows = _rows(adapter)
     assert extra.lower() in {r["resource_id"] for r in rows}
-    assert {r["sub_account_id"] for r in rows} == {"00000000-0000-4000-8000-000000000001",
-                                                   "00000000-0000-4000-8000-000000000002"}
+    assert {r["sub_account_id"] for r in rows} == {
+        "00000000-0000-4000-8000-000000000001",
+        "00000000-0000-4000-8000-000000000002",
+    }
 
 
 def test_unsupported_listed_resource_is_a_configuration_error(arm, make_adapter):
@@ -216,18 +257,34 @@ def test_a_resource_without_series_in_a_batch_answer_reads_zero_for_counters_and
     split = [{"name": {"value": "Microsoft.ResourceId"}, "value": busy}]
 
     def metric(name, points):
-        return {"id": f"/subscriptions/s1/providers/Microsoft.Insights/metrics/{name}",
-                "type": "Microsoft.Insights/metrics", "name": {"value": name, "localizedValue": name}, "unit": "Count",
-                "timeseries": [{"metadatavalues": split, "data": points}]}
+        return {
+            "id": f"/subscriptions/s1/providers/Microsoft.Insights/metrics/{name}",
+            "type": "Microsoft.Insights/metrics",
+            "name": {"value": name, "localizedValue": name},
+            "unit": "Count",
+            "timeseries": [{"metadatavalues": split, "data": points}],
+        }
 
     # Only the busy database has series (Azure Monitor splits by the dimension values in the data).
-    entra.post(METRICS_URL, json={"timespan": "x", "interval": "PT1H", "resourceregion": "eastus", "value": [
-        metric("cpu_percent", [{"timeStamp": t, "average": 40.0, "maximum": 50.0, "minimum": 30.0, "count": 60}
-                               for t in stamps]),
-        metric("connection_successful", [{"timeStamp": t, "total": 7.0, "count": 7} for t in stamps]),
-        metric("storage_percent", [{"timeStamp": t, "average": 12.0, "maximum": 12.0, "minimum": 12.0, "count": 60}
-                                   for t in stamps]),
-    ]})
+    entra.post(
+        METRICS_URL,
+        json={
+            "timespan": "x",
+            "interval": "PT1H",
+            "resourceregion": "eastus",
+            "value": [
+                metric(
+                    "cpu_percent",
+                    [{"timeStamp": t, "average": 40.0, "maximum": 50.0, "minimum": 30.0, "count": 60} for t in stamps],
+                ),
+                metric("connection_successful", [{"timeStamp": t, "total": 7.0, "count": 7} for t in stamps]),
+                metric(
+                    "storage_percent",
+                    [{"timeStamp": t, "average": 12.0, "maximum": 12.0, "minimum": 12.0, "count": 60} for t in stamps],
+                ),
+            ],
+        },
+    )
     refs = [ResourceRef(rid, "sql_database", "eastus", "s1") for rid in (busy, idle)]
     rows = _rows(make_adapter(), resources=refs)
 
@@ -241,19 +298,35 @@ def test_a_resource_without_series_in_a_batch_answer_reads_zero_for_counters_and
 
 def test_the_double_refuses_what_the_metrics_api_refuses(api, fleet):
     vms = [r.resource_id for r in fleet.of("azure", "virtual_machine")]
-    sub_scope = ("https://management.azure.com/subscriptions/00000000-0000-4000-8000-000000000001"
-                 "/providers/Microsoft.Insights/metrics")
+    sub_scope = (
+        "https://management.azure.com/subscriptions/00000000-0000-4000-8000-000000000001"
+        "/providers/Microsoft.Insights/metrics"
+    )
     query = "?api-version=2024-02-01&region=eastus&interval=PT1H&timespan=2026-01-06T00:00:00Z/2026-01-07T00:00:00Z"
     long_filter = " or ".join(f"Microsoft.ResourceId eq '{vms[0]}{i}'" for i in range(20))
     status, body = api.metrics_get(sub_scope + query + "&$filter=" + long_filter)
     assert status == 414  # over 2,048 URL characters
     # The same parameter in the query string and the body, or a body at resource scope: 400.
     assert api.metrics_post(sub_scope + query, json.dumps({"interval": "PT1H"}).encode())[0] == 400
-    assert api.metrics_post(f"https://management.azure.com{vms[0]}/providers/Microsoft.Insights/metrics"
-                            "?api-version=2024-02-01", b'{"interval": "PT1H"}')[0] == 400
-    status, body = api.metrics_post(sub_scope + "?api-version=2024-02-01&region=eastus", json.dumps({
-        "timespan": "2026-01-06T00:00:00Z/2026-01-07T00:00:00Z", "interval": "PT1H",
-        "metricNames": "Percentage CPU", "aggregation": "Average",
-        "metricNamespace": "Microsoft.Compute/virtualMachines",
-        "filter": f"Microsoft.ResourceId eq '{vms[0]}'", "top": 1}).encode())
+    assert (
+        api.metrics_post(
+            f"https://management.azure.com{vms[0]}/providers/Microsoft.Insights/metrics?api-version=2024-02-01",
+            b'{"interval": "PT1H"}',
+        )[0]
+        == 400
+    )
+    status, body = api.metrics_post(
+        sub_scope + "?api-version=2024-02-01&region=eastus",
+        json.dumps(
+            {
+                "timespan": "2026-01-06T00:00:00Z/2026-01-07T00:00:00Z",
+                "interval": "PT1H",
+                "metricNames": "Percentage CPU",
+                "aggregation": "Average",
+                "metricNamespace": "Microsoft.Compute/virtualMachines",
+                "filter": f"Microsoft.ResourceId eq '{vms[0]}'",
+                "top": 1,
+            }
+        ).encode(),
+    )
     assert status == 200 and len(body["value"][0]["timeseries"]) == 1

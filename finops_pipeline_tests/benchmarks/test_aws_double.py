@@ -36,8 +36,11 @@ def fake_credentials(monkeypatch):
 
 
 def _client(double, service, region, attempts=3):
-    return double.attach(boto3.client(service, region_name=region,
-                                      config=Config(retries={"total_max_attempts": attempts, "mode": "standard"})))
+    return double.attach(
+        boto3.client(
+            service, region_name=region, config=Config(retries={"total_max_attempts": attempts, "mode": "standard"})
+        )
+    )
 
 
 def _key(point):
@@ -62,8 +65,11 @@ def test_list_metrics_lists_what_has_data_in_the_two_weeks_before_today(fleet):
     for region in AWS_REGIONS:
         cloudwatch = _client(double, "cloudwatch", region)
         for namespace, _, _ in CLOUDWATCH.values():
-            listed = [_key(m) for page in cloudwatch.get_paginator("list_metrics").paginate(Namespace=namespace)
-                      for m in page["Metrics"]]
+            listed = [
+                _key(m)
+                for page in cloudwatch.get_paginator("list_metrics").paginate(Namespace=namespace)
+                for m in page["Metrics"]
+            ]
             assert len(listed) == len(set(listed))
             assert set(listed) == set(truth.get((region, namespace), {})), (region, namespace)
     # idle classic ELBs and Lambda functions published nothing, so they are not listed
@@ -72,15 +78,18 @@ def test_list_metrics_lists_what_has_data_in_the_two_weeks_before_today(fleet):
     for rid, resource in idle.items():
         namespace, dimension, _ = CLOUDWATCH[resource.resource_type]
         assert not _client(double, "cloudwatch", resource.region).list_metrics(
-            Namespace=namespace, Dimensions=[{"Name": dimension, "Value": rid}])["Metrics"]
+            Namespace=namespace, Dimensions=[{"Name": dimension, "Value": rid}]
+        )["Metrics"]
 
 
 def test_list_metrics_filters_by_name_and_dimension(fleet):
     double = AwsDouble(fleet, TODAY)
     bucket = next(r for r in fleet.of("aws", "s3"))
     page = _client(double, "cloudwatch", bucket.region).list_metrics(
-        Namespace="AWS/S3", MetricName="BucketSizeBytes",
-        Dimensions=[{"Name": "BucketName", "Value": bucket.resource_id}])
+        Namespace="AWS/S3",
+        MetricName="BucketSizeBytes",
+        Dimensions=[{"Name": "BucketName", "Value": bucket.resource_id}],
+    )
     assert sorted(dict(_key(m)[1])["StorageType"] for m in page["Metrics"]) == sorted(aws_double.S3_CLASSES)
 
 
@@ -91,18 +100,22 @@ def test_statistics_equal_the_simulators_datapoints(fleet):
     checked = 0
     for (region, namespace), series in truth.items():
         cloudwatch = _client(double, "cloudwatch", region)
-        rtype, = (t for t, (ns, _, _) in CLOUDWATCH.items() if ns == namespace)
+        (rtype,) = (t for t, (ns, _, _) in CLOUDWATCH.items() if ns == namespace)
         _, dimension, metrics = CLOUDWATCH[rtype]
         ids = {r.resource_id for r in fleet.of("aws", rtype) if r.region == region}
         for rid in ids:  # every metric of every resource: published hours answer, the others are empty
             for name, *_ in metrics:
-                keys = [k for k in series if k[0] == name and (dimension, rid) in k[1]] or [
-                    (name, ((dimension, rid),))]
+                keys = [k for k in series if k[0] == name and (dimension, rid) in k[1]] or [(name, ((dimension, rid),))]
                 for key in keys:
                     answer = cloudwatch.get_metric_statistics(
-                        Namespace=namespace, MetricName=name, Dimensions=[{"Name": n, "Value": v} for n, v in key[1]],
-                        StartTime=start, EndTime=start + timedelta(days=1), Period=86400 if rtype == "s3" else 3600,
-                        Statistics=["Average", "Maximum", "Minimum", "Sum", "SampleCount"])
+                        Namespace=namespace,
+                        MetricName=name,
+                        Dimensions=[{"Name": n, "Value": v} for n, v in key[1]],
+                        StartTime=start,
+                        EndTime=start + timedelta(days=1),
+                        Period=86400 if rtype == "s3" else 3600,
+                        Statistics=["Average", "Maximum", "Minimum", "Sum", "SampleCount"],
+                    )
                     got = {p["Timestamp"]: p for p in answer["Datapoints"]}
                     want = {p["Timestamp"]: p["StatisticValues"] for p in series.get(key, [])}
                     assert set(got) == set(want), key
@@ -116,11 +129,14 @@ def test_statistics_equal_the_simulators_datapoints(fleet):
     assert checked == sum(len(points) for series in truth.values() for points in series.values())
 
 
-@pytest.mark.parametrize("service, call, list_key, name_key", [
-    ("elb", "describe_load_balancers", "LoadBalancerDescriptions", "LoadBalancerName"),
-    ("lambda", "list_functions", "Functions", "FunctionName"),
-    ("dynamodb", "list_tables", "TableNames", None),
-])
+@pytest.mark.parametrize(
+    "service, call, list_key, name_key",
+    [
+        ("elb", "describe_load_balancers", "LoadBalancerDescriptions", "LoadBalancerName"),
+        ("lambda", "list_functions", "Functions", "FunctionName"),
+        ("dynamodb", "list_tables", "TableNames", None),
+    ],
+)
 def test_inventories_list_every_resource_of_the_region_across_pages(service, call, list_key, name_key):
     fleet = build_fleet(scale=3)
     double = AwsDouble(fleet, TODAY)
@@ -136,16 +152,24 @@ def test_inventories_list_every_resource_of_the_region_across_pages(service, cal
     assert sum(double.calls.values()) == listed  # every page is a counted call
 
 
-@pytest.mark.parametrize("service, call, code", [
-    ("cloudwatch", "list_metrics", "Throttling"),
-    ("elb", "describe_load_balancers", "Throttling"),
-    ("lambda", "list_functions", "TooManyRequestsException"),
-    ("dynamodb", "list_tables", "ThrottlingException"),
-])
+@pytest.mark.parametrize(
+    "service, call, code",
+    [
+        ("cloudwatch", "list_metrics", "Throttling"),
+        ("elb", "describe_load_balancers", "Throttling"),
+        ("lambda", "list_functions", "TooManyRequestsException"),
+        ("dynamodb", "list_tables", "ThrottlingException"),
+    ],
+)
 def test_rate_limited_calls_answer_each_protocols_throttling_error(fleet, service, call, code):
     kwargs = {"Namespace": "AWS/EC2"} if service == "cloudwatch" else {}
-    double = AwsDouble(fleet, TODAY, limits=RateLimits({
-        f"{boto3.client(service, region_name='us-east-1').meta.service_model.service_id.hyphenize()}": 1.0}))
+    double = AwsDouble(
+        fleet,
+        TODAY,
+        limits=RateLimits(
+            {f"{boto3.client(service, region_name='us-east-1').meta.service_model.service_id.hyphenize()}": 1.0}
+        ),
+    )
     client = _client(double, service, "us-east-1", attempts=1)
     getattr(client, call)(**kwargs)
     with pytest.raises(ClientError) as caught:
@@ -156,14 +180,18 @@ def test_rate_limited_calls_answer_each_protocols_throttling_error(fleet, servic
 
 def _adapter(double, fleet):
     regions = sorted({r.region for r in fleet.of("aws")})
-    settings = get_settings({"AWS_USAGE_ENABLED": "true", "AWS_REGION": regions[0],
-                             "AWS_USAGE_REGIONS": ",".join(regions)})
+    settings = get_settings(
+        {"AWS_USAGE_ENABLED": "true", "AWS_REGION": regions[0], "AWS_USAGE_REGIONS": ",".join(regions)}
+    )
     return AwsSource(settings, client_factory=double.client_factory(settings), today=TODAY), regions
 
 
 def _rows(adapter, start, end):
-    return {(r["resource_id"], r["metric"], r["hour_start"]): (r["avg"], r["max"], r["sum"])
-            for frame in adapter.iter_metric_frames(start, end) for r in frame.to_pylist()}
+    return {
+        (r["resource_id"], r["metric"], r["hour_start"]): (r["avg"], r["max"], r["sum"])
+        for frame in adapter.iter_metric_frames(start, end)
+        for r in frame.to_pylist()
+    }
 
 
 def test_adapter_and_naive_benchmark_client_land_the_same_rows_for_every_type(fleet):

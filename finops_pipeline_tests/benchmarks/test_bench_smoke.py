@@ -22,8 +22,13 @@ def _ratios(node):
 
 def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
     out = tmp_path / "latest.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--size", "tiny", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--size", "tiny", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     record = json.loads(out.read_text())
 
@@ -44,8 +49,12 @@ def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
     assert bench["mart"]["ours"]["rows_by_mart"]["utilization_daily"] == bench["mart"]["baseline"]["rows"] == 3 * 100
 
     ratios = dict(_ratios(bench))
-    expected = {"calls_naive_over_ours", "throughput_ours_over_baseline", "all_marts_over_hand_written",
-                "peak_rss_ours_over_accumulated"}
+    expected = {
+        "calls_naive_over_ours",
+        "throughput_ours_over_baseline",
+        "all_marts_over_hand_written",
+        "peak_rss_ours_over_accumulated",
+    }
     assert expected <= set(ratios)
     for name, value in _ratios(bench):
         if value is not None:  # e.g. a dollar ratio when both sides are free

@@ -37,9 +37,13 @@ def make_adapter(doubles, **overrides) -> GcpSource:
     """An adapter built like production, but with clients on the doubles and quick retries."""
     settings = get_settings(doubles.environment()).with_overrides(**overrides)
     monitoring = monitoring_v3.MetricServiceClient(
-        transport=MetricServiceGrpcTransport(channel=grpc.insecure_channel(doubles.monitoring_endpoint)))
-    bq = bigquery.Client(project=settings.gcp_billing_project_id, credentials=AnonymousCredentials(),
-                         client_options={"api_endpoint": doubles.bigquery_endpoint})
+        transport=MetricServiceGrpcTransport(channel=grpc.insecure_channel(doubles.monitoring_endpoint))
+    )
+    bq = bigquery.Client(
+        project=settings.gcp_billing_project_id,
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": doubles.bigquery_endpoint},
+    )
     return GcpSource(settings, monitoring, bq, retry_initial_delay=0.01)
 
 

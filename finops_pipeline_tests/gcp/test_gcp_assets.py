@@ -30,17 +30,24 @@ def gcp_env(fleet, monkeypatch):
 
 
 def test_a_two_day_range_lands_the_fleets_cost_and_metrics(fleet, gcp_env, data_dir):
-    tags = {"dagster/asset_partition_range_start": FIRST.isoformat(),
-            "dagster/asset_partition_range_end": LAST.isoformat()}
+    tags = {
+        "dagster/asset_partition_range_start": FIRST.isoformat(),
+        "dagster/asset_partition_range_end": LAST.isoformat(),
+    }
     result = materialize([gcp_cost, gcp_metrics], instance=DagsterInstance.ephemeral(), tags=tags)
     assert result.success
     con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
-    cost = con.execute("SELECT usage_date, sum(billed_cost), sum(effective_cost) FROM cost_daily "
-                       "WHERE provider = 'gcp' GROUP BY 1 ORDER BY 1").fetchall()
-    assert cost == [(d, fleet.daily_total("gcp", d)["USD"], fleet.daily_total("gcp", d, "effective")["USD"])
-                    for d in (FIRST, LAST)]
-    metrics = con.execute("SELECT usage_date, count(*), count(DISTINCT hour_start) FROM metrics_hourly "
-                          "WHERE provider = 'gcp' GROUP BY 1 ORDER BY 1").fetchall()
+    cost = con.execute(
+        "SELECT usage_date, sum(billed_cost), sum(effective_cost) FROM cost_daily "
+        "WHERE provider = 'gcp' GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    assert cost == [
+        (d, fleet.daily_total("gcp", d)["USD"], fleet.daily_total("gcp", d, "effective")["USD"]) for d in (FIRST, LAST)
+    ]
+    metrics = con.execute(
+        "SELECT usage_date, count(*), count(DISTINCT hour_start) FROM metrics_hourly "
+        "WHERE provider = 'gcp' GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     assert metrics == [(FIRST, 34 * 24, 24), (LAST, 34 * 24, 24)]
     # Billing and metrics join on resource_id: every billed GCP resource has metrics.
     unjoined = con.execute("""

@@ -54,9 +54,12 @@ def test_the_query_carries_the_partition_filter_and_its_values_as_parameters(ada
         assert "2026-03" not in sql  # no value is formatted into the SQL
         params = {p["name"]: p["parameterValue"]["value"] for p in config["queryParameters"]}
         assert {k: v[:10] for k, v in params.items()} == {
-            "start": "2026-03-02", "end": "2026-03-04",
+            "start": "2026-03-02",
+            "end": "2026-03-04",
             # late rows land in later export partitions: GCP_RESTATEMENT_LOOKBACK_DAYS (35) after the window
-            "partition_start": "2026-03-01", "partition_end": "2026-04-09"}
+            "partition_start": "2026-03-01",
+            "partition_end": "2026-04-09",
+        }
         assert config["maximumBytesBilled"] == str(10 * 1024**3)
     assert adapter.api.bytes_scanned > 0
     assert adapter.api.estimated_cost_usd > 0
@@ -74,8 +77,9 @@ def test_bytes_scanned_grow_with_the_window_not_with_the_table(fleet):
     assert scanned[(24, 1)] == scanned[(12, 1)]  # twice the table, same bytes
 
 
-@pytest.mark.parametrize("dataset", ["billing`; DROP TABLE x; --", "billing export", "billing/*x*/",
-                                     "billing--", "billing;"])
+@pytest.mark.parametrize(
+    "dataset", ["billing`; DROP TABLE x; --", "billing export", "billing/*x*/", "billing--", "billing;"]
+)
 def test_a_hostile_dataset_name_never_reaches_bigquery(doubles, dataset):
     adapter = make_adapter(doubles, gcp_billing_dataset=dataset)
     with pytest.raises(SettingsError, match="GCP_BILLING_DATASET"):
@@ -132,8 +136,9 @@ def test_the_standard_export_gives_the_same_totals_without_resources(fleet, doub
     shared: dict[tuple, dict] = {}
     for line in fleet.cost_lines("gcp", DAY):
         key = (line.sub_account_id, line.service_name, line.region, line.sku)
-        shared[key] = dict(line.tags) if key not in shared else {
-            k: v for k, v in shared[key].items() if line.tags.get(k) == v}
+        shared[key] = (
+            dict(line.tags) if key not in shared else {k: v for k, v in shared[key].items() if line.tags.get(k) == v}
+        )
     assert {k: dict(r["tags"]) for k, r in rows.items()} == shared  # ...keeping the labels they share
 
 
@@ -142,8 +147,9 @@ def test_a_restated_day_replaces_its_partition_without_double_counting(fleet, ad
 
     def ingest():
         fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1))
-        lake.write_partitions("cost_daily", fetched.cost,
-                              expected=[{"provider": "gcp", "usage_date": d} for d in fetched.days])
+        lake.write_partitions(
+            "cost_daily", fetched.cost, expected=[{"provider": "gcp", "usage_date": d} for d in fetched.days]
+        )
 
     def lake_total():
         return duckdb.sql(f"SELECT sum(billed_cost) FROM read_parquet('{lake.glob('cost_daily')}')").fetchall()[0][0]
@@ -152,22 +158,42 @@ def test_a_restated_day_replaces_its_partition_without_double_counting(fleet, ad
     assert lake_total() == fleet.daily_total("gcp", DAY)["USD"]
     # Two days later the export adds a correction for DAY into a later partition.
     late = datetime(DAY.year, DAY.month, DAY.day, 10, tzinfo=timezone.utc)
-    doubles.bigquery.load([{
-        "billing_account_id": GCP_BILLING_ACCOUNT, "service": {"id": "X", "description": "Compute Engine"},
-        "sku": {"id": "Y", "description": "Billing correction"}, "usage_start_time": late,
-        "usage_end_time": late + timedelta(hours=1),
-        "project": {"id": "shop-prod", "number": "1", "name": "shop-prod", "labels": [], "ancestry_numbers": ""},
-        "labels": [], "system_labels": [], "location": {"location": "us-central1", "country": "US",
-                                                        "region": "us-central1", "zone": None},
-        "export_time": late + timedelta(days=2), "cost": -1.5, "currency": "USD",
-        "currency_conversion_rate": 1.0, "usage": {"amount": 0.0, "unit": "seconds",
-                                                   "amount_in_pricing_units": 0.0, "pricing_unit": "hour"},
-        "credits": [], "invoice": {"month": "202603"}, "cost_type": "adjustment", "adjustment_info": None,
-        "_PARTITIONTIME": datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc) + timedelta(days=2),
-        "resource": {"name": None, "global_name": None},
-    }])
+    doubles.bigquery.load(
+        [
+            {
+                "billing_account_id": GCP_BILLING_ACCOUNT,
+                "service": {"id": "X", "description": "Compute Engine"},
+                "sku": {"id": "Y", "description": "Billing correction"},
+                "usage_start_time": late,
+                "usage_end_time": late + timedelta(hours=1),
+                "project": {
+                    "id": "shop-prod",
+                    "number": "1",
+                    "name": "shop-prod",
+                    "labels": [],
+                    "ancestry_numbers": "",
+                },
+                "labels": [],
+                "system_labels": [],
+                "location": {"location": "us-central1", "country": "US", "region": "us-central1", "zone": None},
+                "export_time": late + timedelta(days=2),
+                "cost": -1.5,
+                "currency": "USD",
+                "currency_conversion_rate": 1.0,
+                "usage": {"amount": 0.0, "unit": "seconds", "amount_in_pricing_units": 0.0, "pricing_unit": "hour"},
+                "credits": [],
+                "invoice": {"month": "202603"},
+                "cost_type": "adjustment",
+                "adjustment_info": None,
+                "_PARTITIONTIME": datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc) + timedelta(days=2),
+                "resource": {"name": None, "global_name": None},
+            }
+        ]
+    )
     ingest()
     ingest()
     assert lake_total() == fleet.daily_total("gcp", DAY)["USD"] - Decimal("1.5")
-    categories = duckdb.sql(f"SELECT DISTINCT charge_category FROM read_parquet('{lake.glob('cost_daily')}')").fetchall()
+    categories = duckdb.sql(
+        f"SELECT DISTINCT charge_category FROM read_parquet('{lake.glob('cost_daily')}')"
+    ).fetchall()
     assert sorted(c for (c,) in categories) == ["Adjustment", "Usage"]

@@ -86,8 +86,9 @@ def test_one_aligned_reduced_call_per_metric_type_and_project(adapter, doubles):
         assert agg.alignment_period.seconds == 3600
         assert agg.cross_series_reducer == Aggregation.Reducer.REDUCE_SUM
         assert any("project_id" in f for f in agg.group_by_fields)
-        assert req.interval.end_time.ToDatetime(tzinfo=timezone.utc) - \
-            req.interval.start_time.ToDatetime(tzinfo=timezone.utc) == timedelta(days=1)
+        assert req.interval.end_time.ToDatetime(tzinfo=timezone.utc) - req.interval.start_time.ToDatetime(
+            tzinfo=timezone.utc
+        ) == timedelta(days=1)
         metric_type = req.filter.split('"')[1]
         by_type.setdefault(metric_type, []).append((req.name, agg.per_series_aligner))
     # MySQL / SQL Server connections are asked for too: the adapter cannot know the engine.
@@ -95,8 +96,11 @@ def test_one_aligned_reduced_call_per_metric_type_and_project(adapter, doubles):
     natives.append(("cloudsql.googleapis.com/database/network/connections", "gauge"))
     assert sorted(by_type) == sorted(native for native, _ in natives)
     for native, kind in natives:
-        aligners = ([Aggregation.Aligner.ALIGN_MEAN, Aggregation.Aligner.ALIGN_MAX]
-                    if kind == "gauge" else [Aggregation.Aligner.ALIGN_DELTA])
+        aligners = (
+            [Aggregation.Aligner.ALIGN_MEAN, Aggregation.Aligner.ALIGN_MAX]
+            if kind == "gauge"
+            else [Aggregation.Aligner.ALIGN_DELTA]
+        )
         assert sorted(by_type[native]) == sorted((f"projects/{p}", a) for p in GCP_PROJECTS for a in aligners)
     assert adapter.api.calls["monitoring.ListTimeSeries"] == len(requests)
     assert adapter.api.estimated_cost_usd > 0
@@ -110,9 +114,13 @@ def test_every_page_is_followed():
         vms = {r["resource_id"] for r in rows if r["resource_type"] == "gce_instance"}
         assert vms == {r.resource_id for r in fleet.of("gcp", "gce_instance")}
         assert len([r for r in rows if r["resource_type"] == "gce_instance"]) == len(vms) * 24
-        continued = [r for r in doubles.monitoring.requests
-                     if r.name == f"projects/{GCP_PROJECTS[0]}" and "gce_instance" in r.filter
-                     and r.aggregation.per_series_aligner == Aggregation.Aligner.ALIGN_MEAN]
+        continued = [
+            r
+            for r in doubles.monitoring.requests
+            if r.name == f"projects/{GCP_PROJECTS[0]}"
+            and "gce_instance" in r.filter
+            and r.aggregation.per_series_aligner == Aggregation.Aligner.ALIGN_MEAN
+        ]
         assert [r.page_token for r in continued] == ["", "1", "2", "3"]
 
 
@@ -128,8 +136,13 @@ def test_unavailable_is_retried_then_succeeds(adapter, doubles):
 def test_selected_resources_by_id_and_the_legacy_gke_container_name(fleet, adapter, doubles):
     vm = fleet.of("gcp", "gce_instance")[1]
     pod = fleet.of("gcp", "k8s_container")[0]
-    rows = _rows(adapter, resources=[ResourceRef(vm.resource_id, "gce_instance", sub_account_id=vm.sub_account_id),
-                                     ResourceRef(pod.resource_id, "gke_container")])
+    rows = _rows(
+        adapter,
+        resources=[
+            ResourceRef(vm.resource_id, "gce_instance", sub_account_id=vm.sub_account_id),
+            ResourceRef(pod.resource_id, "gke_container"),
+        ],
+    )
     assert {r["resource_id"] for r in rows} == {vm.resource_id, pod.resource_id}
     assert {r["resource_type"] for r in rows} == {"gce_instance", "k8s_container"}
     assert any(f'one_of("{vm.resource_id}")' in r.filter for r in doubles.monitoring.requests)
@@ -149,8 +162,11 @@ def test_permission_denied_names_the_role_and_the_project(adapter, doubles):
 
 
 def _hourly(rows, resource_id, metric):
-    return sorted((r["hour_start"], r["native_metric"], r["avg"], r["max"], r["sum"]) for r in rows
-                  if r["resource_id"] == resource_id and r["metric"] == metric)
+    return sorted(
+        (r["hour_start"], r["native_metric"], r["avg"], r["max"], r["sum"])
+        for r in rows
+        if r["resource_id"] == resource_id and r["metric"] == metric
+    )
 
 
 def test_postgresql_connections_are_num_backends_so_the_idle_instance_reads_zero(fleet, adapter, doubles):
@@ -159,15 +175,17 @@ def test_postgresql_connections_are_num_backends_so_the_idle_instance_reads_zero
     busy, idle = fleet.of("gcp", "cloudsql_database")
     rows = _rows(adapter)
     idle_hours = _hourly(rows, idle.resource_id, "connections")
-    assert [(native, avg, mx, s) for _, native, avg, mx, s in idle_hours] == \
-        [("cloudsql.googleapis.com/database/postgresql/num_backends", 0.0, 0.0, None)] * 24
+    assert [(native, avg, mx, s) for _, native, avg, mx, s in idle_hours] == [
+        ("cloudsql.googleapis.com/database/postgresql/num_backends", 0.0, 0.0, None)
+    ] * 24
     busy_hours = _hourly(rows, busy.resource_id, "connections")
     assert len(busy_hours) == 24 and min(mx for _, _, _, mx, _ in busy_hours) > 0
     # The double plays PostgreSQL: the MySQL metric has no series for these instances.
     served = [r for r in doubles.monitoring.requests if "database/network/connections" in r.filter]
     mysql = MetricSpec("cloudsql.googleapis.com/database/network/connections", "connections", "gauge", "Count")
-    pages = adapter._series_pages(busy.sub_account_id, "cloudsql_database", mysql, DAY_START, DAY_END, None,
-                                  "ALIGN_MEAN")
+    pages = adapter._series_pages(
+        busy.sub_account_id, "cloudsql_database", mysql, DAY_START, DAY_END, None, "ALIGN_MEAN"
+    )
     assert served and sum(page.num_rows for page in pages) == 0
 
 
@@ -177,10 +195,13 @@ def test_an_idle_buckets_request_hours_are_zero_not_missing(fleet, adapter):
     busy, idle = fleet.of("gcp", "gcs_bucket")
     assert fleet.hourly(idle, "requests", DAY).sum.sum() == 0
     rows = _rows(adapter)
-    assert [(native, avg, mx, s) for _, native, avg, mx, s in _hourly(rows, idle.resource_id, "requests")] == \
-        [("storage.googleapis.com/api/request_count", None, None, 0.0)] * 24
+    assert [(native, avg, mx, s) for _, native, avg, mx, s in _hourly(rows, idle.resource_id, "requests")] == [
+        ("storage.googleapis.com/api/request_count", None, None, 0.0)
+    ] * 24
     assert len(_hourly(rows, idle.resource_id, "storage_bytes")) == 24
-    assert sum(s for *_, s in _hourly(rows, busy.resource_id, "requests")) == fleet.hourly(busy, "requests", DAY).sum.sum()
+    assert (
+        sum(s for *_, s in _hourly(rows, busy.resource_id, "requests")) == fleet.hourly(busy, "requests", DAY).sum.sum()
+    )
 
 
 def test_counters_are_zero_only_for_hours_the_resource_was_seen(fleet, adapter):

@@ -40,9 +40,14 @@ def test_a_late_correction_is_pulled_by_the_next_daily_run(fleet, monkeypatch, d
         for name, value in doubles.environment().items():
             monkeypatch.setenv(name, value)
         instance = DagsterInstance.ephemeral()
-        assert materialize([gcp_cost], instance=instance, tags={
-            "dagster/asset_partition_range_start": LANDED[0].isoformat(),
-            "dagster/asset_partition_range_end": (LANDED[1] - timedelta(days=1)).isoformat()}).success
+        assert materialize(
+            [gcp_cost],
+            instance=instance,
+            tags={
+                "dagster/asset_partition_range_start": LANDED[0].isoformat(),
+                "dagster/asset_partition_range_end": (LANDED[1] - timedelta(days=1)).isoformat(),
+            },
+        ).success
         files = sorted((data_dir / "lake" / "cost_daily" / "provider=gcp").glob("*/part.parquet"))
         written = {p.parent.name: p.stat().st_mtime_ns for p in files}
 
@@ -50,16 +55,24 @@ def test_a_late_correction_is_pulled_by_the_next_daily_run(fleet, monkeypatch, d
         # rows for a usage day keep arriving, each with its own export_time and partition).
         now = datetime.now(timezone.utc)
         late = dict(export_rows(fleet, LATE_DAY)[0])
-        late.update(cost=-5.0, cost_type="adjustment", credits=[], export_time=now,
-                    _PARTITIONTIME=datetime(now.year, now.month, now.day, tzinfo=timezone.utc))
+        late.update(
+            cost=-5.0,
+            cost_type="adjustment",
+            credits=[],
+            export_time=now,
+            _PARTITIONTIME=datetime(now.year, now.month, now.day, tzinfo=timezone.utc),
+        )
         doubles.bigquery.load([late])
 
         request = _tick_request()
         plan = decode_plan(request.tags[RESTATE_TAG_PREFIX + "gcp"])
         assert {d.isoformat(): why for d, why in plan.items()} == {
             _iso(9): "export rows newer than the landed day",
-            _iso(4): "within FINOPS_RESTATEMENT_DAYS=3", _iso(3): "within FINOPS_RESTATEMENT_DAYS=3",
-            _iso(2): "within FINOPS_RESTATEMENT_DAYS=3", _iso(1): "the newest day"}
+            _iso(4): "within FINOPS_RESTATEMENT_DAYS=3",
+            _iso(3): "within FINOPS_RESTATEMENT_DAYS=3",
+            _iso(2): "within FINOPS_RESTATEMENT_DAYS=3",
+            _iso(1): "the newest day",
+        }
         assert request.tags["dagster/asset_partition_range_start"] == _iso(9)
 
         result = materialize([gcp_cost], instance=instance, tags=request.tags)
@@ -68,12 +81,15 @@ def test_a_late_correction_is_pulled_by_the_next_daily_run(fleet, monkeypatch, d
     assert meta["restated_days"].value == {
         "export rows newer than the landed day": [_iso(9)],
         "the newest day": [_iso(1)],
-        "within FINOPS_RESTATEMENT_DAYS=3": [_iso(4), _iso(3), _iso(2)]}
+        "within FINOPS_RESTATEMENT_DAYS=3": [_iso(4), _iso(3), _iso(2)],
+    }
     con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
     totals = dict(con.execute("SELECT usage_date, sum(billed_cost) FROM cost_daily GROUP BY 1").fetchall())
     assert totals[LATE_DAY] == fleet.daily_total("gcp", LATE_DAY)["USD"] - Decimal("5")
     assert totals[TODAY - timedelta(days=8)] == fleet.daily_total("gcp", TODAY - timedelta(days=8))["USD"]
     # Days not planned were kept as landed, files untouched.
-    kept = {p.parent.name: p.stat().st_mtime_ns
-            for p in (data_dir / "lake" / "cost_daily" / "provider=gcp").glob("*/part.parquet")}
+    kept = {
+        p.parent.name: p.stat().st_mtime_ns
+        for p in (data_dir / "lake" / "cost_daily" / "provider=gcp").glob("*/part.parquet")
+    }
     assert [d for d in written if kept[d] == written[d]] == [f"usage_date={_iso(b)}" for b in (10, 8, 7, 6, 5)]

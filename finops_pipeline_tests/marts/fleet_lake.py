@@ -14,8 +14,16 @@ import pyarrow as pa
 from finops_pipeline.simulator.fleet import Fleet
 from finops_pipeline.warehouse.lake import Lake
 
-COUNTERS = {"network_in_bytes", "network_out_bytes", "disk_read_bytes", "disk_write_bytes",
-            "requests", "invocations", "errors", "read_capacity_units"}
+COUNTERS = {
+    "network_in_bytes",
+    "network_out_bytes",
+    "disk_read_bytes",
+    "disk_write_bytes",
+    "requests",
+    "invocations",
+    "errors",
+    "read_capacity_units",
+}
 
 # Canonical metrics each simulated resource type reports.
 METRICS = {
@@ -44,9 +52,27 @@ def _days(start: date, end: date) -> list[date]:
 
 
 def metrics_table(fleet: Fleet, provider: str, day: date) -> pa.Table:
-    cols: dict[str, list] = {k: [] for k in (
-        "provider", "usage_date", "hour_start", "resource_id", "resource_name", "resource_type", "region",
-        "sub_account_id", "metric", "native_metric", "unit", "avg", "max", "min", "sum", "sample_count")}
+    cols: dict[str, list] = {
+        k: []
+        for k in (
+            "provider",
+            "usage_date",
+            "hour_start",
+            "resource_id",
+            "resource_name",
+            "resource_type",
+            "region",
+            "sub_account_id",
+            "metric",
+            "native_metric",
+            "unit",
+            "avg",
+            "max",
+            "min",
+            "sum",
+            "sample_count",
+        )
+    }
     for r in fleet.of(provider):
         for metric in METRICS[r.resource_type]:
             v = fleet.hourly(r, metric, day)
@@ -75,21 +101,39 @@ def metrics_table(fleet: Fleet, provider: str, day: date) -> pa.Table:
 def cost_table(fleet: Fleet, provider: str, day: date, resource_level: bool = True) -> pd.DataFrame:
     rows = []
     for line in fleet.cost_lines(provider, day):
-        rows.append({
-            "provider": provider, "usage_date": day, "billing_account_id": line.billing_account_id,
-            "sub_account_id": line.sub_account_id, "service_name": line.service_name, "region": line.region,
-            "resource_id": line.resource_id if resource_level else None, "sku": line.sku,
-            "charge_category": line.charge_category, "usage_quantity": line.usage_quantity,
-            "usage_unit": line.usage_unit, "billed_cost": line.billed_cost,
-            "effective_cost": line.effective_cost, "billing_currency": line.currency,
-            "tags": dict(line.tags) or None, "is_estimated": False, "source": "fleet",
-            "ingested_at": INGESTED,
-        })
+        rows.append(
+            {
+                "provider": provider,
+                "usage_date": day,
+                "billing_account_id": line.billing_account_id,
+                "sub_account_id": line.sub_account_id,
+                "service_name": line.service_name,
+                "region": line.region,
+                "resource_id": line.resource_id if resource_level else None,
+                "sku": line.sku,
+                "charge_category": line.charge_category,
+                "usage_quantity": line.usage_quantity,
+                "usage_unit": line.usage_unit,
+                "billed_cost": line.billed_cost,
+                "effective_cost": line.effective_cost,
+                "billing_currency": line.currency,
+                "tags": dict(line.tags) or None,
+                "is_estimated": False,
+                "source": "fleet",
+                "ingested_at": INGESTED,
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def write_fleet(fleet: Fleet, lake: Lake, start: date, end: date,
-                providers: Iterable[str] = ("aws", "gcp", "azure"), resource_level: bool = True) -> None:
+def write_fleet(
+    fleet: Fleet,
+    lake: Lake,
+    start: date,
+    end: date,
+    providers: Iterable[str] = ("aws", "gcp", "azure"),
+    resource_level: bool = True,
+) -> None:
     """Ground-truth metrics_hourly and cost_daily partitions for every day in [start, end)."""
     for provider in providers:
         for day in _days(start, end):

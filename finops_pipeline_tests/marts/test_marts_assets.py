@@ -58,34 +58,52 @@ def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
     assert materialize([marts.cost_predictions]).success
     # The flags of the 14th read 14 days of utilization_daily: without those rows the run
     # fails and says so; with them (one range run, as a UI backfill does) it succeeds.
-    failed = materialize(daily_assets, partition_key=DAY.isoformat(), raise_on_error=False,
-                         selection=[marts.underutilized_resources.key])
+    failed = materialize(
+        daily_assets, partition_key=DAY.isoformat(), raise_on_error=False, selection=[marts.underutilized_resources.key]
+    )
     assert not failed.success
     failure = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error.message
     assert "utilization_daily is missing for 14 day(s) with metrics (2026-03-01 .. 2026-03-14)" in failure
     assert not Lake(warehouse / "lake").partitions("underutilized_resources")
-    assert materialize(daily_assets, selection=[marts.utilization_daily.key],
-                       tags={"dagster/asset_partition_range_start": "2026-03-01",
-                             "dagster/asset_partition_range_end": (DAY - timedelta(days=1)).isoformat()}).success
+    assert materialize(
+        daily_assets,
+        selection=[marts.utilization_daily.key],
+        tags={
+            "dagster/asset_partition_range_start": "2026-03-01",
+            "dagster/asset_partition_range_end": (DAY - timedelta(days=1)).isoformat(),
+        },
+    ).success
     checks = list(mart_checks.defs.asset_checks)
-    result = materialize(daily_assets + [marts.cost_predictions] + checks, partition_key=DAY.isoformat(),
-                         selection=AssetSelection.assets(*daily_assets))
+    result = materialize(
+        daily_assets + [marts.cost_predictions] + checks,
+        partition_key=DAY.isoformat(),
+        selection=AssetSelection.assets(*daily_assets),
+    )
     assert result.success
     meta = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert meta["utilization_daily"]["rows"].value == 36 and meta["utilization_daily"]["partitions_written"].value == 1
     assert meta["underutilized_resources"]["rows"].value == 11
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-    assert checks == {"utilization_daily_keys": True, "utilization_daily_ranges": True,
-                      "underutilized_resources_keys": True, "underutilized_resources_evidence": True,
-                      "cost_trend_daily_keys": True, "cost_trend_daily_totals": True}
-    monthly = materialize([marts.cost_trend_monthly, marts.cost_trend_daily], partition_key="2026-03-01",
-                          selection=[marts.cost_trend_monthly.key])
+    assert checks == {
+        "utilization_daily_keys": True,
+        "utilization_daily_ranges": True,
+        "underutilized_resources_keys": True,
+        "underutilized_resources_evidence": True,
+        "cost_trend_daily_keys": True,
+        "cost_trend_daily_totals": True,
+    }
+    monthly = materialize(
+        [marts.cost_trend_monthly, marts.cost_trend_daily],
+        partition_key="2026-03-01",
+        selection=[marts.cost_trend_monthly.key],
+    )
     assert monthly.success
     lake = Lake(warehouse / "lake")
     assert lake.partitions("cost_trend_monthly") == [{"usage_date": "2026-03-01"}]
     # A rerun of the same partition replaces it: no duplicates.
-    assert materialize(daily_assets + [marts.cost_predictions], partition_key=DAY.isoformat(),
-                       selection=[marts.utilization_daily.key]).success
+    assert materialize(
+        daily_assets + [marts.cost_predictions], partition_key=DAY.isoformat(), selection=[marts.utilization_daily.key]
+    ).success
     con = connect_lake(lake)
     assert con.execute("SELECT count(*) FROM utilization_daily WHERE usage_date = ?", [DAY]).fetchone()[0] == 36
     assert con.execute("SELECT count(*) FROM utilization_daily").fetchone()[0] == 14 * 36
@@ -99,17 +117,48 @@ def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
 def test_focus_view_has_focus_columns_and_totals(warehouse):
     con = connect_lake(Lake(warehouse / "lake"))
     columns = {r[0] for r in con.execute("DESCRIBE focus_cost_and_usage").fetchall()}
-    assert {"BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ChargePeriodStart", "ChargePeriodEnd",
-            "BillingPeriodStart", "BillingPeriodEnd", "BillingAccountId", "BillingAccountName", "BillingCurrency",
-            "ChargeCategory", "ChargeClass", "ChargeDescription", "InvoiceIssuerName", "ProviderName",
-            "PublisherName", "ServiceName", "ServiceCategory", "RegionId", "RegionName", "ResourceId",
-            "ResourceName", "ResourceType", "SubAccountId", "SubAccountName", "SkuId", "PricingQuantity",
-            "PricingUnit", "ConsumedQuantity", "ConsumedUnit", "Tags"} <= columns
-    focus = con.execute("SELECT sum(BilledCost), count(*) FILTER (WHERE ContractedCost IS NULL OR ListCost IS NULL),"
-                        " count(*) FILTER (WHERE ServiceCategory IS NULL) FROM focus_cost_and_usage").fetchone()
+    assert {
+        "BilledCost",
+        "EffectiveCost",
+        "ListCost",
+        "ContractedCost",
+        "ChargePeriodStart",
+        "ChargePeriodEnd",
+        "BillingPeriodStart",
+        "BillingPeriodEnd",
+        "BillingAccountId",
+        "BillingAccountName",
+        "BillingCurrency",
+        "ChargeCategory",
+        "ChargeClass",
+        "ChargeDescription",
+        "InvoiceIssuerName",
+        "ProviderName",
+        "PublisherName",
+        "ServiceName",
+        "ServiceCategory",
+        "RegionId",
+        "RegionName",
+        "ResourceId",
+        "ResourceName",
+        "ResourceType",
+        "SubAccountId",
+        "SubAccountName",
+        "SkuId",
+        "PricingQuantity",
+        "PricingUnit",
+        "ConsumedQuantity",
+        "ConsumedUnit",
+        "Tags",
+    } <= columns
+    focus = con.execute(
+        "SELECT sum(BilledCost), count(*) FILTER (WHERE ContractedCost IS NULL OR ListCost IS NULL),"
+        " count(*) FILTER (WHERE ServiceCategory IS NULL) FROM focus_cost_and_usage"
+    ).fetchone()
     raw = con.execute("SELECT sum(billed_cost) FROM cost_daily").fetchone()[0]
     assert focus == (raw, 0, 0)
-    tax = con.execute("SELECT ServiceCategory, ConsumedQuantity FROM focus_cost_and_usage "
-                      "WHERE ChargeCategory = 'Tax' LIMIT 1").fetchone()
+    tax = con.execute(
+        "SELECT ServiceCategory, ConsumedQuantity FROM focus_cost_and_usage WHERE ChargeCategory = 'Tax' LIMIT 1"
+    ).fetchone()
     assert tax == ("Other", None)
     assert isinstance(raw, Decimal)

@@ -1,3 +1,1 @@
 """Predictions: Infracost JSON (subresources, null costs), the CSV, malformed files, the asset."""
-
-

@@ -25,9 +25,20 @@ def _ec2_day(resource_id: str, day: date, cpu: float, network_bytes: float) -> l
     rows = []
     for h in range(24):
         start = datetime(day.year, day.month, day.day, h, tzinfo=timezone.utc)
-        base = {"provider": "aws", "usage_date": day, "hour_start": start, "resource_id": resource_id,
-                "resource_type": "ec2", "region": "us-east-1", "native_metric": "x", "ingested_at": INGESTED,
-                "avg": None, "max": None, "min": None, "sum": None}
+        base = {
+            "provider": "aws",
+            "usage_date": day,
+            "hour_start": start,
+            "resource_id": resource_id,
+            "resource_type": "ec2",
+            "region": "us-east-1",
+            "native_metric": "x",
+            "ingested_at": INGESTED,
+            "avg": None,
+            "max": None,
+            "min": None,
+            "sum": None,
+        }
         rows.append({**base, "metric": "cpu_utilization_pct", "avg": cpu, "max": cpu, "min": cpu})
         # The day's traffic arrives in the first hour, so the daily total is exact.
         rows.append({**base, "metric": "network_in_bytes", "sum": float(network_bytes) if h == 0 else 0.0})
@@ -44,8 +55,12 @@ def _flags(lake: Lake, as_of: date = AS_OF, overrides=None) -> pd.DataFrame:
     """Build utilization_daily over the look-back (as the asset graph does), then the flags."""
     first, end = as_of - timedelta(days=29), as_of + timedelta(days=1)
     lake.write_partitions("utilization_daily", run_sql("utilization_daily", lake, {"start": first, "end": end}))
-    table = run_sql("underutilized_resources", lake,
-                    {"start": as_of, "end": as_of + timedelta(days=1), "coverage_floor": 0.9}, overrides)
+    table = run_sql(
+        "underutilized_resources",
+        lake,
+        {"start": as_of, "end": as_of + timedelta(days=1), "coverage_floor": 0.9},
+        overrides,
+    )
     return table.to_pandas().set_index(["resource_id", "rule_id"])
 
 
@@ -60,7 +75,9 @@ def test_trusted_advisor_rule_counts_exactly_ten_percent_and_needs_four_days(tmp
         # 3 qualifying days, a 4th just over 10% -> not flagged.
         "i-three": {d: ((10.0, 1e6) if i < 3 else (10.01, 1e6) if i == 3 else BUSY) for i, d in enumerate(WINDOW)},
         # 4 days under 10% CPU but one of them with 5 MB + 1 byte of network -> 3 days -> not flagged.
-        "i-net-over": {d: ((2.0, 5_000_001) if i == 0 else (2.0, 1e6) if i < 4 else BUSY) for i, d in enumerate(WINDOW)},
+        "i-net-over": {
+            d: ((2.0, 5_000_001) if i == 0 else (2.0, 1e6) if i < 4 else BUSY) for i, d in enumerate(WINDOW)
+        },
         # only 6 of 14 days have data, 4 of them idle -> flagged, but low confidence.
         "i-gaps": {d: ((1.0, 1e5) if i < 4 else BUSY) for i, d in enumerate(WINDOW[::2][:6])},
     }
@@ -82,8 +99,10 @@ def test_trusted_advisor_rule_counts_exactly_ten_percent_and_needs_four_days(tmp
 def test_window_moves_with_the_as_of_day(tmp_path):
     lake = Lake(tmp_path / "lake")
     # Idle on 1-4 March only: flagged as of 14 March, not as of 15 March (1 March left the window).
-    _write_ec2(lake, {"i-early": {d: ((1.0, 1e5) if i < 4 else BUSY) for i, d in enumerate(WINDOW)}
-                                 | {date(2026, 3, 15): BUSY}})
+    _write_ec2(
+        lake,
+        {"i-early": {d: ((1.0, 1e5) if i < 4 else BUSY) for i, d in enumerate(WINDOW)} | {date(2026, 3, 15): BUSY}},
+    )
     assert ("i-early", "aws_ec2_low_utilization") in _flags(lake, AS_OF).index
     assert _flags(lake, AS_OF + timedelta(days=1)).empty
 
@@ -91,12 +110,26 @@ def test_window_moves_with_the_as_of_day(tmp_path):
 def test_savings_are_the_run_rate_of_trailing_resource_cost(tmp_path):
     lake = Lake(tmp_path / "lake")
     _write_ec2(lake, {"i-idle": {d: (1.0, 1e5) for d in WINDOW}})
-    cost = pd.DataFrame([{
-        "provider": "aws", "usage_date": d, "billing_account_id": "1", "sub_account_id": "1",
-        "service_name": "Amazon Elastic Compute Cloud - Compute", "resource_id": "i-idle",
-        "charge_category": "Usage", "billed_cost": Decimal("2.40"), "effective_cost": Decimal("2.40"),
-        "billing_currency": "USD", "is_estimated": False, "source": "test", "ingested_at": INGESTED,
-    } for d in WINDOW])
+    cost = pd.DataFrame(
+        [
+            {
+                "provider": "aws",
+                "usage_date": d,
+                "billing_account_id": "1",
+                "sub_account_id": "1",
+                "service_name": "Amazon Elastic Compute Cloud - Compute",
+                "resource_id": "i-idle",
+                "charge_category": "Usage",
+                "billed_cost": Decimal("2.40"),
+                "effective_cost": Decimal("2.40"),
+                "billing_currency": "USD",
+                "is_estimated": False,
+                "source": "test",
+                "ingested_at": INGESTED,
+            }
+            for d in WINDOW
+        ]
+    )
     lake.write_partitions("cost_daily", cost)
     row = _flags(lake).loc[("i-idle", "aws_ec2_low_utilization")]
     assert row.trailing_30d_cost == Decimal("33.6")  # 14 days x 2.40
@@ -149,8 +182,12 @@ def test_fleet_idle_resources_are_flagged_and_busy_ones_are_not(fleet_lake):
 
 def test_user_rules_file_overrides_thresholds(fleet_lake, tmp_path, monkeypatch):
     seed = (SQL_DIR / "seeds" / "underutilization_rules.csv").read_text().splitlines()
-    stricter = [line.replace("aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,",
-                             "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,6,") for line in seed]
+    stricter = [
+        line.replace(
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,", "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,6,"
+        )
+        for line in seed
+    ]
     rules = tmp_path / "my_rules.csv"
     rules.write_text("\n".join(stricter) + "\n")
     monkeypatch.setenv("FINOPS_RULES_FILE", str(rules))
@@ -181,23 +218,40 @@ def _rules_file(tmp_path, monkeypatch, old: str, new: str, prefix: str = "") -> 
 EC2_RULE = "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,10,5000000,"
 
 
-@pytest.mark.parametrize("new, where", [
-    ("aws_ec2_low_utilization,AWS,ec2,shutdown,14,1.0,4,10,5000000,",
-     "line 2, column 2 (provider): 'AWS' is not one of aws, gcp, azure"),
-    ("aws_ec2_low_utilization,aws,ec_2,shutdown,14,1.0,4,10,5000000,",
-     "line 2, column 3 (resource_type): 'ec_2' is not an aws resource type; use one of alb, dynamodb, ec2, elb, "
-     "lambda, rds, s3"),
-    ("aws_ec2_low_utilization,aws,ec2,shutdown,14,5,4,10,5000000,",
-     "line 2, column 6 (savings_fraction): '5' is not a number from 0 to 1"),
-    ("aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,15,10,5000000,",
-     "line 2, column 7 (min_days_matched): 15 is more than window_days (14)"),
-    ("aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,ten,5000000,",
-     "line 2, column 8 (day_cpu_avg_at_most_pct): 'ten' is not a number from 0 to 100"),
-    ("aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,10,-1,",
-     "line 2, column 9 (day_network_at_most_bytes): '-1' is not a number >= 0"),
-    ("aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,,,",
-     "line 2: no threshold is set, so the rule would flag every ec2"),
-])
+@pytest.mark.parametrize(
+    "new, where",
+    [
+        (
+            "aws_ec2_low_utilization,AWS,ec2,shutdown,14,1.0,4,10,5000000,",
+            "line 2, column 2 (provider): 'AWS' is not one of aws, gcp, azure",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec_2,shutdown,14,1.0,4,10,5000000,",
+            "line 2, column 3 (resource_type): 'ec_2' is not an aws resource type; use one of alb, dynamodb, ec2, elb, "
+            "lambda, rds, s3",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,5,4,10,5000000,",
+            "line 2, column 6 (savings_fraction): '5' is not a number from 0 to 1",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,15,10,5000000,",
+            "line 2, column 7 (min_days_matched): 15 is more than window_days (14)",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,ten,5000000,",
+            "line 2, column 8 (day_cpu_avg_at_most_pct): 'ten' is not a number from 0 to 100",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,10,-1,",
+            "line 2, column 9 (day_network_at_most_bytes): '-1' is not a number >= 0",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,,,",
+            "line 2: no threshold is set, so the rule would flag every ec2",
+        ),
+    ],
+)
 def test_rules_file_is_validated_completely_naming_file_line_and_column(tmp_path, monkeypatch, new, where):
     path = _rules_file(tmp_path, monkeypatch, EC2_RULE, new)
     with pytest.raises(RulesFileError) as info:

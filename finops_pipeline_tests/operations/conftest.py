@@ -12,8 +12,10 @@ START = END - timedelta(days=3)
 
 
 def range_tags(start=START, end=END) -> dict[str, str]:
-    return {"dagster/asset_partition_range_start": start.isoformat(),
-            "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat()}
+    return {
+        "dagster/asset_partition_range_start": start.isoformat(),
+        "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat(),
+    }
 
 
 @pytest.fixture(scope="package")

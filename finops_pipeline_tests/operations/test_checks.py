@@ -33,8 +33,13 @@ def landed(aws_env, data_dir):
 
 
 def _rerun_checks(instance, asset):
-    result = materialize([aws_cost, aws_metrics, *AWS_CHECKS], instance=instance, tags=range_tags(),
-                         selection=AssetSelection.checks_for_assets(asset), raise_on_error=False)
+    result = materialize(
+        [aws_cost, aws_metrics, *AWS_CHECKS],
+        instance=instance,
+        tags=range_tags(),
+        selection=AssetSelection.checks_for_assets(asset),
+        raise_on_error=False,
+    )
     return _results(result)
 
 
@@ -44,10 +49,18 @@ def _partition_file(data_dir, table, day):
 
 def test_checks_pass_on_what_the_pipeline_landed(landed):
     _, results = landed
-    expected = {"aws_cost:unique_key", "aws_cost:keys_not_null", "aws_cost:money_is_decimal_with_currency",
-                "aws_cost:matches_provider_total", "aws_cost:no_negative_usage",
-                "aws_metrics:unique_key", "aws_metrics:keys_not_null", "aws_metrics:hours_within_day",
-                "aws_metrics:coverage", "aws_metrics:no_negative_values"}
+    expected = {
+        "aws_cost:unique_key",
+        "aws_cost:keys_not_null",
+        "aws_cost:money_is_decimal_with_currency",
+        "aws_cost:matches_provider_total",
+        "aws_cost:no_negative_usage",
+        "aws_metrics:unique_key",
+        "aws_metrics:keys_not_null",
+        "aws_metrics:hours_within_day",
+        "aws_metrics:coverage",
+        "aws_metrics:no_negative_values",
+    }
     assert set(results) == expected
     failed = {name: e.description for name, e in results.items() if not e.passed}
     assert failed == {}
@@ -119,8 +132,7 @@ def test_low_metrics_coverage_warns_below_the_floor(landed, data_dir):
 
 def test_a_disabled_cloud_passes_visibly_as_skipped(monkeypatch):
     monkeypatch.setenv("AWS_USAGE_ENABLED", "false")
-    result = materialize([aws_cost, aws_metrics, *AWS_CHECKS], instance=DagsterInstance.ephemeral(),
-                         tags=range_tags())
+    result = materialize([aws_cost, aws_metrics, *AWS_CHECKS], instance=DagsterInstance.ephemeral(), tags=range_tags())
     results = _results(result)
     assert all(e.passed for e in results.values())
     assert all(e.metadata["status"].value == "skipped" for e in results.values())

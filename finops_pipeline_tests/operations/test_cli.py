@@ -23,8 +23,17 @@ def warehouse(aws_env, data_dir):
 
 
 def test_query_prints_a_table(warehouse, fleet, capsys):
-    assert main(["query", "--data-dir", str(warehouse),
-                 "SELECT usage_date, sum(billed_cost) AS billed FROM cost_daily GROUP BY 1 ORDER BY 1"]) == 0
+    assert (
+        main(
+            [
+                "query",
+                "--data-dir",
+                str(warehouse),
+                "SELECT usage_date, sum(billed_cost) AS billed FROM cost_daily GROUP BY 1 ORDER BY 1",
+            ]
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["usage_date", "billed"]
     assert lines[-1] == "(3 rows)"
@@ -34,16 +43,36 @@ def test_query_prints_a_table(warehouse, fleet, capsys):
 
 
 def test_query_reads_the_data_dir_from_the_environment_and_writes_json(warehouse, fleet, capsys):
-    assert main(["query", "--format", "json",
-                 "SELECT usage_date, sum(billed_cost) AS billed FROM cost_daily GROUP BY 1 ORDER BY 1"]) == 0
+    assert (
+        main(
+            [
+                "query",
+                "--format",
+                "json",
+                "SELECT usage_date, sum(billed_cost) AS billed FROM cost_daily GROUP BY 1 ORDER BY 1",
+            ]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
     assert [r["usage_date"] for r in rows] == [(START + timedelta(days=i)).isoformat() for i in range(3)]
     assert Decimal(rows[0]["billed"]) == fleet.daily_total("aws", START)["USD"]  # exact, not a float
 
 
 def test_query_writes_csv(warehouse, capsys):
-    assert main(["query", "--data-dir", str(warehouse), "--format", "csv",
-                 "SELECT metric, count(*) AS n FROM metrics_hourly GROUP BY 1 ORDER BY 1"]) == 0
+    assert (
+        main(
+            [
+                "query",
+                "--data-dir",
+                str(warehouse),
+                "--format",
+                "csv",
+                "SELECT metric, count(*) AS n FROM metrics_hourly GROUP BY 1 ORDER BY 1",
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert "cpu_utilization_pct" in {r["metric"] for r in rows}
     assert all(int(r["n"]) > 0 for r in rows)
@@ -123,21 +152,23 @@ def test_doctor_says_which_repeated_list_items_it_uses_once(aws_env, monkeypatch
     assert out.count("ok   cloudwatch:ListMetrics: us-east-1") == 1
 
 
-@pytest.mark.parametrize("sql, says", [
-    ("COPY (SELECT 1 AS x) TO '{outside}/out.csv'", "only SELECT"),
-    ("COPY (SELECT 1 AS x) TO '{lake}/cost_daily/out.csv'", "only SELECT"),
-    ("SELECT * FROM read_csv('{outside}/secret.csv')", "outside the warehouse"),
-    ("SELECT * FROM read_text('/etc/hostname')", "outside the warehouse"),
-    ("SELECT * FROM glob('{outside}/*')", "outside the warehouse"),
-    ("ATTACH '{outside}/other.duckdb' AS other", "only SELECT"),
-    ("INSTALL httpfs", "only SELECT"),
-    ("LOAD httpfs", "only SELECT"),
-    ("SET enable_external_access = true", "only SELECT"),
-    ("SELECT 1; COPY (SELECT 1) TO '{outside}/out.csv'", "only SELECT"),
-    ("CALL checkpoint()", "only SELECT"),
-])
-def test_query_cannot_write_files_read_outside_the_warehouse_attach_or_install(warehouse, tmp_path, capsys, sql,
-                                                                               says):
+@pytest.mark.parametrize(
+    "sql, says",
+    [
+        ("COPY (SELECT 1 AS x) TO '{outside}/out.csv'", "only SELECT"),
+        ("COPY (SELECT 1 AS x) TO '{lake}/cost_daily/out.csv'", "only SELECT"),
+        ("SELECT * FROM read_csv('{outside}/secret.csv')", "outside the warehouse"),
+        ("SELECT * FROM read_text('/etc/hostname')", "outside the warehouse"),
+        ("SELECT * FROM glob('{outside}/*')", "outside the warehouse"),
+        ("ATTACH '{outside}/other.duckdb' AS other", "only SELECT"),
+        ("INSTALL httpfs", "only SELECT"),
+        ("LOAD httpfs", "only SELECT"),
+        ("SET enable_external_access = true", "only SELECT"),
+        ("SELECT 1; COPY (SELECT 1) TO '{outside}/out.csv'", "only SELECT"),
+        ("CALL checkpoint()", "only SELECT"),
+    ],
+)
+def test_query_cannot_write_files_read_outside_the_warehouse_attach_or_install(warehouse, tmp_path, capsys, sql, says):
     outside = tmp_path / "outside"
     outside.mkdir()
     (outside / "secret.csv").write_text("password\nhunter2\n")
@@ -152,8 +183,19 @@ def test_query_cannot_write_files_read_outside_the_warehouse_attach_or_install(w
 
 def test_query_reads_the_lake_files_directly_too(warehouse, capsys):
     glob = warehouse / "lake" / "cost_daily" / "*" / "*" / "part.parquet"
-    assert main(["query", "--data-dir", str(warehouse), "--format", "csv",
-                 f"SELECT count(*) > 0 AS landed FROM read_parquet('{glob}')"]) == 0
+    assert (
+        main(
+            [
+                "query",
+                "--data-dir",
+                str(warehouse),
+                "--format",
+                "csv",
+                f"SELECT count(*) > 0 AS landed FROM read_parquet('{glob}')",
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.splitlines() == ["landed", "True"]
 
 

@@ -54,8 +54,9 @@ def _free_port() -> int:
 
 def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
     body = json.dumps({"query": query, "variables": variables or {}}).encode()
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         payload = json.loads(response.read())
     assert "errors" not in payload, payload["errors"]
@@ -66,8 +67,9 @@ def _wait_for(what: str, probe, process: subprocess.Popen, log: Path):
     deadline = time.monotonic() + WAIT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"dagster dev exited ({process.returncode}) while waiting for {what}:\n"
-                                 + log.read_text()[-3000:])
+            raise AssertionError(
+                f"dagster dev exited ({process.returncode}) while waiting for {what}:\n" + log.read_text()[-3000:]
+            )
         try:
             value = probe()
         except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -102,17 +104,37 @@ def test_backfill_of_three_days_through_graphql_lands_in_lake_and_catalog(tmp_pa
         env = {**os.environ, **cloud_env, "DAGSTER_HOME": str(home), "FINOPS_DATA_DIR": str(data_dir)}
         with log.open("w") as out:
             process = subprocess.Popen(
-                [str(Path(os.sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml",
-                 "-h", "127.0.0.1", "-p", str(port)],
-                cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                [
+                    str(Path(os.sys.executable).parent / "dagster"),
+                    "dev",
+                    "-w",
+                    "workspace.yaml",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         try:
-            _wait_for("the code location", lambda: _graphql(port, LOCATION)["repositoriesOrError"].get("nodes"),
-                      process, log)
-            launched = _graphql(port, LAUNCH, {"params": {
-                "partitionNames": [d.isoformat() for d in DAYS],
-                "assetSelection": [{"path": ["aws_cost"]}, {"path": ["aws_metrics"]}],
-                "title": "e2e: three days of AWS",
-            }})["launchPartitionBackfill"]
+            _wait_for(
+                "the code location", lambda: _graphql(port, LOCATION)["repositoriesOrError"].get("nodes"), process, log
+            )
+            launched = _graphql(
+                port,
+                LAUNCH,
+                {
+                    "params": {
+                        "partitionNames": [d.isoformat() for d in DAYS],
+                        "assetSelection": [{"path": ["aws_cost"]}, {"path": ["aws_metrics"]}],
+                        "title": "e2e: three days of AWS",
+                    }
+                },
+            )["launchPartitionBackfill"]
             assert launched["__typename"] == "LaunchBackfillSuccess", launched
             backfill_id = launched["backfillId"]
 
@@ -123,6 +145,7 @@ def test_backfill_of_three_days_through_graphql_lands_in_lake_and_catalog(tmp_pa
                 if any(r["status"] not in ("SUCCESS", "FAILURE", "CANCELED") for r in backfill["runs"]):
                     return None
                 return backfill
+
             backfill = _wait_for("the backfill to finish", finished, process, log)
         finally:
             _stop(process)
@@ -139,8 +162,9 @@ def test_backfill_of_three_days_through_graphql_lands_in_lake_and_catalog(tmp_pa
     con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
     try:
         billed = dict(con.execute("SELECT usage_date, sum(billed_cost) FROM cost_daily GROUP BY 1").fetchall())
-        hours = dict(con.execute(
-            "SELECT usage_date, count(DISTINCT hour_start) FROM metrics_hourly GROUP BY 1").fetchall())
+        hours = dict(
+            con.execute("SELECT usage_date, count(DISTINCT hour_start) FROM metrics_hourly GROUP BY 1").fetchall()
+        )
     finally:
         con.close()
     assert billed == {d: fleet.daily_total("aws", d)["USD"] for d in DAYS}

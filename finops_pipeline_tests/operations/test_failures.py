@@ -28,13 +28,13 @@ def test_a_quote_in_gcp_monitoring_projects_fails_once_naming_the_variable(monke
     # Endpoints that would answer nothing: the run must stop before calling them.
     monkeypatch.setenv("GCP_MONITORING_ENDPOINT", "127.0.0.1:9")
     monkeypatch.setenv("GCP_BIGQUERY_ENDPOINT", "http://127.0.0.1:9")
-    result = materialize([gcp_metrics], instance=DagsterInstance.ephemeral(), tags=range_tags(),
-                         raise_on_error=False)
+    result = materialize([gcp_metrics], instance=DagsterInstance.ephemeral(), tags=range_tags(), raise_on_error=False)
     assert not result.success
     retries, description = _retries_and_failure(result)
     assert retries == 0
-    assert description.startswith("GCP_MONITORING_PROJECTS='shop\"dev,shop-prod' is invalid: expected a comma "
-                                  "list of Google Cloud project ids")
+    assert description.startswith(
+        "GCP_MONITORING_PROJECTS='shop\"dev,shop-prod' is invalid: expected a comma list of Google Cloud project ids"
+    )
 
 
 def test_a_corrupt_lake_file_met_after_the_writes_fails_once_naming_the_file_and_the_fix(aws_env, data_dir):

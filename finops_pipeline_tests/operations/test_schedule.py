@@ -43,8 +43,7 @@ def test_aws_run_covers_the_unsettled_previous_month_until_the_15th_with_retries
     plan = _plan(request, "aws")
     assert len(plan) == 28 + 4
     assert plan["2026-02-14"] == "previous billing period, may change until day 15"
-    assert [plan[d] for d in ("2026-03-06", "2026-03-09")] == [
-        "within FINOPS_RESTATEMENT_DAYS=3", "the newest day"]
+    assert [plan[d] for d in ("2026-03-06", "2026-03-09")] == ["within FINOPS_RESTATEMENT_DAYS=3", "the newest day"]
     _, later = _tick(datetime(2026, 3, 16, 6, tzinfo=timezone.utc))
     assert later.run_requests[0].tags["dagster/asset_partition_range_start"] == "2026-03-12"
 
@@ -53,19 +52,36 @@ def test_aws_landed_days_still_estimated_are_pulled_again(monkeypatch, data_dir)
     monkeypatch.setenv("AWS_USAGE_ENABLED", "true")
     lake = Lake(data_dir / "lake")
     for day, estimated in ((date(2026, 3, 1), False), (date(2026, 3, 2), True)):
-        lake.write_partition("cost_daily", {"provider": "aws", "usage_date": day}, pa.table({
-            "provider": ["aws"], "usage_date": [day], "billing_account_id": ["111111111111"],
-            "sub_account_id": ["111111111111"], "service_name": ["Amazon EC2"], "charge_category": ["Usage"],
-            "billed_cost": [Decimal("1.00")], "effective_cost": [Decimal("1.00")], "billing_currency": ["USD"],
-            "is_estimated": [estimated], "source": ["ce:GetCostAndUsage"],
-            "ingested_at": [datetime(2026, 3, 3, tzinfo=timezone.utc)]}))
+        lake.write_partition(
+            "cost_daily",
+            {"provider": "aws", "usage_date": day},
+            pa.table(
+                {
+                    "provider": ["aws"],
+                    "usage_date": [day],
+                    "billing_account_id": ["111111111111"],
+                    "sub_account_id": ["111111111111"],
+                    "service_name": ["Amazon EC2"],
+                    "charge_category": ["Usage"],
+                    "billed_cost": [Decimal("1.00")],
+                    "effective_cost": [Decimal("1.00")],
+                    "billing_currency": ["USD"],
+                    "is_estimated": [estimated],
+                    "source": ["ce:GetCostAndUsage"],
+                    "ingested_at": [datetime(2026, 3, 3, tzinfo=timezone.utc)],
+                }
+            ),
+        )
     _, result = _tick(datetime(2026, 3, 20, 6, tzinfo=timezone.utc))
     [request] = result.run_requests
     assert request.tags["dagster/asset_partition_range_start"] == "2026-03-02"
     assert _plan(request, "aws") == {
         "2026-03-02": "landed rows still estimated by Cost Explorer",
-        "2026-03-16": "within FINOPS_RESTATEMENT_DAYS=3", "2026-03-17": "within FINOPS_RESTATEMENT_DAYS=3",
-        "2026-03-18": "within FINOPS_RESTATEMENT_DAYS=3", "2026-03-19": "the newest day"}
+        "2026-03-16": "within FINOPS_RESTATEMENT_DAYS=3",
+        "2026-03-17": "within FINOPS_RESTATEMENT_DAYS=3",
+        "2026-03-18": "within FINOPS_RESTATEMENT_DAYS=3",
+        "2026-03-19": "the newest day",
+    }
 
 
 def test_azure_run_covers_the_open_month_and_the_previous_one_until_the_10th(monkeypatch):
@@ -100,7 +116,12 @@ def test_run_selects_enabled_clouds_raw_assets_then_their_daily_marts(monkeypatc
     _, result = _tick()
     [request] = result.run_requests
     selected = set(request.asset_selection)
-    assert {AssetKey("aws_cost"), AssetKey("aws_metrics"), AssetKey("azure_cost"), AssetKey("azure_metrics")} <= selected
+    assert {
+        AssetKey("aws_cost"),
+        AssetKey("aws_metrics"),
+        AssetKey("azure_cost"),
+        AssetKey("azure_metrics"),
+    } <= selected
     assert not {AssetKey("gcp_cost"), AssetKey("gcp_metrics")} & selected
     graph = defs.resolve_asset_graph()
     downstream = selected - {AssetKey(f"{p}_{k}") for p in ("aws", "azure") for k in ("cost", "metrics")}
@@ -121,8 +142,10 @@ def test_window_never_starts_before_the_first_partition(monkeypatch):
     monkeypatch.setenv("FINOPS_START_DATE", "2026-01-01")
     _, result = _tick(datetime(2026, 1, 2, 6, tzinfo=timezone.utc))
     [request] = result.run_requests
-    assert (request.tags["dagster/asset_partition_range_start"],
-            request.tags["dagster/asset_partition_range_end"]) == ("2026-01-01", "2026-01-01")
+    assert (request.tags["dagster/asset_partition_range_start"], request.tags["dagster/asset_partition_range_end"]) == (
+        "2026-01-01",
+        "2026-01-01",
+    )
 
 
 def test_raw_assets_carry_a_36_hour_freshness_policy():

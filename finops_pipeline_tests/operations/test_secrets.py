@@ -31,13 +31,23 @@ RAW = [aws_cost, aws_metrics, gcp_cost, gcp_metrics, azure_cost, azure_metrics]
 
 def _service_account_file(path: Path) -> tuple[Path, list[str]]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     key_id = secrets.token_hex(20)
-    path.write_text(json.dumps({
-        "type": "service_account", "project_id": "shop-prod", "private_key_id": key_id, "private_key": pem,
-        "client_email": "finops@shop-prod.iam.gserviceaccount.com", "client_id": "1234567890",
-        "token_uri": "https://oauth2.googleapis.com/token"}))
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "shop-prod",
+                "private_key_id": key_id,
+                "private_key": pem,
+                "client_email": "finops@shop-prod.iam.gserviceaccount.com",
+                "client_id": "1234567890",
+                "token_uri": "https://oauth2.googleapis.com/token",
+            }
+        )
+    )
     body = "".join(pem.splitlines()[1:-1])
     return path, [key_id, body[:40], body[-40:]]
 
@@ -83,8 +93,7 @@ def fake_credentials(fleet, monkeypatch, tmp_path):
         yield [aws_key_id, aws_secret, env["AZURE_CLIENT_SECRET"], *key_parts]
 
 
-def test_no_secret_reaches_logs_metadata_errors_or_the_lake(fake_credentials, monkeypatch, data_dir,
-                                                            caplog, capsys):
+def test_no_secret_reaches_logs_metadata_errors_or_the_lake(fake_credentials, monkeypatch, data_dir, caplog, capsys):
     caplog.set_level(logging.INFO)
     texts = []
 

@@ -74,8 +74,9 @@ def fill_lake(settings, start, end) -> None:
     adapter = AwsSource.from_settings(settings)
     lake = Lake(settings.lake_dir)
     fetched = adapter.fetch_cost(start, end)
-    lake.write_partitions("cost_daily", fetched.cost,
-                          expected=[{"provider": "aws", "usage_date": d} for d in fetched.days])
+    lake.write_partitions(
+        "cost_daily", fetched.cost, expected=[{"provider": "aws", "usage_date": d} for d in fetched.days]
+    )
     for day in fetched.days:
         with lake.open_partition("metrics_hourly", {"provider": "aws", "usage_date": day}) as writer:
             for page in adapter.iter_metric_frames(day_start(day), day_start(day + timedelta(days=1))):

@@ -94,12 +94,17 @@ def test_repeated_question_is_answered_from_cache_until_the_ttl_passes(aws_env, 
 
 def test_empty_answers_are_cached_and_clear_cache_forgets(aws_env):
     factory = UsageFactory(get_settings())
-    empty = factory.get_cost_usage("aws", WEEK_START, WEEK_END, group_by=["service"],
-                                   filters={"service": "No Such Service"})
+    empty = factory.get_cost_usage(
+        "aws", WEEK_START, WEEK_END, group_by=["service"], filters={"service": "No Such Service"}
+    )
     assert empty == []
     calls = ce_calls(factory)
-    assert factory.get_cost_usage("aws", WEEK_START, WEEK_END, group_by=["service"],
-                                  filters={"service": "No Such Service"}) == []
+    assert (
+        factory.get_cost_usage(
+            "aws", WEEK_START, WEEK_END, group_by=["service"], filters={"service": "No Such Service"}
+        )
+        == []
+    )
     assert ce_calls(factory) == calls
     factory.clear_cache()
     factory.get_cost_usage("aws", WEEK_START, WEEK_END, group_by=["service"], filters={"service": "No Such Service"})
@@ -147,10 +152,12 @@ def test_metrics_argument_is_part_of_the_key(aws_env, fleet):
     """The original's key left metrics out and returned CPU data to a NetworkIn question."""
     ec2 = fleet.of("aws", "ec2")[0]
     factory = UsageFactory(get_settings())
-    cpu = factory.get_resource_usage("aws", ec2.resource_id, "ec2", WEEK_START, WEEK_END, region=ec2.region,
-                                     metrics=["CPUUtilization"])
-    net = factory.get_resource_usage("aws", ec2.resource_id, "ec2", WEEK_START, WEEK_END, region=ec2.region,
-                                     metrics=["NetworkIn"])
+    cpu = factory.get_resource_usage(
+        "aws", ec2.resource_id, "ec2", WEEK_START, WEEK_END, region=ec2.region, metrics=["CPUUtilization"]
+    )
+    net = factory.get_resource_usage(
+        "aws", ec2.resource_id, "ec2", WEEK_START, WEEK_END, region=ec2.region, metrics=["NetworkIn"]
+    )
     assert {m.metric_name for m in cpu.metrics} == {"CPUUtilization"}
     assert {m.metric_name for m in net.metrics} == {"NetworkIn"}
     assert cpu.avg_cpu_utilization is not None and net.avg_cpu_utilization is None
@@ -208,21 +215,30 @@ def test_distinct_cost_and_resource_questions_never_collide(aws_lake, aws_env, m
     factory = _lake_factory(aws_lake, monkeypatch)
     start, end = day(LAKE_START), day(TODAY)
     cost_grid = itertools.product(
-        [start + timedelta(days=1)], ["DAILY", "MONTHLY"],
+        [start + timedelta(days=1)],
+        ["DAILY", "MONTHLY"],
         [None, ["service"], ["SERVICE"], ["account"], ["service", "account"]],
-        [None, {"service": "AWS Lambda"}, {"account": "222222222222"}])
+        [None, {"service": "AWS Lambda"}, {"account": "222222222222"}],
+    )
     resources = [(r.resource_id, r.resource_type) for r in fleet.of("aws")[:6]]
-    resource_grid = itertools.product(resources, [None, ["cpu_utilization_pct"], ["CPUUtilization"]],
-                                      [end, end - timedelta(hours=5)])
+    resource_grid = itertools.product(
+        resources, [None, ["cpu_utilization_pct"], ["CPUUtilization"]], [end, end - timedelta(hours=5)]
+    )
     questions = []
     for s, gran, group_by, filters in cost_grid:
-        questions.append(lambda s=s, g=gran, gb=group_by, f=filters, **kw: factory.get_cost_usage(
-            "aws", s, end, granularity=g, group_by=gb, filters=f, source="warehouse", **kw))
+        questions.append(
+            lambda s=s, g=gran, gb=group_by, f=filters, **kw: factory.get_cost_usage(
+                "aws", s, end, granularity=g, group_by=gb, filters=f, source="warehouse", **kw
+            )
+        )
     for (rid, rtype), metrics, e in resource_grid:
         if metrics and rtype not in ("ec2", "rds"):
             continue
-        questions.append(lambda rid=rid, t=rtype, m=metrics, e=e, **kw: factory.get_resource_usage(
-            "aws", rid, t, start, e, metrics=m, source="warehouse", **kw))
+        questions.append(
+            lambda rid=rid, t=rtype, m=metrics, e=e, **kw: factory.get_resource_usage(
+                "aws", rid, t, start, e, metrics=m, source="warehouse", **kw
+            )
+        )
     first = [_comparable(ask()) for ask in questions]
     for ask, answer in zip(questions, first):
         assert _comparable(ask(use_cache=False)) == answer == _comparable(ask())

@@ -63,8 +63,12 @@ def test_summary_example(aws_env, fleet):
     assert re.search(r"^Total cost: \$\d+\.\d\d$", out, re.M)
     assert re.search(r"^Data confidence: (high|medium|low)$", out, re.M)
     cost = Decimal(re.search(r"^Total cost: \$(\d+\.\d\d)$", out, re.M).group(1))
-    truth = sum(line.billed_cost for d in range(31) for line in fleet.cost_lines("aws", datetime(2026, 1, d + 1).date())
-                if line.resource_id in {r.resource_id for r in in_region})
+    truth = sum(
+        line.billed_cost
+        for d in range(31)
+        for line in fleet.cost_lines("aws", datetime(2026, 1, d + 1).date())
+        if line.resource_id in {r.resource_id for r in in_region}
+    )
     assert cost == truth.quantize(Decimal("0.01"))
 
 
@@ -97,8 +101,9 @@ def test_warehouse_example(aws_lake, aws_env, monkeypatch):
     monkeypatch.setenv("FINOPS_DATA_DIR", str(aws_lake))
     monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", "http://127.0.0.1:9")  # no API can answer
     out = run(example("## Answering from the warehouse"))
-    records, points = map(int, re.search(r"^From the warehouse: (\d+) cost records, (\d+) datapoints$",
-                                         out, re.M).groups())
+    records, points = map(
+        int, re.search(r"^From the warehouse: (\d+) cost records, (\d+) datapoints$", out, re.M).groups()
+    )
     assert records > 0 and points == 3 * 24 * 5  # 5 ec2 metrics, hourly, 3 days
 
 

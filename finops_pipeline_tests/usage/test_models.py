@@ -19,10 +19,16 @@ JAN = datetime(2026, 1, 1, tzinfo=timezone.utc)
 FEB = datetime(2026, 2, 1, tzinfo=timezone.utc)
 
 
-@pytest.mark.parametrize("raw, member", [
-    ("aws", CloudProvider.AWS), ("AWS", CloudProvider.AWS), ("Azure", CloudProvider.AZURE),
-    ("gcp", CloudProvider.GCP), (CloudProvider.GCP, CloudProvider.GCP),
-])
+@pytest.mark.parametrize(
+    "raw, member",
+    [
+        ("aws", CloudProvider.AWS),
+        ("AWS", CloudProvider.AWS),
+        ("Azure", CloudProvider.AZURE),
+        ("gcp", CloudProvider.GCP),
+        (CloudProvider.GCP, CloudProvider.GCP),
+    ],
+)
 def test_provider_accepts_the_original_strings_in_any_case(raw, member):
     assert CloudProvider(raw) is member
     assert member == member.value  # still compares equal to "aws"
@@ -46,8 +52,11 @@ def test_unknown_provider_says_which_to_pass():
 
 
 def test_naive_datetimes_are_read_as_utc_and_aware_ones_converted():
-    query = UsageQuery(cloud_provider="aws", start_time=datetime(2026, 1, 1),
-                       end_time=datetime(2026, 1, 31, 20, tzinfo=timezone(timedelta(hours=-5))))
+    query = UsageQuery(
+        cloud_provider="aws",
+        start_time=datetime(2026, 1, 1),
+        end_time=datetime(2026, 1, 31, 20, tzinfo=timezone(timedelta(hours=-5))),
+    )
     assert query.start_time == JAN and query.start_time.tzinfo is timezone.utc
     assert query.end_time == FEB + timedelta(hours=1)  # 20:00 at UTC-5 is 01:00 UTC the next day
     assert query.end_time.tzinfo is timezone.utc
@@ -67,29 +76,43 @@ def test_end_not_after_start_raises_with_what_to_pass(end):
 
 
 def test_money_is_decimal_without_float_error():
-    record = CostUsageRecord(date=JAN, start_time=JAN, end_time=JAN + timedelta(days=1), cost="0.1",
-                             effective_cost=0.2)
+    record = CostUsageRecord(date=JAN, start_time=JAN, end_time=JAN + timedelta(days=1), cost="0.1", effective_cost=0.2)
     assert isinstance(record.cost, Decimal) and record.cost == Decimal("0.1")
     assert record.effective_cost == Decimal("0.2")  # a float is taken by its shortest repr
     assert sum([record.cost] * 3) == Decimal("0.3")
-    summary = UsageSummary(cloud_provider="aws", start_time=JAN, end_time=FEB, total_cost="12.50",
-                           costs_by_currency={"USD": "12.50"})
+    summary = UsageSummary(
+        cloud_provider="aws", start_time=JAN, end_time=FEB, total_cost="12.50", costs_by_currency={"USD": "12.50"}
+    )
     assert summary.total_cost == Decimal("12.50") and summary.costs_by_currency == {"USD": Decimal("12.50")}
 
 
 def test_resource_usage_keeps_zero_averages_and_utc_times():
-    usage = ResourceUsage(resource_id="i-1", resource_type="ec2", cloud_provider="AWS",
-                          start_time=datetime(2026, 1, 1), end_time=datetime(2026, 1, 2),
-                          avg_cpu_utilization=0.0)
+    usage = ResourceUsage(
+        resource_id="i-1",
+        resource_type="ec2",
+        cloud_provider="AWS",
+        start_time=datetime(2026, 1, 1),
+        end_time=datetime(2026, 1, 2),
+        avg_cpu_utilization=0.0,
+    )
     assert usage.avg_cpu_utilization == 0.0 and usage.avg_memory_utilization is None
     assert usage.start_time.tzinfo is timezone.utc and usage.cloud_provider is CloudProvider.AWS
 
 
 def test_query_holds_every_documented_field():
-    query = UsageQuery(cloud_provider="gcp", start_time=JAN, end_time=FEB, resource_ids=["a"],
-                       resource_types=["GCE_Instance"], regions=["us-central1"], metric_names=["cpu"],
-                       tags={"team": "data"}, granularity="DAILY", group_by=["Service", "PROJECT"],
-                       max_results=5)
+    query = UsageQuery(
+        cloud_provider="gcp",
+        start_time=JAN,
+        end_time=FEB,
+        resource_ids=["a"],
+        resource_types=["GCE_Instance"],
+        regions=["us-central1"],
+        metric_names=["cpu"],
+        tags={"team": "data"},
+        granularity="DAILY",
+        group_by=["Service", "PROJECT"],
+        max_results=5,
+    )
     assert query.resource_types == ["gce_instance"] and query.group_by == ["service", "project"]
     assert query.max_results == 5 and query.tags == {"team": "data"}
     with pytest.raises(ValueError):

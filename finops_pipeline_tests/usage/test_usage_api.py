@@ -41,17 +41,30 @@ def test_resource_usage_averages_equal_the_fleet(aws_env, fleet):
     assert usage.avg_network_in_gb == pytest.approx(fmean(net_in) / 1024**3, rel=1e-9)
     assert usage.hours_with_data == 7 * 24
     assert {m.metric_name for m in usage.metrics} == {
-        "CPUUtilization", "NetworkIn", "NetworkOut", "EBSReadBytes", "EBSWriteBytes"}
+        "CPUUtilization",
+        "NetworkIn",
+        "NetworkOut",
+        "EBSReadBytes",
+        "EBSWriteBytes",
+    }
     assert all(m.timestamp.tzinfo is timezone.utc and START <= m.timestamp < END for m in usage.metrics)
 
 
 def test_naive_datetimes_mean_utc_and_give_the_same_answer(aws_env, fleet):
     ec2 = fleet.of("aws", "ec2")[0]
     factory = UsageFactory(get_settings())
-    naive = factory.get_resource_usage("aws", ec2.resource_id, "ec2", START.replace(tzinfo=None),
-                                       END.replace(tzinfo=None), region=ec2.region, metrics=["CPUUtilization"])
-    aware = factory.get_resource_usage("aws", ec2.resource_id, "ec2", START, END, region=ec2.region,
-                                       metrics=["cpu_utilization_pct"], use_cache=False)
+    naive = factory.get_resource_usage(
+        "aws",
+        ec2.resource_id,
+        "ec2",
+        START.replace(tzinfo=None),
+        END.replace(tzinfo=None),
+        region=ec2.region,
+        metrics=["CPUUtilization"],
+    )
+    aware = factory.get_resource_usage(
+        "aws", ec2.resource_id, "ec2", START, END, region=ec2.region, metrics=["cpu_utilization_pct"], use_cache=False
+    )
     assert naive.start_time == START and naive.start_time.tzinfo is timezone.utc
     assert naive.model_dump() == aware.model_dump()
 
@@ -64,25 +77,35 @@ def test_unknown_resource_gives_empty_metrics(aws_env):
 
 def test_aws_resource_is_found_in_any_configured_region_when_none_is_given(aws_env, fleet):
     ec2 = next(r for r in fleet.of("aws", "ec2") if r.region != aws_env["AWS_REGION"])
-    usage = get_usage_factory().get_resource_usage("aws", ec2.resource_id, "ec2", START, END,
-                                                   metrics=["CPUUtilization"])
+    usage = get_usage_factory().get_resource_usage(
+        "aws", ec2.resource_id, "ec2", START, END, metrics=["CPUUtilization"]
+    )
     assert usage.region == ec2.region and usage.hours_with_data == 7 * 24
 
 
-@pytest.mark.parametrize("call, message", [
-    (lambda f: f.get_resource_usage("aws", "i-1", "ec2", END, START), "pass an end_time later than start_time"),
-    (lambda f: f.get_resource_usage("oracle", "i-1", "ec2", START, END), "pass one of 'aws', 'gcp', 'azure'"),
-    (lambda f: f.get_resource_usage("aws", "i-1", "ec2_instance", START, END),
-     "unknown aws resource type 'ec2_instance': pass one of alb, dynamodb, ec2, elb, lambda, rds, s3"),
-    (lambda f: f.get_resource_usage("aws", "i-1", "ec2", START, END, metrics=["MemoryUtilization"]),
-     "pass any of CPUUtilization"),
-    (lambda f: f.get_cost_usage("aws", START, END, group_by=["team"]), "pass any of 'service', 'region'"),
-    (lambda f: f.get_cost_usage("aws", START, END, granularity="HOURLY"), "pass 'DAILY' or 'MONTHLY'"),
-    (lambda f: f.get_cost_usage("aws", START, END, granularity="weekly"), "pass one of 'HOURLY', 'DAILY'"),
-    (lambda f: f.get_cost_usage("aws", START, END, source="cache"), "pass 'api'"),
-    (lambda f: f.get_cost_usage("aws", START, END, group_by=["service", "region", "account"]),
-     "at most two dimensions"),
-])
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda f: f.get_resource_usage("aws", "i-1", "ec2", END, START), "pass an end_time later than start_time"),
+        (lambda f: f.get_resource_usage("oracle", "i-1", "ec2", START, END), "pass one of 'aws', 'gcp', 'azure'"),
+        (
+            lambda f: f.get_resource_usage("aws", "i-1", "ec2_instance", START, END),
+            "unknown aws resource type 'ec2_instance': pass one of alb, dynamodb, ec2, elb, lambda, rds, s3",
+        ),
+        (
+            lambda f: f.get_resource_usage("aws", "i-1", "ec2", START, END, metrics=["MemoryUtilization"]),
+            "pass any of CPUUtilization",
+        ),
+        (lambda f: f.get_cost_usage("aws", START, END, group_by=["team"]), "pass any of 'service', 'region'"),
+        (lambda f: f.get_cost_usage("aws", START, END, granularity="HOURLY"), "pass 'DAILY' or 'MONTHLY'"),
+        (lambda f: f.get_cost_usage("aws", START, END, granularity="weekly"), "pass one of 'HOURLY', 'DAILY'"),
+        (lambda f: f.get_cost_usage("aws", START, END, source="cache"), "pass 'api'"),
+        (
+            lambda f: f.get_cost_usage("aws", START, END, group_by=["service", "region", "account"]),
+            "at most two dimensions",
+        ),
+    ],
+)
 def test_bad_arguments_raise_saying_what_to_pass(aws_env, call, message):
     with pytest.raises(ValueError) as error:
         call(get_usage_factory())
@@ -102,22 +125,34 @@ def test_group_by_is_case_insensitive_and_monthly_is_cut_at_the_window(aws_env, 
     factory = UsageFactory(get_settings())
     daily = factory.get_cost_usage("aws", START, END, group_by=["SERVICE"])
     monthly = factory.get_cost_usage("aws", START, END, granularity="monthly", group_by=["Service"])
-    assert {r.dimensions["service"] for r in daily} == {line.service_name for d in DAYS
-                                                         for line in fleet.cost_lines("aws", d)}
+    assert {r.dimensions["service"] for r in daily} == {
+        line.service_name for d in DAYS for line in fleet.cost_lines("aws", d)
+    }
     assert sum(r.cost for r in monthly) == sum(r.cost for r in daily)
     assert min(r.start_time for r in monthly) == START and max(r.end_time for r in monthly) == END
     lam = [r for r in daily if r.service == "AWS Lambda"]
-    assert sum(r.cost for r in lam) == sum(line.billed_cost for d in DAYS for line in fleet.cost_lines("aws", d)
-                                          if line.service_name == "AWS Lambda")
+    assert sum(r.cost for r in lam) == sum(
+        line.billed_cost for d in DAYS for line in fleet.cost_lines("aws", d) if line.service_name == "AWS Lambda"
+    )
 
 
 def test_summary_cost_is_the_cost_of_what_was_selected(aws_env, fleet):
-    query = UsageQuery(cloud_provider="aws", start_time=START, end_time=END, resource_types=["ec2"],
-                       regions=["us-east-1"], group_by=["service", "region"])
+    query = UsageQuery(
+        cloud_provider="aws",
+        start_time=START,
+        end_time=END,
+        resource_types=["ec2"],
+        regions=["us-east-1"],
+        group_by=["service", "region"],
+    )
     summary = get_usage_factory().get_usage_summary(query)
     chosen = [r for r in fleet.of("aws", "ec2") if r.region == "us-east-1"]
-    truth = sum(line.billed_cost for d in DAYS for line in fleet.cost_lines("aws", d)
-                if line.resource_id in {r.resource_id for r in chosen})
+    truth = sum(
+        line.billed_cost
+        for d in DAYS
+        for line in fleet.cost_lines("aws", d)
+        if line.resource_id in {r.resource_id for r in chosen}
+    )
     assert summary.total_resources == len(chosen)
     assert summary.total_cost == truth and summary.costs_by_currency == {"USD": truth}
     assert summary.average_cost_per_resource == truth / len(chosen)
@@ -130,11 +165,19 @@ def test_summary_cost_is_the_cost_of_what_was_selected(aws_env, fleet):
 
 def test_summary_by_resource_ids_counts_only_those_resources_cost(aws_env, fleet):
     idle = fleet.of("aws", "ec2")[1]
-    query = UsageQuery(cloud_provider="aws", start_time=START, end_time=END, resource_ids=[idle.resource_id],
-                       metric_names=["CPUUtilization"], group_by=["resource"], max_results=3)
+    query = UsageQuery(
+        cloud_provider="aws",
+        start_time=START,
+        end_time=END,
+        resource_ids=[idle.resource_id],
+        metric_names=["CPUUtilization"],
+        group_by=["resource"],
+        max_results=3,
+    )
     summary = get_usage_factory().get_usage_summary(query)
-    truth = sum(line.billed_cost for d in DAYS for line in fleet.cost_lines("aws", d)
-                if line.resource_id == idle.resource_id)
+    truth = sum(
+        line.billed_cost for d in DAYS for line in fleet.cost_lines("aws", d) if line.resource_id == idle.resource_id
+    )
     assert summary.total_resources == 1 and summary.total_cost == truth
     assert summary.resources[0].avg_cpu_utilization < 5  # idle on purpose
     assert {m.metric_name for m in summary.resources[0].metrics} == {"CPUUtilization"}
@@ -237,20 +280,23 @@ def test_warehouse_source_answers_without_the_cloud(aws_lake, aws_env, monkeypat
     assert [(r.start_time, r.service, r.cost) for r in stored] == [(r.start_time, r.service, r.cost) for r in api]
     ec2 = fleet.of("aws", "ec2")[0]
     usage = factory.get_resource_usage("aws", ec2.resource_id, "ec2", start, END, source="warehouse")
-    truth = [v for d in (LAKE_START, LAKE_START + timedelta(days=1), LAKE_START + timedelta(days=2))
-             for v in fleet.hourly(ec2, "cpu_utilization_pct", d).avg]
+    truth = [
+        v
+        for d in (LAKE_START, LAKE_START + timedelta(days=1), LAKE_START + timedelta(days=2))
+        for v in fleet.hourly(ec2, "cpu_utilization_pct", d).avg
+    ]
     assert usage.avg_cpu_utilization == pytest.approx(fmean(truth), rel=1e-9)
     assert factory.adapter("aws")._bulk is None  # no cloud adapter was even built
 
 
 def test_gcp_summary_selects_by_label_and_accepts_the_documented_gke_type(gcp_env, fleet):
     factory = get_usage_factory()
-    query = UsageQuery(cloud_provider="gcp", start_time=START, end_time=END, tags={"team": "data"},
-                       group_by=["project"])
+    query = UsageQuery(
+        cloud_provider="gcp", start_time=START, end_time=END, tags={"team": "data"}, group_by=["project"]
+    )
     summary = factory.get_usage_summary(query)
     labelled = {r.resource_id for r in fleet.of("gcp") if r.tags.get("team") == "data"}
-    truth = sum(line.billed_cost for d in DAYS for line in fleet.cost_lines("gcp", d)
-                if line.resource_id in labelled)
+    truth = sum(line.billed_cost for d in DAYS for line in fleet.cost_lines("gcp", d) if line.resource_id in labelled)
     assert summary is not None and summary.total_cost == pytest.approx(truth, abs=Decimal("0.0001"))
     assert {r.resource_id for r in summary.resources} <= labelled and summary.total_resources > 0
     assert {r.dimensions["project"] for r in summary.records} <= {"shop-prod", "shop-analytics"}

@@ -17,18 +17,27 @@ NOW = datetime(2026, 11, 2, 6, tzinfo=timezone.utc)
 
 
 def cost_rows(day: date, amounts: list[str], account: str = "111111111111") -> pd.DataFrame:
-    return pd.DataFrame({
-        "provider": "aws", "usage_date": day, "billing_account_id": account, "sub_account_id": account,
-        "service_name": [f"svc-{i}" for i in range(len(amounts))], "charge_category": "Usage",
-        "billed_cost": [Decimal(a) for a in amounts], "effective_cost": [Decimal(a) for a in amounts],
-        "billing_currency": "USD", "is_estimated": False, "source": "test", "ingested_at": NOW,
-    })
+    return pd.DataFrame(
+        {
+            "provider": "aws",
+            "usage_date": day,
+            "billing_account_id": account,
+            "sub_account_id": account,
+            "service_name": [f"svc-{i}" for i in range(len(amounts))],
+            "charge_category": "Usage",
+            "billed_cost": [Decimal(a) for a in amounts],
+            "effective_cost": [Decimal(a) for a in amounts],
+            "billing_currency": "USD",
+            "is_estimated": False,
+            "source": "test",
+            "ingested_at": NOW,
+        }
+    )
 
 
 def read_costs(lake: Lake):
     con = connect_lake(lake)
-    return con.execute(
-        "SELECT usage_date, service_name, billed_cost FROM cost_daily ORDER BY 1, 2").fetchall()
+    return con.execute("SELECT usage_date, service_name, billed_cost FROM cost_daily ORDER BY 1, 2").fetchall()
 
 
 def test_money_is_decimal_and_survives_exactly(data_dir):
@@ -123,11 +132,17 @@ def test_catalog_is_only_rewritten_when_a_definition_changes(data_dir):
 def test_reader_in_another_process_does_not_block_writes(data_dir):
     refresh_catalog(data_dir)
     reader = subprocess.Popen(
-        [sys.executable, "-c",
-         "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-         "print(c.execute('SELECT count(*) FROM cost_daily').fetchone()[0], flush=True); sys.stdin.read()",
-         str(data_dir / "finops.duckdb")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(c.execute('SELECT count(*) FROM cost_daily').fetchone()[0], flush=True); sys.stdin.read()",
+            str(data_dir / "finops.duckdb"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout.readline().strip() == "0"
         Lake(data_dir / "lake").write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["4.25"]))
@@ -148,7 +163,9 @@ def test_catalog_has_helper_macros_for_half_open_windows(data_dir):
     con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
     assert con.execute("SELECT sum(billed_cost) FROM cost_between('2026-11-01', '2026-11-02')").fetchone()[0] == 2
     assert con.execute("SELECT month_start(DATE '2026-11-17'), days_in_month(DATE '2026-02-03')").fetchone() == (
-        date(2026, 11, 1), 28)
+        date(2026, 11, 1),
+        28,
+    )
 
 
 def test_seeds_are_catalog_views_and_drive_the_focus_service_category(data_dir):
@@ -158,8 +175,8 @@ def test_seeds_are_catalog_views_and_drive_the_focus_service_category(data_dir):
     con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
     assert con.execute("SELECT count(*) FROM underutilization_rules").fetchone()[0] >= 10
     assert con.execute(
-        "SELECT ServiceCategory, ServiceSubcategory, BilledCost FROM focus_cost_and_usage").fetchall() == [
-        ("Compute", "Virtual Machines", Decimal("3"))]
+        "SELECT ServiceCategory, ServiceSubcategory, BilledCost FROM focus_cost_and_usage"
+    ).fetchall() == [("Compute", "Virtual Machines", Decimal("3"))]
 
 
 def test_a_connection_for_one_query_has_the_views_and_macros_it_reads_through_other_views(data_dir):
@@ -221,9 +238,17 @@ def test_a_copied_catalog_that_cannot_be_refreshed_fails_naming_both_lakes(data_
     copy = tmp_path / "copy"
     shutil.copytree(data_dir, copy)
     reader = subprocess.Popen(  # an analyst holds the copy open: its views cannot be rewritten now
-        [sys.executable, "-c", "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-         "print('open', flush=True); sys.stdin.read()", str(copy / "finops.duckdb")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print('open', flush=True); sys.stdin.read()",
+            str(copy / "finops.duckdb"),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout.readline().strip() == "open"
         with pytest.raises(CatalogError) as info:

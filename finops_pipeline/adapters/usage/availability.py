@@ -43,8 +43,10 @@ def _aws(settings: Settings, env) -> str | None:
     # instance roles (the last may ask the instance metadata endpoint once; cached).
     if boto3.session.Session().get_credentials() is not None:
         return None
-    return ("aws credentials not found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
-            "or run where an IAM role is available")
+    return (
+        "aws credentials not found: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+        "or run where an IAM role is available"
+    )
 
 
 def _gcp(settings: Settings, env) -> str | None:
@@ -61,19 +63,26 @@ def _gcp(settings: Settings, env) -> str | None:
     try:
         google.auth.default()
     except DefaultCredentialsError:
-        return ("gcp credentials not found: set GOOGLE_APPLICATION_CREDENTIALS to a service account "
-                "key file or run `gcloud auth application-default login`")
+        return (
+            "gcp credentials not found: set GOOGLE_APPLICATION_CREDENTIALS to a service account "
+            "key file or run `gcloud auth application-default login`"
+        )
     return None
 
 
 def _azure(settings: Settings, env) -> str | None:
     if not settings.azure_subscription_ids:
         return "azure subscription not configured: set AZURE_SUBSCRIPTION_ID (or AZURE_SUBSCRIPTION_IDS)"
-    service_principal = env.get("AZURE_CLIENT_ID") and env.get("AZURE_TENANT_ID") and (
-        env.get("AZURE_CLIENT_SECRET") or env.get("AZURE_CLIENT_CERTIFICATE_PATH"))
+    service_principal = (
+        env.get("AZURE_CLIENT_ID")
+        and env.get("AZURE_TENANT_ID")
+        and (env.get("AZURE_CLIENT_SECRET") or env.get("AZURE_CLIENT_CERTIFICATE_PATH"))
+    )
     workload_identity = env.get("AZURE_FEDERATED_TOKEN_FILE") and env.get("AZURE_CLIENT_ID")
     managed_identity = env.get("IDENTITY_ENDPOINT") or env.get("MSI_ENDPOINT")
     if service_principal or workload_identity or managed_identity or shutil.which("az"):
         return None
-    return ("azure credentials not found: set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, "
-            "use a managed or workload identity, or run `az login`")
+    return (
+        "azure credentials not found: set AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, "
+        "use a managed or workload identity, or run `az login`"
+    )

@@ -34,8 +34,12 @@ class UsageFactory:
     and ``clock`` the cache's time source (seconds, monotonic).
     """
 
-    def __init__(self, settings: Settings | None = None, clock: Callable[[], float] = time.monotonic,
-                 bulk_adapters: dict[str, CloudSource] | None = None):
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        bulk_adapters: dict[str, CloudSource] | None = None,
+    ):
         self.settings = settings or get_settings()
         self.enabled = self.settings.usage_integration_enabled
         self.cache = TtlCache(self.settings.usage_cache_ttl_seconds, self.settings.usage_cache_max_entries, clock)
@@ -54,25 +58,53 @@ class UsageFactory:
             return False
         return self.adapter(cloud_provider).is_available()
 
-    def get_resource_usage(self, cloud_provider: CloudProvider | str, resource_id: str, resource_type: str,
-                           start_time: Any, end_time: Any, region: str | None = None,
-                           metrics: list[str] | None = None, use_cache: bool = True,
-                           source: str = "api") -> ResourceUsage | None:
+    def get_resource_usage(
+        self,
+        cloud_provider: CloudProvider | str,
+        resource_id: str,
+        resource_type: str,
+        start_time: Any,
+        end_time: Any,
+        region: str | None = None,
+        metrics: list[str] | None = None,
+        use_cache: bool = True,
+        source: str = "api",
+    ) -> ResourceUsage | None:
         """See :meth:`UsageAdapter.get_resource_usage`."""
         return self.adapter(cloud_provider).get_resource_usage(
-            resource_id, resource_type, start_time, end_time, region=region, metrics=metrics,
-            use_cache=use_cache, source=source)
+            resource_id,
+            resource_type,
+            start_time,
+            end_time,
+            region=region,
+            metrics=metrics,
+            use_cache=use_cache,
+            source=source,
+        )
 
-    def get_cost_usage(self, cloud_provider: CloudProvider | str, start_time: Any, end_time: Any,
-                       granularity: str = "DAILY", group_by: list[str] | None = None,
-                       filters: dict[str, Any] | None = None, use_cache: bool = True, source: str = "api"):
+    def get_cost_usage(
+        self,
+        cloud_provider: CloudProvider | str,
+        start_time: Any,
+        end_time: Any,
+        granularity: str = "DAILY",
+        group_by: list[str] | None = None,
+        filters: dict[str, Any] | None = None,
+        use_cache: bool = True,
+        source: str = "api",
+    ):
         """See :meth:`UsageAdapter.get_cost_usage`."""
         return self.adapter(cloud_provider).get_cost_usage(
-            start_time, end_time, granularity=granularity, group_by=group_by, filters=filters,
-            use_cache=use_cache, source=source)
+            start_time,
+            end_time,
+            granularity=granularity,
+            group_by=group_by,
+            filters=filters,
+            use_cache=use_cache,
+            source=source,
+        )
 
-    def get_usage_summary(self, query: UsageQuery, use_cache: bool = True,
-                          source: str = "api") -> UsageSummary | None:
+    def get_usage_summary(self, query: UsageQuery, use_cache: bool = True, source: str = "api") -> UsageSummary | None:
         """See :meth:`UsageAdapter.get_usage_summary`."""
         if not isinstance(query, UsageQuery):
             query = UsageQuery.model_validate(query)

@@ -47,8 +47,9 @@ class ApiSource:
         covered = set(fetched.provider_totals) | {r["usage_date"] for r in rows}
         return CostRows(rows, covered & set(fetched.days))
 
-    def resources(self, start: datetime, end: datetime, types: list[str] | None,
-                  regions: list[str] | None) -> list[ResourceRef] | None:
+    def resources(
+        self, start: datetime, end: datetime, types: list[str] | None, regions: list[str] | None
+    ) -> list[ResourceRef] | None:
         """Resources with metrics, where the adapter can list them; None: ask ``metrics`` for all."""
         discover = getattr(self.adapter, "discover", None)
         if discover is not None and self.adapter.provider == "aws":
@@ -60,12 +61,16 @@ class ApiSource:
         last_day = (end - timedelta(microseconds=1)).date()
         return self.adapter.discover_resources(start.date(), last_day + timedelta(days=1))
 
-    def metrics(self, start: datetime, end: datetime, refs: list[ResourceRef] | None,
-                metrics: list[str] | None) -> list[dict]:
+    def metrics(
+        self, start: datetime, end: datetime, refs: list[ResourceRef] | None, metrics: list[str] | None
+    ) -> list[dict]:
         if refs is not None and not refs:
             return []
-        return [row for frame in self.adapter.iter_metric_frames(start, end, resources=refs, metrics=metrics)
-                for row in frame.to_pylist()]
+        return [
+            row
+            for frame in self.adapter.iter_metric_frames(start, end, resources=refs, metrics=metrics)
+            for row in frame.to_pylist()
+        ]
 
 
 class WarehouseSource:
@@ -91,25 +96,34 @@ class WarehouseSource:
     def cost(self, start: date, end: date, dims: frozenset[str]) -> CostRows:
         rows = self._query(
             "SELECT * FROM cost_daily WHERE provider = ? AND usage_date >= ? AND usage_date < ?",
-            [self.provider, start, end])
-        written = {date.fromisoformat(p["usage_date"]) for p in self.lake.partitions("cost_daily")
-                   if p.get("provider") == self.provider}
+            [self.provider, start, end],
+        )
+        written = {
+            date.fromisoformat(p["usage_date"])
+            for p in self.lake.partitions("cost_daily")
+            if p.get("provider") == self.provider
+        }
         return CostRows(rows, written & set(days_between(start, end)))
 
-    def resources(self, start: datetime, end: datetime, types: list[str] | None,
-                  regions: list[str] | None) -> list[ResourceRef]:
+    def resources(
+        self, start: datetime, end: datetime, types: list[str] | None, regions: list[str] | None
+    ) -> list[ResourceRef]:
         found = self._query(
             "SELECT DISTINCT resource_id, resource_type, region, sub_account_id FROM metrics_hourly "
             "WHERE provider = ? AND hour_start >= ? AND hour_start < ? ORDER BY resource_id",
-            [self.provider, start, end])
-        return [ResourceRef(r["resource_id"], r["resource_type"], r["region"], r["sub_account_id"])
-                for r in found
-                if (not types or r["resource_type"] in types)
-                and (not regions or (r["region"] or "").lower() in {x.lower() for x in regions})]
+            [self.provider, start, end],
+        )
+        return [
+            ResourceRef(r["resource_id"], r["resource_type"], r["region"], r["sub_account_id"])
+            for r in found
+            if (not types or r["resource_type"] in types)
+            and (not regions or (r["region"] or "").lower() in {x.lower() for x in regions})
+        ]
 
-    def metrics(self, start: datetime, end: datetime, refs: list[ResourceRef] | None,
-                metrics: list[str] | None) -> list[dict]:
-        sql = ("SELECT * FROM metrics_hourly WHERE provider = ? AND hour_start >= ? AND hour_start < ?")
+    def metrics(
+        self, start: datetime, end: datetime, refs: list[ResourceRef] | None, metrics: list[str] | None
+    ) -> list[dict]:
+        sql = "SELECT * FROM metrics_hourly WHERE provider = ? AND hour_start >= ? AND hour_start < ?"
         params: list = [self.provider, start, end]
         if refs is not None:
             if not refs:

@@ -76,8 +76,9 @@ def parse_period(start_time: Any, end_time: Any) -> tuple[datetime, datetime]:
     start, end = to_utc(start_time), to_utc(end_time)
     for name, value in (("start_time", start), ("end_time", end)):
         if not isinstance(value, datetime):
-            raise ValueError(f"{name}={value!r}: pass a datetime (UTC; naive is read as UTC), a date "
-                             "or an ISO 8601 string")
+            raise ValueError(
+                f"{name}={value!r}: pass a datetime (UTC; naive is read as UTC), a date or an ISO 8601 string"
+            )
     check_period(start, end)
     return start, end
 
@@ -85,8 +86,14 @@ def parse_period(start_time: Any, end_time: Any) -> tuple[datetime, datetime]:
 class UsageAdapter:
     """One cloud's usage API. Build through :func:`get_usage_factory` or ``get_<cloud>_usage_adapter``."""
 
-    def __init__(self, provider: CloudProvider | str, settings: Settings, cache: TtlCache,
-                 bulk: CloudSource | None = None, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        provider: CloudProvider | str,
+        settings: Settings,
+        cache: TtlCache,
+        bulk: CloudSource | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.provider = CloudProvider(provider).value
         self.cloud_provider = self.provider
         self.settings = settings
@@ -130,9 +137,17 @@ class UsageAdapter:
             return self._bulk
 
     # -- the three methods ---------------------------------------------------------
-    def get_resource_usage(self, resource_id: str, resource_type: str, start_time: Any, end_time: Any,
-                           region: str | None = None, metrics: list[str] | None = None,
-                           use_cache: bool = True, source: str = "api") -> ResourceUsage | None:
+    def get_resource_usage(
+        self,
+        resource_id: str,
+        resource_type: str,
+        start_time: Any,
+        end_time: Any,
+        region: str | None = None,
+        metrics: list[str] | None = None,
+        use_cache: bool = True,
+        source: str = "api",
+    ) -> ResourceUsage | None:
         """Hourly metrics of one resource over [start_time, end_time), with their averages."""
         start, end = parse_period(start_time, end_time)
         source = _source(source)
@@ -144,8 +159,17 @@ class UsageAdapter:
         canonical = _canonical_metrics(metrics, {rtype: specs}) if metrics else None
         if not self._ready(source, "get_resource_usage"):
             return None
-        key = ("resource_usage", self.provider, source, resource_id, rtype, start, end,
-               region, tuple(sorted(canonical)) if canonical else None)
+        key = (
+            "resource_usage",
+            self.provider,
+            source,
+            resource_id,
+            rtype,
+            start,
+            end,
+            region,
+            tuple(sorted(canonical)) if canonical else None,
+        )
 
         def compute() -> ResourceUsage:
             # Without a region, AWS is asked in every configured region (metrics are regional).
@@ -160,9 +184,16 @@ class UsageAdapter:
 
         return self._answer("get_resource_usage", key, compute, use_cache)
 
-    def get_cost_usage(self, start_time: Any, end_time: Any, granularity: str = "DAILY",
-                       group_by: list[str] | None = None, filters: dict[str, Any] | None = None,
-                       use_cache: bool = True, source: str = "api"):
+    def get_cost_usage(
+        self,
+        start_time: Any,
+        end_time: Any,
+        granularity: str = "DAILY",
+        group_by: list[str] | None = None,
+        filters: dict[str, Any] | None = None,
+        use_cache: bool = True,
+        source: str = "api",
+    ):
         """Cost records per period (UTC day or month) and group; ungrouped: totals per period and currency.
 
         ``filters`` keeps rows whose dimension equals one of the given values, e.g.
@@ -178,8 +209,16 @@ class UsageAdapter:
         if not self._ready(source, "get_cost_usage"):
             return None
         first, stop = cost_days(start, end)
-        key = ("cost_usage", self.provider, source, first, stop, gran.value, dims,
-               tuple(sorted((k, tuple(sorted(v))) for k, v in flt.items())))
+        key = (
+            "cost_usage",
+            self.provider,
+            source,
+            first,
+            stop,
+            gran.value,
+            dims,
+            tuple(sorted((k, tuple(sorted(v))) for k, v in flt.items())),
+        )
 
         def compute():
             with self._open(source) as src:
@@ -194,8 +233,10 @@ class UsageAdapter:
         if not isinstance(query, UsageQuery):
             query = UsageQuery.model_validate(query)
         if query.cloud_provider.value != self.provider:
-            raise ValueError(f"query.cloud_provider is {query.cloud_provider.value!r} but this is the "
-                             f"{self.provider} adapter: use get_usage_factory().get_usage_summary(query)")
+            raise ValueError(
+                f"query.cloud_provider is {query.cloud_provider.value!r} but this is the "
+                f"{self.provider} adapter: use get_usage_factory().get_usage_summary(query)"
+            )
         source = _source(source)
         if query.granularity is Granularity.HOURLY:
             raise ValueError(_HOURLY)
@@ -206,14 +247,17 @@ class UsageAdapter:
             _canonical_metrics(query.metric_names, {t: types[t] for t in (rtypes or types)} if types else {})
         per_resource = bool(query.resource_ids or query.tags)
         needed = frozenset(c for _, c in dims) | (
-            {"resource"} if per_resource else
-            frozenset(["service"] if rtypes else []) | frozenset(["region"] if query.regions else []))
+            {"resource"}
+            if per_resource
+            else frozenset(["service"] if rtypes else []) | frozenset(["region"] if query.regions else [])
+        )
         self._check_grain(needed, source)
         if not self._ready(source, "get_usage_summary"):
             return None
         key = ("usage_summary", self.provider, source, _query_key(query))
-        return self._answer("get_usage_summary", key,
-                            lambda: self._summary(query, dims, rtypes, needed, types, source), use_cache)
+        return self._answer(
+            "get_usage_summary", key, lambda: self._summary(query, dims, rtypes, needed, types, source), use_cache
+        )
 
     # -- internals -------------------------------------------------------------------
     def _summary(self, query: UsageQuery, dims, rtypes, needed, types, source) -> UsageSummary:
@@ -236,13 +280,18 @@ class UsageAdapter:
         regions = {r.lower() for r in query.regions} if query.regions else None
 
         def wanted(ref: ResourceRef) -> bool:
-            return ((not rtypes or ref.resource_type in rtypes)
-                    and (regions is None or (ref.region or "").lower() in regions)
-                    and (wanted_ids is None or ref.resource_id.lower() in wanted_ids)
-                    and _tags_match(tags_by_resource.get(ref.resource_id.lower(), {}), query.tags))
+            return (
+                (not rtypes or ref.resource_type in rtypes)
+                and (regions is None or (ref.region or "").lower() in regions)
+                and (wanted_ids is None or ref.resource_id.lower() in wanted_ids)
+                and _tags_match(tags_by_resource.get(ref.resource_id.lower(), {}), query.tags)
+            )
 
-        metric_filter = (sorted(_canonical_metrics(query.metric_names, {t: types[t] for t in (rtypes or types)}))
-                         if query.metric_names else None)
+        metric_filter = (
+            sorted(_canonical_metrics(query.metric_names, {t: types[t] for t in (rtypes or types)}))
+            if query.metric_names
+            else None
+        )
         refs = src.resources(start, end, rtypes, query.regions)
         if refs is not None:
             selected = [ref for ref in refs if wanted(ref)]
@@ -251,33 +300,43 @@ class UsageAdapter:
             rows = src.metrics(start, end, None, metric_filter)
             seen: dict[str, ResourceRef] = {}
             for r in rows:
-                seen.setdefault(r["resource_id"].lower(), ResourceRef(
-                    r["resource_id"], r["resource_type"], r.get("region"), r.get("sub_account_id")))
+                seen.setdefault(
+                    r["resource_id"].lower(),
+                    ResourceRef(r["resource_id"], r["resource_type"], r.get("region"), r.get("sub_account_id")),
+                )
             selected = [ref for ref in seen.values() if wanted(ref)]
         if query.tags and not tags_by_resource:
-            notes.append(f"the {self.provider} billing data carries no resource tags: the tag filter "
-                         "matched nothing")
+            notes.append(f"the {self.provider} billing data carries no resource tags: the tag filter matched nothing")
         by_resource: dict[str, list[dict]] = {}
         for row in rows:
             by_resource.setdefault(row["resource_id"].lower(), []).append(row)
         resources = [
-            resource_usage(self.provider, ref.resource_id, ref.resource_type, ref.region, start, end,
-                           by_resource.get(ref.resource_id.lower(), []), types.get(ref.resource_type, []),
-                           tags_by_resource.get(ref.resource_id.lower()))
+            resource_usage(
+                self.provider,
+                ref.resource_id,
+                ref.resource_type,
+                ref.region,
+                start,
+                end,
+                by_resource.get(ref.resource_id.lower(), []),
+                types.get(ref.resource_type, []),
+                tags_by_resource.get(ref.resource_id.lower()),
+            )
             for ref in sorted(selected, key=lambda r: r.resource_id)
         ]
 
         # Cost of exactly what was selected.
         selected_ids = {r.resource_id.lower() for r in selected} if per_resource else None
-        cost_rows = [r for r in cost.rows
-                     if row_matches(r, self.provider, rtypes, query.regions, selected_ids)]
+        cost_rows = [r for r in cost.rows if row_matches(r, self.provider, rtypes, query.regions, selected_ids)]
         covered = cost.covered_days
         if per_resource:
             with_resources = {r["usage_date"] for r in cost.rows if r.get("resource_id")}
             missing = len(covered - with_resources)
             if missing:
-                notes.append(f"{missing} day(s) have no resource-level billing data; their cost is not "
-                             "included (AWS Cost Explorer keeps resource-level data for 14 days)")
+                notes.append(
+                    f"{missing} day(s) have no resource-level billing data; their cost is not "
+                    "included (AWS Cost Explorer keeps resource-level data for 14 days)"
+                )
             covered = covered & with_resources
         records = cost_records(cost_rows, dims, query.granularity, first, stop)
         by_currency: dict[str, Decimal] = {}
@@ -287,8 +346,10 @@ class UsageAdapter:
         single = len(by_currency) <= 1
         total = sum(by_currency.values(), Decimal(0)) if single else None
         if not single:
-            notes.append(f"cost is billed in {len(by_currency)} currencies ({', '.join(sorted(by_currency))}): "
-                         "see costs_by_currency; total_cost is not a sum across currencies")
+            notes.append(
+                f"cost is billed in {len(by_currency)} currencies ({', '.join(sorted(by_currency))}): "
+                "see costs_by_currency; total_cost is not a sum across currencies"
+            )
         units = {r.get("usage_unit") for r in cost_rows}
         total_usage = sum(r.get("usage_quantity") or 0.0 for r in cost_rows) if len(units) == 1 else None
 
@@ -298,7 +359,8 @@ class UsageAdapter:
         if selected:
             window_days = metric_days(start, end)
             metric_coverage = sum(min(r.metadata["days_with_data"], len(window_days)) for r in resources) / (
-                len(resources) * len(window_days))
+                len(resources) * len(window_days)
+            )
             completeness = min(completeness, metric_coverage)
         estimated = any(r.get("is_estimated") for r in cost_rows)
         if estimated:
@@ -309,25 +371,30 @@ class UsageAdapter:
         by_resource_cost = bool(per_resource or rtypes)
         n = query.max_results
         if len(records) > n or len(resources) > n:
-            notes.append(f"records/resources lists cut to max_results={n} "
-                         f"(of {len(records)} records, {len(resources)} resources); totals cover all")
+            notes.append(
+                f"records/resources lists cut to max_results={n} "
+                f"(of {len(records)} records, {len(resources)} resources); totals cover all"
+            )
         return UsageSummary(
             cloud_provider=self.provider,
             resource_type=",".join(rtypes) if rtypes else "all",
             region=",".join(query.regions) if query.regions else None,
-            start_time=start, end_time=end,
+            start_time=start,
+            end_time=end,
             total_resources=len(resources),
             total_cost=total,
             currency=next(iter(by_currency)) if len(by_currency) == 1 else None,
             costs_by_currency=by_currency,
-            average_cost_per_resource=(total / len(resources) if by_resource_cost and total is not None
-                                       and resources else None),
+            average_cost_per_resource=(
+                total / len(resources) if by_resource_cost and total is not None and resources else None
+            ),
             total_usage=total_usage,
             average_usage=total_usage / n_days if total_usage is not None else None,
             usage_unit=next(iter(units)) if len(units) == 1 else None,
             avg_cpu_utilization=sum(cpu) / len(cpu) if cpu else None,
             avg_memory_utilization=sum(memory) / len(memory) if memory else None,
-            records=records[:n], resources=resources[:n],
+            records=records[:n],
+            resources=resources[:n],
             confidence=confidence_of(completeness, estimated),
             data_completeness=round(min(max(completeness, 0.0), 1.0), 6),
             notes=notes,
@@ -354,20 +421,23 @@ class UsageAdapter:
             return name
         if TYPE_ALIASES.get(name) in types:
             return TYPE_ALIASES[name]
-        raise ValueError(f"unknown {self.provider} resource type {resource_type!r}: pass one of "
-                         f"{', '.join(sorted(types))}")
+        raise ValueError(
+            f"unknown {self.provider} resource type {resource_type!r}: pass one of {', '.join(sorted(types))}"
+        )
 
     def _check_grain(self, needed: frozenset[str], source: str) -> None:
         if self.provider == "aws" and source == "api" and "resource" not in needed and len(needed) > 2:
             raise ValueError(
                 f"AWS Cost Explorer groups by at most two dimensions, this needs {sorted(needed)} "
                 "(group_by plus the resource_types/regions/filters selections): drop one, or pass "
-                "source='warehouse'")
+                "source='warehouse'"
+            )
 
     def _ready(self, source: str, method: str) -> bool:
         if not self.settings.usage_integration_enabled:
-            log.warning("%s: usage integration is disabled (USAGE_INTEGRATION_ENABLED is false); returning None",
-                        method)
+            log.warning(
+                "%s: usage integration is disabled (USAGE_INTEGRATION_ENABLED is false); returning None", method
+            )
             return False
         if source == "warehouse":
             return True
@@ -390,8 +460,10 @@ class UsageAdapter:
         return self.cache.get_or_compute(key, guarded)
 
 
-_HOURLY = ("granularity HOURLY is not available for cost: billing data is daily; pass 'DAILY' or "
-           "'MONTHLY' (hourly metrics come from get_resource_usage)")
+_HOURLY = (
+    "granularity HOURLY is not available for cost: billing data is daily; pass 'DAILY' or "
+    "'MONTHLY' (hourly metrics come from get_resource_usage)"
+)
 
 
 def _granularity(value: Any) -> Granularity:
@@ -425,11 +497,13 @@ def _canonical_metrics(names: list[str], specs_by_type: dict[str, list[MetricSpe
     found = set()
     for name in names:
         matches = {s.canonical for s in specs if name in (s.native, s.canonical)} or {
-            s.canonical for s in specs if name.lower() in (s.native.lower(), s.canonical.lower())}
+            s.canonical for s in specs if name.lower() in (s.native.lower(), s.canonical.lower())
+        }
         if not matches:
             known = ", ".join(sorted({f"{s.native} ({s.canonical})" for s in specs}))
-            raise ValueError(f"metric {name!r} is not collected for {', '.join(sorted(specs_by_type))}: "
-                             f"pass any of {known}")
+            raise ValueError(
+                f"metric {name!r} is not collected for {', '.join(sorted(specs_by_type))}: pass any of {known}"
+            )
         found |= matches
     return found
 
@@ -440,6 +514,7 @@ def _tags_match(tags: dict[str, str], wanted: dict[str, str] | None) -> bool:
 
 def _query_key(query: UsageQuery) -> tuple:
     """Every field of the query (so two different questions never share an answer)."""
+
     def frozen(value):
         if isinstance(value, dict):
             return tuple(sorted((k, frozen(v)) for k, v in value.items()))

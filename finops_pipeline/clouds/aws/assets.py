@@ -1,6 +1,5 @@
 """AWS: Cost Explorer billing and CloudWatch metrics as daily partitions."""
 
-
 from dagster import AssetExecutionContext, Definitions, MaterializeResult, asset
 
 from finops_pipeline.clouds.aws.resource import AwsResource
@@ -10,16 +9,26 @@ from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
 from finops_pipeline.warehouse.resource import WarehouseResource
 
 
-@asset(partitions_def=DAILY, backfill_policy=WHOLE_RANGE, retry_policy=RAW_RETRY_POLICY,
-       group_name="aws", kinds={"aws", "parquet"})
+@asset(
+    partitions_def=DAILY,
+    backfill_policy=WHOLE_RANGE,
+    retry_policy=RAW_RETRY_POLICY,
+    group_name="aws",
+    kinds={"aws", "parquet"},
+)
 def aws_cost(context: AssetExecutionContext, aws: AwsResource, warehouse: WarehouseResource) -> MaterializeResult:
     """Cost Explorer daily cost (unblended = billed, amortized = effective) into cost_daily,
     resource-level for days inside Cost Explorer's 14-day window, and the cost forecast."""
     return ingest_cost(context, "aws", AwsSource.from_settings, aws, warehouse)
 
 
-@asset(partitions_def=DAILY, backfill_policy=WEEKLY_CHUNKS, retry_policy=RAW_RETRY_POLICY,
-       group_name="aws", kinds={"aws", "parquet"})
+@asset(
+    partitions_def=DAILY,
+    backfill_policy=WEEKLY_CHUNKS,
+    retry_policy=RAW_RETRY_POLICY,
+    group_name="aws",
+    kinds={"aws", "parquet"},
+)
 def aws_metrics(context: AssetExecutionContext, aws: AwsResource, warehouse: WarehouseResource) -> MaterializeResult:
     """CloudWatch hourly metrics (GetMetricData, batched) into metrics_hourly."""
     return ingest_metrics(context, "aws", AwsSource.from_settings, aws, warehouse)

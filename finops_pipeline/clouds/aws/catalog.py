@@ -110,14 +110,37 @@ IAM_ACTIONS = {
 }
 
 # Canonical cost dimensions -> Cost Explorer GroupBy keys.
-CE_DIMENSIONS = {"service": "SERVICE", "region": "REGION", "account": "LINKED_ACCOUNT",
-                 "project": "LINKED_ACCOUNT", "subscription": "LINKED_ACCOUNT", "resource": "RESOURCE_ID"}
-CE_COLUMNS = {"SERVICE": "service_name", "LINKED_ACCOUNT": "sub_account_id", "REGION": "region",
-              "RESOURCE_ID": "resource_id", "USAGE_TYPE": "sku", "INSTANCE_TYPE": "sku",
-              "RECORD_TYPE": "charge_category"}
-RECORD_TYPES = {"Usage": "Usage", "Tax": "Tax", "Credit": "Credit", "Refund": "Credit",
-                 "DiscountedUsage": "Usage", "SavingsPlanCoveredUsage": "Usage",
-                 "SavingsPlanRecurringFee": "Purchase", "SavingsPlanUpfrontFee": "Purchase",
-                 "RIFee": "Purchase", "Fee": "Purchase", "Support": "Usage",
-                 "SavingsPlanNegation": "Adjustment", "BundledDiscount": "Credit",
-                 "Distributor Discount": "Credit", "EdpDiscount": "Credit"}
+CE_DIMENSIONS = {
+    "service": "SERVICE",
+    "region": "REGION",
+    "account": "LINKED_ACCOUNT",
+    "project": "LINKED_ACCOUNT",
+    "subscription": "LINKED_ACCOUNT",
+    "resource": "RESOURCE_ID",
+}
+CE_COLUMNS = {
+    "SERVICE": "service_name",
+    "LINKED_ACCOUNT": "sub_account_id",
+    "REGION": "region",
+    "RESOURCE_ID": "resource_id",
+    "USAGE_TYPE": "sku",
+    "INSTANCE_TYPE": "sku",
+    "RECORD_TYPE": "charge_category",
+}
+RECORD_TYPES = {
+    "Usage": "Usage",
+    "Tax": "Tax",
+    "Credit": "Credit",
+    "Refund": "Credit",
+    "DiscountedUsage": "Usage",
+    "SavingsPlanCoveredUsage": "Usage",
+    "SavingsPlanRecurringFee": "Purchase",
+    "SavingsPlanUpfrontFee": "Purchase",
+    "RIFee": "Purchase",
+    "Fee": "Purchase",
+    "Support": "Usage",
+    "SavingsPlanNegation": "Adjustment",
+    "BundledDiscount": "Credit",
+    "Distributor Discount": "Credit",
+    "EdpDiscount": "Credit",
+}

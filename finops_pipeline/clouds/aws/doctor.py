@@ -15,14 +15,20 @@ def _aws_credentials() -> Finding:
 
     credentials = boto3.session.Session().get_credentials()
     if credentials is None:
-        return Finding(FAIL, "credentials", "none found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
-                       "AWS_SECRET_ACCESS_KEY, or run where an IAM role is attached (instance profile, IRSA)")
-    source = {"env": "environment variables AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (values hidden)",
-              "shared-credentials-file": f"shared credentials file, profile {os.environ.get('AWS_PROFILE', 'default')}",
-              "iam-role": "instance profile (IAM role)", "assume-role": "assumed role from a profile",
-              "sso": "AWS IAM Identity Center (SSO)",
-              "assume-role-with-web-identity": "web identity (EKS IRSA / OIDC)"}.get(credentials.method,
-                                                                                     credentials.method)
+        return Finding(
+            FAIL,
+            "credentials",
+            "none found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY, or run where an IAM role is attached (instance profile, IRSA)",
+        )
+    source = {
+        "env": "environment variables AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (values hidden)",
+        "shared-credentials-file": f"shared credentials file, profile {os.environ.get('AWS_PROFILE', 'default')}",
+        "iam-role": "instance profile (IAM role)",
+        "assume-role": "assumed role from a profile",
+        "sso": "AWS IAM Identity Center (SSO)",
+        "assume-role-with-web-identity": "web identity (EKS IRSA / OIDC)",
+    }.get(credentials.method, credentials.method)
     return Finding(OK, "credentials", source)
 
 
@@ -37,17 +43,22 @@ def _aws_explain(operation: str) -> Callable[[Exception], str | None]:
         from finops_pipeline.clouds.aws.source import _client_error
 
         if isinstance(exc, NoCredentialsError):
-            return ("no credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-                    "or attach an IAM role")
+            return (
+                "no credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or attach an IAM role"
+            )
         if isinstance(exc, EndpointConnectionError):
-            return f"cannot reach {exc.kwargs.get('endpoint_url')}: check network access, proxies and AWS_ENDPOINT_URL_*"
+            return (
+                f"cannot reach {exc.kwargs.get('endpoint_url')}: check network access, proxies and AWS_ENDPOINT_URL_*"
+            )
         if isinstance(exc, ClientError):
             code = exc.response.get("Error", {}).get("Code", "")
             if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
                 return "the session credentials expired: refresh them (aws sso login, or new STS credentials)"
             if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"):
-                return (f"{code}: the access key is not valid for this account/partition: check "
-                        "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE")
+                return (
+                    f"{code}: the access key is not valid for this account/partition: check "
+                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+                )
             return str(_client_error(exc, operation)).split("failed: ", 1)[-1]
         return None
 
@@ -62,22 +73,32 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
         return
     from finops_pipeline.clouds.aws.source import AwsSource
 
-    yield Finding(INFO, "settings", f"AWS_REGION={settings.aws_region}, AWS_USAGE_REGIONS="
-                  f"{','.join(settings.aws_usage_regions)}, AWS_COST_GROUP_BY={','.join(settings.aws_cost_group_by)}")
+    yield Finding(
+        INFO,
+        "settings",
+        f"AWS_REGION={settings.aws_region}, AWS_USAGE_REGIONS="
+        f"{','.join(settings.aws_usage_regions)}, AWS_COST_GROUP_BY={','.join(settings.aws_cost_group_by)}",
+    )
     found = _aws_credentials()
     yield found
     if found.status == FAIL:
         return
     adapter = AwsSource(settings)
-    identity = attempt("sts:GetCallerIdentity", lambda: f"account {adapter.account_id()}",
-                        _aws_explain("GetCallerIdentity"))
+    identity = attempt(
+        "sts:GetCallerIdentity", lambda: f"account {adapter.account_id()}", _aws_explain("GetCallerIdentity")
+    )
     yield identity
     if identity.status == FAIL:
         return
     if settings.aws_role_arns or settings.aws_org_role_name:
-        accounts = attempt("metrics accounts", lambda: ", ".join(
-            a.account_id + (" (own credentials)" if a.role_arn is None else f" via {a.role_arn}")
-            for a in adapter.metric_accounts()), _aws_explain("ListAccounts"))
+        accounts = attempt(
+            "metrics accounts",
+            lambda: ", ".join(
+                a.account_id + (" (own credentials)" if a.role_arn is None else f" via {a.role_arn}")
+                for a in adapter.metric_accounts()
+            ),
+            _aws_explain("ListAccounts"),
+        )
         yield accounts
         if accounts.status == FAIL:
             return
@@ -85,10 +106,12 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
         # Each member account: the role is assumed and its CloudWatch answers, region by region.
         label = "" if account.role_arn is None else f"account {account.account_id}, "
         for region in settings.aws_usage_regions:
+
             def list_metrics(region=region, account=account, label=label) -> str:
                 page = adapter.client("cloudwatch", region, account).list_metrics(Namespace="AWS/EC2")
                 more = " (more pages)" if page.get("NextToken") else ""
                 return f"{label}{region}: {len(page.get('Metrics', []))} EC2 metrics on the first page{more}"
+
             yield attempt("cloudwatch:ListMetrics", list_metrics, _aws_explain("ListMetrics"))
 
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
@@ -96,8 +119,11 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
     def cost_and_usage() -> str:
         response = adapter.client("ce").get_cost_and_usage(
             TimePeriod={"Start": yesterday.isoformat(), "End": (yesterday + timedelta(days=1)).isoformat()},
-            Granularity="DAILY", Metrics=["UnblendedCost"])
+            Granularity="DAILY",
+            Metrics=["UnblendedCost"],
+        )
         total = ((response.get("ResultsByTime") or [{}])[0].get("Total") or {}).get("UnblendedCost")
         amount = f" {total['Amount']} {total.get('Unit', '')}".rstrip() if total else ""
         return f"answered for {yesterday}{amount} (this call costs $0.01)"
+
     yield attempt("ce:GetCostAndUsage", cost_and_usage, _aws_explain("GetCostAndUsage"))

@@ -12,10 +12,16 @@ class AwsResource(SettingsResource):
     """AWS for the assets: an unset field takes its AWS_* variable from the environment."""
 
     VARIABLES: ClassVar[dict[str, str]] = {
-        "usage_enabled": "AWS_USAGE_ENABLED", "region": "AWS_REGION", "usage_regions": "AWS_USAGE_REGIONS",
-        "role_arns": "AWS_ROLE_ARNS", "org_role_name": "AWS_ORG_ROLE_NAME", "cost_group_by": "AWS_COST_GROUP_BY",
-        "cost_with_resources": "AWS_COST_WITH_RESOURCES", "cost_forecast": "AWS_COST_FORECAST",
-        "max_attempts": "AWS_MAX_ATTEMPTS", "restatement_settle_day": "AWS_RESTATEMENT_SETTLE_DAY",
+        "usage_enabled": "AWS_USAGE_ENABLED",
+        "region": "AWS_REGION",
+        "usage_regions": "AWS_USAGE_REGIONS",
+        "role_arns": "AWS_ROLE_ARNS",
+        "org_role_name": "AWS_ORG_ROLE_NAME",
+        "cost_group_by": "AWS_COST_GROUP_BY",
+        "cost_with_resources": "AWS_COST_WITH_RESOURCES",
+        "cost_forecast": "AWS_COST_FORECAST",
+        "max_attempts": "AWS_MAX_ATTEMPTS",
+        "restatement_settle_day": "AWS_RESTATEMENT_SETTLE_DAY",
     }
 
     usage_enabled: bool | None = None

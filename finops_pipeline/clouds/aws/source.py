@@ -76,8 +76,15 @@ class _Query:
     column: str  # avg | max | sum
 
 
-_THROTTLING_CODES = {"Throttling", "ThrottlingException", "LimitExceededException", "RequestLimitExceeded",
-                     "TooManyRequestsException", "RequestThrottled", "ServiceUnavailable"}
+_THROTTLING_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "LimitExceededException",
+    "RequestLimitExceeded",
+    "TooManyRequestsException",
+    "RequestThrottled",
+    "ServiceUnavailable",
+}
 AWS_RETRY_HINT = "botocore's adaptive retries (AWS_MAX_ATTEMPTS)"
 
 
@@ -85,18 +92,26 @@ def _client_error(exc: ClientError, operation: str) -> CloudApiError:
     code = exc.response.get("Error", {}).get("Code", "")
     message = exc.response.get("Error", {}).get("Message", "")
     if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"):
-        reason = (f"access denied ({code}). Grant the IAM action {IAM_ACTIONS[operation]} to the "
-                  f"pipeline's role or user (see docs/operations.md for the least-privilege policy).")
+        reason = (
+            f"access denied ({code}). Grant the IAM action {IAM_ACTIONS[operation]} to the "
+            f"pipeline's role or user (see docs/operations.md for the least-privilege policy)."
+        )
     elif code == "DataUnavailableException" or "not enabled" in message.lower() or "opt" in code.lower():
         if operation == "GetCostAndUsageWithResources":
-            reason = (f"{code}: resource-level data is not enabled. Enable 'Hourly and resource-level "
-                      "data' in Billing -> Cost Management preferences, or set AWS_COST_WITH_RESOURCES=false.")
+            reason = (
+                f"{code}: resource-level data is not enabled. Enable 'Hourly and resource-level "
+                "data' in Billing -> Cost Management preferences, or set AWS_COST_WITH_RESOURCES=false."
+            )
         elif operation == "GetCostForecast":
-            reason = (f"{code}: Cost Explorer has too little cost history to forecast this account yet "
-                      "(or set AWS_COST_FORECAST=false).")
+            reason = (
+                f"{code}: Cost Explorer has too little cost history to forecast this account yet "
+                "(or set AWS_COST_FORECAST=false)."
+            )
         else:
-            reason = (f"{code}: Cost Explorer is not enabled for this account. Enable it in the "
-                      "Billing console (it takes up to 24 hours) and run again.")
+            reason = (
+                f"{code}: Cost Explorer is not enabled for this account. Enable it in the "
+                "Billing console (it takes up to 24 hours) and run again."
+            )
     elif code == "BillExpirationException":
         reason = f"{code}: Cost Explorer only serves the last 13 months; choose a later partition."
     else:
@@ -127,8 +142,9 @@ class AwsSource(CloudSource):
     provider = "aws"
     METRICS = METRICS
 
-    def __init__(self, settings: Settings, client_factory: Callable[[str, str], object] | None = None,
-                 today: date | None = None):
+    def __init__(
+        self, settings: Settings, client_factory: Callable[[str, str], object] | None = None, today: date | None = None
+    ):
         self.settings = settings
         self.api = ApiUsage()
         self._client_factory = client_factory or self._default_client
@@ -148,8 +164,10 @@ class AwsSource(CloudSource):
         return cls(settings)
 
     def _default_client(self, service: str, region: str, credentials=None):
-        config = Config(retries={"max_attempts": self.settings.aws_max_attempts, "mode": "adaptive"},
-                        user_agent_extra="finops-pipeline")
+        config = Config(
+            retries={"max_attempts": self.settings.aws_max_attempts, "mode": "adaptive"},
+            user_agent_extra="finops-pipeline",
+        )
         return self._session(credentials).client(service, region_name=region, config=config)
 
     def _session(self, credentials=None) -> boto3.session.Session:
@@ -171,8 +189,11 @@ class AwsSource(CloudSource):
         key = (service, region, role)
         with self._lazy_lock:
             if key not in self._clients:
-                self._clients[key] = (self._client_factory(service, region) if role is None
-                                      else self._default_client(service, region, self._assumed(role)))
+                self._clients[key] = (
+                    self._client_factory(service, region)
+                    if role is None
+                    else self._default_client(service, region, self._assumed(role))
+                )
             return self._clients[key]
 
     def _assumed(self, role_arn: str) -> RefreshableCredentials:
@@ -186,20 +207,36 @@ class AwsSource(CloudSource):
     def _assume(self, role_arn: str) -> RefreshableCredentials:
         def refresh() -> dict:
             creds = self._call("sts", "AssumeRole", RoleArn=role_arn, RoleSessionName="finops-pipeline")["Credentials"]
-            return {"access_key": creds["AccessKeyId"], "secret_key": creds["SecretAccessKey"],
-                    "token": creds["SessionToken"], "expiry_time": creds["Expiration"].isoformat()}
+            return {
+                "access_key": creds["AccessKeyId"],
+                "secret_key": creds["SecretAccessKey"],
+                "token": creds["SessionToken"],
+                "expiry_time": creds["Expiration"].isoformat(),
+            }
+
         return RefreshableCredentials.create_from_metadata(refresh(), refresh, "assume-role")
 
-    def _call(self, service: str, operation: str, region: str | None = None, cost: Decimal = Decimal(0),
-              account: MetricsAccount | None = None, **kwargs):
+    def _call(
+        self,
+        service: str,
+        operation: str,
+        region: str | None = None,
+        cost: Decimal = Decimal(0),
+        account: MetricsAccount | None = None,
+        **kwargs,
+    ):
         method = getattr(self.client(service, region, account), _snake(operation))
         try:
             response = method(**kwargs)
         except ClientError as exc:
             error = _client_error(exc, operation)
             if account is not None and account.role_arn:
-                error = CloudApiError("aws", operation, f"in account {account.account_id}: "
-                                      + str(error).split(": ", 1)[1], retryable=error.retryable)
+                error = CloudApiError(
+                    "aws",
+                    operation,
+                    f"in account {account.account_id}: " + str(error).split(": ", 1)[1],
+                    retryable=error.retryable,
+                )
             raise error from None
         self.api.record(operation, cost)
         return response
@@ -227,19 +264,28 @@ class AwsSource(CloudSource):
                 if self.settings.aws_org_role_name:
                     partition = self._caller.get("Arn", "arn:aws").split(":")[1]
                     for member in self._organization_accounts():
-                        accounts.setdefault(member, MetricsAccount(
-                            member, f"arn:{partition}:iam::{member}:role/{self.settings.aws_org_role_name}"))
+                        accounts.setdefault(
+                            member,
+                            MetricsAccount(
+                                member, f"arn:{partition}:iam::{member}:role/{self.settings.aws_org_role_name}"
+                            ),
+                        )
                 self._accounts = list(accounts.values())
         return self._accounts
 
     def _organization_accounts(self) -> list[str]:
         # State replaces the Status field being retired (Organizations API reference, Account).
-        return [a["Id"] for page in self._pages("organizations", "ListAccounts") for a in page.get("Accounts", [])
-                if (a.get("State") or a.get("Status")) == "ACTIVE"]
+        return [
+            a["Id"]
+            for page in self._pages("organizations", "ListAccounts")
+            for a in page.get("Accounts", [])
+            if (a.get("State") or a.get("Status")) == "ACTIVE"
+        ]
 
     # -- metrics -------------------------------------------------------------------
-    def discover(self, region: str, resource_types: list[str] | None = None,
-                 account: MetricsAccount | None = None) -> list[ResourceRef]:
+    def discover(
+        self, region: str, resource_types: list[str] | None = None, account: MetricsAccount | None = None
+    ) -> list[ResourceRef]:
         """Resources of one account and region: those with metrics (ListMetrics per namespace,
         every page) plus, for types that publish only on activity, the inventory's."""
         account = account or MetricsAccount(self.account_id())
@@ -247,8 +293,9 @@ class AwsSource(CloudSource):
         for rtype in resource_types or list(NAMESPACES):
             ns = NAMESPACES[rtype]
             wanted = {s.native for s in METRICS[rtype]}
-            for page in self._pages("cloudwatch", "ListMetrics", region, CLOUDWATCH_PER_REQUEST, account,
-                                    Namespace=ns.namespace):
+            for page in self._pages(
+                "cloudwatch", "ListMetrics", region, CLOUDWATCH_PER_REQUEST, account, Namespace=ns.namespace
+            ):
                 for metric in page.get("Metrics", []):
                     dims = {d["Name"]: d["Value"] for d in metric.get("Dimensions", [])}
                     if metric["MetricName"] not in wanted or set(dims) != set(ns.dimensions):
@@ -272,13 +319,14 @@ class AwsSource(CloudSource):
         service, operation, list_key, name_key, request_token, response_token = INVENTORY[rtype]
         names: list[str] = []
         try:
-            for page in self._pages(service, operation, region, Decimal(0), account,
-                                    (request_token, response_token)):
+            for page in self._pages(service, operation, region, Decimal(0), account, (request_token, response_token)):
                 names += [item[name_key] if name_key else item for item in page.get(list_key, [])]
             return names
         except CloudApiError as exc:
-            self.api.skip(f"{operation} {account.account_id}/{region}",
-                          f"{exc}; idle {rtype} resources there are not listed (no metrics without activity)")
+            self.api.skip(
+                f"{operation} {account.account_id}/{region}",
+                f"{exc}; idle {rtype} resources there are not listed (no metrics without activity)",
+            )
             return names
 
     def _storage_types(self, ref: ResourceRef, account: MetricsAccount) -> list[str]:
@@ -286,20 +334,31 @@ class AwsSource(CloudSource):
         key = (account.account_id, ref.region or self.settings.aws_region, ref.resource_id)
         with self._lazy_lock:
             if key not in self._s3_types:
-                page = self._call("cloudwatch", "ListMetrics", key[1], CLOUDWATCH_PER_REQUEST, account,
-                                  Namespace="AWS/S3", MetricName="BucketSizeBytes",
-                                  Dimensions=[{"Name": "BucketName", "Value": ref.resource_id}])
-                self._s3_types[key] = sorted({d["Value"] for m in page.get("Metrics", [])
-                                              for d in m.get("Dimensions", []) if d["Name"] == "StorageType"})
+                page = self._call(
+                    "cloudwatch",
+                    "ListMetrics",
+                    key[1],
+                    CLOUDWATCH_PER_REQUEST,
+                    account,
+                    Namespace="AWS/S3",
+                    MetricName="BucketSizeBytes",
+                    Dimensions=[{"Name": "BucketName", "Value": ref.resource_id}],
+                )
+                self._s3_types[key] = sorted(
+                    {
+                        d["Value"]
+                        for m in page.get("Metrics", [])
+                        for d in m.get("Dimensions", [])
+                        if d["Name"] == "StorageType"
+                    }
+                )
             return self._s3_types[key]
 
     def _queries(self, refs: list[ResourceRef], metrics: list[str] | None, account: MetricsAccount) -> list[_Query]:
         queries = []
         for ref in refs:
             if ref.resource_type not in NAMESPACES:
-                raise ValueError(
-                    f"unknown AWS resource type {ref.resource_type!r}; use one of {', '.join(NAMESPACES)}"
-                )
+                raise ValueError(f"unknown AWS resource type {ref.resource_type!r}; use one of {', '.join(NAMESPACES)}")
             ns = NAMESPACES[ref.resource_type]
             for spec in METRICS[ref.resource_type]:
                 if metrics and spec.canonical not in metrics and spec.native not in metrics:
@@ -317,8 +376,13 @@ class AwsSource(CloudSource):
                         queries.append(_Query(ref, dims, spec, ns, stat, column))
         return queries
 
-    def iter_metric_frames(self, start: datetime, end: datetime, resources: list[ResourceRef] | None = None,
-                           metrics: list[str] | None = None) -> Iterator[pa.Table]:
+    def iter_metric_frames(
+        self,
+        start: datetime,
+        end: datetime,
+        resources: list[ResourceRef] | None = None,
+        metrics: list[str] | None = None,
+    ) -> Iterator[pa.Table]:
         """Hourly metrics for [start, end): one Arrow table per GetMetricData call (<= 500 queries),
         for every account of :meth:`metric_accounts` and every configured region."""
         accounts = {a.account_id: a for a in self.metric_accounts()}
@@ -334,25 +398,37 @@ class AwsSource(CloudSource):
         else:
             for ref in resources:
                 if ref.sub_account_id and ref.sub_account_id not in accounts:
-                    raise ValueError(f"AWS resource {ref.resource_id} is in account {ref.sub_account_id}, which is "
-                                     "not read: add its role to AWS_ROLE_ARNS (or set AWS_ORG_ROLE_NAME)")
+                    raise ValueError(
+                        f"AWS resource {ref.resource_id} is in account {ref.sub_account_id}, which is "
+                        "not read: add its role to AWS_ROLE_ARNS (or set AWS_ORG_ROLE_NAME)"
+                    )
                 # A resource of unknown account is looked for in every account read.
                 for account_id in [ref.sub_account_id] if ref.sub_account_id else accounts:
                     by_scope[(account_id, ref.region or self.settings.aws_region)].append(ref)
         for (account_id, region), refs in by_scope.items():
             queries = self._queries(refs, metrics, accounts[account_id])
             for i in range(0, len(queries), MAX_QUERIES_PER_CALL):
-                batch = queries[i:i + MAX_QUERIES_PER_CALL]
+                batch = queries[i : i + MAX_QUERIES_PER_CALL]
                 yield self._fetch_batch(region, accounts[account_id], batch, start, end)
 
-    def _fetch_batch(self, region: str, account: MetricsAccount, batch: list[_Query], start: datetime,
-                     end: datetime) -> pa.Table:
+    def _fetch_batch(
+        self, region: str, account: MetricsAccount, batch: list[_Query], start: datetime, end: datetime
+    ) -> pa.Table:
         """One GetMetricData call (all its NextToken pages) as metrics_hourly rows, built column-wise."""
         request = [
-            {"Id": f"q{n}", "ReturnData": True, "MetricStat": {
-                "Metric": {"Namespace": q.namespace.namespace, "MetricName": q.spec.native,
-                           "Dimensions": [{"Name": k, "Value": v} for k, v in q.dimensions]},
-                "Period": q.namespace.period, "Stat": q.stat}}
+            {
+                "Id": f"q{n}",
+                "ReturnData": True,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": q.namespace.namespace,
+                        "MetricName": q.spec.native,
+                        "Dimensions": [{"Name": k, "Value": v} for k, v in q.dimensions],
+                    },
+                    "Period": q.namespace.period,
+                    "Stat": q.stat,
+                },
+            }
             for n, q in enumerate(batch)
         ]
         # A series is one (resource, metric): a gauge's avg and max queries and an S3 bucket's
@@ -365,15 +441,24 @@ class AwsSource(CloudSource):
                 series_of[key] = len(series)
                 series.append(q)
         points: dict[str, tuple[list, list, list]] = {"avg": ([], [], []), "max": ([], [], []), "sum": ([], [], [])}
-        for page in self._pages("cloudwatch", "GetMetricData", region, GET_METRIC_DATA_PER_METRIC * len(request),
-                                account, MetricDataQueries=request, StartTime=start, EndTime=end,
-                                ScanBy="TimestampAscending"):
+        for page in self._pages(
+            "cloudwatch",
+            "GetMetricData",
+            region,
+            GET_METRIC_DATA_PER_METRIC * len(request),
+            account,
+            MetricDataQueries=request,
+            StartTime=start,
+            EndTime=end,
+            ScanBy="TimestampAscending",
+        ):
             for result in page.get("MetricDataResults", []):
                 q = batch[int(result["Id"][1:])]
                 timestamps = result.get("Timestamps", [])
                 ids, stamps, values = points[q.column]
-                ids.extend([series_of[(q.resource.resource_type, q.resource.resource_id, q.spec.native)]]
-                           * len(timestamps))
+                ids.extend(
+                    [series_of[(q.resource.resource_type, q.resource.resource_id, q.spec.native)]] * len(timestamps)
+                )
                 stamps.extend(timestamps)
                 values.extend(result.get("Values", []))
         summed = len(batch) > sum(2 if q.spec.kind == "gauge" else 1 for q in series)
@@ -390,15 +475,22 @@ class AwsSource(CloudSource):
             if unknown or len(group_by) > 2:
                 raise ValueError(f"group_by {group_by!r}: use at most two of {sorted(CE_DIMENSIONS)}")
             if any(g.lower() == "resource" for g in group_by):
-                raise ValueError("group_by 'resource' on AWS: Cost Explorer has resource-level cost only for "
-                                 "the last 14 days, per account; use group_by=None (the warehouse grain)")
+                raise ValueError(
+                    "group_by 'resource' on AWS: Cost Explorer has resource-level cost only for "
+                    "the last 14 days, per account; use group_by=None (the warehouse grain)"
+                )
             dims = tuple(dict.fromkeys(CE_DIMENSIONS[g.lower()] for g in group_by))
         else:
             dims = self.settings.aws_cost_group_by
         rows, totals = self._cost_and_usage(start, end, dims)
         resource_start = max(start, self.today - timedelta(days=RESOURCE_DATA_DAYS - 1))
-        if (group_by is None and self.settings.aws_cost_with_resources and resource_start < end
-                and "LINKED_ACCOUNT" in dims and "SERVICE" in dims):
+        if (
+            group_by is None
+            and self.settings.aws_cost_with_resources
+            and resource_start < end
+            and "LINKED_ACCOUNT" in dims
+            and "SERVICE" in dims
+        ):
             try:
                 detailed = self._with_resources(resource_start, end)
             except CloudApiError as exc:  # optional: the service-level rows still land
@@ -407,8 +499,11 @@ class AwsSource(CloudSource):
             # Resource-level data exists for EC2 instances only: it replaces the EC2 - Compute
             # row of each (day, account) it covers; every other service keeps its row.
             covered = {(r["usage_date"], r["sub_account_id"]) for r in detailed}
-            rows = [r for r in rows if r["service_name"] != EC2_COMPUTE
-                    or (r["usage_date"], r["sub_account_id"]) not in covered] + detailed
+            rows = [
+                r
+                for r in rows
+                if r["service_name"] != EC2_COMPUTE or (r["usage_date"], r["sub_account_id"]) not in covered
+            ] + detailed
         forecast = None
         if group_by is None and self.settings.aws_cost_forecast and end >= self.today - timedelta(days=1):
             try:
@@ -418,9 +513,16 @@ class AwsSource(CloudSource):
         all_days = [start + timedelta(days=i) for i in range((end - start).days)]
         return CostFetch(cost=_cost_table(rows), days=all_days, provider_totals=totals, forecast=forecast)
 
-    def _pages(self, service: str, operation: str, region: str | None = None, cost: Decimal = Decimal(0),
-               account: MetricsAccount | None = None, tokens: tuple[str, str] = ("NextToken", "NextToken"),
-               **kwargs) -> Iterator[dict]:
+    def _pages(
+        self,
+        service: str,
+        operation: str,
+        region: str | None = None,
+        cost: Decimal = Decimal(0),
+        account: MetricsAccount | None = None,
+        tokens: tuple[str, str] = ("NextToken", "NextToken"),
+        **kwargs,
+    ) -> Iterator[dict]:
         """Every page of a call: ``tokens`` names the request's and the response's page token
         (NextToken, NextPageToken, Marker/NextMarker, ExclusiveStartTableName/LastEvaluatedTableName)."""
         request_token, response_token = tokens
@@ -437,7 +539,10 @@ class AwsSource(CloudSource):
         names: dict[str, str] = {}
         ingested = utc_now()
         for page in self._pages(
-            "ce", "GetCostAndUsage", cost=COST_EXPLORER_PER_REQUEST, tokens=CE_PAGE_TOKENS,
+            "ce",
+            "GetCostAndUsage",
+            cost=COST_EXPLORER_PER_REQUEST,
+            tokens=CE_PAGE_TOKENS,
             TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
             Granularity="DAILY",
             Metrics=["UnblendedCost", "AmortizedCost", "UsageQuantity"],
@@ -451,8 +556,14 @@ class AwsSource(CloudSource):
                 if not dims and result.get("Total"):  # ungrouped: Cost Explorer answers in Total only
                     groups = [{"Keys": [], "Metrics": result["Total"]}]
                 for group in groups:
-                    row = self._cost_row(day, dict(zip(dims, group["Keys"])), group["Metrics"],
-                                         result.get("Estimated", False), "ce:GetCostAndUsage", ingested)
+                    row = self._cost_row(
+                        day,
+                        dict(zip(dims, group["Keys"])),
+                        group["Metrics"],
+                        result.get("Estimated", False),
+                        "ce:GetCostAndUsage",
+                        ingested,
+                    )
                     rows.append(row)
                     day_totals = totals.setdefault(day, {})
                     cur = row["billing_currency"]
@@ -463,19 +574,28 @@ class AwsSource(CloudSource):
             row["sub_account_name"] = names.get(row["sub_account_id"]) or None
         return rows, totals
 
-    def _cost_row(self, day: date, keys: dict[str, str], metrics: dict, estimated: bool, source: str,
-                  ingested: datetime) -> dict:
+    def _cost_row(
+        self, day: date, keys: dict[str, str], metrics: dict, estimated: bool, source: str, ingested: datetime
+    ) -> dict:
         unblended = metrics.get("UnblendedCost") or {}
         row = {
-            "provider": "aws", "usage_date": day, "billing_account_id": None,
-            "sub_account_id": None, "service_name": None, "region": None, "resource_id": None,
-            "sku": None, "charge_category": None,
+            "provider": "aws",
+            "usage_date": day,
+            "billing_account_id": None,
+            "sub_account_id": None,
+            "service_name": None,
+            "region": None,
+            "resource_id": None,
+            "sku": None,
+            "charge_category": None,
             "billed_cost": _money(unblended),
             "effective_cost": _money(metrics.get("AmortizedCost") or unblended),
             "billing_currency": unblended.get("Unit") or "USD",
             "usage_quantity": float(_money(metrics.get("UsageQuantity"))),
             "usage_unit": (metrics.get("UsageQuantity") or {}).get("Unit") or None,
-            "is_estimated": bool(estimated), "source": source, "ingested_at": ingested,
+            "is_estimated": bool(estimated),
+            "source": source,
+            "ingested_at": ingested,
         }
         for dim, value in keys.items():
             column = CE_COLUMNS.get(dim)
@@ -500,7 +620,10 @@ class AwsSource(CloudSource):
         rows = []
         ingested = utc_now()
         for page in self._pages(
-            "ce", "GetCostAndUsageWithResources", cost=COST_EXPLORER_PER_REQUEST, tokens=CE_PAGE_TOKENS,
+            "ce",
+            "GetCostAndUsageWithResources",
+            cost=COST_EXPLORER_PER_REQUEST,
+            tokens=CE_PAGE_TOKENS,
             TimePeriod={"Start": start.isoformat(), "End": end.isoformat()},
             Granularity="DAILY",
             Filter={"Dimensions": {"Key": "SERVICE", "Values": [EC2_COMPUTE]}},
@@ -510,10 +633,17 @@ class AwsSource(CloudSource):
             for result in page.get("ResultsByTime", []):
                 day = date.fromisoformat(result["TimePeriod"]["Start"])
                 for group in result.get("Groups", []):
-                    keys = {"SERVICE": EC2_COMPUTE, "LINKED_ACCOUNT": group["Keys"][0],
-                            "RESOURCE_ID": group["Keys"][1]}
-                    rows.append(self._cost_row(day, keys, group["Metrics"], result.get("Estimated", False),
-                                               "ce:GetCostAndUsageWithResources", ingested))
+                    keys = {"SERVICE": EC2_COMPUTE, "LINKED_ACCOUNT": group["Keys"][0], "RESOURCE_ID": group["Keys"][1]}
+                    rows.append(
+                        self._cost_row(
+                            day,
+                            keys,
+                            group["Metrics"],
+                            result.get("Estimated", False),
+                            "ce:GetCostAndUsageWithResources",
+                            ingested,
+                        )
+                    )
         return rows
 
     def _forecast(self) -> pa.Table:
@@ -521,23 +651,40 @@ class AwsSource(CloudSource):
         start = self.today
         month_after = (start.replace(day=1) + timedelta(days=62)).replace(day=1)
         response = self._call(
-            "ce", "GetCostForecast", cost=COST_EXPLORER_PER_REQUEST,
+            "ce",
+            "GetCostForecast",
+            cost=COST_EXPLORER_PER_REQUEST,
             TimePeriod={"Start": start.isoformat(), "End": month_after.isoformat()},
-            Metric="UNBLENDED_COST", Granularity="DAILY", PredictionIntervalLevel=80,
+            Metric="UNBLENDED_COST",
+            Granularity="DAILY",
+            PredictionIntervalLevel=80,
         )
         currency = response.get("Total", {}).get("Unit", "USD")
         ingested = utc_now()
         rows = []
         for item in response.get("ForecastResultsByTime", []):
             period_start = date.fromisoformat(item["TimePeriod"]["Start"])
-            rows.append({
-                "provider": "aws", "usage_date": start, "sub_account_id": None, "service_name": None,
-                "period_start": period_start, "period_end": date.fromisoformat(item["TimePeriod"]["End"]),
-                "metric": "UNBLENDED_COST", "mean_cost": Decimal(item["MeanValue"]),
-                "lower_bound": Decimal(item["PredictionIntervalLowerBound"]) if item.get("PredictionIntervalLowerBound") else None,
-                "upper_bound": Decimal(item["PredictionIntervalUpperBound"]) if item.get("PredictionIntervalUpperBound") else None,
-                "billing_currency": currency, "source": "ce:GetCostForecast", "ingested_at": ingested,
-            })
+            rows.append(
+                {
+                    "provider": "aws",
+                    "usage_date": start,
+                    "sub_account_id": None,
+                    "service_name": None,
+                    "period_start": period_start,
+                    "period_end": date.fromisoformat(item["TimePeriod"]["End"]),
+                    "metric": "UNBLENDED_COST",
+                    "mean_cost": Decimal(item["MeanValue"]),
+                    "lower_bound": Decimal(item["PredictionIntervalLowerBound"])
+                    if item.get("PredictionIntervalLowerBound")
+                    else None,
+                    "upper_bound": Decimal(item["PredictionIntervalUpperBound"])
+                    if item.get("PredictionIntervalUpperBound")
+                    else None,
+                    "billing_currency": currency,
+                    "source": "ce:GetCostForecast",
+                    "ingested_at": ingested,
+                }
+            )
         return _rows_table(rows, _FORECAST_SCHEMA)
 
 
@@ -545,13 +692,45 @@ def _snake(operation: str) -> str:
     return "".join("_" + c.lower() if c.isupper() else c for c in operation).lstrip("_")
 
 
-_COST_SCHEMA = COST_DAILY.columns_schema([
-    "provider", "usage_date", "billing_account_id", "sub_account_id", "sub_account_name", "service_name", "region",
-    "resource_id", "sku", "charge_category", "billed_cost", "effective_cost", "billing_currency", "usage_quantity",
-    "usage_unit", "is_estimated", "source", "ingested_at"])
-_FORECAST_SCHEMA = COST_FORECAST.columns_schema([
-    "provider", "usage_date", "sub_account_id", "service_name", "period_start", "period_end", "metric", "mean_cost",
-    "lower_bound", "upper_bound", "billing_currency", "source", "ingested_at"])
+_COST_SCHEMA = COST_DAILY.columns_schema(
+    [
+        "provider",
+        "usage_date",
+        "billing_account_id",
+        "sub_account_id",
+        "sub_account_name",
+        "service_name",
+        "region",
+        "resource_id",
+        "sku",
+        "charge_category",
+        "billed_cost",
+        "effective_cost",
+        "billing_currency",
+        "usage_quantity",
+        "usage_unit",
+        "is_estimated",
+        "source",
+        "ingested_at",
+    ]
+)
+_FORECAST_SCHEMA = COST_FORECAST.columns_schema(
+    [
+        "provider",
+        "usage_date",
+        "sub_account_id",
+        "service_name",
+        "period_start",
+        "period_end",
+        "metric",
+        "mean_cost",
+        "lower_bound",
+        "upper_bound",
+        "billing_currency",
+        "source",
+        "ingested_at",
+    ]
+)
 
 
 def _rows_table(rows: list[dict], schema: pa.Schema) -> pa.Table:
@@ -562,8 +741,16 @@ def _cost_table(rows: list[dict]) -> pa.Table:
     return _rows_table(rows, _COST_SCHEMA)
 
 
-def _metric_table(series: list[_Query], points: dict, region: str, account: str,
-                  start: datetime, end: datetime, summed: bool = False, existing: set[int] | None = None) -> pa.Table:
+def _metric_table(
+    series: list[_Query],
+    points: dict,
+    region: str,
+    account: str,
+    start: datetime,
+    end: datetime,
+    summed: bool = False,
+    existing: set[int] | None = None,
+) -> pa.Table:
     """Join the avg/max/sum points on (series, hour) and attach each series' attributes.
 
     ``summed``: some series came as several queries (an S3 bucket's storage classes), so points
@@ -575,18 +762,30 @@ def _metric_table(series: list[_Query], points: dict, region: str, account: str,
     key_cols = ["series", "hour_start"]
     table = None
     for column, (ids, stamps, values) in points.items():
-        part = pa.table({"series": pa.array(ids, pa.int32()), "hour_start": pa.array(stamps, utc),
-                         column: pa.array(values, pa.float64())})
+        part = pa.table(
+            {
+                "series": pa.array(ids, pa.int32()),
+                "hour_start": pa.array(stamps, utc),
+                column: pa.array(values, pa.float64()),
+            }
+        )
         if summed:
             grouped = part.group_by(key_cols).aggregate([(column, "sum")])
-            part = pa.table({"series": grouped["series"], "hour_start": grouped["hour_start"],
-                             column: grouped[f"{column}_sum"]})
+            part = pa.table(
+                {"series": grouped["series"], "hour_start": grouped["hour_start"], column: grouped[f"{column}_sum"]}
+            )
         if column == "sum":
-            part = _zero_filled(part, [i for i, q in enumerate(series) if q.spec.kind == "counter"
-                                       and (existing is None or i in existing)], series, start, end)
+            part = _zero_filled(
+                part,
+                [i for i, q in enumerate(series) if q.spec.kind == "counter" and (existing is None or i in existing)],
+                series,
+                start,
+                end,
+            )
         table = part if table is None else table.join(part, key_cols, join_type="full outer")
-    in_window = pc.and_(pc.greater_equal(table["hour_start"], pa.scalar(start, utc)),
-                        pc.less(table["hour_start"], pa.scalar(end, utc)))
+    in_window = pc.and_(
+        pc.greater_equal(table["hour_start"], pa.scalar(start, utc)), pc.less(table["hour_start"], pa.scalar(end, utc))
+    )
     table = table.filter(in_window).sort_by([("series", "ascending"), ("hour_start", "ascending")])
     idx = table["series"]
 
@@ -595,26 +794,27 @@ def _metric_table(series: list[_Query], points: dict, region: str, account: str,
 
     scale = attr([q.spec.scale for q in series], pa.float64())
     n = table.num_rows
-    return pa.table({
-        "provider": pa.array(["aws"] * n, pa.string()),
-        "usage_date": pc.cast(table["hour_start"], pa.date32()),
-        "hour_start": table["hour_start"],
-        "resource_id": attr([q.resource.resource_id for q in series]),
-        "resource_type": attr([q.resource.resource_type for q in series]),
-        "region": pa.array([region] * n, pa.string()),
-        "sub_account_id": attr([q.resource.sub_account_id or account for q in series]),
-        "metric": attr([q.spec.canonical for q in series]),
-        "native_metric": attr([q.spec.native for q in series]),
-        "unit": attr([q.spec.unit for q in series]),
-        "avg": pc.multiply(table["avg"], scale),
-        "max": pc.multiply(table["max"], scale),
-        "sum": pc.multiply(table["sum"], scale),
-        "ingested_at": pa.array([utc_now()] * n, utc),
-    })
+    return pa.table(
+        {
+            "provider": pa.array(["aws"] * n, pa.string()),
+            "usage_date": pc.cast(table["hour_start"], pa.date32()),
+            "hour_start": table["hour_start"],
+            "resource_id": attr([q.resource.resource_id for q in series]),
+            "resource_type": attr([q.resource.resource_type for q in series]),
+            "region": pa.array([region] * n, pa.string()),
+            "sub_account_id": attr([q.resource.sub_account_id or account for q in series]),
+            "metric": attr([q.spec.canonical for q in series]),
+            "native_metric": attr([q.spec.native for q in series]),
+            "unit": attr([q.spec.unit for q in series]),
+            "avg": pc.multiply(table["avg"], scale),
+            "max": pc.multiply(table["max"], scale),
+            "sum": pc.multiply(table["sum"], scale),
+            "ingested_at": pa.array([utc_now()] * n, utc),
+        }
+    )
 
 
-def _zero_filled(part: pa.Table, counters: list[int], series: list[_Query], start: datetime,
-                 end: datetime) -> pa.Table:
+def _zero_filled(part: pa.Table, counters: list[int], series: list[_Query], start: datetime, end: datetime) -> pa.Table:
     """Counter points, with a 0 for every period of [start, end) a counter series has no point in."""
     if not counters:
         return part
@@ -623,8 +823,11 @@ def _zero_filled(part: pa.Table, counters: list[int], series: list[_Query], star
     for period in {series[i].namespace.period for i in counters}:
         ids = np.array([i for i in counters if series[i].namespace.period == period], np.int32)
         stamps = np.arange(int(start.timestamp()), int(end.timestamp()), period, dtype=np.int64) * 1_000_000
-        grids.append(pa.table({"series": np.repeat(ids, len(stamps)),
-                               "hour_start": pa.array(np.tile(stamps, len(ids))).cast(utc)}))
+        grids.append(
+            pa.table(
+                {"series": np.repeat(ids, len(stamps)), "hour_start": pa.array(np.tile(stamps, len(ids))).cast(utc)}
+            )
+        )
     present = pa.concat_tables(grids).join(part, ["series", "hour_start"], join_type="left outer")
     filled = present.set_column(present.schema.get_field_index("sum"), "sum", pc.fill_null(present["sum"], 0.0))
     others = part.filter(pc.invert(pc.is_in(part["series"], pa.array(counters, pa.int32()))))

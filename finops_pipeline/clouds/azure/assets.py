@@ -15,17 +15,29 @@ from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
 from finops_pipeline.warehouse.resource import WarehouseResource
 
 
-@asset(partitions_def=DAILY, backfill_policy=WHOLE_RANGE, retry_policy=RAW_RETRY_POLICY,
-       group_name="azure", kinds={"azure", "parquet"})
+@asset(
+    partitions_def=DAILY,
+    backfill_policy=WHOLE_RANGE,
+    retry_policy=RAW_RETRY_POLICY,
+    group_name="azure",
+    kinds={"azure", "parquet"},
+)
 def azure_cost(context: AssetExecutionContext, azure: AzureResource, warehouse: WarehouseResource) -> MaterializeResult:
     """Azure Cost Management daily cost per subscription (ActualCost = billed, AmortizedCost =
     effective) by resource, service and charge type into cost_daily."""
     return ingest_cost(context, "azure", AzureSource.from_settings, azure, warehouse)
 
 
-@asset(partitions_def=DAILY, backfill_policy=WEEKLY_CHUNKS, retry_policy=RAW_RETRY_POLICY,
-       group_name="azure", kinds={"azure", "parquet"})
-def azure_metrics(context: AssetExecutionContext, azure: AzureResource, warehouse: WarehouseResource) -> MaterializeResult:
+@asset(
+    partitions_def=DAILY,
+    backfill_policy=WEEKLY_CHUNKS,
+    retry_policy=RAW_RETRY_POLICY,
+    group_name="azure",
+    kinds={"azure", "parquet"},
+)
+def azure_metrics(
+    context: AssetExecutionContext, azure: AzureResource, warehouse: WarehouseResource
+) -> MaterializeResult:
     """Azure Monitor hourly metrics (one metrics.list call per billed resource) into metrics_hourly."""
     return ingest_metrics(context, "azure", AzureSource.from_settings, azure, warehouse)
 

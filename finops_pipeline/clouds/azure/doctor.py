@@ -43,19 +43,24 @@ def check_azure(settings: Settings) -> Iterator[Finding]:
         return
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
     for sub in settings.azure_subscription_ids:
+
         def read_subscription(sub=sub) -> str:
             from azure.core.rest import HttpRequest
 
             def send(hook):
                 response = adapter.cost_client.send_request(
-                    HttpRequest("GET", f"/subscriptions/{sub}?api-version=2022-12-01"), raw_response_hook=hook)
+                    HttpRequest("GET", f"/subscriptions/{sub}?api-version=2022-12-01"), raw_response_hook=hook
+                )
                 response.raise_for_status()
                 return response.json()
+
             body = adapter._call("arm.subscriptions.get", f"/subscriptions/{sub}", 0, "Reader", send)
             return f"{sub}: {body.get('displayName', '?')} ({body.get('state', '?')})"
+
         yield attempt("ARM subscription read", read_subscription, lambda exc: None)
 
         def cost_query(sub=sub) -> str:
             rows = list(adapter.query_cost(sub, yesterday, yesterday + timedelta(days=1), "ActualCost", ["ChargeType"]))
             return f"{sub}: {len(rows)} charge type row(s) for {yesterday} (Cost Management queries are free)"
+
         yield attempt("Cost Management query", cost_query, lambda exc: None)

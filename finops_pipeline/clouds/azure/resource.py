@@ -12,9 +12,12 @@ class AzureResource(SettingsResource):
     """Azure for the assets: an unset field takes its AZURE_* variable from the environment."""
 
     VARIABLES: ClassVar[dict[str, str]] = {
-        "usage_enabled": "AZURE_USAGE_ENABLED", "subscription_id": "AZURE_SUBSCRIPTION_ID",
-        "subscription_ids": "AZURE_SUBSCRIPTION_IDS", "tenant_id": "AZURE_TENANT_ID",
-        "resource_ids": "AZURE_RESOURCE_IDS", "max_retry_wait_seconds": "AZURE_MAX_RETRY_WAIT_SECONDS",
+        "usage_enabled": "AZURE_USAGE_ENABLED",
+        "subscription_id": "AZURE_SUBSCRIPTION_ID",
+        "subscription_ids": "AZURE_SUBSCRIPTION_IDS",
+        "tenant_id": "AZURE_TENANT_ID",
+        "resource_ids": "AZURE_RESOURCE_IDS",
+        "max_retry_wait_seconds": "AZURE_MAX_RETRY_WAIT_SECONDS",
         "resource_manager_endpoint": "AZURE_RESOURCE_MANAGER_ENDPOINT",
         "restatement_close_day": "AZURE_RESTATEMENT_CLOSE_DAY",
     }

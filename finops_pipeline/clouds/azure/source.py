@@ -119,8 +119,9 @@ class AzureSource(CloudSource):
         sleep: Callable[[float], None] = time.sleep,
     ):
         if not subscription_ids:
-            raise SettingsError("AZURE_SUBSCRIPTION_IDS", "", "a comma list of subscription ids (or set "
-                                "AZURE_SUBSCRIPTION_ID)")
+            raise SettingsError(
+                "AZURE_SUBSCRIPTION_IDS", "", "a comma list of subscription ids (or set AZURE_SUBSCRIPTION_ID)"
+            )
         self.subscription_ids = tuple(subscription_ids)
         if cost_client is None or monitor_client is None:
             if credential is None:
@@ -150,8 +151,9 @@ class AzureSource(CloudSource):
 
         options: dict[str, Any] = {}
         if settings.azure_tenant_id:
-            options.update(workload_identity_tenant_id=settings.azure_tenant_id,
-                           shared_cache_tenant_id=settings.azure_tenant_id)
+            options.update(
+                workload_identity_tenant_id=settings.azure_tenant_id, shared_cache_tenant_id=settings.azure_tenant_id
+            )
         if settings.azure_resource_manager_endpoint:
             options["disable_instance_discovery"] = True
         credential = DefaultAzureCredential(**options)
@@ -180,21 +182,28 @@ class AzureSource(CloudSource):
                 where = located.get(rid) if rid else None
                 if where is not None and where.location and where.region is None:
                     unmapped[where.location] += 1
-                rows.append({
-                    "provider": PROVIDER, "usage_date": day,
-                    "billing_account_id": sub, "sub_account_id": sub,
-                    "service_name": service or "Unassigned",
-                    "region": (where.region or where.location) if where else None,
-                    "resource_id": rid or None,
-                    "resource_name": rid.rsplit("/", 1)[-1] if rid else None,
-                    "resource_type": resource_type_of(rid) if rid else None,
-                    "charge_category": CHARGE_CATEGORIES.get(charge_type.lower(), "Adjustment"),
-                    "charge_description": charge_type,
-                    "usage_quantity": line["quantity"],
-                    "billed_cost": line["billed"], "effective_cost": line["effective"],
-                    "billing_currency": currency, "is_estimated": False,
-                    "source": COST_SOURCE, "ingested_at": ingested_at,
-                })
+                rows.append(
+                    {
+                        "provider": PROVIDER,
+                        "usage_date": day,
+                        "billing_account_id": sub,
+                        "sub_account_id": sub,
+                        "service_name": service or "Unassigned",
+                        "region": (where.region or where.location) if where else None,
+                        "resource_id": rid or None,
+                        "resource_name": rid.rsplit("/", 1)[-1] if rid else None,
+                        "resource_type": resource_type_of(rid) if rid else None,
+                        "charge_category": CHARGE_CATEGORIES.get(charge_type.lower(), "Adjustment"),
+                        "charge_description": charge_type,
+                        "usage_quantity": line["quantity"],
+                        "billed_cost": line["billed"],
+                        "effective_cost": line["effective"],
+                        "billing_currency": currency,
+                        "is_estimated": False,
+                        "source": COST_SOURCE,
+                        "ingested_at": ingested_at,
+                    }
+                )
             for day, by_currency in sub_totals.items():
                 for currency, amount in by_currency.items():
                     totals[day][currency] += amount
@@ -204,8 +213,7 @@ class AzureSource(CloudSource):
             self.api.notes["unmapped_region_values"] = ", ".join(sorted(unmapped)[:20])
         days = [start + timedelta(days=i) for i in range((end - start).days)]
         table = _cost_table(rows)
-        return CostFetch(cost=table, days=days,
-                         provider_totals={d: dict(t) for d, t in sorted(totals.items())})
+        return CostFetch(cost=table, days=days, provider_totals={d: dict(t) for d, t in sorted(totals.items())})
 
     def _subscription_cost(self, sub: str, start: date, end: date):
         """(day, charge type, resource, service, currency) -> billed/effective/quantity, and the
@@ -219,11 +227,17 @@ class AzureSource(CloudSource):
                 if cost_type == "ActualCost":
                     totals[rec["UsageDate"]][rec["Currency"]] += rec["Cost"]
             for charge_type in sorted(charge_types):
-                records = self.query_cost(sub, start, end, cost_type, ["ResourceId", "ServiceName"],
-                                          charge_type=charge_type)
+                records = self.query_cost(
+                    sub, start, end, cost_type, ["ResourceId", "ServiceName"], charge_type=charge_type
+                )
                 for rec in records:
-                    key = (rec["UsageDate"], charge_type, (rec["ResourceId"] or "").lower(),
-                           rec["ServiceName"] or "", rec["Currency"])
+                    key = (
+                        rec["UsageDate"],
+                        charge_type,
+                        (rec["ResourceId"] or "").lower(),
+                        rec["ServiceName"] or "",
+                        rec["Currency"],
+                    )
                     line = lines.setdefault(key, {"billed": Decimal(0), "effective": Decimal(0), "quantity": None})
                     line[column] += rec["Cost"]
                     if cost_type == "ActualCost" or line["quantity"] is None:
@@ -243,8 +257,9 @@ class AzureSource(CloudSource):
             located[key] = [_Located(rid, sub, where, arm_region(where)) for rid, where in sorted(seen.items())]
         return located[key]
 
-    def query_cost(self, sub: str, start: date, end: date, cost_type: str, grouping: list[str],
-                   charge_type: str | None = None) -> Iterator[dict]:
+    def query_cost(
+        self, sub: str, start: date, end: date, cost_type: str, grouping: list[str], charge_type: str | None = None
+    ) -> Iterator[dict]:
         """Every row of one Cost Management query (all nextLink pages), as dicts keyed by column
         name, with UsageDate as a date, Cost as Decimal and UsageQuantity as float."""
         if len(grouping) > 2:
@@ -253,21 +268,31 @@ class AzureSource(CloudSource):
         body: dict[str, Any] = {
             "type": cost_type,
             "timeframe": "Custom",
-            "timePeriod": {"from": f"{start.isoformat()}T00:00:00+00:00",
-                           "to": f"{(end - timedelta(days=1)).isoformat()}T23:59:59+00:00"},
+            "timePeriod": {
+                "from": f"{start.isoformat()}T00:00:00+00:00",
+                "to": f"{(end - timedelta(days=1)).isoformat()}T23:59:59+00:00",
+            },
             "dataset": {
                 "granularity": "Daily",
-                "aggregation": {"Cost": {"name": "Cost", "function": "Sum"},
-                                "UsageQuantity": {"name": "UsageQuantity", "function": "Sum"}},
+                "aggregation": {
+                    "Cost": {"name": "Cost", "function": "Sum"},
+                    "UsageQuantity": {"name": "UsageQuantity", "function": "Sum"},
+                },
                 "grouping": [{"type": "Dimension", "name": g} for g in grouping],
             },
         }
         if charge_type is not None:
-            body["dataset"]["filter"] = {"dimensions": {"name": "ChargeType", "operator": "In",
-                                                        "values": [charge_type]}}
+            body["dataset"]["filter"] = {
+                "dimensions": {"name": "ChargeType", "operator": "In", "values": [charge_type]}
+            }
         operation = "costmanagement.query.usage"
-        page = self._call(operation, scope, COST_PRICE_PER_CALL, "Cost Management Reader",
-                          lambda hook: self.cost_client.query.usage(scope, body, raw_response_hook=hook))
+        page = self._call(
+            operation,
+            scope,
+            COST_PRICE_PER_CALL,
+            "Cost Management Reader",
+            lambda hook: self.cost_client.query.usage(scope, body, raw_response_hook=hook),
+        )
         pages = 0
         while page is not None:
             pages += 1
@@ -276,8 +301,13 @@ class AzureSource(CloudSource):
             next_link = properties.get("nextLink")
             if not next_link:
                 break
-            page = self._call(operation + ".nextLink", scope, COST_PRICE_PER_CALL, "Cost Management Reader",
-                              lambda hook: self._post_json(next_link, body, hook))  # noqa: B023 - called now
+            page = self._call(
+                operation + ".nextLink",
+                scope,
+                COST_PRICE_PER_CALL,
+                "Cost Management Reader",
+                lambda hook: self._post_json(next_link, body, hook),  # noqa: B023 - called now
+            )
 
     def _post_json(self, url: str, body: dict, hook) -> dict:
         from azure.core.rest import HttpRequest
@@ -298,13 +328,19 @@ class AzureSource(CloudSource):
         for rid in self.resource_ids:
             rtype = resource_type_of(rid)
             if rtype not in self.METRICS:
-                raise SettingsError("AZURE_RESOURCE_IDS", rid, "ids of supported resource types: "
-                                    f"{', '.join(sorted(ARM_TYPES))}")
+                raise SettingsError(
+                    "AZURE_RESOURCE_IDS", rid, f"ids of supported resource types: {', '.join(sorted(ARM_TYPES))}"
+                )
             found.setdefault(rid, ResourceRef(rid, rtype, None, _subscription_of(rid)))
         return [found[k] for k in sorted(found)]
 
-    def iter_metric_frames(self, start: datetime, end: datetime, resources: list[ResourceRef] | None = None,
-                           metrics: list[str] | None = None) -> Iterator[pa.Table]:
+    def iter_metric_frames(
+        self,
+        start: datetime,
+        end: datetime,
+        resources: list[ResourceRef] | None = None,
+        metrics: list[str] | None = None,
+    ) -> Iterator[pa.Table]:
         """metrics_hourly rows for hours in [start, end): one page per call.
 
         Resources sharing subscription, region and type go in one subscription-scope call
@@ -328,8 +364,10 @@ class AzureSource(CloudSource):
             if key[0] == "one":
                 tables = [self._resource_metrics(refs[0], specs, timespan, start, end)]
             else:
-                tables = (self._batch_metrics(refs[i:i + BATCH_LIMIT], specs, timespan, start, end)
-                          for i in range(0, len(refs), BATCH_LIMIT))
+                tables = (
+                    self._batch_metrics(refs[i : i + BATCH_LIMIT], specs, timespan, start, end)
+                    for i in range(0, len(refs), BATCH_LIMIT)
+                )
             for table in tables:
                 if table is not None and table.num_rows:
                     yield table
@@ -337,14 +375,27 @@ class AzureSource(CloudSource):
     def _specs(self, resource_type: str, metrics: list[str] | None) -> list[MetricSpec]:
         return [s for s in self.METRICS.get(resource_type, []) if metrics is None or s.canonical in metrics]
 
-    def _resource_metrics(self, ref: ResourceRef, specs: list[MetricSpec], timespan: str,
-                          start: datetime, end: datetime) -> pa.Table | None:
+    def _resource_metrics(
+        self, ref: ResourceRef, specs: list[MetricSpec], timespan: str, start: datetime, end: datetime
+    ) -> pa.Table | None:
         rid = ref.resource_id.lower()
         response = self._call(
-            "monitor.metrics.list", rid, MONITOR_PRICE_PER_CALL, "Monitoring Reader",
-            lambda hook: _send_json(self.cost_client, "GET", f"{rid}/providers/Microsoft.Insights/metrics", {
-                "timespan": timespan, "interval": "PT1H", "metricnames": ",".join(s.native for s in specs),
-                "aggregation": _aggregations(specs)}, hook),
+            "monitor.metrics.list",
+            rid,
+            MONITOR_PRICE_PER_CALL,
+            "Monitoring Reader",
+            lambda hook: _send_json(
+                self.cost_client,
+                "GET",
+                f"{rid}/providers/Microsoft.Insights/metrics",
+                {
+                    "timespan": timespan,
+                    "interval": "PT1H",
+                    "metricnames": ",".join(s.native for s in specs),
+                    "aggregation": _aggregations(specs),
+                },
+                hook,
+            ),
             missing_ok=True,
         )
         if response is None:  # deleted since it was billed
@@ -359,8 +410,9 @@ class AzureSource(CloudSource):
                 _append_points(rows, ref, rid, region, spec, series.get("data"), start, end)
         return _metrics_table(rows)
 
-    def _batch_metrics(self, refs: list[ResourceRef], specs: list[MetricSpec], timespan: str,
-                       start: datetime, end: datetime) -> pa.Table:
+    def _batch_metrics(
+        self, refs: list[ResourceRef], specs: list[MetricSpec], timespan: str, start: datetime, end: datetime
+    ) -> pa.Table:
         """One subscription-scope call for resources of one type in one region.
 
         Split by ``Microsoft.ResourceId``, the answer holds a series only for the resources
@@ -370,13 +422,19 @@ class AzureSource(CloudSource):
         sub, region, rtype = refs[0].sub_account_id, refs[0].region, refs[0].resource_type
         by_id = {r.resource_id.lower(): r for r in refs}
         body = {
-            "timespan": timespan, "interval": "PT1H", "metricNames": ",".join(s.native for s in specs),
-            "aggregation": _aggregations(specs), "top": len(refs), "metricNamespace": NAMESPACES[rtype],
+            "timespan": timespan,
+            "interval": "PT1H",
+            "metricNames": ",".join(s.native for s in specs),
+            "aggregation": _aggregations(specs),
+            "top": len(refs),
+            "metricNamespace": NAMESPACES[rtype],
             "filter": " or ".join(f"Microsoft.ResourceId eq '{rid}'" for rid in by_id),
         }
         path = f"/subscriptions/{sub}/providers/Microsoft.Insights/metrics"
         response = self._call(
-            "monitor.metrics.list_at_subscription_scope_post", f"/subscriptions/{sub}", MONITOR_PRICE_PER_CALL,
+            "monitor.metrics.list_at_subscription_scope_post",
+            f"/subscriptions/{sub}",
+            MONITOR_PRICE_PER_CALL,
             "Monitoring Reader",
             lambda hook: _send_json(self.cost_client, "POST", path, {"region": region}, hook, body),
         )
@@ -386,13 +444,20 @@ class AzureSource(CloudSource):
         for metric in response.get("value") or []:
             spec = by_native.get(((metric.get("name") or {}).get("value") or "").lower())
             for series in (metric.get("timeseries") or []) if spec else []:
-                rid = next((str(m.get("value")).lower() for m in series.get("metadatavalues") or []
-                            if ((m.get("name") or {}).get("value") or "").lower() == "microsoft.resourceid"), None)
+                rid = next(
+                    (
+                        str(m.get("value")).lower()
+                        for m in series.get("metadatavalues") or []
+                        if ((m.get("name") or {}).get("value") or "").lower() == "microsoft.resourceid"
+                    ),
+                    None,
+                )
                 if rid in by_id:
                     answered.add((rid, spec.native))
                     _append_points(rows, by_id[rid], rid, region, spec, series.get("data"), start, end)
-        idle_hours = [{"timeStamp": _iso(start + timedelta(hours=h))}
-                      for h in range(int((end - start).total_seconds() // 3600))]
+        idle_hours = [
+            {"timeStamp": _iso(start + timedelta(hours=h))} for h in range(int((end - start).total_seconds() // 3600))
+        ]
         filled = 0
         for rid, ref in by_id.items():
             for spec in specs:
@@ -409,8 +474,7 @@ class AzureSource(CloudSource):
             self.api.notes[note] = str(int(self.api.notes.get(note, "0")) + count)
 
     # -- calls, retries, errors -------------------------------------------------------
-    def _call(self, operation: str, scope: str, price: Decimal, role: str, send: Callable,
-              missing_ok: bool = False):
+    def _call(self, operation: str, scope: str, price: Decimal, role: str, send: Callable, missing_ok: bool = False):
         """Run one HTTP call with our retry rules; returns its result (None: 404 and missing_ok)."""
         from azure.core.exceptions import (
             HttpResponseError,
@@ -443,14 +507,21 @@ class AzureSource(CloudSource):
                 code, message = _error_body(response)
                 if status == 404 and missing_ok and code.lower() in ("resourcenotfound", "notfound", ""):
                     return None
-                raise CloudApiError(PROVIDER, operation, _http_reason(status, code, message, scope, role),
-                                    retryable=status >= 500 or status == 429) from None
+                raise CloudApiError(
+                    PROVIDER,
+                    operation,
+                    _http_reason(status, code, message, scope, role),
+                    retryable=status >= 500 or status == 429,
+                ) from None
             except (ServiceRequestError, ServiceResponseError) as exc:
                 if transient >= MAX_TRANSIENT_RETRIES:
-                    raise CloudApiError(PROVIDER, operation,
-                                        f"could not reach Azure Resource Manager ({type(exc).__name__}) after "
-                                        f"{transient + 1} attempts; check network access to the ARM endpoint",
-                                        retryable=True) from None
+                    raise CloudApiError(
+                        PROVIDER,
+                        operation,
+                        f"could not reach Azure Resource Manager ({type(exc).__name__}) after "
+                        f"{transient + 1} attempts; check network access to the ARM endpoint",
+                        retryable=True,
+                    ) from None
                 self._wait(delays[transient])
                 transient += 1
 
@@ -476,8 +547,16 @@ def _aggregations(specs: list[MetricSpec]) -> str:
     return ",".join(sorted(needed))
 
 
-def _append_points(rows: dict[str, list], ref: ResourceRef, rid: str, region: str | None, spec: MetricSpec,
-                   points, start: datetime, end: datetime) -> None:
+def _append_points(
+    rows: dict[str, list],
+    ref: ResourceRef,
+    rid: str,
+    region: str | None,
+    spec: MetricSpec,
+    points,
+    start: datetime,
+    end: datetime,
+) -> None:
     """Add one series' hourly points to the column lists. A timestamp without values is a gap
     for a gauge (nothing measured) but zero for a counter: count metrics are emitted only
     when something happens (the reason metric definitions carry ``fillGapWithZero``), so an
@@ -518,8 +597,13 @@ def _send_json(client, method: str, path: str, params: dict[str, str], hook, bod
     datapoint, three quarters of a metrics day's CPU, and it has no public send_request."""
     from azure.core.rest import HttpRequest
 
-    request = HttpRequest(method, path, params={"api-version": METRICS_API_VERSION, **params},
-                          headers={"Accept": "application/json"}, json=body)
+    request = HttpRequest(
+        method,
+        path,
+        params={"api-version": METRICS_API_VERSION, **params},
+        headers={"Accept": "application/json"},
+        json=body,
+    )
     response = client.send_request(request, raw_response_hook=hook)
     response.raise_for_status()
     return response.json()
@@ -564,7 +648,7 @@ def resource_type_of(resource_id: str) -> str | None:
     lower = [p.lower() for p in parts]
     if "providers" not in lower:
         return None
-    rest = parts[lower.index("providers") + 1:]
+    rest = parts[lower.index("providers") + 1 :]
     # namespace/type/name[/subtype/name...] -> namespace/type[/subtype...]
     arm_type = "/".join([rest[0]] + rest[1::2]).lower() if rest else ""
     return ARM_TYPES.get(arm_type, arm_type or None)
@@ -609,11 +693,17 @@ def _records(properties: dict, cost_type: str, scope: str) -> Iterator[dict]:
     columns = [c["name"] for c in properties.get("columns") or []]
     index = {name.lower(): i for i, name in enumerate(columns)}
     cost_col = next((index[c] for c in ("cost", "pretaxcost", "costusd") if c in index), None)
-    for needed, position in (("Cost", cost_col), ("UsageDate", index.get("usagedate")),
-                             ("Currency", index.get("currency"))):
+    for needed, position in (
+        ("Cost", cost_col),
+        ("UsageDate", index.get("usagedate")),
+        ("Currency", index.get("currency")),
+    ):
         if position is None:
-            raise CloudApiError(PROVIDER, "costmanagement.query.usage",
-                                f"{cost_type} answer for {scope} has no {needed} column (columns: {columns})")
+            raise CloudApiError(
+                PROVIDER,
+                "costmanagement.query.usage",
+                f"{cost_type} answer for {scope} has no {needed} column (columns: {columns})",
+            )
     for row in properties.get("rows") or []:
         rec = {name: row[i] for i, name in enumerate(columns)}
         rec["Cost"] = Decimal(str(row[cost_col]))
@@ -643,15 +733,34 @@ def _cost_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=_COST_SCHEMA)
 
 
-_COST_SCHEMA = COST_DAILY.columns_schema([
-    "provider", "usage_date", "billing_account_id", "sub_account_id", "service_name", "region", "resource_id",
-    "resource_name", "resource_type", "charge_category", "charge_description", "usage_quantity", "billed_cost",
-    "effective_cost", "billing_currency", "is_estimated", "source", "ingested_at"])
+_COST_SCHEMA = COST_DAILY.columns_schema(
+    [
+        "provider",
+        "usage_date",
+        "billing_account_id",
+        "sub_account_id",
+        "service_name",
+        "region",
+        "resource_id",
+        "resource_name",
+        "resource_type",
+        "charge_category",
+        "charge_description",
+        "usage_quantity",
+        "billed_cost",
+        "effective_cost",
+        "billing_currency",
+        "is_estimated",
+        "source",
+        "ingested_at",
+    ]
+)
 
 
 def _metrics_table(rows: dict[str, list]) -> pa.Table:
-    schema = pa.schema([pa.field("provider", pa.string()), pa.field("usage_date", pa.date32())]
-                       + list(METRICS_HOURLY.schema))
+    schema = pa.schema(
+        [pa.field("provider", pa.string()), pa.field("usage_date", pa.date32())] + list(METRICS_HOURLY.schema)
+    )
     if not rows:
         return schema.empty_table()
     return pa.table({f.name: pa.array(rows[f.name], type=f.type) for f in schema}, schema=schema)
@@ -678,17 +787,24 @@ def _error_body(response) -> tuple[str, str]:
 def _http_reason(status: int, code: str, message: str, scope: str, role: str) -> str:
     detail = f" ({code}: {message})" if code or message else ""
     if code.lower() in ("subscriptionnotfound", "invalidsubscriptionid") or (
-            status == 404 and scope.startswith("/subscriptions/") and scope.count("/") == 2):
-        return (f"subscription {scope.split('/')[2]!r} is unknown to Azure or not in this tenant{detail}; "
-                "check AZURE_SUBSCRIPTION_IDS and AZURE_TENANT_ID")
+        status == 404 and scope.startswith("/subscriptions/") and scope.count("/") == 2
+    ):
+        return (
+            f"subscription {scope.split('/')[2]!r} is unknown to Azure or not in this tenant{detail}; "
+            "check AZURE_SUBSCRIPTION_IDS and AZURE_TENANT_ID"
+        )
     if status in (401, 403):
         what = "rejected the token" if status == 401 else "denied access"
-        return (f"Azure {what} (HTTP {status}) at scope {scope}{detail}; the identity needs the "
-                f"'{role}' role on that scope (or its subscription): az role assignment create "
-                f"--assignee <client-id> --role \"{role}\" --scope {scope}")
+        return (
+            f"Azure {what} (HTTP {status}) at scope {scope}{detail}; the identity needs the "
+            f"'{role}' role on that scope (or its subscription): az role assignment create "
+            f'--assignee <client-id> --role "{role}" --scope {scope}'
+        )
     if status == 429:
-        return (f"still throttled (HTTP 429) at {scope} after {MAX_THROTTLE_RETRIES} retries{detail}; "
-                "run fewer concurrent backfills or raise AZURE_MAX_RETRY_WAIT_SECONDS")
+        return (
+            f"still throttled (HTTP 429) at {scope} after {MAX_THROTTLE_RETRIES} retries{detail}; "
+            "run fewer concurrent backfills or raise AZURE_MAX_RETRY_WAIT_SECONDS"
+        )
     if status >= 500:
         return f"Azure kept failing (HTTP {status}) at {scope} after {MAX_TRANSIENT_RETRIES} retries{detail}"
     return f"HTTP {status} at {scope}{detail}"
@@ -707,6 +823,8 @@ def _from_credential(exc) -> bool:
 
 def _credential_reason(exc) -> str:
     first_line = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0][:300]
-    return ("could not get an Azure token from DefaultAzureCredential: set AZURE_TENANT_ID, "
-            "AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal, use a managed/workload "
-            f"identity, or run `az login` ({type(exc).__name__}: {first_line})")
+    return (
+        "could not get an Azure token from DefaultAzureCredential: set AZURE_TENANT_ID, "
+        "AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal, use a managed/workload "
+        f"identity, or run `az login` ({type(exc).__name__}: {first_line})"
+    )

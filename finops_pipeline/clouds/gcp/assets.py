@@ -9,16 +9,26 @@ from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
 from finops_pipeline.warehouse.resource import WarehouseResource
 
 
-@asset(partitions_def=DAILY, backfill_policy=WHOLE_RANGE, retry_policy=RAW_RETRY_POLICY,
-       group_name="gcp", kinds={"gcp", "parquet"})
+@asset(
+    partitions_def=DAILY,
+    backfill_policy=WHOLE_RANGE,
+    retry_policy=RAW_RETRY_POLICY,
+    group_name="gcp",
+    kinds={"gcp", "parquet"},
+)
 def gcp_cost(context: AssetExecutionContext, gcp: GcpResource, warehouse: WarehouseResource) -> MaterializeResult:
     """GCP billing export rows (gross cost, and effective cost net of credits) into cost_daily,
     from one partition-pruned, parameterized BigQuery query per run."""
     return ingest_cost(context, "gcp", GcpSource.from_settings, gcp, warehouse)
 
 
-@asset(partitions_def=DAILY, backfill_policy=WEEKLY_CHUNKS, retry_policy=RAW_RETRY_POLICY,
-       group_name="gcp", kinds={"gcp", "parquet"})
+@asset(
+    partitions_def=DAILY,
+    backfill_policy=WEEKLY_CHUNKS,
+    retry_policy=RAW_RETRY_POLICY,
+    group_name="gcp",
+    kinds={"gcp", "parquet"},
+)
 def gcp_metrics(context: AssetExecutionContext, gcp: GcpResource, warehouse: WarehouseResource) -> MaterializeResult:
     """Cloud Monitoring hourly series (ListTimeSeries, aligned server-side) into metrics_hourly."""
     return ingest_metrics(context, "gcp", GcpSource.from_settings, gcp, warehouse)

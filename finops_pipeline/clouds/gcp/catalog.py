@@ -16,20 +16,25 @@ SOURCE = "bigquery:billing_export"
 
 RESOURCE_TYPE_ALIASES = {"gke_container": "k8s_container"}
 
-CHARGE_CATEGORIES = {"regular": "Usage", "tax": "Tax", "adjustment": "Adjustment",
-                    "rounding_error": "Adjustment"}
+CHARGE_CATEGORIES = {"regular": "Usage", "tax": "Tax", "adjustment": "Adjustment", "rounding_error": "Adjustment"}
 
 METRICS: dict[str, list[MetricSpec]] = {
     "gce_instance": [
         MetricSpec("compute.googleapis.com/instance/cpu/utilization", "cpu_utilization_pct", "gauge", "Percent", 100.0),
-        MetricSpec("compute.googleapis.com/instance/network/received_bytes_count", "network_in_bytes", "counter", "Bytes"),
+        MetricSpec(
+            "compute.googleapis.com/instance/network/received_bytes_count", "network_in_bytes", "counter", "Bytes"
+        ),
         MetricSpec("compute.googleapis.com/instance/network/sent_bytes_count", "network_out_bytes", "counter", "Bytes"),
         MetricSpec("compute.googleapis.com/instance/disk/read_bytes_count", "disk_read_bytes", "counter", "Bytes"),
         MetricSpec("compute.googleapis.com/instance/disk/write_bytes_count", "disk_write_bytes", "counter", "Bytes"),
     ],
     "cloudsql_database": [
-        MetricSpec("cloudsql.googleapis.com/database/cpu/utilization", "cpu_utilization_pct", "gauge", "Percent", 100.0),
-        MetricSpec("cloudsql.googleapis.com/database/memory/utilization", "memory_utilization_pct", "gauge", "Percent", 100.0),
+        MetricSpec(
+            "cloudsql.googleapis.com/database/cpu/utilization", "cpu_utilization_pct", "gauge", "Percent", 100.0
+        ),
+        MetricSpec(
+            "cloudsql.googleapis.com/database/memory/utilization", "memory_utilization_pct", "gauge", "Percent", 100.0
+        ),
         # Each engine publishes one of these two (Cloud SQL metrics list): network/connections
         # for MySQL and SQL Server only, postgresql/num_backends for PostgreSQL.
         MetricSpec("cloudsql.googleapis.com/database/network/connections", "connections", "gauge", "Count"),

@@ -12,12 +12,18 @@ class GcpResource(SettingsResource):
     """GCP for the assets: an unset field takes its GCP_* variable from the environment."""
 
     VARIABLES: ClassVar[dict[str, str]] = {
-        "usage_enabled": "GCP_USAGE_ENABLED", "project_id": "GCP_PROJECT_ID",
-        "monitoring_projects": "GCP_MONITORING_PROJECTS", "billing_account_id": "GCP_BILLING_ACCOUNT_ID",
-        "billing_project_id": "GCP_BILLING_PROJECT_ID", "billing_dataset": "GCP_BILLING_DATASET",
-        "billing_table": "GCP_BILLING_TABLE", "billing_detailed": "GCP_BILLING_DETAILED",
-        "billing_max_bytes": "GCP_BILLING_MAX_BYTES", "monitoring_endpoint": "GCP_MONITORING_ENDPOINT",
-        "bigquery_endpoint": "GCP_BIGQUERY_ENDPOINT", "restatement_lookback_days": "GCP_RESTATEMENT_LOOKBACK_DAYS",
+        "usage_enabled": "GCP_USAGE_ENABLED",
+        "project_id": "GCP_PROJECT_ID",
+        "monitoring_projects": "GCP_MONITORING_PROJECTS",
+        "billing_account_id": "GCP_BILLING_ACCOUNT_ID",
+        "billing_project_id": "GCP_BILLING_PROJECT_ID",
+        "billing_dataset": "GCP_BILLING_DATASET",
+        "billing_table": "GCP_BILLING_TABLE",
+        "billing_detailed": "GCP_BILLING_DETAILED",
+        "billing_max_bytes": "GCP_BILLING_MAX_BYTES",
+        "monitoring_endpoint": "GCP_MONITORING_ENDPOINT",
+        "bigquery_endpoint": "GCP_BIGQUERY_ENDPOINT",
+        "restatement_lookback_days": "GCP_RESTATEMENT_LOOKBACK_DAYS",
     }
 
     usage_enabled: bool | None = None

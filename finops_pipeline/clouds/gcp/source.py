@@ -67,16 +67,33 @@ class _Identity:
 
 
 _IDENTITY = {
-    "gce_instance": _Identity(("resource.label.project_id", "resource.label.instance_id",
-                               "resource.label.zone", "metric.label.instance_name"),
-                              "resource.labels.instance_id"),
-    "cloudsql_database": _Identity(("resource.label.project_id", "resource.label.database_id",
-                                    "resource.label.region"), "resource.labels.database_id"),
-    "gcs_bucket": _Identity(("resource.label.project_id", "resource.label.bucket_name",
-                             "resource.label.location"), "resource.labels.bucket_name"),
-    "k8s_container": _Identity(("resource.label.project_id", "resource.label.location",
-                                "resource.label.cluster_name", "resource.label.namespace_name",
-                                "resource.label.pod_name"), "resource.labels.pod_name"),
+    "gce_instance": _Identity(
+        (
+            "resource.label.project_id",
+            "resource.label.instance_id",
+            "resource.label.zone",
+            "metric.label.instance_name",
+        ),
+        "resource.labels.instance_id",
+    ),
+    "cloudsql_database": _Identity(
+        ("resource.label.project_id", "resource.label.database_id", "resource.label.region"),
+        "resource.labels.database_id",
+    ),
+    "gcs_bucket": _Identity(
+        ("resource.label.project_id", "resource.label.bucket_name", "resource.label.location"),
+        "resource.labels.bucket_name",
+    ),
+    "k8s_container": _Identity(
+        (
+            "resource.label.project_id",
+            "resource.label.location",
+            "resource.label.cluster_name",
+            "resource.label.namespace_name",
+            "resource.label.pod_name",
+        ),
+        "resource.labels.pod_name",
+    ),
 }
 
 
@@ -89,27 +106,44 @@ def _zone_region(location: str) -> str:
 def _identity(rtype: str, rlabels, mlabels, system_name: str | None) -> tuple[str, str, str | None]:
     """(resource_id, resource_name, region) of one returned series."""
     if rtype == "gce_instance":
-        return (rlabels.get("instance_id", ""), mlabels.get("instance_name") or system_name or "",
-                _zone_region(rlabels.get("zone", "")) or None)
+        return (
+            rlabels.get("instance_id", ""),
+            mlabels.get("instance_name") or system_name or "",
+            _zone_region(rlabels.get("zone", "")) or None,
+        )
     if rtype == "cloudsql_database":
         db = rlabels.get("database_id", "")
         return db, db.split(":", 1)[-1], rlabels.get("region") or None
     if rtype == "gcs_bucket":
-        return rlabels.get("bucket_name", ""), rlabels.get("bucket_name", ""), \
-            (rlabels.get("location") or "").lower() or None
+        return (
+            rlabels.get("bucket_name", ""),
+            rlabels.get("bucket_name", ""),
+            (rlabels.get("location") or "").lower() or None,
+        )
     pod = rlabels.get("pod_name", "")
     return pod, pod, _zone_region(rlabels.get("location", "")) or None
 
 
 _GLOBAL_NAME = [
-    (re.compile(r"^//compute\.googleapis\.com/projects/[^/]+/zones/[^/]+/instances/([^/]+)$"),
-     "gce_instance", lambda m: m.group(1)),
-    (re.compile(r"^//cloudsql\.googleapis\.com/projects/([^/]+)/instances/([^/]+)$"),
-     "cloudsql_database", lambda m: f"{m.group(1)}:{m.group(2)}"),
-    (re.compile(r"^//storage\.googleapis\.com/projects/[^/]+/buckets/([^/]+)$"),
-     "gcs_bucket", lambda m: m.group(1)),
-    (re.compile(r"^//container\.googleapis\.com/projects/[^/]+/(?:locations|zones)/[^/]+/clusters/[^/]+"
-                r"/k8s/namespaces/[^/]+/pods/([^/]+)$"), "k8s_container", lambda m: m.group(1)),
+    (
+        re.compile(r"^//compute\.googleapis\.com/projects/[^/]+/zones/[^/]+/instances/([^/]+)$"),
+        "gce_instance",
+        lambda m: m.group(1),
+    ),
+    (
+        re.compile(r"^//cloudsql\.googleapis\.com/projects/([^/]+)/instances/([^/]+)$"),
+        "cloudsql_database",
+        lambda m: f"{m.group(1)}:{m.group(2)}",
+    ),
+    (re.compile(r"^//storage\.googleapis\.com/projects/[^/]+/buckets/([^/]+)$"), "gcs_bucket", lambda m: m.group(1)),
+    (
+        re.compile(
+            r"^//container\.googleapis\.com/projects/[^/]+/(?:locations|zones)/[^/]+/clusters/[^/]+"
+            r"/k8s/namespaces/[^/]+/pods/([^/]+)$"
+        ),
+        "k8s_container",
+        lambda m: m.group(1),
+    ),
 ]
 
 
@@ -132,26 +166,41 @@ def resource_id_from_global_name(global_name: str | None, name: str | None) -> t
 
 def _check_filter_value(what: str, value: str) -> str:
     if not value or any(c in value for c in '"\\\n\r'):
-        raise ValueError(f"{what} {value!r} cannot go into a Cloud Monitoring filter: "
-                         "it must be non-empty and contain no quotes, backslashes or line breaks")
+        raise ValueError(
+            f"{what} {value!r} cannot go into a Cloud Monitoring filter: "
+            "it must be non-empty and contain no quotes, backslashes or line breaks"
+        )
     return value
 
 
 def _monitoring_error(exc: Exception, project: str, metric_type: str) -> CloudApiError:
     op = "monitoring ListTimeSeries"
     if isinstance(exc, gexc.PermissionDenied):
-        return CloudApiError("gcp", op, f"permission denied on project {project}: grant "
-                             f"roles/monitoring.viewer on project {project} to the pipeline's "
-                             f"credentials ({exc.message})")
+        return CloudApiError(
+            "gcp",
+            op,
+            f"permission denied on project {project}: grant "
+            f"roles/monitoring.viewer on project {project} to the pipeline's "
+            f"credentials ({exc.message})",
+        )
     if isinstance(exc, gexc.NotFound):
-        return CloudApiError("gcp", op, f"project {project} was not found: check GCP_MONITORING_PROJECTS "
-                             f"and that the Cloud Monitoring API is enabled there ({exc.message})")
+        return CloudApiError(
+            "gcp",
+            op,
+            f"project {project} was not found: check GCP_MONITORING_PROJECTS "
+            f"and that the Cloud Monitoring API is enabled there ({exc.message})",
+        )
     if isinstance(exc, gexc.Unauthenticated):
-        return CloudApiError("gcp", op, "the credentials were rejected: set GOOGLE_APPLICATION_CREDENTIALS "
-                             "or run `gcloud auth application-default login`")
+        return CloudApiError(
+            "gcp",
+            op,
+            "the credentials were rejected: set GOOGLE_APPLICATION_CREDENTIALS "
+            "or run `gcloud auth application-default login`",
+        )
     if isinstance(exc, gexc.RetryError):
-        return CloudApiError("gcp", op, f"{metric_type} in project {project} kept failing after retries: "
-                             f"{exc.cause}", retryable=True)
+        return CloudApiError(
+            "gcp", op, f"{metric_type} in project {project} kept failing after retries: {exc.cause}", retryable=True
+        )
     return CloudApiError("gcp", op, f"{metric_type} in project {project}: {exc}")
 
 
@@ -161,21 +210,32 @@ class GcpSource(CloudSource):
     provider = "gcp"
     METRICS = METRICS
 
-    def __init__(self, settings: Settings, monitoring_client=None, bigquery_client=None,
-                 retry_initial_delay: float = 1.0):
+    def __init__(
+        self, settings: Settings, monitoring_client=None, bigquery_client=None, retry_initial_delay: float = 1.0
+    ):
         self.settings = settings
         self.monitoring = monitoring_client
         self.bigquery = bigquery_client
         self.api = ApiUsage()
         self.projects = tuple(settings.gcp_monitoring_projects) or (
-            (settings.gcp_project_id,) if settings.gcp_project_id else ())
+            (settings.gcp_project_id,) if settings.gcp_project_id else ()
+        )
         # Transient gRPC errors: exponential backoff with jitter, bounded to 5 minutes per call.
         self.retry = gretry.Retry(
-            predicate=gretry.if_exception_type(gexc.ServiceUnavailable, gexc.DeadlineExceeded,
-                                               gexc.ResourceExhausted, gexc.InternalServerError,
-                                               gexc.BadGateway, gexc.GatewayTimeout),
-            initial=retry_initial_delay, maximum=30.0, multiplier=2.0, timeout=300.0,
-            on_error=self._count_retry)
+            predicate=gretry.if_exception_type(
+                gexc.ServiceUnavailable,
+                gexc.DeadlineExceeded,
+                gexc.ResourceExhausted,
+                gexc.InternalServerError,
+                gexc.BadGateway,
+                gexc.GatewayTimeout,
+            ),
+            initial=retry_initial_delay,
+            maximum=30.0,
+            multiplier=2.0,
+            timeout=300.0,
+            on_error=self._count_retry,
+        )
 
     def _count_retry(self, exc: Exception) -> None:
         self.api.retries += 1
@@ -195,24 +255,35 @@ class GcpSource(CloudSource):
         try:
             if settings.gcp_monitoring_endpoint:
                 channel = grpc.insecure_channel(settings.gcp_monitoring_endpoint)
-                monitoring = monitoring_v3.MetricServiceClient(
-                    transport=MetricServiceGrpcTransport(channel=channel))
+                monitoring = monitoring_v3.MetricServiceClient(transport=MetricServiceGrpcTransport(channel=channel))
             else:
                 monitoring = monitoring_v3.MetricServiceClient()
             if settings.gcp_bigquery_endpoint:
-                bq = bigquery.Client(project=billing_project, credentials=AnonymousCredentials(),
-                                     client_options={"api_endpoint": settings.gcp_bigquery_endpoint})
+                bq = bigquery.Client(
+                    project=billing_project,
+                    credentials=AnonymousCredentials(),
+                    client_options={"api_endpoint": settings.gcp_bigquery_endpoint},
+                )
             else:
                 bq = bigquery.Client(project=billing_project)
         except DefaultCredentialsError:
-            raise CloudApiError("gcp", "authentication", "no Application Default Credentials found: set "
-                                "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run "
-                                "`gcloud auth application-default login`") from None
+            raise CloudApiError(
+                "gcp",
+                "authentication",
+                "no Application Default Credentials found: set "
+                "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run "
+                "`gcloud auth application-default login`",
+            ) from None
         return cls(settings, monitoring, bq)
 
     # -- metrics ----------------------------------------------------------------------
-    def iter_metric_frames(self, start: datetime, end: datetime, resources: list[ResourceRef] | None = None,
-                           metrics: list[str] | None = None) -> Iterator[pa.Table]:
+    def iter_metric_frames(
+        self,
+        start: datetime,
+        end: datetime,
+        resources: list[ResourceRef] | None = None,
+        metrics: list[str] | None = None,
+    ) -> Iterator[pa.Table]:
         """metrics_hourly rows for hours in [start, end): per project x metric type, pages streamed."""
         if not self.projects:
             raise SettingsError("GCP_MONITORING_PROJECTS", "", "a comma list of project ids (or set GCP_PROJECT_ID)")
@@ -222,8 +293,7 @@ class GcpSource(CloudSource):
             _check_filter_value("project", project)
             for rtype, ids in wanted.items():
                 if ids is not None:
-                    ids = sorted(ref.resource_id for ref in ids
-                                 if ref.sub_account_id in (None, project))
+                    ids = sorted(ref.resource_id for ref in ids if ref.sub_account_id in (None, project))
                     if not ids:
                         continue
                 specs = [s for s in self.METRICS[rtype] if metrics is None or s.canonical in metrics]
@@ -237,8 +307,10 @@ class GcpSource(CloudSource):
         for ref in resources:
             rtype = RESOURCE_TYPE_ALIASES.get(ref.resource_type, ref.resource_type)
             if rtype not in self.METRICS:
-                raise ValueError(f"GCP resource type {ref.resource_type!r} is not supported; use one of "
-                                 f"{sorted(self.METRICS) + sorted(RESOURCE_TYPE_ALIASES)}")
+                raise ValueError(
+                    f"GCP resource type {ref.resource_type!r} is not supported; use one of "
+                    f"{sorted(self.METRICS) + sorted(RESOURCE_TYPE_ALIASES)}"
+                )
             _check_filter_value("resource id", ref.resource_id)
             wanted[rtype].append(ref)
         return dict(wanted)
@@ -259,8 +331,11 @@ class GcpSource(CloudSource):
                 high = pa.concat_tables(self._series_pages(project, rtype, spec, start, end, ids, "ALIGN_MAX"))
                 joined = mean.rename_columns([*mean.column_names[:-1], "avg"]).join(
                     high.select(["resource_id", "hour_start", "value"]).rename_columns(
-                        ["resource_id", "hour_start", "max"]),
-                    keys=["resource_id", "hour_start"], join_type="left outer")
+                        ["resource_id", "hour_start", "max"]
+                    ),
+                    keys=["resource_id", "hour_start"],
+                    join_type="left outer",
+                )
                 _note_seen(seen, joined)
                 if joined.num_rows:
                     yield self._frame(joined, rtype, spec, project, avg=joined["avg"], max_=joined["max"])
@@ -277,13 +352,15 @@ class GcpSource(CloudSource):
                     yield self._frame(page, rtype, spec, project, sum_=page["value"])
             idle = sorted(key for key in seen if key not in has)
             if idle:
-                zeros = pa.table({
-                    "resource_id": pa.array([rid for rid, _ in idle], pa.string()),
-                    "resource_name": pa.array([seen[k][0] for k in idle], pa.string()),
-                    "region": pa.array([seen[k][1] for k in idle], pa.string()),
-                    "hour_start": pa.array([hour for _, hour in idle], pa.int64()).cast(UTC_TIMESTAMP),
-                    "value": pa.array([0.0] * len(idle), pa.float64()),
-                })
+                zeros = pa.table(
+                    {
+                        "resource_id": pa.array([rid for rid, _ in idle], pa.string()),
+                        "resource_name": pa.array([seen[k][0] for k in idle], pa.string()),
+                        "region": pa.array([seen[k][1] for k in idle], pa.string()),
+                        "hour_start": pa.array([hour for _, hour in idle], pa.int64()).cast(UTC_TIMESTAMP),
+                        "value": pa.array([0.0] * len(idle), pa.float64()),
+                    }
+                )
                 yield self._frame(zeros, rtype, spec, project, sum_=zeros["value"])
 
     def _frame(self, t: pa.Table, rtype, spec: MetricSpec, project, avg=None, max_=None, sum_=None) -> pa.Table:
@@ -296,30 +373,37 @@ class GcpSource(CloudSource):
             return pc.multiply(col.cast(pa.float64()), spec.scale) if spec.scale != 1.0 else col.cast(pa.float64())
 
         hour = t["hour_start"]
-        return pa.table({
-            "provider": pa.array(["gcp"] * n, pa.string()),
-            "usage_date": pc.cast(hour, pa.date32()),
-            "hour_start": hour,
-            "resource_id": t["resource_id"],
-            "resource_name": t["resource_name"],
-            "resource_type": pa.array([rtype] * n, pa.string()),
-            "region": t["region"],
-            "sub_account_id": pa.array([project] * n, pa.string()),
-            "metric": pa.array([spec.canonical] * n, pa.string()),
-            "native_metric": pa.array([spec.native] * n, pa.string()),
-            "unit": pa.array([spec.unit] * n, pa.string()),
-            "avg": scaled(avg), "max": scaled(max_), "min": nulls, "sum": scaled(sum_),
-            "sample_count": nulls,
-            "ingested_at": pa.array([utc_now()] * n, UTC_TIMESTAMP),
-        })
+        return pa.table(
+            {
+                "provider": pa.array(["gcp"] * n, pa.string()),
+                "usage_date": pc.cast(hour, pa.date32()),
+                "hour_start": hour,
+                "resource_id": t["resource_id"],
+                "resource_name": t["resource_name"],
+                "resource_type": pa.array([rtype] * n, pa.string()),
+                "region": t["region"],
+                "sub_account_id": pa.array([project] * n, pa.string()),
+                "metric": pa.array([spec.canonical] * n, pa.string()),
+                "native_metric": pa.array([spec.native] * n, pa.string()),
+                "unit": pa.array([spec.unit] * n, pa.string()),
+                "avg": scaled(avg),
+                "max": scaled(max_),
+                "min": nulls,
+                "sum": scaled(sum_),
+                "sample_count": nulls,
+                "ingested_at": pa.array([utc_now()] * n, UTC_TIMESTAMP),
+            }
+        )
 
     def _series_pages(self, project, rtype, spec, start, end, ids, aligner) -> Iterator[pa.Table]:
         """Each response page of one ListTimeSeries as (resource_id, name, region, hour_start, value)."""
         from google.cloud import monitoring_v3
 
         identity = _IDENTITY[rtype]
-        clauses = [f'metric.type = "{_check_filter_value("metric type", spec.native)}"',
-                   f'resource.type = "{_check_filter_value("resource type", rtype)}"']
+        clauses = [
+            f'metric.type = "{_check_filter_value("metric type", spec.native)}"',
+            f'resource.type = "{_check_filter_value("resource type", rtype)}"',
+        ]
         if ids:
             field = identity.id_label
             if rtype == "gce_instance" and not all(i.isdigit() for i in ids):
@@ -342,13 +426,13 @@ class GcpSource(CloudSource):
             pager = self.monitoring.list_time_series(request=request, retry=self.retry, timeout=60.0)
             for page in pager.pages:
                 raw = type(page).pb(page)
-                self.api.record("monitoring.ListTimeSeries",
-                                MONITORING_PRICE_PER_SERIES * len(raw.time_series))
+                self.api.record("monitoring.ListTimeSeries", MONITORING_PRICE_PER_SERIES * len(raw.time_series))
                 ids_, names, regions, hours, values = [], [], [], [], []
                 for ts in raw.time_series:
                     system_name = ts.metadata.system_labels.fields.get("name")
-                    rid, name, region = _identity(rtype, ts.resource.labels, ts.metric.labels,
-                                                  system_name.string_value if system_name else None)
+                    rid, name, region = _identity(
+                        rtype, ts.resource.labels, ts.metric.labels, system_name.string_value if system_name else None
+                    )
                     for p in ts.points:
                         hour_start = p.interval.end_time.seconds - HOUR
                         if not lo <= hour_start < hi:
@@ -361,13 +445,15 @@ class GcpSource(CloudSource):
                         regions.append(region)
                         hours.append(hour_start * 1_000_000)
                         values.append(float(getattr(p.value, kind)))
-                yield pa.table({
-                    "resource_id": pa.array(ids_, pa.string()),
-                    "resource_name": pa.array(names, pa.string()),
-                    "region": pa.array(regions, pa.string()),
-                    "hour_start": pa.array(hours, pa.int64()).cast(UTC_TIMESTAMP),
-                    "value": pa.array(values, pa.float64()),
-                })
+                yield pa.table(
+                    {
+                        "resource_id": pa.array(ids_, pa.string()),
+                        "resource_name": pa.array(names, pa.string()),
+                        "region": pa.array(regions, pa.string()),
+                        "hour_start": pa.array(hours, pa.int64()).cast(UTC_TIMESTAMP),
+                        "value": pa.array(values, pa.float64()),
+                    }
+                )
         except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
             raise _monitoring_error(exc, project, spec.native) from None
 
@@ -378,21 +464,32 @@ class GcpSource(CloudSource):
         project = s.gcp_billing_project_id or s.gcp_project_id
         name = "GCP_BILLING_PROJECT_ID" if s.gcp_billing_project_id else "GCP_PROJECT_ID"
         if not project or not _PROJECT_ID.match(project):
-            raise SettingsError(name, project or "", "a Google Cloud project id (6-30 lowercase letters, "
-                                "digits or hyphens) for the project that holds the billing export")
+            raise SettingsError(
+                name,
+                project or "",
+                "a Google Cloud project id (6-30 lowercase letters, "
+                "digits or hyphens) for the project that holds the billing export",
+            )
         if not s.gcp_billing_dataset or not _DATASET.match(s.gcp_billing_dataset):
-            raise SettingsError("GCP_BILLING_DATASET", s.gcp_billing_dataset or "",
-                                "the BigQuery dataset of the billing export (letters, digits, underscores)")
+            raise SettingsError(
+                "GCP_BILLING_DATASET",
+                s.gcp_billing_dataset or "",
+                "the BigQuery dataset of the billing export (letters, digits, underscores)",
+            )
         if s.gcp_billing_table:
             table = s.gcp_billing_table
             if not _TABLE.match(table):
-                raise SettingsError("GCP_BILLING_TABLE", table,
-                                    "a BigQuery table name (letters, digits, underscores, hyphens)")
+                raise SettingsError(
+                    "GCP_BILLING_TABLE", table, "a BigQuery table name (letters, digits, underscores, hyphens)"
+                )
         else:
             account = s.gcp_billing_account_id or ""
             if not _BILLING_ACCOUNT.match(account):
-                raise SettingsError("GCP_BILLING_ACCOUNT_ID", account,
-                                    "a billing account id like 01A2B3-C4D5E6-F7A8B9 (or set GCP_BILLING_TABLE)")
+                raise SettingsError(
+                    "GCP_BILLING_ACCOUNT_ID",
+                    account,
+                    "a billing account id like 01A2B3-C4D5E6-F7A8B9 (or set GCP_BILLING_TABLE)",
+                )
             prefix = "gcp_billing_export_resource_v1_" if s.gcp_billing_detailed else "gcp_billing_export_v1_"
             table = prefix + account.upper().replace("-", "_")
         return f"`{project}.{s.gcp_billing_dataset}.{table}`"
@@ -401,13 +498,20 @@ class GcpSource(CloudSource):
         """The billing query: identifiers validated by billing_table(), values as parameters."""
         detailed = self.settings.gcp_billing_detailed
         dims = set(group_by) if group_by is not None else {"account", "service", "region", "resource", "labels"}
-        columns = [("DATE(usage_start_time)", "usage_date"), ("billing_account_id", "billing_account_id"),
-                   ("cost_type", "cost_type"), ("currency", "currency")]
+        columns = [
+            ("DATE(usage_start_time)", "usage_date"),
+            ("billing_account_id", "billing_account_id"),
+            ("cost_type", "cost_type"),
+            ("currency", "currency"),
+        ]
         if "account" in dims:
             columns += [("project.id", "project_id"), ("project.name", "project_name")]
         if "service" in dims:
-            columns += [("service.description", "service_name"), ("sku.description", "sku"),
-                        ("usage.unit", "usage_unit")]
+            columns += [
+                ("service.description", "service_name"),
+                ("sku.description", "sku"),
+                ("usage.unit", "usage_unit"),
+            ]
         if "region" in dims:
             columns += [("location.region", "region")]
         if "resource" in dims and detailed:
@@ -428,12 +532,16 @@ class GcpSource(CloudSource):
 
     @staticmethod
     def _where() -> str:
-        return ("WHERE _PARTITIONTIME >= @partition_start AND _PARTITIONTIME < @partition_end\n"
-                "  AND usage_start_time >= @start AND usage_start_time < @end")
+        return (
+            "WHERE _PARTITIONTIME >= @partition_start AND _PARTITIONTIME < @partition_end\n"
+            "  AND usage_start_time >= @start AND usage_start_time < @end"
+        )
 
     def totals_sql(self, table: str) -> str:
-        return ("SELECT DATE(usage_start_time) AS usage_date, currency, SUM(CAST(cost AS NUMERIC)) AS cost\n"
-                f"FROM {table}\n{self._where()}\nGROUP BY usage_date, currency")
+        return (
+            "SELECT DATE(usage_start_time) AS usage_date, currency, SUM(CAST(cost AS NUMERIC)) AS cost\n"
+            f"FROM {table}\n{self._where()}\nGROUP BY usage_date, currency"
+        )
 
     def partition_window(self, start: date, end: date) -> tuple[datetime, datetime]:
         """_PARTITIONTIME bounds: a day before the usage window to GCP_RESTATEMENT_LOOKBACK_DAYS
@@ -460,12 +568,15 @@ class GcpSource(CloudSource):
         if not landed:
             return []
         table = self.billing_table()
-        sql = ("SELECT DATE(usage_start_time) AS usage_date, MAX(export_time) AS last_export\n"
-               f"FROM {table}\n{self._where()}\nGROUP BY usage_date")
+        sql = (
+            "SELECT DATE(usage_start_time) AS usage_date, MAX(export_time) AS last_export\n"
+            f"FROM {table}\n{self._where()}\nGROUP BY usage_date"
+        )
         end = max(landed) + timedelta(days=1)
         rows = self._query(sql, since, end, table)
-        return sorted(r["usage_date"] for r in rows
-                      if r["usage_date"] in landed and r["last_export"] > landed[r["usage_date"]])
+        return sorted(
+            r["usage_date"] for r in rows if r["usage_date"] in landed and r["last_export"] > landed[r["usage_date"]]
+        )
 
     def _query(self, sql: str, start: date, end: date, table: str) -> list[dict]:
         from google.cloud import bigquery
@@ -493,8 +604,7 @@ class GcpSource(CloudSource):
         except gexc.GoogleAPICallError as exc:
             raise self._bigquery_error(exc, table) from None
         billed = job.total_bytes_billed or 0
-        self.api.record("bigquery.jobs.insert",
-                        BIGQUERY_PRICE_PER_TIB * Decimal(billed) / Decimal(2**40))
+        self.api.record("bigquery.jobs.insert", BIGQUERY_PRICE_PER_TIB * Decimal(billed) / Decimal(2**40))
         self.api.bytes_scanned += job.total_bytes_processed or 0
         self.api.notes["bigquery_bytes_billed"] = str(int(self.api.notes.get("bigquery_bytes_billed", 0)) + billed)
         return rows
@@ -504,21 +614,33 @@ class GcpSource(CloudSource):
         reasons = {e.get("reason") for e in (exc.errors or []) if isinstance(e, dict)}
         project, dataset, _ = table.strip("`").split(".")
         if isinstance(exc, gexc.NotFound) or "notFound" in reasons:
-            return CloudApiError("gcp", op, f"{table} was not found: enable Billing -> Billing export -> "
-                                 f"BigQuery export ({'detailed usage cost' if self.settings.gcp_billing_detailed else 'standard usage cost'}) "
-                                 f"into dataset {dataset} of project {project}, or point GCP_BILLING_PROJECT_ID / "
-                                 f"GCP_BILLING_DATASET / GCP_BILLING_TABLE at the export. BigQuery said: {exc.message}")
+            return CloudApiError(
+                "gcp",
+                op,
+                f"{table} was not found: enable Billing -> Billing export -> "
+                f"BigQuery export ({'detailed usage cost' if self.settings.gcp_billing_detailed else 'standard usage cost'}) "
+                f"into dataset {dataset} of project {project}, or point GCP_BILLING_PROJECT_ID / "
+                f"GCP_BILLING_DATASET / GCP_BILLING_TABLE at the export. BigQuery said: {exc.message}",
+            )
         if isinstance(exc, gexc.Forbidden) or "accessDenied" in reasons:
-            return CloudApiError("gcp", op, f"permission denied: grant the pipeline's credentials "
-                                 f"roles/bigquery.jobUser on project {self.bigquery.project} (to run queries) and "
-                                 f"roles/bigquery.dataViewer on dataset {project}.{dataset} (to read the export). "
-                                 f"BigQuery said: {exc.message}")
+            return CloudApiError(
+                "gcp",
+                op,
+                f"permission denied: grant the pipeline's credentials "
+                f"roles/bigquery.jobUser on project {self.bigquery.project} (to run queries) and "
+                f"roles/bigquery.dataViewer on dataset {project}.{dataset} (to read the export). "
+                f"BigQuery said: {exc.message}",
+            )
         if "bytesBilledLimitExceeded" in reasons:
             m = re.search(r"(\d+) or higher required", exc.message or "")
             need = f"{int(m.group(1)):,} bytes" if m else "more bytes than allowed"
-            return CloudApiError("gcp", op, f"the query would bill {need}, above GCP_BILLING_MAX_BYTES="
-                                 f"{self.settings.gcp_billing_max_bytes:,}: raise GCP_BILLING_MAX_BYTES to at least "
-                                 f"that, or fetch a shorter range")
+            return CloudApiError(
+                "gcp",
+                op,
+                f"the query would bill {need}, above GCP_BILLING_MAX_BYTES="
+                f"{self.settings.gcp_billing_max_bytes:,}: raise GCP_BILLING_MAX_BYTES to at least "
+                f"that, or fetch a shorter range",
+            )
         return CloudApiError("gcp", op, f"{exc.message}")
 
 
@@ -530,22 +652,44 @@ def _cost_table(rows: list[dict]) -> pa.Table:
         resource_id, resource_type = resource_id_from_global_name(r.get("resource_global_name"), r.get("resource_name"))
         billing_account = r["billing_account_id"]
         row = {
-            "provider": "gcp", "usage_date": r["usage_date"], "billing_account_id": billing_account,
+            "provider": "gcp",
+            "usage_date": r["usage_date"],
+            "billing_account_id": billing_account,
             "sub_account_id": r.get("project_id") or billing_account,
             "sub_account_name": r.get("project_name"),
             "service_name": r.get("service_name") or "(all services)",
-            "region": r.get("region"), "resource_id": resource_id, "resource_name": r.get("resource_name"),
-            "resource_type": resource_type, "sku": r.get("sku"),
+            "region": r.get("region"),
+            "resource_id": resource_id,
+            "resource_name": r.get("resource_name"),
+            "resource_type": resource_type,
+            "sku": r.get("sku"),
             "charge_category": CHARGE_CATEGORIES.get(r["cost_type"], "Adjustment"),
             "charge_description": r["cost_type"],
-            "usage_quantity": r.get("usage_amount"), "usage_unit": r.get("usage_unit"),
-            "billed_cost": Decimal(r["cost"]), "effective_cost": Decimal(r["cost"]) + Decimal(r["credits"]),
-            "list_cost": None, "billing_currency": r["currency"],
+            "usage_quantity": r.get("usage_amount"),
+            "usage_unit": r.get("usage_unit"),
+            "billed_cost": Decimal(r["cost"]),
+            "effective_cost": Decimal(r["cost"]) + Decimal(r["credits"]),
+            "list_cost": None,
+            "billing_currency": r["currency"],
             "tags": dict((kv["key"], kv["value"]) for kv in json.loads(r.get("labels_json") or "[]")),
-            "is_estimated": False, "source": SOURCE, "ingested_at": now,
+            "is_estimated": False,
+            "source": SOURCE,
+            "ingested_at": now,
         }
-        key = tuple(row[k] for k in ("usage_date", "billing_account_id", "sub_account_id", "service_name",
-                                     "region", "resource_id", "sku", "charge_category", "billing_currency"))
+        key = tuple(
+            row[k]
+            for k in (
+                "usage_date",
+                "billing_account_id",
+                "sub_account_id",
+                "service_name",
+                "region",
+                "resource_id",
+                "sku",
+                "charge_category",
+                "billing_currency",
+            )
+        )
         if key not in merged:
             merged[key] = row
             continue
@@ -563,17 +707,43 @@ def _cost_table(rows: list[dict]) -> pa.Table:
     return pa.Table.from_pylist(out, schema=_COST_SCHEMA)
 
 
-_COST_SCHEMA = COST_DAILY.columns_schema([
-    "provider", "usage_date", "billing_account_id", "sub_account_id", "sub_account_name", "service_name", "region",
-    "resource_id", "resource_name", "resource_type", "sku", "charge_category", "charge_description", "usage_quantity",
-    "usage_unit", "billed_cost", "effective_cost", "list_cost", "billing_currency", "tags", "is_estimated", "source",
-    "ingested_at"])
+_COST_SCHEMA = COST_DAILY.columns_schema(
+    [
+        "provider",
+        "usage_date",
+        "billing_account_id",
+        "sub_account_id",
+        "sub_account_name",
+        "service_name",
+        "region",
+        "resource_id",
+        "resource_name",
+        "resource_type",
+        "sku",
+        "charge_category",
+        "charge_description",
+        "usage_quantity",
+        "usage_unit",
+        "billed_cost",
+        "effective_cost",
+        "list_cost",
+        "billing_currency",
+        "tags",
+        "is_estimated",
+        "source",
+        "ingested_at",
+    ]
+)
 
 
 def _note_seen(seen: dict, t: pa.Table) -> None:
     """Record each (resource_id, hour) of a page with the resource's name and region."""
-    for rid, hour, name, region in zip(t["resource_id"].to_pylist(), t["hour_start"].cast(pa.int64()).to_pylist(),
-                                       t["resource_name"].to_pylist(), t["region"].to_pylist()):
+    for rid, hour, name, region in zip(
+        t["resource_id"].to_pylist(),
+        t["hour_start"].cast(pa.int64()).to_pylist(),
+        t["resource_name"].to_pylist(),
+        t["region"].to_pylist(),
+    ):
         seen.setdefault((rid, hour), (name, region))
 
 
@@ -592,4 +762,4 @@ def _ceil_hour(t: datetime) -> datetime:
 
 
 def _chunks(items: list, size: int) -> list[list]:
-    return [items[i:i + size] for i in range(0, len(items), size)]
+    return [items[i : i + size] for i in range(0, len(items), size)]
