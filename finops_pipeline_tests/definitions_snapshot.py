@@ -77,6 +77,13 @@ def _retry(policy) -> dict | None:
     }
 
 
+def _columns(schema) -> str | None:
+    """The column schema the catalog shows, as one line: ``name TYPE[?]`` (``?``: nullable)."""
+    if schema is None:
+        return None
+    return ", ".join(f"{c.name} {c.type}{'?' if c.constraints.nullable else ''}" for c in schema.schema.columns)
+
+
 def _asset(defs, spec, checks: dict[str, dict[str, dict]]) -> dict:
     assets_def = defs.resolve_assets_def(spec.key)
     retry = assets_def.op.retry_policy if assets_def.is_executable else None
@@ -97,6 +104,8 @@ def _asset(defs, spec, checks: dict[str, dict[str, dict]]) -> dict:
         "backfill_policy": _backfill(assets_def.backfill_policy),
         "retry_policy": _retry(retry),
         "checks": checks.get(spec.key.to_user_string(), {}),
+        "table": spec.metadata.get("dagster/table_name"),
+        "columns": _columns(spec.metadata.get("dagster/column_schema")),
     }
 
 

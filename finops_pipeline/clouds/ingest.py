@@ -96,7 +96,10 @@ def _report(
         ) from None
     if catalog.status == "deferred":
         context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
+    # A run over several partitions records this metadata on each: a row count only for one.
+    one_partition = span[1] - span[0] == timedelta(days=1)
     meta = {
+        **({"dagster/row_count": sum(w.rows for w in writes)} if one_partition else {}),
         "status": "ingested",
         "rows": sum(w.rows for w in writes),
         "partitions_written": len(writes),

@@ -35,6 +35,7 @@ from finops_pipeline.predictions import prediction_files, read_predictions
 from finops_pipeline.settings import Settings, partition_start_date, settings_of
 from finops_pipeline.warehouse.catalog import SQL_DIR, refresh_catalog
 from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline.warehouse.metadata import table_metadata
 from finops_pipeline.warehouse.resource import WarehouseResource
 from finops_pipeline.warehouse.sql import run_sql
 
@@ -77,8 +78,11 @@ def _write_mart(
     if catalog.status == "deferred":
         context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
     context.log.info(f"{table}: {data.num_rows} rows in {len(writes)} partitions for {window_text}")
+    # A run over several partitions records this metadata on each: a row count only for one.
+    row_count = {"dagster/row_count": data.num_rows} if len(expected) == 1 else {}
     return MaterializeResult(
         metadata={
+            **row_count,
             "rows": data.num_rows,
             "partitions_written": len(writes),
             "window": window_text,
@@ -102,7 +106,7 @@ def _run_daily_mart(
     return _write_mart(context, settings, table, data, days(start, end), started, f"[{start}, {end})")
 
 
-@asset(group_name="marts", kinds={"parquet"})
+@asset(group_name="marts", kinds={"parquet"}, metadata=table_metadata("cost_predictions"))
 def cost_predictions(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """IaC predictions from FINOPS_PREDICTIONS_DIR (Infracost JSON, documented CSV). Every file
     is validated before the table is replaced, so a malformed file leaves the old predictions;
@@ -124,6 +128,7 @@ def cost_predictions(context: AssetExecutionContext, warehouse: WarehouseResourc
     return MaterializeResult(
         metadata={
             "rows": len(frame),
+            "dagster/row_count": len(frame),
             "files": MetadataValue.json(sorted({Path(f).name for f in frame["source_file"]})),
             "unmapped_rows": int(frame["service_name"].isna().sum()) if len(frame) else 0,
             "duration_seconds": round(perf_counter() - started, 3),
@@ -137,6 +142,7 @@ def cost_predictions(context: AssetExecutionContext, warehouse: WarehouseResourc
     partitions_def=DAILY,
     group_name="marts",
     kinds={"duckdb", "parquet"},
+    metadata=table_metadata("utilization_daily"),
     deps=METRICS_ASSETS + COST_ASSETS,
     automation_condition=MART_AUTOMATION,
     backfill_policy=BackfillPolicy.single_run(),
@@ -163,6 +169,7 @@ def _longest_window(seed_overrides: dict[str, Path]) -> int:
     partitions_def=DAILY,
     group_name="marts",
     kinds={"duckdb", "parquet"},
+    metadata=table_metadata("underutilized_resources"),
     deps=[
         AssetDep(k, partition_mapping=_TRAILING) for k in [AssetKey("utilization_daily")] + METRICS_ASSETS + COST_ASSETS
     ],
@@ -194,6 +201,7 @@ def underutilized_resources(context: AssetExecutionContext, warehouse: Warehouse
     partitions_def=DAILY,
     group_name="marts",
     kinds={"duckdb", "parquet"},
+    metadata=table_metadata("cost_trend_daily"),
     deps=[AssetDep(k, partition_mapping=_MONTH_TO_DATE) for k in COST_ASSETS] + [AssetKey("cost_predictions")],
     automation_condition=MART_AUTOMATION,
     backfill_policy=BackfillPolicy.single_run(),
@@ -210,6 +218,7 @@ def cost_trend_daily(context: AssetExecutionContext, warehouse: WarehouseResourc
     partitions_def=MONTHLY,
     group_name="marts",
     kinds={"duckdb", "parquet"},
+    metadata=table_metadata("cost_trend_monthly"),
     deps=[AssetKey("cost_trend_daily")],
     automation_condition=MART_AUTOMATION,
     backfill_policy=BackfillPolicy.single_run(),

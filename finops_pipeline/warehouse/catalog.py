@@ -100,6 +100,15 @@ def table_view_sql(lake: Lake, spec: TableSpec) -> str:
     return f"SELECT {cols} FROM read_parquet({_literal(lake.glob(spec.name))}, {options})"
 
 
+def comment_statements(spec: TableSpec) -> list[str]:
+    """COMMENT ON the table's view and each of its columns, from schemas.py, so a ``duckdb``
+    session sees them (``duckdb_views()``, ``duckdb_columns()``)."""
+    view = _quote(spec.name)
+    return [f"COMMENT ON VIEW {view} IS {_literal(spec.description)}"] + [
+        f"COMMENT ON COLUMN {view}.{_quote(f.name)} IS {_literal(spec.describe(f.name))}" for f in spec.full_schema
+    ]
+
+
 def seed_view_sql(path: Path) -> str:
     """A seed CSV (header row; types detected by DuckDB) as a SELECT."""
     return f"SELECT * FROM read_csv({_literal(str(Path(path).resolve()))}, header = true)"
@@ -230,7 +239,9 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
     lake = Lake(data_dir / "lake")
     views = view_definitions(lake, sql_dir)
     macros = macros_sql(sql_dir)
-    wanted = {name: _digest(select) for name, select in views.items()}
+    # A view is replaced when its SELECT or its comments change (a replaced view loses its comments).
+    comments = {name: comment_statements(spec) for name, spec in TABLES.items()}
+    wanted = {name: _digest("\n".join([select, *comments.get(name, [])])) for name, select in views.items()}
     wanted[MACROS] = _digest(macros)
     with FileLock(str(data_dir / ".catalog.lock"), timeout=600):
         try:
@@ -250,6 +261,9 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
             con.execute("BEGIN TRANSACTION")
             # Tables first: SQL views and macros may select from them.
             create_views(con, {name: views[name] for name in views if name in changed}, lake)
+            for name in changed:
+                for statement in comments.get(name, []):
+                    con.execute(statement)
             if MACROS in changed and macros:
                 con.execute(macros)
             con.executemany(

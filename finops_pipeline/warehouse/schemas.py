@@ -1,21 +1,26 @@
 """The warehouse's tables, declared once: columns, types and partition keys.
 
 Every writer conforms its data to these schemas and the catalog builds each table's
-view (even an empty one) from them. Partition columns live in the directory names
+view (even an empty one) from them. What each column means is declared here too
+(COLUMN_DESCRIPTIONS, or a table's own ``descriptions`` where the column means something
+else there): the Dagster column metadata, the catalog's comments and the column tables of
+docs/data-dictionary.md are all made from it. Partition columns live in the directory names
 (`provider=aws/usage_date=2026-11-01`), not inside the Parquet files.
 Money is DECIMAL(38, 10); time is UTC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 MONEY = pa.decimal128(38, 10)
 UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
 TAGS = pa.map_(pa.string(), pa.string())
+
+_RESOURCE_ID = "Provider resource id (EC2 instance id, GCE instance id, Azure ARM id...)"
 
 PARTITION_TYPES = {"provider": pa.string(), "usage_date": pa.date32()}
 
@@ -29,6 +34,11 @@ class TableSpec:
     partition_by: tuple[str, ...]
     key: tuple[str, ...]  # columns (partition keys included) that identify one row
     description: str
+    descriptions: Mapping[str, str] = field(default_factory=dict, hash=False)  # overrides COLUMN_DESCRIPTIONS
+
+    def describe(self, column: str) -> str:
+        """What ``column`` means in this table."""
+        return self.descriptions.get(column) or COLUMN_DESCRIPTIONS[column]
 
     @property
     def full_schema(self) -> pa.Schema:
@@ -41,6 +51,100 @@ class TableSpec:
         table), in the order given; an unknown name is a programming error."""
         declared = {f.name: f.type for f in self.full_schema}
         return pa.schema([pa.field(name, declared[name]) for name in names])
+
+
+# What a column means, by name, in every table that has it.
+COLUMN_DESCRIPTIONS: dict[str, str] = {
+    "provider": "aws, gcp or azure.",
+    "usage_date": "UTC day (partition key).",
+    "billing_account_id": "Payer/billing account (AWS payer account, GCP billing account, Azure subscription or billing account).",
+    "sub_account_id": "AWS linked account / GCP project / Azure subscription.",
+    "sub_account_name": "Display name of the sub-account where the source gives one.",
+    "service_name": "The provider's billing service name (e.g. `Amazon Elastic Compute Cloud - Compute`, `Compute Engine`, `Virtual Machines`).",
+    "service_category": "Category where the source gives one (the FOCUS view maps its own).",
+    "region": "Provider region code.",
+    "resource_id": _RESOURCE_ID + "; NULL for service-level rows.",
+    "resource_name": "Display name where known.",
+    "resource_type": "Resource type (metrics: the usage API's type names `ec2`, `gce_instance`, `virtual_machine`, ...).",
+    "sku": "Usage type / SKU.",
+    "charge_category": "Usage, Purchase, Tax, Credit or Adjustment.",
+    "charge_description": "Provider's description of the charge.",
+    "usage_quantity": "Quantity consumed, in `usage_unit`.",
+    "usage_unit": "Unit of `usage_quantity` (e.g. Hrs).",
+    "billed_cost": "Invoiced cost (unblended / gross), DECIMAL, in `billing_currency`.",
+    "effective_cost": "Amortized cost net of discounts and credits, DECIMAL.",
+    "list_cost": "Public list price x quantity where the source gives it.",
+    "billing_currency": "ISO 4217 currency of the money columns.",
+    "tags": "Resource tags/labels as MAP(VARCHAR, VARCHAR).",
+    "is_estimated": "True while the provider still marks the day as estimated.",
+    "source": "Which API produced the row.",
+    "ingested_at": "UTC time the row was written.",
+    "hour_start": "UTC start of the hour (the hour is [hour_start, hour_start + 1h)).",
+    "metric": "Canonical metric name (`cpu_utilization_pct` 0-100, `*_bytes`, `requests`, `connections`, ...).",
+    "native_metric": "The provider's own metric name.",
+    "unit": "Canonical unit.",
+    "avg": "Gauges: hourly average. Counters: hourly total / sample count.",
+    "max": "Hourly maximum.",
+    "min": "Hourly minimum.",
+    "sum": "Counters: hourly total. Gauges: avg x sample_count.",
+    "sample_count": "Datapoints aggregated into the hour.",
+    "period_start": "First day forecast (inclusive).",
+    "period_end": "Day after the last day forecast (exclusive).",
+    "mean_cost": "Forecast mean cost for [period_start, period_end).",
+    "lower_bound": "Prediction interval lower bound.",
+    "upper_bound": "Prediction interval upper bound.",
+    "month": "First day of the month predicted.",
+    "match_value": "Infracost: value of the tag named by FINOPS_TAG_MATCH_KEY; CSV: the resource_id. Matches billing rows at resource level.",
+    "predicted_monthly_cost": "The month's prediction for this row.",
+    "source_file": "File the prediction came from.",
+    "source_line": "CSV line number, or the JSON path of the Infracost resource.",
+    "source_format": "`infracost_json` or `csv`.",
+    "hours_with_data": "Distinct hours with any metric for the resource that day (coverage; 24 = complete).",
+    "cpu_avg_pct": "Average of hourly CPU averages, percent 0-100.",
+    "cpu_p95_pct": "95th percentile of the day's hourly CPU averages, percent.",
+    "cpu_max_pct": "Maximum of hourly CPU maxima, percent.",
+    "memory_avg_pct": "Average memory utilization, percent, where the resource reports it.",
+    "memory_max_pct": "Maximum memory utilization, percent.",
+    "network_in_bytes": "Bytes received (sum of hourly counters).",
+    "network_out_bytes": "Bytes sent.",
+    "disk_read_bytes": "Bytes read from disk.",
+    "disk_write_bytes": "Bytes written to disk.",
+    "requests": "Requests (load balancers, App Service).",
+    "invocations": "Function invocations.",
+    "errors": "Function errors.",
+    "connections_avg": "Average database/LB connections.",
+    "connections_max": "Maximum connections.",
+    "rule_id": "Rule that fired (a row of the rules seed).",
+    "action": "`shutdown` or `resize`.",
+    "rule_source": "Title of the provider documentation the rule follows.",
+    "rule_source_url": "Its URL.",
+    "window_start": "First day of the evaluation window (inclusive).",
+    "window_end": "Day after the as-of day (exclusive).",
+    "window_days": "Window length in days.",
+    "days_with_data": "Days in the window with any hourly data.",
+    "coverage": "hours_with_data / (window_days x 24).",
+    "confidence": "`high` when coverage >= FINOPS_METRICS_COVERAGE_FLOOR (default 0.9), `medium` >= 0.5, else `low`.",
+    "days_matched": "Day-counting rules: days meeting the day criteria; NULL for window rules.",
+    "evidence": "Human-readable summary of the measures the rule looked at.",
+    "trailing_30d_cost": "Effective cost of the resource over the 30 days ending on the as-of day (resource-level billing only).",
+    "monthly_run_rate": "Average daily effective cost over days with cost x 730/24.",
+    "estimated_monthly_savings": "monthly_run_rate x the rule's savings_fraction (shutdown 1.0, resize 0.5).",
+    "actual_cost": "Billed cost (all charge categories) that lands in this row.",
+    "predicted_cost": "Daily: predicted monthly / days in month. Monthly: the month's prediction.",
+    "forecast_cost": "Provider forecast (service-level rows only) from the latest forecast made on or before the day.",
+    "variance": "Daily: actual - predicted. Monthly: projected month end - predicted.",
+    "variance_pct": "variance / predicted.",
+    "mtd_actual_cost": "Actual from the 1st of the month to this day.",
+    "mtd_predicted_cost": "Predicted monthly x day of month / days in month.",
+    "mtd_variance": "Month-to-date actual - prorated prediction.",
+    "mtd_variance_pct": "mtd_variance / mtd_predicted_cost.",
+    "projected_month_end_cost": "Run-rate projection: month-to-date actual / days elapsed x days in month.",
+    "status": "`on_track` (within +-10%), `over`, `under`, or `no_prediction`.",
+    "as_of_date": "Last day with billing for the provider in the month.",
+    "days_in_month": "Days in the month.",
+    "days_elapsed": "Day of month of as_of_date.",
+    "prorated_predicted_cost": "Predicted x days_elapsed / days_in_month.",
+}
 
 
 def _f(name: str, type_: pa.DataType, nullable: bool = True) -> pa.Field:
@@ -99,6 +203,7 @@ METRICS_HOURLY = TableSpec(
     description="One row per provider x resource x canonical metric x UTC hour.",
     partition_by=("provider", "usage_date"),
     key=("provider", "usage_date", "resource_id", "metric", "hour_start"),
+    descriptions={"resource_id": _RESOURCE_ID + "."},
     schema=pa.schema(
         [
             _f("hour_start", UTC_TIMESTAMP, False),
@@ -128,6 +233,11 @@ COST_FORECAST = TableSpec(
     ),
     partition_by=("provider", "usage_date"),
     key=("provider", "usage_date", "sub_account_id", "service_name", "period_start"),
+    descriptions={
+        "sub_account_id": "AWS linked account the forecast covers; NULL for a forecast of the whole payer account.",
+        "service_name": "Billing service the forecast covers; NULL for a forecast of all services.",
+        "metric": "The cost measure forecast (Cost Explorer's `UNBLENDED_COST`, comparable with billed_cost).",
+    },
     schema=pa.schema(
         [
             _f("sub_account_id", pa.string()),
@@ -181,6 +291,7 @@ UTILIZATION_DAILY = TableSpec(
     ),
     partition_by=("usage_date",),
     key=("usage_date", "provider", "resource_id"),
+    descriptions={"resource_id": _RESOURCE_ID + "."},
     schema=pa.schema(
         [
             _f("provider", pa.string(), False),
@@ -219,6 +330,16 @@ UNDERUTILIZED_RESOURCES = TableSpec(
     ),
     partition_by=("usage_date",),
     key=("usage_date", "provider", "resource_id", "rule_id"),
+    descriptions={
+        "resource_id": _RESOURCE_ID + ".",
+        "hours_with_data": "Distinct hours with any metric for the resource over the window.",
+        "cpu_avg_pct": ("Average of the window's daily CPU averages (utilization_daily.cpu_avg_pct), percent 0-100."),
+        "cpu_p95_pct": (
+            "95th percentile of hourly CPU maxima over the window, for resource types that a rule with "
+            "an hourly criterion covers (shipped: Azure and GCP VMs); NULL for the others, whose rules "
+            "are evaluated on day totals only."
+        ),
+    },
     schema=pa.schema(
         [
             _f("provider", pa.string(), False),

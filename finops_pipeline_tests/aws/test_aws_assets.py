@@ -64,6 +64,7 @@ def test_three_day_range_lands_in_one_run_with_the_providers_totals(fleet, aws_e
     assert cost_meta["api_calls"].value >= 1
     assert cost_meta["estimated_api_cost_usd"].value > 0
     assert cost_meta["rows"].value == con.execute("SELECT count(*) FROM cost_daily").fetchone()[0]
+    assert "dagster/row_count" not in cost_meta  # recorded on each of the 3 partitions: no per-partition count
     assert "preview" in cost_meta and "duration_seconds" in cost_meta
     totals = cost_meta["provider_totals"].value
     assert Decimal(totals[START.isoformat()]["USD"]) == fleet.daily_total("aws", START)["USD"]
@@ -248,9 +249,12 @@ def test_resources_configure_a_run_over_the_environment(fleet, aws_env, data_dir
 
     assert {"aws", "gcp", "azure", "warehouse"} <= set(defs.resources)
     elsewhere = tmp_path / "elsewhere"
-    assert materialize(
+    one_day = materialize(
         [aws_cost], partition_key=START.isoformat(), resources={"warehouse": WarehouseResource(data_dir=str(elsewhere))}
-    ).success
+    )
+    assert one_day.success
+    landed = _catalog(elsewhere).execute("SELECT count(*) FROM cost_daily").fetchone()[0]
+    assert one_day.asset_materializations_for_node("aws_cost")[0].metadata["dagster/row_count"].value == landed > 0
     assert [p.parent.name for p in (elsewhere / "lake" / "cost_daily" / "provider=aws").glob("*/part.parquet")] == [
         f"usage_date={START.isoformat()}"
     ]

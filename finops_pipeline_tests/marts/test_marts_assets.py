@@ -65,14 +65,18 @@ def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
     failure = next(e for e in failed.all_events if e.is_step_failure).step_failure_data.error.message
     assert "utilization_daily is missing for 14 day(s) with metrics (2026-03-01 .. 2026-03-14)" in failure
     assert not Lake(warehouse / "lake").partitions("underutilized_resources")
-    assert materialize(
+    backfill = materialize(
         daily_assets,
         selection=[marts.utilization_daily.key],
         tags={
             "dagster/asset_partition_range_start": "2026-03-01",
             "dagster/asset_partition_range_end": (DAY - timedelta(days=1)).isoformat(),
         },
-    ).success
+    )
+    assert backfill.success
+    # A range run's metadata is recorded on each of its 13 partitions: rows, but no per-partition row count.
+    ranged = backfill.get_asset_materialization_events()[0].materialization.metadata
+    assert ranged["rows"].value == 13 * 36 and "dagster/row_count" not in ranged
     checks = list(mart_checks.defs.asset_checks)
     result = materialize(
         daily_assets + [marts.cost_predictions] + checks,
@@ -82,6 +86,7 @@ def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
     assert result.success
     meta = {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert meta["utilization_daily"]["rows"].value == 36 and meta["utilization_daily"]["partitions_written"].value == 1
+    assert meta["utilization_daily"]["dagster/row_count"].value == 36
     assert meta["underutilized_resources"]["rows"].value == 11
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks == {

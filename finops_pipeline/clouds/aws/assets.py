@@ -6,6 +6,7 @@ from finops_pipeline.clouds.aws.resource import AwsResource
 from finops_pipeline.clouds.aws.source import AwsSource
 from finops_pipeline.clouds.ingest import RAW_RETRY_POLICY, ingest_cost, ingest_metrics
 from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
+from finops_pipeline.warehouse.metadata import table_metadata
 from finops_pipeline.warehouse.resource import WarehouseResource
 
 
@@ -15,6 +16,7 @@ from finops_pipeline.warehouse.resource import WarehouseResource
     retry_policy=RAW_RETRY_POLICY,
     group_name="aws",
     kinds={"aws", "parquet"},
+    metadata=table_metadata("cost_daily", "cost_forecast"),
 )
 def aws_cost(context: AssetExecutionContext, aws: AwsResource, warehouse: WarehouseResource) -> MaterializeResult:
     """Cost Explorer daily cost (unblended = billed, amortized = effective) into cost_daily,
@@ -28,6 +30,7 @@ def aws_cost(context: AssetExecutionContext, aws: AwsResource, warehouse: Wareho
     retry_policy=RAW_RETRY_POLICY,
     group_name="aws",
     kinds={"aws", "parquet"},
+    metadata=table_metadata("metrics_hourly"),
 )
 def aws_metrics(context: AssetExecutionContext, aws: AwsResource, warehouse: WarehouseResource) -> MaterializeResult:
     """CloudWatch hourly metrics (GetMetricData, batched) into metrics_hourly."""

@@ -12,6 +12,7 @@ from finops_pipeline.clouds.azure.resource import AzureResource
 from finops_pipeline.clouds.azure.source import AzureSource
 from finops_pipeline.clouds.ingest import RAW_RETRY_POLICY, ingest_cost, ingest_metrics
 from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
+from finops_pipeline.warehouse.metadata import table_metadata
 from finops_pipeline.warehouse.resource import WarehouseResource
 
 
@@ -21,6 +22,7 @@ from finops_pipeline.warehouse.resource import WarehouseResource
     retry_policy=RAW_RETRY_POLICY,
     group_name="azure",
     kinds={"azure", "parquet"},
+    metadata=table_metadata("cost_daily", "cost_forecast"),
 )
 def azure_cost(context: AssetExecutionContext, azure: AzureResource, warehouse: WarehouseResource) -> MaterializeResult:
     """Azure Cost Management daily cost per subscription (ActualCost = billed, AmortizedCost =
@@ -34,6 +36,7 @@ def azure_cost(context: AssetExecutionContext, azure: AzureResource, warehouse: 
     retry_policy=RAW_RETRY_POLICY,
     group_name="azure",
     kinds={"azure", "parquet"},
+    metadata=table_metadata("metrics_hourly"),
 )
 def azure_metrics(
     context: AssetExecutionContext, azure: AzureResource, warehouse: WarehouseResource

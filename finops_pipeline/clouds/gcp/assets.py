@@ -6,6 +6,7 @@ from finops_pipeline.clouds.gcp.resource import GcpResource
 from finops_pipeline.clouds.gcp.source import GcpSource
 from finops_pipeline.clouds.ingest import RAW_RETRY_POLICY, ingest_cost, ingest_metrics
 from finops_pipeline.defs.partitions import DAILY, WEEKLY_CHUNKS, WHOLE_RANGE
+from finops_pipeline.warehouse.metadata import table_metadata
 from finops_pipeline.warehouse.resource import WarehouseResource
 
 
@@ -15,6 +16,7 @@ from finops_pipeline.warehouse.resource import WarehouseResource
     retry_policy=RAW_RETRY_POLICY,
     group_name="gcp",
     kinds={"gcp", "parquet"},
+    metadata=table_metadata("cost_daily", "cost_forecast"),
 )
 def gcp_cost(context: AssetExecutionContext, gcp: GcpResource, warehouse: WarehouseResource) -> MaterializeResult:
     """GCP billing export rows (gross cost, and effective cost net of credits) into cost_daily,
@@ -28,6 +30,7 @@ def gcp_cost(context: AssetExecutionContext, gcp: GcpResource, warehouse: Wareho
     retry_policy=RAW_RETRY_POLICY,
     group_name="gcp",
     kinds={"gcp", "parquet"},
+    metadata=table_metadata("metrics_hourly"),
 )
 def gcp_metrics(context: AssetExecutionContext, gcp: GcpResource, warehouse: WarehouseResource) -> MaterializeResult:
     """Cloud Monitoring hourly series (ListTimeSeries, aligned server-side) into metrics_hourly."""
