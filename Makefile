@@ -9,7 +9,7 @@ UV_VERSION ?= 0.13.9
 UV := $(BIN)/uv
 LOCK := requirements.lock
 
-.PHONY: install demo test lint format lock ui bench validate clean-demo
+.PHONY: install demo test test-fast coverage lint format lock ui bench validate clean-demo
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ demo: $(STAMP)  ## build the demo warehouse on the simulated clouds (last 30 day
 
 test: lint  ## lint, then the whole test suite
 	$(BIN)/pytest -q
+
+test-fast: lint  ## the suite without the tests marked slow (the dagster dev backfill, the benchmark smoke)
+	$(BIN)/pytest -q -m "not slow"
+
+coverage: $(STAMP)  ## the whole suite with line and branch coverage per module (pyproject.toml [tool.coverage])
+	$(BIN)/pytest -q --cov --cov-branch --cov-report=term-missing:skip-covered
 
 lint: $(STAMP)  ## ruff's lint rules and format (pyproject.toml [tool.ruff])
 	$(BIN)/ruff check .

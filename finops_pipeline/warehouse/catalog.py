@@ -250,9 +250,14 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
             if not changed:
                 return CatalogRefresh("unchanged")
             con = duckdb.connect(str(path))
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        except duckdb.Error as exc:
             if not _is_held_elsewhere(exc):
-                raise
+                # Not a lock: the file itself (truncated copy, other DuckDB version). A retry
+                # would meet it again, so the run fails once with the fix.
+                raise CatalogError(
+                    f"{path} cannot be opened ({str(exc).splitlines()[0]}): move it aside or delete it; "
+                    "the next run re-creates its views over the lake (the lake is not in it)"
+                ) from None
             reason = f"{path} is open in another process; views will be refreshed by the next run"
             log.warning("catalog refresh deferred: %s", reason)
             return CatalogRefresh("deferred", reason=reason)

@@ -43,10 +43,36 @@ def rsps():
         yield mock
 
 
+def instance_discovery(rsps) -> None:
+    """MSAL's instance discovery, which it calls after a refused token request: unanswered, the
+    credential's HTTP retries sleep ~5 s. Body as documented in "Custom authority aliases" (MSAL
+    .NET docs: preferred_network, preferred_cache, aliases of the public cloud)."""
+    rsps.get(
+        re.compile(rf"{re.escape(LOGIN)}/common/discovery/instance\?.*"),
+        json={
+            "tenant_discovery_endpoint": f"{LOGIN}/common/v2.0/.well-known/openid-configuration",
+            "api-version": "1.1",
+            "metadata": [
+                {
+                    "preferred_network": "login.microsoftonline.com",
+                    "preferred_cache": "login.windows.net",
+                    "aliases": [
+                        "login.microsoftonline.com",
+                        "login.windows.net",
+                        "login.microsoft.com",
+                        "sts.windows.net",
+                    ],
+                }
+            ],
+        },
+    )
+
+
 @pytest.fixture
 def entra(rsps, api):
     """The Entra ID endpoints ClientSecretCredential uses: OpenID discovery and the token POST."""
     base = f"{LOGIN}/{TENANT_ID}"
+    instance_discovery(rsps)
     rsps.get(
         f"{base}/v2.0/.well-known/openid-configuration",
         json={

@@ -18,6 +18,8 @@ from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
 
+from .conftest import instance_discovery
+
 SUB = AZURE_SUBSCRIPTIONS[0]
 COST_URL = re.compile(
     r"https://management\.azure\.com/+subscriptions/[^/]+/providers/Microsoft\.CostManagement/query.*"
@@ -258,9 +260,11 @@ def test_a_rejected_secret_fails_clearly_without_showing_it(rsps, api, credentia
         status=401,
         json={"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."},
     )
+    instance_discovery(rsps)
     with pytest.raises(CloudApiError) as raised:
         make_adapter().fetch_cost(*DAYS)
     assert "AZURE_CLIENT_SECRET" in str(raised.value)
+    assert "AADSTS7000215: Invalid client secret provided." in str(raised.value)  # Entra's answer, not a network error
     assert api.client_secret not in str(raised.value)
 
 

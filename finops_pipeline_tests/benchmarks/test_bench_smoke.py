@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -20,6 +22,7 @@ def _ratios(node):
                 yield from _ratios(value)
 
 
+@pytest.mark.slow  # 30-70 s: `make test-fast` leaves it out, `make test` runs it
 def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
     out = tmp_path / "latest.json"
     done = subprocess.run(

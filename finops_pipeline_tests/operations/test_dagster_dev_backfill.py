@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from finops_pipeline.simulator.clouds import simulated_clouds
 
@@ -95,6 +96,7 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=10)
 
 
+@pytest.mark.slow  # 30-70 s: `make test-fast` leaves it out, `make test` runs it
 def test_backfill_of_three_days_through_graphql_lands_in_lake_and_catalog(tmp_path, fleet):
     home, data_dir, log = tmp_path / "dagster_home", tmp_path / "data", tmp_path / "dagster-dev.log"
     home.mkdir()

@@ -165,7 +165,8 @@ class AwsSource(CloudSource):
 
     def _default_client(self, service: str, region: str, credentials=None):
         config = Config(
-            retries={"max_attempts": self.settings.aws_max_attempts, "mode": "adaptive"},
+            # total_max_attempts counts the first call, as AWS_MAX_ATTEMPTS does (max_attempts counts only retries).
+            retries={"total_max_attempts": self.settings.aws_max_attempts, "mode": "adaptive"},
             user_agent_extra="finops-pipeline",
         )
         return self._session(credentials).client(service, region_name=region, config=config)
