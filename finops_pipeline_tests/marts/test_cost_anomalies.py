@@ -25,11 +25,12 @@ import pytest
 
 from finops_pipeline.defs import mart_checks, marts
 from finops_pipeline.defs.mart_checks import duplicate_keys, null_keys
+from finops_pipeline.simulator.fleet import build_fleet, is_runaway_day
 from finops_pipeline.warehouse.catalog import SQL_DIR, connect_lake
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.schemas import TABLES
 from finops_pipeline.warehouse.sql import run_sql
-from finops_pipeline_tests.marts.fleet_lake import INGESTED
+from finops_pipeline_tests.marts.fleet_lake import INGESTED, cost_table
 from finops_pipeline_tests.runs import materialize
 
 FIRST = date(2026, 2, 23)  # a Monday
@@ -196,3 +197,27 @@ def test_asset_writes_the_day_partitions_and_passes_its_key_check(data_dir):
     assert con.execute(
         "SELECT service_name, severity FROM cost_anomalies WHERE status = 'spike' ORDER BY 1"
     ).fetchall() == [("Mild", "low"), ("Modest", "medium"), ("Spike", "high")]
+
+
+def test_a_demo_sized_month_of_the_fleet_flags_the_injected_runaway_and_nothing_else(tmp_path):
+    """30 days of the simulated bill: the runaway Lambda days with 14 days of history before them
+    are high spikes naming the function; every other series is normal or still too short."""
+    fleet = build_fleet()
+    lake = Lake(tmp_path / "lake")
+    start, end = date(2026, 2, 1), date(2026, 3, 3)
+    for provider in ("aws", "gcp", "azure"):
+        for i in range((end - start).days):
+            lake.write_partitions("cost_daily", cost_table(fleet, provider, start + timedelta(days=i)))
+    rows = run_sql("cost_anomalies", lake, {"start": start, "end": end, "baseline_days": 28}).to_pandas()
+    flagged = rows[~rows.status.isin(["normal", "insufficient_history"])]
+    keys = ["usage_date", "provider", "sub_account_id", "service_name", "status", "severity"]
+    assert list(flagged[keys].itertuples(index=False, name=None)) == [
+        (date(2026, 2, 16), "aws", "111111111111", "AWS Lambda", "spike", "high"),
+        (date(2026, 2, 26), "aws", "111111111111", "AWS Lambda", "spike", "high"),
+    ]
+    assert [is_runaway_day(d) for d in (date(2026, 2, 6), date(2026, 2, 16), date(2026, 2, 26))] == [True] * 3
+    runaway = next(r for r in fleet.resources if r.runaway)
+    assert [t["resource_id"] for t in flagged.iloc[0].top_resources] == [runaway.resource_id]
+    # 6 February ran away too, but with 5 days of billing before it: reported, not alarmed.
+    early = _row(rows[rows.sub_account_id == "111111111111"], "AWS Lambda", date(2026, 2, 6))
+    assert early.status == "insufficient_history"
