@@ -175,8 +175,8 @@ def _command(name: str) -> str:
 
 
 def demo_summary(con: duckdb.DuckDBPyConnection) -> str:
-    """Top 5 underutilized resources (latest as-of day) and the latest month's predicted vs
-    actual per cloud, as plain text for ``make demo``."""
+    """Top 5 underutilized resources (latest as-of day), the latest month's predicted vs actual
+    per cloud and the cost anomalies (spikes and drops), as plain text for ``make demo``."""
     top = con.execute("""
         SELECT rule_id AS rule, provider, coalesce(resource_name, resource_id) AS resource, confidence,
                format('{:.2f} {}', estimated_monthly_savings, billing_currency) AS savings_per_month, evidence
@@ -197,11 +197,21 @@ def demo_summary(con: duckdb.DuckDBPyConnection) -> str:
         WHERE usage_date = (SELECT max(usage_date) FROM cost_trend_monthly)
         GROUP BY provider, billing_currency ORDER BY provider, billing_currency
     """).df()
+    anomalies = con.execute("""
+        SELECT usage_date AS day, provider AS cloud, sub_account_id AS account, service_name AS service,
+               status, severity, format('{:.2f}', actual_cost) AS actual, format('{:.2f}', expected_cost) AS expected,
+               billing_currency AS currency, top_resources[1].resource_id AS top_resource
+        FROM cost_anomalies WHERE status IN ('spike', 'drop')
+        ORDER BY usage_date DESC, abs(deviation) DESC LIMIT 10
+    """).df()
     parts = [
         "Top 5 underutilized resources (estimated monthly savings):",
         top.to_string(index=False) if len(top) else "  none flagged",
         "",
         "This month, predicted vs actual per cloud:",
         month.to_string(index=False) if len(month) else "  no trend rows yet",
+        "",
+        "Cost anomalies (latest first; 14 days of billing needed before a day is judged):",
+        anomalies.to_string(index=False) if len(anomalies) else "  none flagged",
     ]
     return "\n".join(parts)

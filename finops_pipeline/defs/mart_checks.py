@@ -5,6 +5,7 @@ import duckdb
 from dagster import AssetCheckResult, Definitions, MetadataValue, asset_check
 
 from finops_pipeline.defs.marts import (
+    cost_anomalies,
     cost_trend_daily,
     cost_trend_monthly,
     underutilized_resources,
@@ -154,6 +155,11 @@ def cost_trend_monthly_keys(warehouse: WarehouseResource) -> AssetCheckResult:
     return _key_check("cost_trend_monthly", warehouse)
 
 
+@asset_check(asset=cost_anomalies, description="Key unique and non-null.")
+def cost_anomalies_keys(warehouse: WarehouseResource) -> AssetCheckResult:
+    return _key_check("cost_anomalies", warehouse)
+
+
 defs = Definitions(
     asset_checks=[
         utilization_daily_keys,
@@ -163,5 +169,6 @@ defs = Definitions(
         cost_trend_daily_keys,
         cost_trend_daily_totals,
         cost_trend_monthly_keys,
+        cost_anomalies_keys,
     ],
 )

@@ -42,6 +42,7 @@ from finops_pipeline.warehouse.sql import run_sql
 COST_ASSETS = [AssetKey(f"{p}_cost") for p in PROVIDERS]
 METRICS_ASSETS = [AssetKey(f"{p}_metrics") for p in PROVIDERS]
 TREND_TOLERANCE = 0.10  # within +-10% of the prediction a trend is on_track
+BASELINE_DAYS = 28  # cost_anomalies: each day against the previous 4 weeks
 LOOKBACK_DAYS = 30  # trailing cost for savings; the longest rule window (Cloud SQL) is 30 days
 
 MONTHLY = MonthlyPartitionsDefinition(
@@ -61,6 +62,7 @@ MART_AUTOMATION = (
 ).with_label("eager_with_restatements")
 
 _TRAILING = TimeWindowPartitionMapping(start_offset=-(LOOKBACK_DAYS - 1), allow_nonexistent_upstream_partitions=True)
+_BASELINE = TimeWindowPartitionMapping(start_offset=-BASELINE_DAYS, allow_nonexistent_upstream_partitions=True)
 _MONTH_TO_DATE = TimeWindowPartitionMapping(start_offset=-31, allow_nonexistent_upstream_partitions=True)
 
 
@@ -240,6 +242,29 @@ def cost_trend_monthly(context: AssetExecutionContext, warehouse: WarehouseResou
     return _write_mart(context, settings, "cost_trend_monthly", data, months, started, f"[{start}, {end})")
 
 
+@asset(
+    partitions_def=DAILY,
+    group_name="marts",
+    kinds={"duckdb", "parquet"},
+    metadata=table_metadata("cost_anomalies"),
+    deps=[AssetDep(k, partition_mapping=_BASELINE) for k in COST_ASSETS],
+    automation_condition=MART_AUTOMATION,
+    backfill_policy=BackfillPolicy.single_run(),
+)
+def cost_anomalies(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
+    """Each day's billed cost per provider, account, service and currency against its own median
+    over the previous 28 days (same weekday where the history allows): expected, deviation, robust
+    z-score, status and severity (thresholds: the seed anomaly_thresholds), resources that moved."""
+    return _run_daily_mart(context, settings_of(warehouse), "cost_anomalies", {"baseline_days": BASELINE_DAYS})
+
+
 defs = Definitions(
-    assets=[cost_predictions, utilization_daily, underutilized_resources, cost_trend_daily, cost_trend_monthly],
+    assets=[
+        cost_predictions,
+        utilization_daily,
+        underutilized_resources,
+        cost_trend_daily,
+        cost_trend_monthly,
+        cost_anomalies,
+    ],
 )

@@ -21,6 +21,21 @@ import numpy as np
 
 CENT = Decimal("0.000001")
 
+# The injected anomaly the demo's cost_anomalies must flag: one AWS Lambda function runs away
+# in a recursive loop ("Unintentional recursive loops can result in unexpected charges":
+# AWS Lambda docs, Use Lambda recursive loop detection to prevent infinite loops,
+# https://docs.aws.amazon.com/lambda/latest/dg/invocation-recursion.html) on one UTC day in every
+# RUNAWAY_PERIOD_DAYS, billing and invoking RUNAWAY_FACTOR times its usual day. The period is not
+# a multiple of 7, so a same-weekday baseline never holds an earlier runaway day.
+RUNAWAY_PERIOD_DAYS = 10
+RUNAWAY_FACTOR = 200
+
+
+def is_runaway_day(day: date) -> bool:
+    """Whether the runaway Lambda function (SimResource.runaway) runs away on this UTC day."""
+    return day.toordinal() % RUNAWAY_PERIOD_DAYS == 3
+
+
 # profile -> metric family -> typical hourly level (canonical units).
 _LEVELS: dict[str, dict[str, float]] = {
     "busy": {"pct": 55.0, "bytes": 2.5e8, "count": 5_000.0, "connections": 40.0, "ms": 120.0, "storage": 5e11},
@@ -61,6 +76,11 @@ class SimResource:
     discount: Decimal = Decimal("0")  # effective = billed * (1 - discount)
     tags: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     numeric_id: str | None = None  # GCP instance_id where the API keys by number
+    runaway: bool = False  # bills and runs RUNAWAY_FACTOR times its day when is_runaway_day
+
+    def usage_factor(self, day: date) -> int:
+        """How many times its usual usage the resource has on a day (the injected runaway)."""
+        return RUNAWAY_FACTOR if self.runaway and is_runaway_day(day) else 1
 
     def profile_on(self, day: date) -> str:
         """The profile in force on a day ('intermittent' is idle on 5 days of every 14)."""
@@ -214,6 +234,8 @@ class Fleet:
         profile = resource.profile_on(day)
         family = _family(metric)
         level = _LEVELS["idle" if profile == "idle" else profile][family]
+        if metric == "invocations":
+            level *= resource.usage_factor(day)
         hours = np.arange(24)
         diurnal = 1.0 + (0.0 if family == "storage" else 0.35 * np.sin((hours - 9) / 24 * 2 * np.pi))
         noise = rng.uniform(0.8, 1.2, 24)
@@ -238,9 +260,10 @@ class Fleet:
         """The day's bill for one provider: usage per resource, plus tax/credit lines."""
         lines = []
         for r in self.of(provider):
-            usage_hours = 24.0
+            factor = r.usage_factor(day)
+            usage_hours = 24.0 * factor
             jitter = Decimal(_u32(self.seed, r.resource_id, day.toordinal()) % 200 - 100) / Decimal(10_000)
-            billed = (r.hourly_cost * Decimal(24) * (1 + jitter)).quantize(CENT)
+            billed = (r.hourly_cost * Decimal(24 * factor) * (1 + jitter)).quantize(CENT)
             effective = (billed * (1 - r.discount)).quantize(CENT)
             lines.append(
                 CostLine(
@@ -326,6 +349,7 @@ def build_fleet(scale: int = 1, seed: int = 7) -> Fleet:
                         "finops_id": f"{provider}-{rtype}-{index:03d}",
                     },
                     numeric_id=numeric,
+                    runaway=provider == "aws" and rtype == "lambda" and index == 0,
                 )
             )
     return Fleet(resources=tuple(resources), seed=seed)

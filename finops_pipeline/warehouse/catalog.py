@@ -75,6 +75,8 @@ def duckdb_type(t: pa.DataType) -> str:
         return f"MAP({duckdb_type(t.key_type)}, {duckdb_type(t.item_type)})"
     if pa.types.is_list(t):
         return f"{duckdb_type(t.value_type)}[]"
+    if pa.types.is_struct(t):
+        return "STRUCT(" + ", ".join(f"{f.name} {duckdb_type(f.type)}" for f in t) + ")"
     raise TypeError(f"no DuckDB type for {t}")
 
 

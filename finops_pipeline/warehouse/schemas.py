@@ -144,6 +144,16 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "days_in_month": "Days in the month.",
     "days_elapsed": "Day of month of as_of_date.",
     "prorated_predicted_cost": "Predicted x days_elapsed / days_in_month.",
+    "expected_cost": "Baseline: median of the history points (same weekday where the seed's min_weekday_points exist); NULL for new / insufficient_history.",
+    "deviation": "actual_cost - expected_cost.",
+    "deviation_pct": "deviation / expected_cost (NULL when expected is 0).",
+    "mad_cost": "Median absolute deviation of the history points from expected_cost.",
+    "robust_z": "deviation / max(1.4826 x mad_cost, scale_floor_pct% of abs(expected_cost)); NULL when both are 0.",
+    "baseline": "`same_weekday` or `all_days`: which history points the baseline used.",
+    "baseline_points": "History points the baseline used.",
+    "history_days": "Days in the baseline window with the provider's billing, from the key's first day.",
+    "severity": "`high`, `medium`, `low` by abs(robust_z) against the seed's z thresholds (`high` when robust_z is NULL), `none` when below them or the change is under min_abs_change; NULL for new / insufficient_history.",
+    "top_resources": "Spikes and drops: up to top_resources resources (largest abs(change) first) with their cost that day minus their average over the baseline points; NULL without resource-level billing.",
 }
 
 
@@ -440,6 +450,48 @@ COST_TREND_MONTHLY = TableSpec(
     ),
 )
 
+COST_ANOMALIES = TableSpec(
+    name="cost_anomalies",
+    description=(
+        "Each UTC day's billed cost per provider x sub-account x service x billing currency against "
+        "its own baseline over the previous 28 days (median and MAD, same weekday where 4 points "
+        "exist): expected, deviation, robust z-score, status, severity (thresholds: the seed "
+        "anomaly_thresholds) and the resources that moved."
+    ),
+    partition_by=("usage_date",),
+    key=("usage_date", "provider", "sub_account_id", "service_name", "billing_currency"),
+    schema=pa.schema(
+        [
+            _f("provider", pa.string(), False),
+            _f("sub_account_id", pa.string(), False),
+            _f("service_name", pa.string(), False),
+            _f("billing_currency", pa.string(), False),
+            _f("actual_cost", MONEY, False),
+            _f("expected_cost", MONEY),
+            _f("deviation", MONEY),
+            _f("deviation_pct", pa.float64()),
+            _f("mad_cost", MONEY),
+            _f("robust_z", pa.float64()),
+            _f("baseline", pa.string()),
+            _f("baseline_points", pa.int64()),
+            _f("history_days", pa.int64(), False),
+            _f("status", pa.string(), False),
+            _f("severity", pa.string()),
+            _f(
+                "top_resources",
+                pa.list_(pa.struct([pa.field("resource_id", pa.string()), pa.field("change", MONEY)])),
+            ),
+        ]
+    ),
+    descriptions={
+        "actual_cost": "Billed cost (all charge categories) of the key that day; 0 on a billed day with no row.",
+        "status": (
+            "`spike` or `drop` (severity low/medium/high), `normal`, `new` (no billing in the baseline window "
+            "while the provider has min_history_days of billing) or `insufficient_history`."
+        ),
+    },
+)
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -451,6 +503,7 @@ TABLES: dict[str, TableSpec] = {
         UNDERUTILIZED_RESOURCES,
         COST_TREND_DAILY,
         COST_TREND_MONTHLY,
+        COST_ANOMALIES,
     )
 }
 

@@ -41,7 +41,7 @@ def _columns(asset: str, key: str = "dagster/column_schema") -> list:
 
 def test_every_asset_in_the_definitions_shows_its_columns():
     assets = sorted(s.key.to_user_string() for s in defs.resolve_all_asset_specs())
-    assert len(assets) == 11
+    assert len(assets) == 12
     for asset in assets:
         assert _columns(asset), asset
         assert all(c.description for c in _columns(asset)), asset
