@@ -3,7 +3,7 @@
 Each cloud's backfill is run the way Dagster launches it: ``<cloud>_metrics`` in weekly
 runs (its ``WEEKLY_CHUNKS`` policy) and ``<cloud>_cost`` as one run for the range
 (``WHOLE_RANGE``), all runs at once, each in its own process running the asset's body
-(``defs/ingest.py``: ``write_metric_days`` streams each day's pages into its partition,
+(``clouds/ingest.py``: ``write_metric_days`` streams each day's pages into its partition,
 days fetched concurrently per FINOPS_METRICS_CONCURRENCY; cost is ``adapter.fetch_cost``
 for the range, then ``Lake.write_partitions``). The clouds are measured one after the
 other (their limits are independent; running all 18 processes at once on a small machine

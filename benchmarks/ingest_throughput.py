@@ -1,6 +1,6 @@
 """2. Ingest throughput: adapter pages into the lake vs the same rows straight to Parquet.
 
-Ours is what ``defs/ingest.py`` does for a day: ``Lake.open_partition`` and one
+Ours is what ``clouds/ingest.py`` does for a day: ``Lake.open_partition`` and one
 ``write`` per adapter page (each page conformed to the table's schema, zstd, temp file
 then atomic rename). The baseline writes the same rows, already concatenated into one
 Arrow table, with ``pyarrow.parquet.write_table`` and its defaults. Page generation and

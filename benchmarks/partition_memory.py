@@ -1,6 +1,6 @@
 """4. Memory of one partition: peak RSS of one aws_metrics day for N resources, pages streamed.
 
-Ours is what ``defs/ingest.py`` does: every page from ``AwsSource.iter_metric_frames``
+Ours is what ``clouds/ingest.py`` does: every page from ``AwsSource.iter_metric_frames``
 (real boto3 client, the in-process AWS double of ``benchmarks/aws_double.py``, discovery
 through ListMetrics) is written into the open partition as it arrives. The baseline
 accumulates the day's pages and writes them at the end (``Lake.write_partitions``), which

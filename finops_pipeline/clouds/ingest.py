@@ -1,6 +1,6 @@
 """The one shape every raw asset has: fetch a window -> write partitions -> report metadata.
 
-``defs/aws.py``, ``defs/gcp.py`` and ``defs/azure.py`` each declare their two assets
+``clouds/<cloud>/assets.py`` (aws, gcp, azure) each declare their two assets
 and hand this module an adapter factory; everything else (skipping a disabled cloud,
 partition writes, catalog refresh, metadata) happens here once.
 """
