@@ -27,9 +27,12 @@ from dagster import (
 )
 
 from finops_pipeline.clouds import PROVIDERS
-from finops_pipeline.clouds.aws import assets as aws
-from finops_pipeline.clouds.azure import assets as azure
-from finops_pipeline.clouds.gcp import assets as gcp
+from finops_pipeline.clouds.aws import assets as aws_assets
+from finops_pipeline.clouds.aws.resource import AwsResource
+from finops_pipeline.clouds.azure import assets as azure_assets
+from finops_pipeline.clouds.azure.resource import AzureResource
+from finops_pipeline.clouds.gcp import assets as gcp_assets
+from finops_pipeline.clouds.gcp.resource import GcpResource
 from finops_pipeline.clouds.ingest import METRICS_REFETCH_TAG
 from finops_pipeline.clouds.restatement import (
     RESTATE_TAG_PREFIX,
@@ -39,7 +42,8 @@ from finops_pipeline.clouds.restatement import (
 )
 from finops_pipeline.defs import marts
 from finops_pipeline.defs.partitions import DAILY
-from finops_pipeline.settings import get_settings
+from finops_pipeline.settings import settings_of
+from finops_pipeline.warehouse.resource import WarehouseResource
 
 RAW_ASSETS = {p: [AssetKey(f"{p}_cost"), AssetKey(f"{p}_metrics")] for p in PROVIDERS}
 # Whole-run retries on top of each raw asset's own retry policy (needs run_retries
@@ -48,7 +52,7 @@ SCHEDULED_RUN_MAX_RETRIES = 2
 
 
 # Every asset a scheduled run can hold (the marts read them all).
-ASSETS = [*aws.defs.assets, *gcp.defs.assets, *azure.defs.assets, *marts.defs.assets]
+ASSETS = [*aws_assets.defs.assets, *gcp_assets.defs.assets, *azure_assets.defs.assets, *marts.defs.assets]
 
 
 def daily_keys(providers, assets=ASSETS) -> list[AssetKey]:
@@ -105,8 +109,14 @@ def restatement_plans(enabled: list[str], settings, today: date) -> tuple[dict[s
     description="06:00 UTC: yesterday plus each cloud's restated days (clouds/restatement.py), every enabled "
     "cloud, then the marts.",
 )
-def finops_daily(context: ScheduleEvaluationContext):
-    settings = get_settings()
+def finops_daily(
+    context: ScheduleEvaluationContext,
+    aws: AwsResource,
+    gcp: GcpResource,
+    azure: AzureResource,
+    warehouse: WarehouseResource,
+):
+    settings = settings_of(aws, gcp, azure, warehouse)
     enabled = [p for p in PROVIDERS if settings.provider_enabled(p)]
     if not enabled:
         reasons = "; ".join(f"{p}: {settings.disabled_reason(p)}" for p in PROVIDERS)

@@ -11,7 +11,7 @@ from dagster import DagsterInstance, build_schedule_context
 
 from finops_pipeline.clouds.gcp.assets import gcp_cost
 from finops_pipeline.clouds.restatement import RESTATE_TAG_PREFIX, decode_plan
-from finops_pipeline.definitions import defs
+from finops_pipeline.definitions import RESOURCES, defs
 from finops_pipeline.simulator.gcp import run_gcp_doubles
 from finops_pipeline.simulator.gcp_bigquery import export_rows
 from finops_pipeline_tests.runs import materialize
@@ -30,7 +30,9 @@ def _iso(back: int) -> str:
 
 def _tick_request():
     schedule = defs.resolve_schedule_def("finops_daily")
-    context = build_schedule_context(scheduled_execution_time=MORNING, repository_def=defs.get_repository_def())
+    context = build_schedule_context(
+        scheduled_execution_time=MORNING, repository_def=defs.get_repository_def(), resources=RESOURCES
+    )
     [request] = schedule.evaluate_tick(context).run_requests
     return request
 

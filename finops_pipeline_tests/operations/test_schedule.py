@@ -11,7 +11,7 @@ from finops_pipeline.clouds.restatement import (
     decode_plan,
     encode_plan,
 )
-from finops_pipeline.definitions import defs
+from finops_pipeline.definitions import RESOURCES, defs
 from finops_pipeline.warehouse.lake import Lake
 
 MORNING = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
@@ -19,7 +19,9 @@ MORNING = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
 
 def _tick(when=MORNING):
     schedule = defs.resolve_schedule_def("finops_daily")
-    context = build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def())
+    context = build_schedule_context(
+        scheduled_execution_time=when, repository_def=defs.get_repository_def(), resources=RESOURCES
+    )
     return schedule, schedule.evaluate_tick(context)
 
 
@@ -153,3 +155,18 @@ def test_raw_assets_carry_a_36_hour_freshness_policy():
     for key in ("aws_cost", "aws_metrics", "gcp_cost", "gcp_metrics", "azure_cost", "azure_metrics"):
         policy = graph.get(AssetKey(key)).freshness_policy
         assert policy is not None and policy.fail_window.to_timedelta().total_seconds() == 36 * 3600
+
+
+def test_the_tick_reads_its_settings_from_the_resources():
+    """No AWS_USAGE_ENABLED in the environment: the aws resource alone turns AWS on for the tick."""
+    from finops_pipeline.clouds.aws.resource import AwsResource
+
+    schedule = defs.resolve_schedule_def("finops_daily")
+    context = build_schedule_context(
+        scheduled_execution_time=datetime(2026, 3, 20, 6, tzinfo=timezone.utc),
+        repository_def=defs.get_repository_def(),
+        resources={**RESOURCES, "aws": AwsResource(usage_enabled=True, restatement_settle_day=1)},
+    )
+    [request] = schedule.evaluate_tick(context).run_requests
+    assert request.tags["finops/clouds"] == "aws"
+    assert request.tags["dagster/asset_partition_range_start"] == "2026-03-16"
