@@ -352,72 +352,70 @@ def _specs(asset_key: AssetKey, checks) -> list[AssetCheckSpec]:
     return [AssetCheckSpec(name, asset=asset_key, blocking=blocking) for name, blocking in checks]
 
 
-def build_cost_checks(provider: str):
-    """The cost_daily checks of ``<provider>_cost``, as one op."""
-    asset_key = AssetKey(f"{provider}_cost")
-    specs = _specs(asset_key, COST_CHECKS)
+def _build_contract(provider: str, kind: str, spec: TableSpec, checks, description: str, run):
+    """One op holding a raw asset's contract checks: ``run(context, parts, lake, settings)``
+    returns their results over the lake partitions the materialization wrote."""
+    asset_key = AssetKey(f"{provider}_{kind}")
+    specs = _specs(asset_key, checks)
 
     @multi_asset_check(
         specs=specs,
-        name=f"{provider}_cost_contract",
+        name=f"{provider}_{kind}_contract",
         required_resource_keys={provider, "warehouse"},
-        description=f"cost_daily contract of {provider}: keys, money types, provider totals.",
+        description=description,
     )
-    def cost_contract(context: AssetCheckExecutionContext):
+    def contract(context: AssetCheckExecutionContext):
         settings = settings_of(getattr(context.resources, provider), context.resources.warehouse)
         reason = settings.disabled_reason(provider)
         if reason:
             yield from _skipped(specs, provider, reason)
             return
         lake = Lake(settings.lake_dir)
-        parts = open_partitions(lake, COST_DAILY, provider, _checked_days(context, lake, COST_DAILY, provider))
+        parts = open_partitions(lake, spec, provider, _checked_days(context, lake, spec, provider))
         try:
-            results = [
-                check_unique_key(parts, COST_DAILY, provider),
-                check_keys_not_null(parts, COST_DAILY, provider),
-                check_money_types(parts, lake, provider),
-                check_provider_total(context, parts, asset_key, provider),
-                check_no_negative_usage(parts, provider),
-            ]
+            results = run(context, parts, lake, settings)
         finally:
             parts.con.close()
         yield from results
 
-    return cost_contract
+    return contract
+
+
+def build_cost_checks(provider: str):
+    """The cost_daily checks of ``<provider>_cost``, as one op."""
+    asset_key = AssetKey(f"{provider}_cost")
+    return _build_contract(
+        provider,
+        "cost",
+        COST_DAILY,
+        COST_CHECKS,
+        f"cost_daily contract of {provider}: keys, money types, provider totals.",
+        lambda context, parts, lake, settings: [
+            check_unique_key(parts, COST_DAILY, provider),
+            check_keys_not_null(parts, COST_DAILY, provider),
+            check_money_types(parts, lake, provider),
+            check_provider_total(context, parts, asset_key, provider),
+            check_no_negative_usage(parts, provider),
+        ],
+    )
 
 
 def build_metrics_checks(provider: str):
     """The metrics_hourly checks of ``<provider>_metrics``, as one op."""
-    asset_key = AssetKey(f"{provider}_metrics")
-    specs = _specs(asset_key, METRICS_CHECKS)
-
-    @multi_asset_check(
-        specs=specs,
-        name=f"{provider}_metrics_contract",
-        required_resource_keys={provider, "warehouse"},
-        description=f"metrics_hourly contract of {provider}: keys, hours, coverage.",
+    return _build_contract(
+        provider,
+        "metrics",
+        METRICS_HOURLY,
+        METRICS_CHECKS,
+        f"metrics_hourly contract of {provider}: keys, hours, coverage.",
+        lambda context, parts, lake, settings: [
+            check_unique_key(parts, METRICS_HOURLY, provider),
+            check_keys_not_null(parts, METRICS_HOURLY, provider),
+            check_hours_in_day(parts, provider),
+            check_coverage(parts, provider, settings.metrics_coverage_floor),
+            check_no_negative_values(parts, provider),
+        ],
     )
-    def metrics_contract(context: AssetCheckExecutionContext):
-        settings = settings_of(getattr(context.resources, provider), context.resources.warehouse)
-        reason = settings.disabled_reason(provider)
-        if reason:
-            yield from _skipped(specs, provider, reason)
-            return
-        lake = Lake(settings.lake_dir)
-        parts = open_partitions(lake, METRICS_HOURLY, provider, _checked_days(context, lake, METRICS_HOURLY, provider))
-        try:
-            results = [
-                check_unique_key(parts, METRICS_HOURLY, provider),
-                check_keys_not_null(parts, METRICS_HOURLY, provider),
-                check_hours_in_day(parts, provider),
-                check_coverage(parts, provider, settings.metrics_coverage_floor),
-                check_no_negative_values(parts, provider),
-            ]
-        finally:
-            parts.con.close()
-        yield from results
-
-    return metrics_contract
 
 
 CONTRACT_CHECKS = [build(p) for p in PROVIDERS for build in (build_cost_checks, build_metrics_checks)]

@@ -330,7 +330,9 @@ class BigQueryDouble:
             "cacheHit": False,
         }
         if size:
-            use_int64 = str(params.get("formatOptions.useInt64Timestamp")).lower() == "true"  # the client sends "True"
+            # BigQuery REST, DataFormatOptions.useInt64Timestamp: "Output timestamp as usec int64".
+            # google-cloud-bigquery sets it to Python True (client.py), sent on the URL as "True".
+            use_int64 = str(params.get("formatOptions.useInt64Timestamp")).lower() == "true"
             page = table.slice(start, size).to_pylist()
             out["rows"] = [
                 {"f": [{"v": _encode(row[f.name], f.type, use_int64)} for f in table.schema]} for row in page
