@@ -124,7 +124,8 @@ def test_helm_values_carry_the_same_instance_settings_as_dagster_yaml():
 
     [deployment] = values["dagster-user-deployments"]["deployments"]
     cmd = _cmd()
-    assert deployment["dagsterApiGrpcArgs"] == ["-m", cmd[cmd.index("-m") + 1]]
+    assert cmd[:3] == ["dagster", "code-server", "start"]  # what the chart runs with codeServerArgs
+    assert deployment["codeServerArgs"] == ["-m", cmd[cmd.index("-m") + 1]]
     assert deployment["podSecurityContext"]["runAsNonRoot"] is True
     # No secret in either file: the password comes from the environment / a Kubernetes Secret.
     assert db["password"] == {"env": "DAGSTER_PG_PASSWORD"}
