@@ -250,6 +250,19 @@ def _doctor(args: argparse.Namespace) -> int:
     return 1 if run_doctor(settings) else 0
 
 
+def _pools(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from finops_pipeline.defs.pools import apply_pool_limits
+
+    # DagsterInstance.get() reads $DAGSTER_HOME/dagster.yaml: the Postgres instance in production.
+    with DagsterInstance.get() as instance:
+        limits = apply_pool_limits(instance)
+        for pool, limit in limits.items():
+            print(f"{pool}: {limit} run(s) at a time")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="finops-pipeline", description=__doc__.splitlines()[0])
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -282,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     tables.add_argument("--data-dir", default=None, help="warehouse directory (default FINOPS_DATA_DIR or ./data)")
     tables.add_argument("--format", choices=("table", "csv", "json"), default="table")
     tables.set_defaults(run=_tables)
+
+    pools = commands.add_parser(
+        "pools", help="set the per-API concurrency pool limits (defs/pools.py) on the Dagster instance in $DAGSTER_HOME"
+    )
+    pools.set_defaults(run=_pools)
     return parser
 
 

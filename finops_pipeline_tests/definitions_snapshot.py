@@ -103,6 +103,7 @@ def _asset(defs, spec, checks: dict[str, dict[str, dict]]) -> dict:
         "freshness_policy": _plain(spec.freshness_policy),
         "backfill_policy": _backfill(assets_def.backfill_policy),
         "retry_policy": _retry(retry),
+        "pools": sorted(assets_def.op.pools) if assets_def.is_executable else [],
         "checks": checks.get(spec.key.to_user_string(), {}),
         "table": spec.metadata.get("dagster/table_name"),
         "columns": _columns(spec.metadata.get("dagster/column_schema")),

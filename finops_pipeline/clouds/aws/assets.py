@@ -14,6 +14,7 @@ from finops_pipeline.warehouse.resource import WarehouseResource
     partitions_def=DAILY,
     backfill_policy=WHOLE_RANGE,
     retry_policy=RAW_RETRY_POLICY,
+    pool="aws-ce",  # defs/pools.py
     group_name="aws",
     kinds={"aws", "parquet"},
     metadata=table_metadata("cost_daily", "cost_forecast"),
@@ -28,6 +29,7 @@ def aws_cost(context: AssetExecutionContext, aws: AwsResource, warehouse: Wareho
     partitions_def=DAILY,
     backfill_policy=WEEKLY_CHUNKS,
     retry_policy=RAW_RETRY_POLICY,
+    pool="aws-cloudwatch",
     group_name="aws",
     kinds={"aws", "parquet"},
     metadata=table_metadata("metrics_hourly"),

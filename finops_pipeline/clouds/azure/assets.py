@@ -20,6 +20,7 @@ from finops_pipeline.warehouse.resource import WarehouseResource
     partitions_def=DAILY,
     backfill_policy=WHOLE_RANGE,
     retry_policy=RAW_RETRY_POLICY,
+    pool="azure-cost",  # defs/pools.py
     group_name="azure",
     kinds={"azure", "parquet"},
     metadata=table_metadata("cost_daily", "cost_forecast"),
@@ -34,6 +35,7 @@ def azure_cost(context: AssetExecutionContext, azure: AzureResource, warehouse: 
     partitions_def=DAILY,
     backfill_policy=WEEKLY_CHUNKS,
     retry_policy=RAW_RETRY_POLICY,
+    pool="azure-monitor",
     group_name="azure",
     kinds={"azure", "parquet"},
     metadata=table_metadata("metrics_hourly"),

@@ -14,6 +14,7 @@ from finops_pipeline.warehouse.resource import WarehouseResource
     partitions_def=DAILY,
     backfill_policy=WHOLE_RANGE,
     retry_policy=RAW_RETRY_POLICY,
+    pool="gcp-bigquery",  # defs/pools.py
     group_name="gcp",
     kinds={"gcp", "parquet"},
     metadata=table_metadata("cost_daily", "cost_forecast"),
@@ -28,6 +29,7 @@ def gcp_cost(context: AssetExecutionContext, gcp: GcpResource, warehouse: Wareho
     partitions_def=DAILY,
     backfill_policy=WEEKLY_CHUNKS,
     retry_policy=RAW_RETRY_POLICY,
+    pool="gcp-monitoring",
     group_name="gcp",
     kinds={"gcp", "parquet"},
     metadata=table_metadata("metrics_hourly"),

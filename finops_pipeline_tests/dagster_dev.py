@@ -1,0 +1,136 @@
+"""A real `dagster dev` (webserver + daemon + run workers) for end-to-end tests, driven through GraphQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+WAIT_SECONDS = 150  # a guard against hanging, not an assertion about speed
+
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on Error { message }
+  }
+}"""
+STATUS = """
+query Status($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status runs(limit: 20) { runId status } }
+    ... on PythonError { message }
+  }
+}"""
+LOCATION = """
+{ repositoriesOrError { __typename ... on RepositoryConnection { nodes { name } } ... on PythonError { message } } }"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    body = json.dumps({"query": query, "variables": variables or {}}).encode()
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        payload = json.loads(response.read())
+    assert "errors" not in payload, payload["errors"]
+    return payload["data"]
+
+
+def wait_for(what: str, probe, process: subprocess.Popen, log: Path, seconds: float = WAIT_SECONDS):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(
+                f"dagster dev exited ({process.returncode}) while waiting for {what}:\n" + log.read_text()[-3000:]
+            )
+        try:
+            value = probe()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            value = None
+        if value:
+            return value
+        time.sleep(1)
+    raise AssertionError(f"gave up waiting for {what}:\n" + log.read_text()[-3000:])
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop dagster dev and everything it started (webserver, daemon, code server, run workers)."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # anything left in the group
+    except ProcessLookupError:
+        pass
+    process.wait(timeout=10)
+
+
+@contextmanager
+def dagster_dev(env: dict[str, str], log: Path) -> Iterator[tuple[int, subprocess.Popen]]:
+    """`dagster dev -w workspace.yaml` on a free port with ``env``, once its code location loaded."""
+    port = free_port()
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml"]
+            + ["-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for("the code location", lambda: graphql(port, LOCATION)["repositoriesOrError"].get("nodes"), process, log)
+        yield port, process
+    finally:
+        stop(process)
+
+
+def launch_backfill(port: int, days: list, assets: list[str], title: str) -> str:
+    """A partition backfill as the UI launches it; returns its id."""
+    launched = graphql(
+        port,
+        LAUNCH,
+        {
+            "params": {
+                "partitionNames": [d.isoformat() for d in days],
+                "assetSelection": [{"path": [name]} for name in assets],
+                "title": title,
+            }
+        },
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return launched["backfillId"]
+
+
+def finished_backfill(port: int, backfill_id: str) -> dict | None:
+    """The backfill once it and all its runs ended, else None."""
+    backfill = graphql(port, STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+    if backfill["status"] in ("REQUESTED", "CANCELING", "FAILING"):
+        return None
+    if any(r["status"] not in ("SUCCESS", "FAILURE", "CANCELED") for r in backfill["runs"]):
+        return None
+    return backfill
