@@ -133,6 +133,10 @@ class LakeFileSystem(ArrowFSWrapper):
     DuckDB then reads ``<scheme>://...`` (globs, hive partitions) through it, with no httpfs
     extension to download."""
 
+    # fsspec keeps every instance it creates in a class-wide cache keyed by its arguments; each
+    # Lake has its own pyarrow filesystem, so caching would only keep them all alive.
+    cachable = False
+
     def __init__(self, fs: pafs.FileSystem, scheme: str):
         self._scheme = scheme
         super().__init__(fs)
