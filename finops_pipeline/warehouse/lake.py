@@ -6,9 +6,10 @@ directory or an object store (``s3://``, ``gs://``, ``abfs://``; see storage.py)
 through one pyarrow filesystem. A partition is written to a local staging file, then made
 the partition's one file in one step: ``os.replace`` in a local lake, a single object upload
 in an object store (visible only once complete). Readers see the old partition or the new
-one, never half of one, and a failed or killed write leaves the old one in place. A local
-writer killed mid-write leaves its hidden temp file in the partition's directory: the first
-write to a table by a ``Lake`` sweeps those older than a day.
+one, never half of one, and a failed or killed write leaves the old one in place. A writer
+killed mid-write leaves its staging file behind (a hidden temp file in the partition's
+directory, or in the local temp dir for an object store): the first write to a table by a
+``Lake`` sweeps those older than a day.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from finops_pipeline.warehouse.storage import LakeFileSystem, open_filesystem, p
 
 PART_FILE = "part.parquet"
 TEMP_PATTERN = f".{PART_FILE}.*.tmp"
+STAGING_PREFIX = "finops-lake"  # an object-store lake's staging files, in the local temp dir
 # No write takes this long: an older temp file belongs to a writer that died.
 STALE_TEMP_AGE = timedelta(days=1)
 PartitionKey = Mapping[str, object]
@@ -226,13 +228,13 @@ class Lake:
         directory = self._path(table, partition)
         final = f"{directory}/{PART_FILE}"
         name = f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
+        with self._sweep_lock:
+            if table not in self._swept:
+                self._swept.add(table)
+                self.sweep_stale_temp_files(table)
         if self.remote:
-            staging = Path(tempfile.gettempdir()) / f"finops-lake{name}"
+            staging = Path(tempfile.gettempdir()) / f"{STAGING_PREFIX}{name}"
         else:
-            with self._sweep_lock:
-                if table not in self._swept:
-                    self._swept.add(table)
-                    self.sweep_stale_temp_files(table)
             Path(directory).mkdir(parents=True, exist_ok=True)
             staging = Path(directory) / name
         values = {k: _partition_value(k, v) for k, v in partition.items()}
@@ -315,12 +317,16 @@ class Lake:
             )
 
     def sweep_stale_temp_files(self, table: str, older_than: timedelta = STALE_TEMP_AGE) -> list[Path]:
-        """Delete the hidden temp files of killed writers (older than ``older_than``); returns them."""
-        depth = len(table_spec(table).partition_by)
-        pattern = "/".join(["*"] * depth + [TEMP_PATTERN])
+        """Delete the temp files of killed writers (older than ``older_than``); returns them: in a
+        local lake the table's hidden ones, for an object store the local staging files."""
+        if self.remote:
+            candidates = Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}{TEMP_PATTERN}")
+        else:
+            depth = len(table_spec(table).partition_by)
+            candidates = self.table_dir(table).glob("/".join(["*"] * depth + [TEMP_PATTERN]))
         cutoff = time.time() - older_than.total_seconds()
         swept = []
-        for path in self.table_dir(table).glob(pattern):
+        for path in candidates:
             try:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()

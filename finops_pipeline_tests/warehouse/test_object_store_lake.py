@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from datetime import date, datetime, timedelta, timezone
@@ -131,6 +132,19 @@ def test_a_writer_killed_while_writing_leaves_the_old_s3_partition(s3):
         writer.wait()
     assert read_costs(lake) == before
     assert bucket_keys(env, prefix) == [f"{prefix}/cost_daily/provider=aws/usage_date=2026-11-01/part.parquet"]
+
+
+def test_staging_files_of_killed_writers_are_swept_after_a_day(s3, tmp_path, monkeypatch):
+    env, uri, prefix = s3
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, recent = tmp_path / "finops-lake.part.parquet.dead.tmp", tmp_path / "finops-lake.part.parquet.live.tmp"
+    for path in (old, recent):
+        path.write_bytes(b"PAR1")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    Lake(uri).write_partitions("cost_daily", cost_rows(DAY, ["1.00"]))
+    assert not old.exists() and recent.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["finops-lake.part.parquet.live.tmp"]
 
 
 def test_a_writer_killed_during_its_upload_leaves_the_old_s3_partition(s3):
