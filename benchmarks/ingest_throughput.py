@@ -17,8 +17,9 @@ from pathlib import Path
 TARGET_RATIO = 0.5  # ours >= half the raw write speed
 
 
-def measure(side: str, resources: int, repeats: int) -> dict:
-    """Median seconds to write one day of ``resources`` x 6 metrics (``side``: lake | pyarrow)."""
+def measure(side: str, resources: int, repeats: int, lake_root: str | None = None) -> dict:
+    """Median seconds to write one day of ``resources`` x 6 metrics (``side``: lake | pyarrow);
+    the lake is under a temp dir, or under ``lake_root`` (an ``s3://...`` lake)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -37,7 +38,7 @@ def measure(side: str, resources: int, repeats: int) -> dict:
         for i in range(repeats):
             began = time.perf_counter()
             if side == "lake":
-                lake = Lake(Path(tmp) / f"lake{i}")
+                lake = Lake(f"{lake_root}/lake{i}" if lake_root else Path(tmp) / f"lake{i}")
                 with lake.open_partition("metrics_hourly", {"provider": "aws", "usage_date": BENCH_DAY}) as writer:
                     for page in pages:
                         writer.write(page)

@@ -50,8 +50,9 @@ COPY (
 """
 
 
-def prepare(data_dir: str, days: int, resources: int) -> dict:
-    """Write the lake the marts read (metrics_hourly + cost_daily); not timed."""
+def prepare(data_dir: str, days: int, resources: int, lake_root: str | None = None) -> dict:
+    """Write the lake the marts read (metrics_hourly + cost_daily) under ``data_dir`` or at
+    ``lake_root``; ``seconds`` is the time spent writing (frames built outside it)."""
     import pyarrow as pa
 
     from benchmarks.frames import instances, metric_pages
@@ -59,15 +60,18 @@ def prepare(data_dir: str, days: int, resources: int) -> dict:
     from finops_pipeline.warehouse.lake import Lake
 
     fleet = instances(resources)
-    lake = Lake(Path(data_dir) / "lake")
+    lake = Lake(lake_root or Path(data_dir) / "lake")
     first = BENCH_DAY - timedelta(days=days)
     ingested = datetime.now(timezone.utc)
-    rows = 0
+    rows, seconds = 0, 0.0
     for i in range(days):
         day = first + timedelta(days=i)
+        pages = metric_pages(list(fleet.resources), fleet, day)
+        began = time.perf_counter()
         with lake.open_partition("metrics_hourly", {"provider": "aws", "usage_date": day}) as writer:
-            for page in metric_pages(list(fleet.resources), fleet, day):
+            for page in pages:
                 writer.write(page)
+        seconds += time.perf_counter() - began
         rows += writer.rows
         lines = fleet.cost_lines("aws", day)
         cost = pa.table(
@@ -89,12 +93,21 @@ def prepare(data_dir: str, days: int, resources: int) -> dict:
                 "ingested_at": pa.array([ingested] * len(lines), pa.timestamp("us", tz="UTC")),
             }
         )
+        began = time.perf_counter()
         lake.write_partition("cost_daily", {"provider": "aws", "usage_date": day}, cost)
-    return {"metric_rows": rows, "first_day": first.isoformat(), "days": days, "resources": resources}
+        seconds += time.perf_counter() - began
+    return {
+        "metric_rows": rows,
+        "first_day": first.isoformat(),
+        "days": days,
+        "resources": resources,
+        "seconds": seconds,
+    }
 
 
-def build_marts(data_dir: str, start: str, end: str) -> dict:
-    """Every mart over [start, end), as the mart assets build them."""
+def build_marts(data_dir: str, start: str, end: str, lake_root: str | None = None) -> dict:
+    """Every mart over [start, end), as the mart assets build them (the lake under ``data_dir``
+    or at ``lake_root``)."""
     from benchmarks.child import peak_rss_bytes
     from finops_pipeline.defs.marts import TREND_TOLERANCE
     from finops_pipeline.defs.partitions import days
@@ -103,7 +116,7 @@ def build_marts(data_dir: str, start: str, end: str) -> dict:
     from finops_pipeline.warehouse.sql import run_sql
 
     settings = get_settings({})
-    lake = Lake(Path(data_dir) / "lake")
+    lake = Lake(lake_root or Path(data_dir) / "lake")
     first, last = date.fromisoformat(start), date.fromisoformat(end)
     month = first.replace(day=1)
     months = []

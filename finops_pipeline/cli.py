@@ -18,7 +18,7 @@ from pathlib import Path
 def _demo(args: argparse.Namespace) -> int:
     from finops_pipeline.demo import run_demo
 
-    run_demo(Path(args.data_dir), days=args.days)
+    run_demo(Path(args.data_dir), days=args.days, lake_uri=_lake_uri(args))
     return 0
 
 
@@ -76,6 +76,17 @@ def _stop_group(process) -> None:
             continue
 
 
+def _lake_uri(args: argparse.Namespace) -> str | None:
+    """--lake-uri, else FINOPS_LAKE_URI, else None (the data directory's own lake)."""
+    from finops_pipeline.settings import get_settings
+    from finops_pipeline.warehouse.storage import parse_lake_uri
+
+    if getattr(args, "lake_uri", None):
+        parse_lake_uri(args.lake_uri)  # a bad scheme fails here, naming what is allowed
+        return args.lake_uri
+    return get_settings().lake_uri
+
+
 def _data_dir(args: argparse.Namespace) -> Path:
     """--data-dir, else FINOPS_DATA_DIR (environment or .env), else ./data."""
     if args.data_dir:
@@ -93,13 +104,14 @@ class ReadOnlyQueryError(ValueError):
 READ_STATEMENTS = ("SELECT", "EXPLAIN")
 
 
-def _catalog(data_dir: Path):
+def _catalog(data_dir: Path, lake_uri: str | None = None):
     """The catalog, opened read-only (analysts and the pipeline keep working meanwhile) and locked
     down: files are readable only inside the lake and the seeds, no extension is installed or
     loaded, and the configuration cannot be changed back (DuckDB's external access settings)."""
     import os
 
     from finops_pipeline.warehouse.catalog import SQL_DIR, open_catalog
+    from finops_pipeline.warehouse.lake import Lake
 
     path = data_dir / "finops.duckdb"
     if not path.is_file():
@@ -107,7 +119,7 @@ def _catalog(data_dir: Path):
             f"no catalog at {path}: run the pipeline first (finops-pipeline demo, or a "
             "Dagster run) or point --data-dir / FINOPS_DATA_DIR at a warehouse"
         )
-    con = open_catalog(data_dir)
+    con = open_catalog(data_dir, lake_uri)
     for statement in (
         "SET TimeZone = 'UTC'",
         "SET autoinstall_known_extensions = false",
@@ -115,7 +127,8 @@ def _catalog(data_dir: Path):
         "SET allow_community_extensions = false",
     ):
         con.execute(statement)
-    allowed = [str(p) + os.sep for p in (Path(data_dir).resolve() / "lake", SQL_DIR / "seeds")]
+    lake = Lake(lake_uri or Path(data_dir).resolve() / "lake")
+    allowed = [lake.uri + ("/" if lake.remote else os.sep), str(SQL_DIR / "seeds") + os.sep]
     con.execute("SET allowed_directories = ?", [allowed])
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
@@ -183,15 +196,15 @@ def _query(args: argparse.Namespace) -> int:
     import duckdb
 
     _read_only(args.sql)
-    data_dir = _data_dir(args)
-    con = _catalog(data_dir)
+    data_dir, lake_uri = _data_dir(args), _lake_uri(args)
+    con = _catalog(data_dir, lake_uri)
     try:
         try:
             cursor = con.execute(args.sql)
         except duckdb.PermissionException as exc:
             raise ReadOnlyQueryError(
                 f"query is read-only and reads files only inside the warehouse "
-                f"({Path(data_dir).resolve() / 'lake'}); the query reached outside the "
+                f"({lake_uri or Path(data_dir).resolve() / 'lake'}); the query reached outside the "
                 f"warehouse: {str(exc).splitlines()[0]}"
             ) from None
         if cursor.description is None:
@@ -203,11 +216,13 @@ def _query(args: argparse.Namespace) -> int:
     return 0
 
 
-def table_summaries(data_dir: Path) -> list[tuple]:
+def table_summaries(data_dir: Path, lake_uri: str | None = None) -> list[tuple]:
     """Per catalog view: kind, rows, first and last usage_date, and when its lake files last changed."""
+    from finops_pipeline.warehouse.lake import Lake
     from finops_pipeline.warehouse.schemas import TABLES
 
-    con = _catalog(data_dir)
+    con = _catalog(data_dir, lake_uri)
+    lake = Lake(lake_uri or Path(data_dir).resolve() / "lake")
     summaries = []
     try:
         views = [
@@ -222,9 +237,9 @@ def table_summaries(data_dir: Path) -> list[tuple]:
             rows, first, last = con.execute(f'SELECT count(*), {dates} FROM "{view}"').fetchone()
             updated = None
             if view in TABLES:
-                files = list((data_dir / "lake" / view).rglob("part.parquet"))
-                if files:
-                    updated = datetime.fromtimestamp(max(f.stat().st_mtime for f in files), timezone.utc)
+                times = [info.mtime for info in lake.files(view) if info.mtime is not None]
+                if times:
+                    updated = max(times).astimezone(timezone.utc)
             kind = "table" if view in TABLES else "view"
             summaries.append(
                 (view, kind, rows, first, last, updated.strftime("%Y-%m-%d %H:%M:%S UTC") if updated else None)
@@ -236,7 +251,18 @@ def table_summaries(data_dir: Path) -> list[tuple]:
 
 def _tables(args: argparse.Namespace) -> int:
     columns = ["table", "kind", "rows", "first_day", "last_day", "last_update"]
-    write_rows(columns, table_summaries(_data_dir(args)), args.format)
+    write_rows(columns, table_summaries(_data_dir(args), _lake_uri(args)), args.format)
+    return 0
+
+
+def _rebuild_catalog(args: argparse.Namespace) -> int:
+    from finops_pipeline.warehouse.catalog import refresh_catalog
+
+    data_dir, lake_uri = _data_dir(args), _lake_uri(args)
+    outcome = refresh_catalog(data_dir, lake_uri=lake_uri)
+    if outcome.status == "deferred":
+        raise RuntimeError(outcome.reason)
+    print(f"{Path(data_dir).resolve() / 'finops.duckdb'}: {outcome.status}, views over {lake_uri or 'the local lake'}")
     return 0
 
 
@@ -271,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="build the demo warehouse from the simulated clouds")
     demo.add_argument("--data-dir", default="data/demo", help="where the demo warehouse goes (default data/demo)")
     demo.add_argument("--days", type=int, default=30, help="how many UTC days up to yesterday (default 30)")
+    demo.add_argument(
+        "--lake-uri",
+        default=None,
+        help="the lake: a local directory or s3://, gs://, abfs://... (default FINOPS_LAKE_URI, else <data dir>/lake)",
+    )
     demo.set_defaults(run=_demo)
 
     ui = commands.add_parser("ui", help="dagster dev over a warehouse, with the simulated clouds serving")
@@ -288,11 +319,21 @@ def build_parser() -> argparse.ArgumentParser:
         "sql", help='e.g. "SELECT provider, billing_currency, sum(billed_cost) FROM cost_daily GROUP BY ALL"'
     )
     query.add_argument("--data-dir", default=None, help="warehouse directory (default FINOPS_DATA_DIR or ./data)")
+    query.add_argument(
+        "--lake-uri",
+        default=None,
+        help="the lake: a local directory or s3://, gs://, abfs://... (default FINOPS_LAKE_URI, else <data dir>/lake)",
+    )
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(run=_query)
 
     tables = commands.add_parser("tables", help="tables and views: rows, day range, last update")
     tables.add_argument("--data-dir", default=None, help="warehouse directory (default FINOPS_DATA_DIR or ./data)")
+    tables.add_argument(
+        "--lake-uri",
+        default=None,
+        help="the lake: a local directory or s3://, gs://, abfs://... (default FINOPS_LAKE_URI, else <data dir>/lake)",
+    )
     tables.add_argument("--format", choices=("table", "csv", "json"), default="table")
     tables.set_defaults(run=_tables)
 
@@ -300,6 +341,18 @@ def build_parser() -> argparse.ArgumentParser:
         "pools", help="set the per-API concurrency pool limits (defs/pools.py) on the Dagster instance in $DAGSTER_HOME"
     )
     pools.set_defaults(run=_pools)
+    catalog = commands.add_parser(
+        "catalog", help="(re)build the local catalog file's views over a lake, e.g. an s3:// lake on another machine"
+    )
+    catalog.add_argument(
+        "--data-dir", default=None, help="where finops.duckdb goes (default FINOPS_DATA_DIR or ./data)"
+    )
+    catalog.add_argument(
+        "--lake-uri",
+        default=None,
+        help="the lake: a local directory or s3://, gs://, abfs://... (default FINOPS_LAKE_URI, else <data dir>/lake)",
+    )
+    catalog.set_defaults(run=_rebuild_catalog)
     return parser
 
 

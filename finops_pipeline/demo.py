@@ -77,14 +77,18 @@ def demo_window(days: int, today: date | None = None) -> tuple[date, date]:
     return end - timedelta(days=days), end
 
 
-def run_demo(data_dir: Path, days: int = 30, today: date | None = None, out=print) -> dict[str, int]:
-    """Build the demo warehouse in ``data_dir``; returns rows per table."""
+def run_demo(
+    data_dir: Path, days: int = 30, today: date | None = None, out=print, lake_uri: str | None = None
+) -> dict[str, int]:
+    """Build the demo warehouse in ``data_dir`` (its lake at ``lake_uri``, default
+    ``<data_dir>/lake``); returns rows per table."""
     data_dir = Path(data_dir).resolve()
     start, end = demo_window(days, today)
     fleet = build_fleet()
     out(f"Simulating {len(fleet.resources)} resources on AWS, GCP and Azure for [{start}, {end}) ...")
     with simulated_clouds(start, end, fleet) as env:
         env["FINOPS_DATA_DIR"] = str(data_dir)
+        env["FINOPS_LAKE_URI"] = lake_uri or ""
         previous = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
         try:
@@ -100,7 +104,7 @@ def run_demo(data_dir: Path, days: int = 30, today: date | None = None, out=prin
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-    counts = summarize(data_dir, out)
+    counts = summarize(data_dir, out, lake_uri)
     return counts
 
 
@@ -114,10 +118,10 @@ def _write_predictions(fleet, directory: Path, start: date, end: date) -> None:
         write_predictions(fleet, directory, month)
 
 
-def summarize(data_dir: Path, out=print) -> dict[str, int]:
+def summarize(data_dir: Path, out=print, lake_uri: str | None = None) -> dict[str, int]:
     """Print rows per table and cloud, the marts' highlights, and how to look further."""
     catalog = data_dir / "finops.duckdb"
-    con = open_catalog(data_dir)
+    con = open_catalog(data_dir, lake_uri)
     counts: dict[str, int] = {}
     try:
         out("")
@@ -138,8 +142,9 @@ def summarize(data_dir: Path, out=print) -> dict[str, int]:
     out("")
     where = _shown_path(data_dir)
     out("Look further:")
+    lake_option = f" --lake-uri {lake_uri}" if lake_uri else ""
     out(
-        f"  {_command('finops-pipeline')} query --data-dir {where} "
+        f"  {_command('finops-pipeline')} query --data-dir {where}{lake_option} "
         '"SELECT provider, usage_date, billing_currency, sum(billed_cost) FROM cost_daily GROUP BY ALL ORDER BY 2 DESC LIMIT 8"'
     )
     out(

@@ -30,7 +30,8 @@ def run_doctor(settings: Settings, out=print) -> int:
         failures += 1
     out(
         f"warehouse: {settings.data_dir.resolve()} "
-        f"(catalog {'present' if settings.catalog_path.exists() else 'not created yet'})"
+        f"(catalog {'present' if settings.catalog_path.exists() else 'not created yet'}"
+        f"{f'; lake {settings.lake_uri}' if settings.lake_uri else ''})"
     )
     for name, items in settings.repeated_items:
         out(Finding(INFO, "settings", f"{name} repeats {', '.join(items)}; each is used once").line())

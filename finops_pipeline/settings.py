@@ -143,6 +143,20 @@ _AZURE_RESOURCE_ID = re.compile(
     r"^/subscriptions/[^/\s'\"]+/resourceGroups/[^/\s'\"]+/providers/[^\s'\"]+$", re.IGNORECASE
 )
 
+
+def _lake_uri(name: str, raw: str) -> str | None:
+    from finops_pipeline.warehouse.storage import URI_FORMS, LakeUriError, parse_lake_uri, redacted
+
+    value = raw.strip()
+    if not value:
+        return None
+    try:
+        parse_lake_uri(value)
+    except LakeUriError as exc:
+        raise SettingsError(name, redacted(raw), f"{URI_FORMS}: {exc.reason}") from None
+    return value
+
+
 _AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 
 
@@ -254,6 +268,7 @@ class Settings:
     aws_restatement_settle_day: int = 15  # the previous month is re-pulled through this day
     azure_restatement_close_day: int = 10  # the previous month is re-pulled through this day
     gcp_restatement_lookback_days: int = 35  # export days checked for newer rows
+    lake_uri: str | None = None  # FINOPS_LAKE_URI: an object-store lake (default: <data_dir>/lake)
     predictions_dir: Path | None = None
     metrics_coverage_floor: float = 0.9
     metrics_concurrency: int = 4
@@ -264,8 +279,9 @@ class Settings:
     repeated_items: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
-    def lake_dir(self) -> Path:
-        return self.data_dir / "lake"
+    def lake_root(self) -> str:
+        """The lake: FINOPS_LAKE_URI, else ``<data_dir>/lake``."""
+        return self.lake_uri or str(self.data_dir / "lake")
 
     @property
     def catalog_path(self) -> Path:
@@ -340,6 +356,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "AZURE_MAX_RETRY_WAIT_SECONDS": ("azure_max_retry_wait_seconds", _int(0, 3600)),
     "AZURE_RESOURCE_MANAGER_ENDPOINT": ("azure_resource_manager_endpoint", lambda n, v: v.strip() or None),
     "FINOPS_DATA_DIR": ("data_dir", lambda n, v: Path(v.strip() or "data")),
+    "FINOPS_LAKE_URI": ("lake_uri", _lake_uri),
     "FINOPS_START_DATE": ("start_date", _date),
     "FINOPS_RESTATEMENT_DAYS": ("restatement_days", _int(0, 62)),
     "AWS_RESTATEMENT_SETTLE_DAY": ("aws_restatement_settle_day", _int(1, 28)),

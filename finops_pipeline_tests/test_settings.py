@@ -37,6 +37,7 @@ def test_lists_and_their_defaults():
         ("AWS_USAGE_REGIONS", "us-east-1,moon-1", "AWS region"),
         ("AWS_COST_GROUP_BY", "SERVICE,REGION,USAGE_TYPE", "one or two Cost Explorer dimensions"),
         ("FINOPS_METRICS_COVERAGE_FLOOR", "1.5", "from 0.0 to 1.0"),
+        ("FINOPS_LAKE_URI", "ftp://host/lake", "s3://bucket/prefix, gs://bucket/prefix or abfs://container@account"),
     ],
 )
 def test_invalid_value_names_variable_value_and_what_is_allowed(name, value, allowed):

@@ -86,7 +86,7 @@ def _report(
     for call, why in adapter.api.skipped.items():
         context.log.warning(f"{provider} {kind}: optional {call} skipped, the main rows landed: {why}")
     try:
-        catalog = refresh_catalog(settings.data_dir)
+        catalog = refresh_catalog(settings.data_dir, lake_uri=settings.lake_uri)
     except CatalogError as exc:
         # The partitions are written: retrying would only repeat the paid API calls.
         raise Failure(
@@ -139,7 +139,7 @@ def _open_run(context: AssetExecutionContext, provider: str, resources: tuple[Se
     if reason:
         return skipped(context, provider, reason)
     start, end = window(context.partition_key_range)
-    return settings, Lake(settings.lake_dir), start, end, perf_counter()
+    return settings, Lake(settings.lake_root), start, end, perf_counter()
 
 
 def ingest_cost(

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Callable
 
-import duckdb
 import pyarrow as pa
 
 from finops_pipeline.settings import Settings
@@ -81,11 +79,11 @@ def _days(start: date, end: date) -> list[date]:
 
 def _landed_days(settings: Settings, provider: str, aggregate: str, with_value: bool = False):
     """Landed cost_daily days of a provider with one aggregate (read from the lake's files)."""
-    lake = Lake(settings.lake_dir)
+    lake = Lake(settings.lake_root)
     if not any(p["provider"] == provider for p in lake.partitions("cost_daily")):
         return []
-    files = str(Path(lake.table_dir("cost_daily")) / f"provider={provider}" / "*" / "*.parquet")
-    with duckdb.connect() as con:
+    files = lake.glob("cost_daily").replace("/*/*/", f"/provider={provider}/*/", 1)
+    with lake.connect() as con:
         rows = con.execute(
             f"SELECT usage_date, {aggregate} FROM read_parquet(?, hive_partitioning = true) "
             "GROUP BY usage_date ORDER BY usage_date",
@@ -132,14 +130,12 @@ def keep_landed_detail(lake: Lake, provider: str, cost: pa.Table) -> tuple[pa.Ta
     only: a rerun of an older day must not lose per-resource cost). Returns the rows to write
     and the (day, account, service, currency) groups whose landed detail was kept."""
     days = sorted({d.isoformat() for d in cost["usage_date"].to_pylist()})
-    files = [
-        str(lake.partition_dir("cost_daily", {"provider": provider, "usage_date": d}) / "part.parquet") for d in days
-    ]
-    files = [f for f in files if Path(f).exists()]
+    files = [lake.partition_file("cost_daily", {"provider": provider, "usage_date": d}) for d in days]
+    files = [f for f in files if lake.exists(f)]
     if not files or not cost.num_rows:
         return cost, []
     keys = ", ".join(_GROUP)
-    with duckdb.connect() as con:
+    with lake.connect() as con:
         con.register("fresh", cost)
         con.execute(
             """

@@ -81,7 +81,7 @@ def trend_total_mismatches(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 
 def _lake_connection(warehouse: WarehouseResource) -> duckdb.DuckDBPyConnection:
-    return connect_lake(Lake(settings_of(warehouse).lake_dir))
+    return connect_lake(Lake(settings_of(warehouse).lake_root))
 
 
 def _key_check(name: str, warehouse: WarehouseResource) -> AssetCheckResult:

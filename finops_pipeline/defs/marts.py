@@ -75,8 +75,8 @@ def _write_mart(
     started: float,
     window_text: str,
 ) -> MaterializeResult:
-    writes = Lake(settings.lake_dir).write_partitions(table, data, expected=[{"usage_date": d} for d in expected])
-    catalog = refresh_catalog(settings.data_dir)
+    writes = Lake(settings.lake_root).write_partitions(table, data, expected=[{"usage_date": d} for d in expected])
+    catalog = refresh_catalog(settings.data_dir, lake_uri=settings.lake_uri)
     if catalog.status == "deferred":
         context.log.warning(f"catalog view refresh deferred: {catalog.reason}")
     context.log.info(f"{table}: {data.num_rows} rows in {len(writes)} partitions for {window_text}")
@@ -104,7 +104,7 @@ def _run_daily_mart(
 ) -> MaterializeResult:
     started = perf_counter()
     start, end = window(context.partition_key_range)
-    data = run_sql(table, Lake(settings.lake_dir), {"start": start, "end": end, **(extra or {})}, seed_overrides)
+    data = run_sql(table, Lake(settings.lake_root), {"start": start, "end": end, **(extra or {})}, seed_overrides)
     return _write_mart(context, settings, table, data, days(start, end), started, f"[{start}, {end})")
 
 
@@ -124,8 +124,8 @@ def cost_predictions(context: AssetExecutionContext, warehouse: WarehouseResourc
         context.log.warning(f"cost_predictions skipped: {reason}")
         return MaterializeResult(metadata={"status": "skipped", "skipped_reason": reason, "rows": 0})
     frame = read_predictions(directory, settings.tag_match_key)
-    Lake(settings.lake_dir).write_partitions("cost_predictions", frame)
-    catalog = refresh_catalog(settings.data_dir)
+    Lake(settings.lake_root).write_partitions("cost_predictions", frame)
+    catalog = refresh_catalog(settings.data_dir, lake_uri=settings.lake_uri)
     table = pa.Table.from_pandas(frame, preserve_index=False) if len(frame) else None
     return MaterializeResult(
         metadata={
@@ -186,7 +186,7 @@ def underutilized_resources(context: AssetExecutionContext, warehouse: Warehouse
     overrides = rules_overrides(settings)
     start, end = window(context.partition_key_range)
     missing = days_missing_utilization(
-        Lake(settings.lake_dir), start - timedelta(days=_longest_window(overrides) - 1), end
+        Lake(settings.lake_root), start - timedelta(days=_longest_window(overrides) - 1), end
     )
     if missing:
         raise Failure(
@@ -237,7 +237,7 @@ def cost_trend_monthly(context: AssetExecutionContext, warehouse: WarehouseResou
         month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     settings = settings_of(warehouse)
     data = run_sql(
-        "cost_trend_monthly", Lake(settings.lake_dir), {"start": start, "end": end, "tolerance": TREND_TOLERANCE}
+        "cost_trend_monthly", Lake(settings.lake_root), {"start": start, "end": end, "tolerance": TREND_TOLERANCE}
     )
     return _write_mart(context, settings, "cost_trend_monthly", data, months, started, f"[{start}, {end})")
 

@@ -32,7 +32,7 @@ from dagster import (
 from finops_pipeline.clouds import PROVIDERS
 from finops_pipeline.defs.partitions import days, window
 from finops_pipeline.settings import settings_of
-from finops_pipeline.warehouse.lake import PART_FILE, Lake
+from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.schemas import COST_DAILY, METRICS_HOURLY, TableSpec
 
 COST_TOLERANCE = Decimal("0.01")  # the lake's day total must match the provider's to the cent
@@ -67,14 +67,14 @@ def open_partitions(lake: Lake, spec: TableSpec, provider: str, checked: list[da
     """A DuckDB view ``data`` over the given days' files (partition columns included)."""
     files, missing = [], []
     for day in checked:
-        path = lake.partition_dir(spec.name, {"provider": provider, "usage_date": day}) / PART_FILE
-        (files if path.exists() else missing).append((day, path))
-    con = duckdb.connect()
+        path = lake.partition_file(spec.name, {"provider": provider, "usage_date": day})
+        (files if lake.exists(path) else missing).append((day, path))
+    con = lake.connect()
     con.execute("SET TimeZone = 'UTC'")
     if files:
         selects = [
             f"SELECT {_quote(provider)} AS provider, DATE {_quote(day.isoformat())} AS usage_date, * "
-            f"FROM read_parquet({_quote(str(path))}, hive_partitioning = false)"
+            f"FROM read_parquet({_quote(path)}, hive_partitioning = false)"
             for day, path in files
         ]
         con.execute("CREATE VIEW data AS " + " UNION ALL BY NAME ".join(selects))
@@ -151,10 +151,10 @@ def check_money_types(parts: Partitions, lake: Lake, provider: str) -> AssetChec
     """Money columns stored as DECIMAL in every file, and a currency code on every row."""
     problems = []
     for day in parts.days:
-        path = lake.partition_dir(COST_DAILY.name, {"provider": provider, "usage_date": day}) / PART_FILE
-        if not path.exists():
+        path = lake.partition_file(COST_DAILY.name, {"provider": provider, "usage_date": day})
+        if not lake.exists(path):
             continue
-        schema = pq.read_schema(path)
+        schema = pq.read_schema(lake.fs_path(path), filesystem=lake.fs)
         for column in MONEY_COLUMNS:
             if column in schema.names and not str(schema.field(column).type).startswith("decimal"):
                 problems.append(f"{day}: {column} is {schema.field(column).type}, not DECIMAL")
@@ -370,7 +370,7 @@ def _build_contract(provider: str, kind: str, spec: TableSpec, checks, descripti
         if reason:
             yield from _skipped(specs, provider, reason)
             return
-        lake = Lake(settings.lake_dir)
+        lake = Lake(settings.lake_root)
         parts = open_partitions(lake, spec, provider, _checked_days(context, lake, spec, provider))
         try:
             results = run(context, parts, lake, settings)

@@ -145,9 +145,9 @@ def _view_failure(lake: Lake | None, name: str, exc: Exception) -> str:
     return f"view {name} could not be created: unreadable Parquet file(s): {fixes}"
 
 
-def _partition_of(lake: Lake, table: str, path: Path) -> str:
+def _partition_of(lake: Lake, table: str, path: str) -> str:
     """'partition <day> of <asset>' for a lake file, as an operator finds it in the Dagster UI."""
-    values = dict(p.split("=", 1) for p in path.relative_to(lake.table_dir(table)).parts[:-1])
+    values = lake.partition_of(table, path)
     asset = _WRITER.get(table, table).format(**values)
     return f"partition {values['usage_date']} of {asset}" if "usage_date" in values else asset
 
@@ -184,7 +184,7 @@ def connect_lake(lake: Lake, sql_dir: Path = SQL_DIR, for_query: str | None = No
     """An in-memory DuckDB connection with the views and macros over the lake (no catalog file
     lock): all of them, or only those ``for_query`` uses (a view over many files takes time
     to bind, and a mart reads a few tables)."""
-    con = duckdb.connect()
+    con = lake.connect()
     con.execute("SET TimeZone = 'UTC'")
     con.execute("SET enable_progress_bar = false")  # a run's captured stdout is its log
     views, macros = view_definitions(lake, sql_dir), macro_statements(macros_sql(sql_dir))
@@ -229,8 +229,9 @@ def _current_digests(path: Path) -> dict[str, str]:
         con.close()
 
 
-def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
-    """Bring the views in ``<data_dir>/finops.duckdb`` up to date with the lake.
+def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR, lake_uri: str | None = None) -> CatalogRefresh:
+    """Bring the views in ``<data_dir>/finops.duckdb`` up to date with the lake (``lake_uri``,
+    default ``<data_dir>/lake``; the catalog file itself is always local).
 
     Serialized across processes by a file lock. If another process holds the DuckDB
     file (an analyst's session), the refresh is deferred and reported, never failed.
@@ -238,7 +239,7 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
     data_dir = Path(data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / CATALOG_FILE
-    lake = Lake(data_dir / "lake")
+    lake = Lake(lake_uri or data_dir / "lake")
     views = view_definitions(lake, sql_dir)
     macros = macros_sql(sql_dir)
     # A view is replaced when its SELECT or its comments change (a replaced view loses its comments).
@@ -251,7 +252,7 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
             changed = [name for name, digest in wanted.items() if current.get(name) != digest]
             if not changed:
                 return CatalogRefresh("unchanged")
-            con = duckdb.connect(str(path))
+            con = lake.register(duckdb.connect(str(path)))
         except duckdb.Error as exc:
             if not _is_held_elsewhere(exc):
                 # Not a lock: the file itself (truncated copy, other DuckDB version). A retry
@@ -283,7 +284,7 @@ def refresh_catalog(data_dir: Path, sql_dir: Path = SQL_DIR) -> CatalogRefresh:
     return CatalogRefresh("refreshed", changed=changed)
 
 
-def lakes_read_by(path: Path) -> set[Path]:
+def lakes_read_by(path: Path) -> set[str]:
     """The lake roots the catalog's table views read (normally one: its data directory's)."""
     con = duckdb.connect(str(path), read_only=True)
     try:
@@ -295,24 +296,28 @@ def lakes_read_by(path: Path) -> set[Path]:
         if name not in TABLES:
             continue
         for found in re.finditer(r"read_parquet\('((?:[^']|'')*)'", sql or ""):
-            glob = Path(found.group(1).replace("''", "'"))
+            glob = found.group(1).replace("''", "'")
             # <root>/<table>/[*/...]part.parquet: the root is above the table's directory.
-            roots.add(glob.parents[len(TABLES[name].partition_by) + 1])
+            roots.add(glob.rsplit("/", len(TABLES[name].partition_by) + 2)[0])
     return roots
 
 
-def open_catalog(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """``<data_dir>/finops.duckdb`` opened read-only, its views reading this data dir's lake.
+def open_catalog(data_dir: Path, lake_uri: str | None = None) -> duckdb.DuckDBPyConnection:
+    """``<data_dir>/finops.duckdb`` opened read-only, its views reading the lake at ``lake_uri``
+    (default: this data dir's own lake), which the connection can read (see Lake.register).
 
-    A copied or moved data directory's views still name the original lake: they are
-    re-pointed first (refresh_catalog); if another process holds the file so that they
-    cannot be, CatalogError names both lakes rather than reading the other one.
+    A copied or moved data directory's views still name the original lake (and a catalog
+    built for another lake URI names that one): they are re-pointed first (refresh_catalog);
+    if another process holds the file so that they cannot be, CatalogError names both lakes
+    rather than reading the other one.
     """
     data_dir = Path(data_dir).resolve()
-    path, own = data_dir / CATALOG_FILE, data_dir / "lake"
-    foreign = sorted(str(root) for root in lakes_read_by(path) if root != own)
+    path = data_dir / CATALOG_FILE
+    lake = Lake(lake_uri or data_dir / "lake")
+    own = lake.uri
+    foreign = sorted(root for root in lakes_read_by(path) if root != own)
     if foreign:
-        outcome = refresh_catalog(data_dir)
+        outcome = refresh_catalog(data_dir, lake_uri=lake_uri)
         if outcome.status == "deferred":
             raise CatalogError(
                 f"{path} has views over the lake at {', '.join(foreign)}, not over its own lake {own} (the "
@@ -320,4 +325,4 @@ def open_catalog(data_dir: Path) -> duckdb.DuckDBPyConnection:
                 "Close the other sessions on it and retry"
             )
         log.info("catalog views re-pointed from %s to %s", ", ".join(foreign), own)
-    return duckdb.connect(str(path), read_only=True)
+    return lake.register(duckdb.connect(str(path), read_only=True))

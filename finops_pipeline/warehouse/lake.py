@@ -1,16 +1,21 @@
 """The Parquet lake: hive-partitioned files, each partition replaced atomically.
 
 Layout: ``<root>/<table>/provider=<p>/usage_date=<YYYY-MM-DD>/part.parquet`` (tables
-without partition keys keep a single ``<root>/<table>/part.parquet``). A partition is
-written to a hidden temp file in its own directory and ``os.replace``-d over the old
-file, so readers see the old partition or the new one, never half of one, and a
-failed write leaves the old one in place. A writer killed mid-write leaves its hidden
-temp file behind: the first write to a table by a ``Lake`` sweeps those older than a day.
+without partition keys keep a single ``<root>/<table>/part.parquet``). The root is a local
+directory or an object store (``s3://``, ``gs://``, ``abfs://``; see storage.py), reached
+through one pyarrow filesystem. A partition is written to a local staging file, then made
+the partition's one file in one step: ``os.replace`` in a local lake, a single object upload
+in an object store (visible only once complete). Readers see the old partition or the new
+one, never half of one, and a failed or killed write leaves the old one in place. A writer
+killed mid-write leaves its staging file behind (a hidden temp file in the partition's
+directory, or in the local temp dir for an object store): the first write to a table by a
+``Lake`` sweeps those older than a day.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -21,15 +26,19 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from finops_pipeline.warehouse.schemas import TableSpec, table_spec
+from finops_pipeline.warehouse.storage import LakeFileSystem, open_filesystem, parse_lake_uri
 
 PART_FILE = "part.parquet"
 TEMP_PATTERN = f".{PART_FILE}.*.tmp"
+STAGING_PREFIX = "finops-lake"  # an object-store lake's staging files, in the local temp dir
 # No write takes this long: an older temp file belongs to a writer that died.
 STALE_TEMP_AGE = timedelta(days=1)
 PartitionKey = Mapping[str, object]
@@ -45,7 +54,7 @@ class PartitionWrite:
 
     table: str
     partition: dict[str, str]
-    path: Path
+    path: Path | str  # a local Path, or the object's URI
     rows: int
 
 
@@ -124,11 +133,11 @@ def _is_missing(value: object) -> bool:
 
 
 class PartitionWriter:
-    """Streams record batches into one partition's temp file (see Lake.open_partition)."""
+    """Streams record batches into one partition's staging file (see Lake.open_partition)."""
 
-    def __init__(self, spec: TableSpec, partition: dict[str, str], tmp_path: Path, path: Path):
+    def __init__(self, spec: TableSpec, partition: dict[str, str], staging: Path, path: Path | str):
         self._spec = spec
-        self._writer = pq.ParquetWriter(tmp_path, spec.schema, compression="zstd")
+        self._writer = pq.ParquetWriter(staging, spec.schema, compression="zstd")
         self.partition = partition
         self.path = path
         self.rows = 0
@@ -148,47 +157,109 @@ class PartitionWriter:
 
 
 class Lake:
-    """The lake rooted at ``root`` (normally ``<FINOPS_DATA_DIR>/lake``)."""
+    """The lake at ``root``: a local directory (normally ``<FINOPS_DATA_DIR>/lake``) or an
+    object-store URI (``s3://``, ``gs://``, ``abfs://``, see storage.py)."""
 
-    def __init__(self, root: Path | str):
-        self.root = Path(root)
+    def __init__(self, root: Path | str, filesystem: pafs.FileSystem | None = None):
+        self.location = parse_lake_uri(str(root))
+        self.fs = filesystem or open_filesystem(self.location)
+        self.uri = self.location.uri(self.location.path)
+        # Local lakes keep their directory as a Path; an object store has none.
+        self.root = None if self.location.remote else Path(self.location.path)
         self._swept: set[str] = set()
         self._sweep_lock = threading.Lock()
 
-    def table_dir(self, table: str) -> Path:
-        return self.root / table
+    @property
+    def remote(self) -> bool:
+        return self.location.remote
 
-    def partition_dir(self, table: str, partition: PartitionKey) -> Path:
+    def _path(self, table: str, partition: PartitionKey | None = None) -> str:
+        """The filesystem path of a table's directory, or of a partition's directory."""
+        path = f"{self.location.path}/{table}"
+        if partition is None:
+            return path
         spec = table_spec(table)
         missing = [k for k in spec.partition_by if k not in partition]
         if missing or set(partition) - set(spec.partition_by):
             raise LakeWriteError(f"{table} is partitioned by {list(spec.partition_by)}; got {sorted(partition)}")
-        path = self.table_dir(table)
         for name in spec.partition_by:
-            path = path / f"{name}={_partition_value(name, partition[name])}"
+            path += f"/{name}={_partition_value(name, partition[name])}"
         return path
+
+    def table_dir(self, table: str) -> Path:
+        """A local lake's table directory."""
+        return Path(self._path(table))
+
+    def partition_dir(self, table: str, partition: PartitionKey) -> Path:
+        """A local lake's partition directory."""
+        return Path(self._path(table, partition))
+
+    def partition_file(self, table: str, partition: PartitionKey) -> str:
+        """Where a partition's file is, as DuckDB reads it (a local path or ``s3://...``)."""
+        return self.location.uri(f"{self._path(table, partition)}/{PART_FILE}")
+
+    def fs_path(self, location: str) -> str:
+        """A location of this lake (as :meth:`partition_file` names it) as ``self.fs`` names it."""
+        return str(location).split("://", 1)[1] if self.remote else str(location)
+
+    def exists(self, location: str) -> bool:
+        """Whether a file of this lake (as :meth:`partition_file` names it) exists."""
+        return self.fs.get_file_info(self.fs_path(location)).type == pafs.FileType.File
+
+    def register(self, con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+        """Let ``con`` read this lake: an object store is registered as a filesystem (nothing
+        downloaded, no extension installed); a local lake needs nothing."""
+        if self.remote:
+            con.register_filesystem(LakeFileSystem(self.fs, self.location.scheme))
+        return con
+
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection that can read this lake."""
+        return self.register(duckdb.connect())
 
     @contextmanager
     def open_partition(self, table: str, partition: PartitionKey) -> Iterator[PartitionWriter]:
-        """Write a partition batch by batch; it replaces the old one only if the block succeeds."""
+        """Write a partition batch by batch; it replaces the old one only if the block succeeds.
+
+        Batches go to a local staging file; on success it becomes the partition's one file in
+        one step (``_commit``), so readers see the old file or the new one, never half.
+        """
         spec = table_spec(table)
-        directory = self.partition_dir(table, partition)
+        directory = self._path(table, partition)
+        final = f"{directory}/{PART_FILE}"
+        name = f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
         with self._sweep_lock:
             if table not in self._swept:
                 self._swept.add(table)
                 self.sweep_stale_temp_files(table)
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = directory / f".{PART_FILE}.{uuid.uuid4().hex}.tmp"
+        if self.remote:
+            staging = Path(tempfile.gettempdir()) / f"{STAGING_PREFIX}{name}"
+        else:
+            Path(directory).mkdir(parents=True, exist_ok=True)
+            staging = Path(directory) / name
         values = {k: _partition_value(k, v) for k, v in partition.items()}
-        writer = PartitionWriter(spec, values, tmp, directory / PART_FILE)
+        writer = PartitionWriter(spec, values, staging, self.location.uri(final) if self.remote else Path(final))
         try:
             yield writer
             writer.close()
-            os.replace(tmp, directory / PART_FILE)
+            self._commit(staging, final)
         except BaseException:
             writer.close()
-            tmp.unlink(missing_ok=True)
             raise
+        finally:
+            staging.unlink(missing_ok=True)
+
+    def _commit(self, staging: Path, final: str) -> None:
+        """Make the staging file the partition's file, whole or not at all."""
+        if not self.remote:
+            os.replace(staging, final)  # a rename within the directory: atomic on POSIX
+            return
+        # One object: S3, GCS and Azure Blob make an upload visible only when it completes
+        # (a multipart upload on CompleteMultipartUpload), never part of it.
+        out = self.fs.open_output_stream(final)
+        with pa.memory_map(str(staging)) as source:
+            out.write(source.read_buffer())
+        out.close()
 
     def write_partition(self, table: str, partition: PartitionKey, data: pa.Table | pd.DataFrame) -> PartitionWrite:
         """Replace one partition with ``data`` (which may be empty)."""
@@ -246,12 +317,16 @@ class Lake:
             )
 
     def sweep_stale_temp_files(self, table: str, older_than: timedelta = STALE_TEMP_AGE) -> list[Path]:
-        """Delete the hidden temp files of killed writers (older than ``older_than``); returns them."""
-        depth = len(table_spec(table).partition_by)
-        pattern = "/".join(["*"] * depth + [TEMP_PATTERN])
+        """Delete the temp files of killed writers (older than ``older_than``); returns them: in a
+        local lake the table's hidden ones, for an object store the local staging files."""
+        if self.remote:
+            candidates = Path(tempfile.gettempdir()).glob(f"{STAGING_PREFIX}{TEMP_PATTERN}")
+        else:
+            depth = len(table_spec(table).partition_by)
+            candidates = self.table_dir(table).glob("/".join(["*"] * depth + [TEMP_PATTERN]))
         cutoff = time.time() - older_than.total_seconds()
         swept = []
-        for path in self.table_dir(table).glob(pattern):
+        for path in candidates:
             try:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
@@ -260,32 +335,45 @@ class Lake:
                 pass  # another process swept or renamed it meanwhile
         return swept
 
-    def unreadable_files(self, table: str) -> list[Path]:
+    def files(self, table: str) -> list[pafs.FileInfo]:
+        """The table's partition files (path, size, mtime), sorted by path: one listing."""
+        base = self._path(table)
+        depth = len(table_spec(table).partition_by)
+        selector = pafs.FileSelector(base, recursive=depth > 0, allow_not_found=True)
+        found = []
+        for info in self.fs.get_file_info(selector):
+            parts = info.path[len(base) + 1 :].split("/")
+            if (
+                info.type == pafs.FileType.File
+                and len(parts) == depth + 1
+                and parts[-1] == PART_FILE
+                and all("=" in p for p in parts[:-1])
+            ):
+                found.append(info)
+        return sorted(found, key=lambda info: info.path)
+
+    def unreadable_files(self, table: str) -> list[str]:
         """The table's Parquet files whose footer cannot be read (truncated or not Parquet)."""
         bad = []
-        depth = len(table_spec(table).partition_by)
-        for path in sorted(self.table_dir(table).glob("/".join(["*"] * depth + [PART_FILE]))):
+        for path in (info.path for info in self.files(table)):
             try:
-                pq.read_metadata(path)
+                with self.fs.open_input_file(path) as source:
+                    pq.read_metadata(source)
             except (OSError, pa.ArrowException):
-                bad.append(path)
+                bad.append(self.location.uri(path))
         return bad
+
+    def partition_of(self, table: str, location: str) -> dict[str, str]:
+        """The partition values of one of the table's files (``provider=aws/...``)."""
+        depth = len(table_spec(table).partition_by)
+        parts = str(location).split("/")
+        return dict(p.split("=", 1) for p in parts[len(parts) - depth - 1 : -1])
 
     def partitions(self, table: str) -> list[dict[str, str]]:
         """The partitions of a table that have a file, sorted."""
-        spec = table_spec(table)
-        base = self.table_dir(table)
-        if not spec.partition_by:
-            return [{}] if (base / PART_FILE).exists() else []
-        pattern = "/".join(["*"] * len(spec.partition_by)) + f"/{PART_FILE}"
-        found = []
-        for path in sorted(base.glob(pattern)):
-            parts = path.relative_to(base).parts[:-1]
-            found.append(dict(p.split("=", 1) for p in parts))
-        return found
+        return [self.partition_of(table, info.path) for info in self.files(table)]
 
     def glob(self, table: str) -> str:
         """The read_parquet glob that covers every file of a table."""
-        spec = table_spec(table)
-        stars = "/".join(["*"] * len(spec.partition_by))
-        return str((self.table_dir(table) / stars / PART_FILE) if stars else self.table_dir(table) / PART_FILE)
+        stars = ["*"] * len(table_spec(table).partition_by)
+        return self.location.uri("/".join([self._path(table), *stars, PART_FILE]))

@@ -1,5 +1,5 @@
-"""The warehouse (lake and catalog under FINOPS_DATA_DIR) and the pipeline's own FINOPS_*
-settings as a Dagster resource."""
+"""The warehouse (the lake at FINOPS_LAKE_URI, default ``<FINOPS_DATA_DIR>/lake``; the catalog
+under FINOPS_DATA_DIR) and the pipeline's own FINOPS_* settings as a Dagster resource."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ class WarehouseResource(SettingsResource):
     VARIABLES: ClassVar[dict[str, str]] = {
         "usage_integration_enabled": "USAGE_INTEGRATION_ENABLED",
         "data_dir": "FINOPS_DATA_DIR",
+        "lake_uri": "FINOPS_LAKE_URI",
         "restatement_days": "FINOPS_RESTATEMENT_DAYS",
         "predictions_dir": "FINOPS_PREDICTIONS_DIR",
         "metrics_coverage_floor": "FINOPS_METRICS_COVERAGE_FLOOR",
@@ -26,6 +27,7 @@ class WarehouseResource(SettingsResource):
 
     usage_integration_enabled: bool | None = None
     data_dir: str | None = None
+    lake_uri: str | None = None
     restatement_days: int | None = None
     predictions_dir: str | None = None
     metrics_coverage_floor: float | None = None

@@ -10,6 +10,7 @@ seed at another file (a user's own thresholds). Parameters are bound with
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
 from typing import Mapping
 
@@ -88,7 +89,8 @@ def run_sql(
     query = read_sql(name, sql_dir)
     con = connect_lake(lake, sql_dir, for_query=query)
     try:
-        spill_dir = str(lake.root.resolve().parent / ".duckdb_tmp")
+        # Spill next to a local lake; an object-store lake's runs spill to the local temp dir.
+        spill_dir = str((lake.root.parent if lake.root else Path(tempfile.gettempdir())) / ".duckdb_tmp")
         con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
         con.execute(f"SET temp_directory = {_sql_string(spill_dir)}")
         load_seeds(con, seed_paths(sql_dir, seed_overrides))

@@ -38,7 +38,7 @@ def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
     assert record["mode"] == "tiny"
     assert record["machine"]["cpus_usable"] >= 1
     assert record["versions"]["pyarrow"] and record["versions"]["duckdb"] and record["versions"]["botocore"]
-    assert set(record["benchmarks"]) == {"api", "ingest", "mart", "memory", "backfill"}
+    assert set(record["benchmarks"]) == {"api", "ingest", "mart", "memory", "backfill", "lake"}
     bench = record["benchmarks"]
     assert bench["api"]["aws"]["same_datapoints"] and bench["api"]["azure"]["same_datapoints"]
     assert bench["ingest"]["ours"]["rows_written"] == bench["ingest"]["baseline"]["rows_written"] == 200 * 6 * 24
@@ -50,6 +50,11 @@ def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
         assert bench["backfill"][cloud]["machine_floor"]["rows"] == bench["backfill"][cloud]["rows"]
         assert bench["backfill"][cloud]["machine_floor"]["failed_runs"] == 0
     assert bench["mart"]["ours"]["rows_by_mart"]["utilization_daily"] == bench["mart"]["baseline"]["rows"] == 3 * 100
+    # The S3 lake (moto's server) holds what the local lake holds, step for step.
+    lake = bench["lake"]
+    assert lake["s3"]["ingest"]["rows_written"] == lake["local"]["ingest"]["rows_written"] == 200 * 6 * 24
+    assert lake["s3"]["marts"]["rows_by_mart"] == lake["local"]["marts"]["rows_by_mart"]
+    assert lake["s3"]["marts"]["rows_by_mart"]["utilization_daily"] == 3 * 100
 
     ratios = dict(_ratios(bench))
     expected = {
@@ -57,6 +62,8 @@ def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
         "throughput_ours_over_baseline",
         "all_marts_over_hand_written",
         "peak_rss_ours_over_accumulated",
+        "ingest_rows_per_second_s3_over_local",
+        "marts_seconds_s3_over_local",
     }
     assert expected <= set(ratios)
     for name, value in _ratios(bench):

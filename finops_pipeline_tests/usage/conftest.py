@@ -72,7 +72,7 @@ def fill_lake(settings, start, end) -> None:
     from finops_pipeline.warehouse.lake import Lake
 
     adapter = AwsSource.from_settings(settings)
-    lake = Lake(settings.lake_dir)
+    lake = Lake(settings.lake_root)
     fetched = adapter.fetch_cost(start, end)
     lake.write_partitions(
         "cost_daily", fetched.cost, expected=[{"provider": "aws", "usage_date": d} for d in fetched.days]

@@ -80,7 +80,7 @@ class WarehouseSource:
 
     def __init__(self, provider: str, settings: Settings):
         self.provider = provider
-        self.lake = Lake(settings.lake_dir)
+        self.lake = Lake(settings.lake_root)
         self._con = None  # one in-memory DuckDB per answer, opened on first query
 
     def _query(self, sql: str, params: list) -> list[dict]:

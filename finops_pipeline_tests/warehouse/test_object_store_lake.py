@@ -1,0 +1,298 @@
+"""The lake on object storage, for real: S3 on moto's server, GCS on gcp-storage-emulator and
+Azure Blob on Azurite, each in its own process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import boto3
+import pytest
+
+from finops_pipeline.cli import main
+from finops_pipeline.settings import SettingsError, get_settings
+from finops_pipeline.simulator.object_stores import EmulatorUnavailable, serve_azurite, serve_gcs, serve_s3
+from finops_pipeline.warehouse.catalog import connect_lake
+from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline.warehouse.sql import run_sql
+
+from .test_lake import cost_rows, read_costs
+
+BUCKET = "finops-lake"
+DAY = date(2026, 11, 1)
+
+
+@pytest.fixture(scope="module")
+def s3_served():
+    with serve_s3(BUCKET) as env:
+        yield env
+
+
+@pytest.fixture
+def s3(s3_served, monkeypatch):
+    """The S3 server's environment, and a fresh prefix of the bucket for this test."""
+    for key, value in s3_served.items():
+        monkeypatch.setenv(key, value)
+    prefix = f"lake-{time.monotonic_ns()}"
+    return s3_served, f"s3://{BUCKET}/{prefix}", prefix
+
+
+def bucket_keys(env: dict[str, str], prefix: str) -> list[str]:
+    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name="us-east-1")
+    pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+    return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+def test_s3_lake_writes_replaces_and_reads_one_object_per_partition(s3):
+    env, uri, prefix = s3
+    lake = Lake(uri)
+    writes = lake.write_partitions("cost_daily", cost_rows(DAY, ["1.50", "2.50"]))
+    lake.write_partitions("cost_daily", cost_rows(DAY + timedelta(days=1), ["3.00"]))
+    lake.write_partitions("cost_daily", cost_rows(DAY, ["7.25"]))  # a rerun replaces the day
+    assert writes[0].path == f"{uri}/cost_daily/provider=aws/usage_date=2026-11-01/part.parquet"
+    assert read_costs(lake) == [
+        (DAY, "svc-0", Decimal("7.2500000000")),
+        (DAY + timedelta(days=1), "svc-0", Decimal("3.0000000000")),
+    ]
+    assert bucket_keys(env, prefix) == [
+        f"{prefix}/cost_daily/provider=aws/usage_date=2026-11-01/part.parquet",
+        f"{prefix}/cost_daily/provider=aws/usage_date=2026-11-02/part.parquet",
+    ]
+    assert lake.partitions("cost_daily") == [
+        {"provider": "aws", "usage_date": "2026-11-01"},
+        {"provider": "aws", "usage_date": "2026-11-02"},
+    ]
+
+
+def test_error_mid_write_leaves_the_old_s3_partition_and_no_object(s3):
+    env, uri, prefix = s3
+    lake = Lake(uri)
+    lake.write_partitions("cost_daily", cost_rows(DAY, ["1.00", "2.00"]))
+    before = read_costs(lake)
+    with pytest.raises(RuntimeError, match="network dropped"):
+        with lake.open_partition("cost_daily", {"provider": "aws", "usage_date": DAY}) as writer:
+            writer.write(cost_rows(DAY, ["99.00"]))
+            raise RuntimeError("network dropped")
+    assert read_costs(lake) == before
+    assert bucket_keys(env, prefix) == [f"{prefix}/cost_daily/provider=aws/usage_date=2026-11-01/part.parquet"]
+
+
+# A writer in its own process: it streams a partition batch by batch (400,000 rows make a file of
+# tens of MB: a multipart upload of several parts), printing each step, so a test can kill it anywhere.
+WRITER = textwrap.dedent("""
+    import sys, time
+    from datetime import date
+    import numpy as np, os, pyarrow as pa
+    from finops_pipeline.warehouse.lake import Lake
+    from finops_pipeline_tests.warehouse.test_lake import cost_rows
+    uri, day, batches, pause, rows = sys.argv[1], date.fromisoformat(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+    lake = Lake(uri)
+    with lake.open_partition("cost_daily", {"provider": "aws", "usage_date": day}) as writer:
+        template = pa.Table.from_pandas(cost_rows(day, ["5.00"]), preserve_index=False)
+        for i in range(batches):
+            # Incompressible resource ids keep the file large (tens of MB: several upload parts).
+            text = os.urandom(16 * rows).hex()
+            ids = pa.StringArray.from_buffers(rows, pa.py_buffer(np.arange(0, 32 * rows + 1, 32, dtype=np.int32)),
+                                              pa.py_buffer(text.encode()))
+            batch = template.take([0] * rows).append_column("resource_id", ids)
+            writer.write(batch)
+            print(f"wrote {i}", flush=True)
+            time.sleep(pause)
+        print("committing", flush=True)
+    print("done", flush=True)
+""")
+
+
+def start_writer(uri: str, day: date, batches: int, pause: float, rows: int = 400_000) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, uri, day.isoformat(), str(batches), str(pause), str(rows)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
+    )
+
+
+def test_a_writer_killed_while_writing_leaves_the_old_s3_partition(s3):
+    env, uri, prefix = s3
+    lake = Lake(uri)
+    lake.write_partitions("cost_daily", cost_rows(DAY, ["1.00", "2.00"]))
+    before = read_costs(lake)
+    writer = start_writer(uri, DAY, batches=3, pause=30, rows=1000)
+    try:
+        assert writer.stdout.readline().strip() == "wrote 0"
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    assert read_costs(lake) == before
+    assert bucket_keys(env, prefix) == [f"{prefix}/cost_daily/provider=aws/usage_date=2026-11-01/part.parquet"]
+
+
+def test_staging_files_of_killed_writers_are_swept_after_a_day(s3, tmp_path, monkeypatch):
+    env, uri, prefix = s3
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, recent = tmp_path / "finops-lake.part.parquet.dead.tmp", tmp_path / "finops-lake.part.parquet.live.tmp"
+    for path in (old, recent):
+        path.write_bytes(b"PAR1")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(old, (two_days_ago, two_days_ago))
+    Lake(uri).write_partitions("cost_daily", cost_rows(DAY, ["1.00"]))
+    assert not old.exists() and recent.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["finops-lake.part.parquet.live.tmp"]
+
+
+def test_a_writer_killed_during_its_upload_leaves_the_old_s3_partition(s3):
+    env, uri, prefix = s3
+    lake = Lake(uri)
+    lake.write_partitions("cost_daily", cost_rows(DAY, ["1.00", "2.00"]))
+    before = read_costs(lake)
+    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name="us-east-1")
+    writer = start_writer(uri, DAY, batches=3, pause=0)
+    try:
+        while writer.stdout.readline().strip() != "committing":
+            pass
+        # The multipart upload of the new file has begun: kill the writer before it completes.
+        deadline = time.monotonic() + 30
+        while not client.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix).get("Uploads"):
+            assert writer.poll() is None, "the upload completed before the test saw it start"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    assert client.list_multipart_uploads(Bucket=BUCKET, Prefix=prefix)["Uploads"]  # left for a lifecycle rule
+    assert read_costs(lake) == before
+
+
+def test_two_writers_of_different_partitions_of_one_table_both_land(s3):
+    env, uri, prefix = s3
+    writers = [start_writer(uri, DAY + timedelta(days=i), batches=2, pause=0.5, rows=1000) for i in range(2)]
+    for writer in writers:
+        assert writer.communicate(timeout=300)[0].splitlines()[-1] == "done"
+    con = connect_lake(Lake(uri))
+    assert con.execute("SELECT usage_date, count(*) FROM cost_daily GROUP BY 1 ORDER BY 1").fetchall() == [
+        (DAY, 2000),
+        (DAY + timedelta(days=1), 2000),
+    ]
+
+
+def test_marts_and_cli_read_the_s3_lake_and_the_catalog_is_rebuilt_anywhere(s3, tmp_path, capsys):
+    env, uri, prefix = s3
+    lake = Lake(uri)
+    lake.write_partitions("cost_daily", cost_rows(DAY, ["1.25", "2.75"]))
+    params = {"start": DAY, "end": DAY + timedelta(days=1), "tag_key": "finops_id", "tolerance": 0.1}
+    mart = run_sql("cost_trend_daily", lake, params)
+    assert sorted(mart.column("actual_cost").to_pylist()) == [Decimal("1.2500000000"), Decimal("2.7500000000")]
+
+    analyst = tmp_path / "analyst"  # another machine: only the lake URI in common
+    assert main(["catalog", "--data-dir", str(analyst), "--lake-uri", uri]) == 0
+    assert "refreshed" in capsys.readouterr().out
+    assert (analyst / "finops.duckdb").is_file() and not (analyst / "lake").exists()
+    sql = "SELECT usage_date, sum(billed_cost) AS cost FROM cost_daily GROUP BY 1"
+    assert main(["query", "--data-dir", str(analyst), "--lake-uri", uri, "--format", "csv", sql]) == 0
+    assert capsys.readouterr().out.splitlines() == ["usage_date,cost", "2026-11-01,4.0000000000"]
+    assert main(["tables", "--data-dir", str(analyst), "--lake-uri", uri, "--format", "csv"]) == 0
+    rows = [line.split(",") for line in capsys.readouterr().out.splitlines()]
+    cost_daily = next(r for r in rows if r[0] == "cost_daily")
+    assert cost_daily[1:5] == ["table", "2", "2026-11-01", "2026-11-01"] and cost_daily[5].endswith("UTC")
+    # The read-only query may not read outside the lake, on the object store either.
+    outside = f"SELECT * FROM read_parquet('s3://{BUCKET}/elsewhere/part.parquet')"
+    assert main(["query", "--data-dir", str(analyst), "--lake-uri", uri, outside]) == 1
+    assert "outside the warehouse" in capsys.readouterr().err
+
+
+def test_a_bad_lake_uri_is_a_settings_error_naming_the_variable_and_the_forms():
+    with pytest.raises(SettingsError) as raised:
+        get_settings({"FINOPS_LAKE_URI": "hdfs://namenode/lake"})
+    assert str(raised.value) == (
+        "FINOPS_LAKE_URI='hdfs://namenode/lake' is invalid: expected a local directory, s3://bucket/prefix, "
+        "gs://bucket/prefix or abfs://container@account/prefix: scheme hdfs:// is not supported."
+    )
+    with pytest.raises(SettingsError, match=r"'s3://<redacted>@bucket/lake'.*default credential chain"):
+        get_settings({"FINOPS_LAKE_URI": "s3://AKIAEXAMPLE:secret@bucket/lake"})
+    assert get_settings({"FINOPS_LAKE_URI": "s3://bucket/lake"}).lake_root == "s3://bucket/lake"
+    assert get_settings({"FINOPS_DATA_DIR": "/srv/finops"}).lake_root == "/srv/finops/lake"
+
+
+def _write_replace_read(uri: str) -> None:
+    lake = Lake(uri)
+    lake.write_partitions("cost_daily", cost_rows(DAY, ["1.00", "2.00"]))
+    lake.write_partitions("cost_daily", cost_rows(DAY + timedelta(days=1), ["3.00"]))
+    lake.write_partitions("cost_daily", cost_rows(DAY, ["4.50"]))
+    assert read_costs(lake) == [
+        (DAY, "svc-0", Decimal("4.5000000000")),
+        (DAY + timedelta(days=1), "svc-0", Decimal("3.0000000000")),
+    ]
+    with pytest.raises(RuntimeError, match="dropped"):
+        with lake.open_partition("cost_daily", {"provider": "aws", "usage_date": DAY}) as writer:
+            writer.write(cost_rows(DAY, ["99.00"]))
+            raise RuntimeError("dropped")
+    assert [p["usage_date"] for p in lake.partitions("cost_daily")] == ["2026-11-01", "2026-11-02"]
+    assert read_costs(lake)[0] == (DAY, "svc-0", Decimal("4.5000000000"))
+
+
+def test_gcs_lake_writes_replaces_and_reads_on_the_emulator(monkeypatch):
+    try:
+        served = serve_gcs(BUCKET)
+        env = served.__enter__()
+    except EmulatorUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        monkeypatch.setenv("STORAGE_EMULATOR_HOST", env["STORAGE_EMULATOR_HOST"])
+        _write_replace_read(f"gs://{BUCKET}/lake")
+    finally:
+        served.__exit__(None, None, None)
+
+
+def test_azure_lake_writes_replaces_and_reads_on_azurite(monkeypatch, tmp_path_factory):
+    try:
+        served = serve_azurite()
+        env = served.__enter__()
+    except EmulatorUnavailable as exc:
+        pytest.skip(str(exc))
+    try:
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", env["AZURE_STORAGE_CONNECTION_STRING"])
+        Lake("abfs://finops@devstoreaccount1/lake").fs.create_dir("finops")  # the container
+        _write_replace_read("abfs://finops@devstoreaccount1/lake")
+    finally:
+        served.__exit__(None, None, None)
+
+
+@pytest.mark.slow
+def test_demo_on_s3_builds_the_same_warehouse_as_the_local_demo_and_a_rerun_replaces_it(s3, tmp_path):
+    from finops_pipeline.adapters.usage.factory import UsageFactory
+    from finops_pipeline.demo import run_demo
+
+    env, uri, prefix = s3
+    today = date.today()
+    local = run_demo(tmp_path / "local", days=3, today=today, out=lambda _: None)
+    lines: list[str] = []
+    remote = run_demo(tmp_path / "s3", days=3, today=today, out=lines.append, lake_uri=uri)
+    assert remote == local and local["cost_daily"] > 0 and local["underutilized_resources"] > 0
+    assert not (tmp_path / "s3" / "lake").exists()
+    assert f"--lake-uri {uri}" in "\n".join(lines)
+    keys = bucket_keys(env, prefix)
+    assert f"{prefix}/cost_daily/provider=gcp/usage_date={today - timedelta(days=1)}/part.parquet" in keys
+
+    rerun = run_demo(tmp_path / "s3", days=3, today=today, out=lambda _: None, lake_uri=uri)
+    assert rerun == local  # partitions replaced, none duplicated
+    assert bucket_keys(env, prefix) == keys
+
+    # The usage API's warehouse source reads the S3 lake as it reads the local one.
+    window = [datetime.combine(d, datetime.min.time(), timezone.utc) for d in (today - timedelta(days=3), today)]
+    answers = []
+    for settings in (
+        get_settings({**os.environ, "AWS_USAGE_ENABLED": "true", "FINOPS_DATA_DIR": str(tmp_path / "local")}),
+        get_settings(
+            {**os.environ, "AWS_USAGE_ENABLED": "true", "FINOPS_DATA_DIR": str(tmp_path / "s3"), "FINOPS_LAKE_URI": uri}
+        ),
+    ):
+        rows = UsageFactory(settings).get_cost_usage("aws", *window, group_by=["service"], source="warehouse")
+        answers.append(sorted((r.start_time, r.service, r.cost) for r in rows))
+    assert answers[0] == answers[1] and answers[0]
