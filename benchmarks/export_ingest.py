@@ -97,7 +97,7 @@ def duckdb_read(files: list[str]) -> dict:
     result = con.sql(
         """
         SELECT CAST(ChargePeriodStart AS DATE) AS usage_date, BillingAccountId, SubAccountId, ServiceName, RegionId,
-               ResourceId, x_UsageType, ChargeCategory, BillingCurrency, SkuPriceId, PricingCategory, ChargeClass,
+               ResourceId, SkuId, ChargeCategory, BillingCurrency, SkuPriceId, PricingCategory, ChargeClass,
                CommitmentDiscountId, CommitmentDiscountStatus, CapacityReservationId, CapacityReservationStatus,
                sum(CAST(BilledCost AS DECIMAL(38, 10))) AS billed, sum(CAST(EffectiveCost AS DECIMAL(38, 10))) AS eff,
                sum(CAST(ListCost AS DECIMAL(38, 10))) AS list, sum(ConsumedQuantity) AS quantity,

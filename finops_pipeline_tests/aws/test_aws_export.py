@@ -11,6 +11,7 @@ import pytest
 from dagster import AssetCheckSeverity, DagsterInstance
 
 from finops_pipeline.clouds.aws.assets import aws_cost
+from finops_pipeline.clouds.aws.doctor import check_aws
 from finops_pipeline.clouds.aws.source import AwsSource
 from finops_pipeline.clouds.exports import ExportError, changed_export_days, ingest_export, ingested_state
 from finops_pipeline.clouds.restatement import plan_restatement
@@ -330,6 +331,13 @@ def test_the_asset_reads_the_export_and_reconciles_it_with_cost_explorer(fleet, 
         }
         assert con.execute("SELECT DISTINCT source FROM cost_daily").fetchall() == [("export:aws_focus_1.2",)]
         con.close()
+
+        doctor = {f.what: f for f in check_aws(get_settings())}
+        found = doctor["s3:GetObject (export manifest)"]
+        assert found.status == "ok", found.detail
+        assert found.detail.startswith(
+            f"s3://finops-billing-exports/exports/finops-focus/metadata/BILLING_PERIOD={END - timedelta(days=1):%Y-%m}/"
+        )
 
         # A late credit the export has and Cost Explorer does not (yet): the check warns with the day.
         export = DataExportDouble(fleet, _s3(env), EXPORT_BUCKET)
