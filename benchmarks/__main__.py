@@ -30,6 +30,7 @@ BENCHMARKS = {
     "memory": "benchmarks.partition_memory",
     "backfill": "benchmarks.backfill_rate_limits",
     "lake": "benchmarks.object_store_lake",
+    "export": "benchmarks.export_ingest",
 }
 
 

@@ -70,6 +70,10 @@ def materialize_window(start: date, end: date, instance: DagsterInstance) -> Non
                 materialize(assets, instance=instance, partition_key=key, run_config=_QUIET)
 
 
+# The demo reads each cloud's native billing export where the simulator delivers one.
+DEMO_COST_SOURCES = {"AWS_COST_SOURCE": "export"}
+
+
 def demo_window(days: int, today: date | None = None) -> tuple[date, date]:
     """[start, end) of the last ``days`` whole UTC days up to yesterday (partitions are UTC days,
     so the local date would ask the simulated clouds for a day that has not begun in UTC)."""
@@ -87,6 +91,7 @@ def run_demo(
     fleet = build_fleet()
     out(f"Simulating {len(fleet.resources)} resources on AWS, GCP and Azure for [{start}, {end}) ...")
     with simulated_clouds(start, end, fleet) as env:
+        env.update(DEMO_COST_SOURCES)
         env["FINOPS_DATA_DIR"] = str(data_dir)
         env["FINOPS_LAKE_URI"] = lake_uri or ""
         previous = {k: os.environ.get(k) for k in env}
