@@ -39,7 +39,7 @@ import pyarrow.parquet as pq
 
 from finops_pipeline.clouds.base import ApiUsage, CloudApiError, utc_now
 from finops_pipeline.warehouse.catalog import SQL_DIR
-from finops_pipeline.warehouse.lake import PART_FILE, Lake, PartitionWrite
+from finops_pipeline.warehouse.lake import Lake, PartitionWrite
 from finops_pipeline.warehouse.schemas import COST_DAILY, EXPORT_MANIFESTS
 from finops_pipeline.warehouse.sql import MEMORY_LIMIT, bind_parameters, read_sql
 
@@ -225,11 +225,11 @@ def billing_periods(start: date, end: date, today: date, settle_day: int) -> tup
 
 def ingested_state(lake: Lake, provider: str) -> dict[tuple[str, date], IngestedPeriod]:
     """(export, billing period) -> what was last ingested, read from the lake."""
-    path = lake.partition_dir(EXPORT_MANIFESTS.name, {"provider": provider}) / PART_FILE
-    if not path.exists():
+    location = lake.partition_file(EXPORT_MANIFESTS.name, {"provider": provider})
+    if not lake.exists(location):
         return {}
     state = {}
-    for row in pq.read_table(path).to_pylist():
+    for row in pq.read_table(lake.fs_path(location), filesystem=lake.fs).to_pylist():
         item = IngestedPeriod(**{k: row[k] for k in IngestedPeriod.__dataclass_fields__})
         state[(item.export_name, item.billing_period)] = item
     return state
@@ -479,12 +479,12 @@ def _landed_export_days(lake: Lake, reader: ExportReader) -> set[date]:
     for part in lake.partitions(COST_DAILY.name):
         if part["provider"] != reader.provider:
             continue
-        path = lake.partition_dir(COST_DAILY.name, part) / PART_FILE
-        meta = pq.read_metadata(path)
+        path = lake.fs_path(lake.partition_file(COST_DAILY.name, part))
+        meta = pq.read_metadata(path, filesystem=lake.fs)
         if meta.num_rows == 0:
             found.add(date.fromisoformat(part["usage_date"]))
             continue
-        sources = pq.read_table(path, columns=["source"]).column("source").unique().to_pylist()
+        sources = pq.read_table(path, columns=["source"], filesystem=lake.fs).column("source").unique().to_pylist()
         if sources == [reader.source]:
             found.add(date.fromisoformat(part["usage_date"]))
     return found

@@ -63,7 +63,10 @@ def _process(command: list[str], url: str, **kwargs) -> Iterator[None]:
 
 @contextmanager
 def serve_s3(bucket: str = "finops-lake") -> Iterator[dict[str, str]]:
-    """moto's S3 server with ``bucket`` created; yields AWS_ENDPOINT_URL_S3 and test credentials."""
+    """moto's S3 server with ``bucket`` created; yields the lake's endpoint and test credentials.
+
+    FINOPS_LAKE_ENDPOINT_URL, not AWS_ENDPOINT_URL_S3: the simulated AWS (serve_aws) keeps its
+    own S3, where the billing export lives, as a lake bucket and an export bucket may differ."""
     import boto3
 
     port = free_port()
@@ -74,7 +77,7 @@ def serve_s3(bucket: str = "finops-lake") -> Iterator[dict[str, str]]:
             "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="lake", aws_secret_access_key="lake"
         ).create_bucket(Bucket=bucket)
         yield {
-            "AWS_ENDPOINT_URL_S3": url,
+            "FINOPS_LAKE_ENDPOINT_URL": url,
             "AWS_ACCESS_KEY_ID": os.environ.get("AWS_ACCESS_KEY_ID", "lake"),
             "AWS_SECRET_ACCESS_KEY": os.environ.get("AWS_SECRET_ACCESS_KEY", "lake"),
             "AWS_REGION": "us-east-1",

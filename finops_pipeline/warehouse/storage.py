@@ -5,7 +5,9 @@ filesystems (no cloud SDK beyond pyarrow), and handed to DuckDB as an fsspec fil
 ``abfs://container@account/prefix``. Credentials come from each cloud's default chain (AWS
 environment/profile/instance role, Google application default credentials, Azure
 DefaultAzureCredential), never from the URI. Endpoints for emulators come from the variables
-the clouds' own tools read: ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (AWS SDKs),
+the clouds' own tools read: ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL`` (AWS SDKs; the lake's
+own ``FINOPS_LAKE_ENDPOINT_URL`` first, for an S3-compatible lake such as MinIO while the AWS
+APIs, the billing export's bucket included, stay on AWS),
 ``STORAGE_EMULATOR_HOST`` (Google Cloud Storage clients), and the ``BlobEndpoint`` and
 ``AccountKey`` of ``AZURE_STORAGE_CONNECTION_STRING`` (Azure CLI and SDKs; Azurite's form).
 """
@@ -97,7 +99,7 @@ def open_filesystem(location: LakeLocation, environ: Mapping[str, str] | None = 
     if location.scheme is None:
         return pafs.LocalFileSystem()
     if location.scheme == "s3":
-        endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+        endpoint = env.get("FINOPS_LAKE_ENDPOINT_URL") or env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
         region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
         if endpoint:
             parts = urlsplit(endpoint)

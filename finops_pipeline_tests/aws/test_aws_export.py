@@ -87,7 +87,7 @@ def aws(world, monkeypatch, tmp_path):
 
 
 def _lake(source: AwsSource) -> Lake:
-    return Lake(source.settings.lake_dir)
+    return Lake(source.settings.lake_root)
 
 
 def _data_file_gets(requests) -> list[str]:
@@ -95,7 +95,7 @@ def _data_file_gets(requests) -> list[str]:
 
 
 def _day_totals(source: AwsSource) -> dict[date, tuple[Decimal, Decimal, int]]:
-    glob = str(source.settings.lake_dir / "cost_daily" / "*" / "*" / "*.parquet")
+    glob = str(source.settings.data_dir / "lake" / "cost_daily" / "*" / "*" / "*.parquet")
     with duckdb.connect() as con:
         rows = con.execute(
             f"SELECT usage_date, sum(billed_cost), sum(effective_cost), count(*) FROM read_parquet('{glob}', "

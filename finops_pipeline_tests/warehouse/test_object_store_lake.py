@@ -45,7 +45,7 @@ def s3(s3_served, monkeypatch):
 
 
 def bucket_keys(env: dict[str, str], prefix: str) -> list[str]:
-    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=env["FINOPS_LAKE_ENDPOINT_URL"], region_name="us-east-1")
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
     return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
 
@@ -152,7 +152,7 @@ def test_a_writer_killed_during_its_upload_leaves_the_old_s3_partition(s3):
     lake = Lake(uri)
     lake.write_partitions("cost_daily", cost_rows(DAY, ["1.00", "2.00"]))
     before = read_costs(lake)
-    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"], region_name="us-east-1")
+    client = boto3.client("s3", endpoint_url=env["FINOPS_LAKE_ENDPOINT_URL"], region_name="us-east-1")
     writer = start_writer(uri, DAY, batches=3, pause=0)
     try:
         while writer.stdout.readline().strip() != "committing":
