@@ -215,6 +215,15 @@ class AzureSource(CloudSource):
         table = _cost_table(rows)
         return CostFetch(cost=table, days=days, provider_totals={d: dict(t) for d, t in sorted(totals.items())})
 
+    def daily_totals(self, start: date, end: date) -> dict[date, dict[str, Decimal]]:
+        """Cost Management's own ActualCost total per UTC day and currency over the subscriptions:
+        one ungrouped Daily query per subscription (what an export's totals are reconciled with)."""
+        totals: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        for sub in self.subscription_ids:
+            for rec in self.query_cost(sub, start, end, "ActualCost", []):
+                totals[rec["UsageDate"]][rec["Currency"]] += rec["Cost"]
+        return {day: dict(by_currency) for day, by_currency in sorted(totals.items())}
+
     def _subscription_cost(self, sub: str, start: date, end: date):
         """(day, charge type, resource, service, currency) -> billed/effective/quantity, and the
         provider's ActualCost total per day and currency."""

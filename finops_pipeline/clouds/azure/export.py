@@ -1,0 +1,432 @@
+"""Azure: the Cost Management ``FocusCost`` export in Blob Storage, read through its manifests.
+
+A scheduled export (docs/operations.md says how to create one) writes each run of a month as
+
+    <container>/<directory>/<export-name>/<YYYYMMDD-YYYYMMDD>/<run-id>/part_<n>_<m>.parquet
+                                                                    /manifest.json
+
+and writes ``manifest.json`` last, listing the run's blobs (``blobs[].blobName``, relative to
+the container), ``blobCount``, ``dataRowCount`` and ``runInfo`` (``runId``, ``submittedTime``,
+``startDate``/``endDate``). A run folder without a manifest is still being written and is never
+read. The newest complete run of a month is that month's data; its fingerprint (run id + the
+manifest blob's ETag) changes exactly when Cost Management rewrites the month, which is the
+restatement signal. Blobs are streamed one at a time into a temporary file and read from there:
+a month is never held in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, BinaryIO
+from urllib.parse import urlsplit
+
+import duckdb
+import pyarrow as pa
+
+from finops_pipeline.clouds.azure.catalog import PROVIDER
+from finops_pipeline.clouds.base import ApiUsage, CloudApiError, CostFetch, utc_now
+from finops_pipeline.warehouse.schemas import COST_DAILY
+
+EXPORT_SOURCE = "export:costmanagement:FocusCost"
+# Blob Storage reads: $0.0004 per 10,000 read operations (hot tier, LRS; "Azure Blob Storage pricing").
+READ_PRICE_PER_CALL = Decimal("0.00000004")
+MANIFEST = "manifest.json"
+_PERIOD = re.compile(r"^(\d{8})-(\d{8})$")
+_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+_ACCOUNT_HOST = re.compile(r"^([a-z0-9]{3,24})\.blob\.core\.[a-z0-9.]+$")
+_ROLE = "Storage Blob Data Reader"
+
+
+@dataclass(frozen=True)
+class ExportLocation:
+    """Where an export lives: the account endpoint, the container and the export's folder in it."""
+
+    account_url: str  # https://<account>.blob.core.windows.net, or an emulator's http://host:port/<account>
+    container: str
+    prefix: str  # <directory>/<export-name>, no leading or trailing slash
+
+
+def parse_export_uri(uri: str) -> ExportLocation:
+    """Split ``https://<account>.blob.core.windows.net/<container>/<directory>/<export-name>`` (or an
+    emulator's path-style ``http://127.0.0.1:10000/<account>/<container>/...``); ValueError says what is wrong."""
+    parts = urlsplit(uri.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError("it must start with https:// and name the storage account's blob endpoint")
+    segments = [s for s in parts.path.split("/") if s]
+    if _ACCOUNT_HOST.match(parts.hostname):
+        account_url = f"{parts.scheme}://{parts.netloc}"
+    else:  # path style (Azurite, "Use the Azurite emulator": http://<address>:<port>/<account>/<resource>)
+        if not segments:
+            raise ValueError(f"{parts.hostname} is not <account>.blob.core.windows.net and the path names no account")
+        account_url = f"{parts.scheme}://{parts.netloc}/{segments.pop(0)}"
+    if not segments:
+        raise ValueError("the path names no container")
+    container = segments.pop(0)
+    if not _CONTAINER.match(container):
+        raise ValueError(f"{container!r} is not a container name (3-63 lowercase letters, digits, hyphens)")
+    if not segments:
+        raise ValueError("the path stops at the container: add the export's directory and name")
+    return ExportLocation(account_url, container, "/".join(segments))
+
+
+@dataclass(frozen=True)
+class ExportRun:
+    """One complete export run of a month, as its manifest describes it."""
+
+    export_name: str
+    billing_period: date  # first day of the exported range (runInfo.startDate)
+    period_end: date  # exclusive (runInfo.endDate and the folder name the last day, inclusive)
+    run_id: str
+    submitted: datetime
+    etag: str
+    files: tuple[str, ...]  # blob names relative to the container, as the manifest lists them
+    row_count: int | None
+    location: str  # container/blob of the manifest (for messages)
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes whenever Cost Management writes the month again (a new run, or a rewritten manifest)."""
+        return f"{self.run_id}@{self.etag.strip(chr(34))}"
+
+
+def container_client(location: ExportLocation, credential: Any = None):
+    """A ContainerClient: AZURE_STORAGE_CONNECTION_STRING when set (the Azurite development account),
+    else ``credential`` (DefaultAzureCredential by default) on the account URL."""
+    from azure.storage.blob import ContainerClient
+
+    connection = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+    if connection:
+        # The connection string names the endpoint itself; the URI still picks container and folder.
+        return ContainerClient.from_connection_string(connection, location.container)
+    if credential is None:
+        from azure.identity import DefaultAzureCredential
+
+        credential = DefaultAzureCredential()
+    return ContainerClient(location.account_url, location.container, credential=credential)
+
+
+class AzureExportReader:
+    """The export's months: each month's newest complete run (its manifest) and its Parquet blobs."""
+
+    provider = PROVIDER
+    source = EXPORT_SOURCE
+
+    def __init__(self, client, location: ExportLocation, api: ApiUsage | None = None):
+        self.client = client
+        self.location = location
+        self.export_name = location.prefix.rsplit("/", 1)[-1]
+        self.api = api or ApiUsage()
+
+    def manifest(self, period: date) -> ExportRun | None:
+        """The newest complete run of the month starting on ``period``; None when none is delivered."""
+        runs = [r for folder in self._period_folders() if folder[0] == period for r in [self.latest_run(folder[2])]]
+        return max((r for r in runs if r is not None), key=lambda r: r.submitted, default=None)
+
+    def manifest_location(self, period: date) -> str:
+        return f"{self.location.container}/{self.location.prefix}/{period:%Y%m%d}-*/<run-id>/{MANIFEST}"
+
+    def runs(self, start: date, end: date) -> list[ExportRun]:
+        """The newest complete run of every exported month that overlaps [start, end)."""
+        months = sorted({first for first, last, _ in self._period_folders() if first < end and last >= start})
+        return [run for run in map(self.manifest, months) if run is not None]
+
+    def latest_run(self, period_folder: str) -> ExportRun | None:
+        """The newest ``runInfo.submittedTime`` among the folder's runs that have a manifest (a run
+        still writing has none yet: its parts are never read)."""
+        base = f"{self.location.prefix}/{period_folder}/"
+        runs = [self._manifest(f"{base}{run}/{MANIFEST}") for run in self._children(base)]
+        return max((r for r in runs if r is not None), key=lambda r: r.submitted, default=None)
+
+    def open_file(self, name: str) -> BinaryIO:
+        """One blob as a seekable stream: downloaded in chunks into an anonymous temporary file (disk,
+        not memory; deleted when closed). Parquet reads its footer first, so a stream must seek."""
+        from azure.core.exceptions import ResourceNotFoundError
+
+        spool = tempfile.TemporaryFile(prefix="azure-export-")
+        try:
+            self._call("blob.download", lambda: self.client.download_blob(name, max_concurrency=2).readinto(spool))
+        except ResourceNotFoundError:
+            spool.close()
+            raise CloudApiError(
+                PROVIDER,
+                "export.read",
+                f"a manifest lists {name}, which is not in container {self.location.container}: the run was "
+                "overwritten while it was read; the next run reads the new one",
+                retryable=True,
+            ) from None
+        spool.seek(0)
+        return spool
+
+    def _period_folders(self) -> list[tuple[date, date, str]]:
+        """(first day, last day, folder) of every <YYYYMMDD-YYYYMMDD> folder of the export."""
+        found = []
+        for folder in self._children(self.location.prefix + "/"):
+            match = _PERIOD.match(folder)
+            if match:
+                first, last = (datetime.strptime(g, "%Y%m%d").date() for g in match.groups())
+                found.append((first, last, folder))
+        return found
+
+    def _children(self, prefix: str) -> list[str]:
+        """The folder names directly under ``prefix`` (a hierarchical listing: one level, not every blob)."""
+        names = self._call(
+            "blob.list", lambda: [b.name for b in self.client.walk_blobs(name_starts_with=prefix, delimiter="/")]
+        )
+        return sorted(n[len(prefix) :].rstrip("/") for n in names if n.endswith("/"))
+
+    def _manifest(self, name: str) -> ExportRun | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            downloader = self._call("blob.download", lambda: self.client.download_blob(name))
+        except ResourceNotFoundError:
+            return None  # the run is still writing: its manifest comes last
+        body = json.loads(downloader.readall())
+        info = body.get("runInfo") or {}
+        files = tuple(b["blobName"] for b in body.get("blobs") or [])
+        if body.get("blobCount") is not None and int(body["blobCount"]) != len(files):
+            raise CloudApiError(
+                PROVIDER, "export.manifest", f"{name} says blobCount={body['blobCount']} but lists {len(files)} blobs"
+            )
+        return ExportRun(
+            export_name=self.export_name,
+            billing_period=_day(info["startDate"]),
+            period_end=_day(info["endDate"]) + timedelta(days=1),
+            run_id=str(info["runId"]),
+            submitted=_timestamp(info["submittedTime"]),
+            etag=str(downloader.properties.etag),
+            files=files,
+            row_count=body.get("dataRowCount"),
+            location=f"{self.location.container}/{name}",
+        )
+
+    def _call(self, operation: str, fn):
+        from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+        self.api.record(operation, READ_PRICE_PER_CALL)
+        try:
+            return fn()
+        except ResourceNotFoundError as exc:
+            if getattr(exc, "error_code", None) == "ContainerNotFound":
+                raise CloudApiError(
+                    PROVIDER,
+                    operation,
+                    f"container {self.location.container!r} does not exist at {self.location.account_url}; "
+                    "check AZURE_EXPORT_URI (https://<account>.blob.core.windows.net/<container>/<directory>/"
+                    "<export-name>) against the export's destination",
+                ) from None
+            raise
+        except ClientAuthenticationError as exc:
+            raise CloudApiError(PROVIDER, operation, _denied(self.location, exc)) from None
+        except HttpResponseError as exc:
+            if exc.status_code == 403:
+                raise CloudApiError(PROVIDER, operation, _denied(self.location, exc)) from None
+            raise CloudApiError(
+                PROVIDER,
+                operation,
+                f"Blob Storage answered HTTP {exc.status_code} ({getattr(exc, 'error_code', '')}) "
+                f"for container {self.location.container}",
+                retryable=exc.status_code is not None and exc.status_code >= 500,
+            ) from None
+
+
+def _denied(location: ExportLocation, exc) -> str:
+    return (
+        f"Blob Storage denied access to container {location.container!r} "
+        f"({getattr(exc, 'error_code', None) or type(exc).__name__}); the identity needs the "
+        f"'{_ROLE}' role on it: az role assignment create --assignee <client-id> --role \"{_ROLE}\" "
+        "--scope <storage-account-id>/blobServices/default/containers/" + location.container
+    )
+
+
+def _day(value: str) -> date:
+    return date.fromisoformat(str(value)[:10])
+
+
+def _timestamp(value: str) -> datetime:
+    """runInfo.submittedTime has 7 fractional digits ("2024-02-03T18:33:03.1032074Z")."""
+    text = str(value).rstrip("Z")
+    if "." in text:
+        head, fraction = text.split(".", 1)
+        text = f"{head}.{fraction[:6]}"
+    parsed = datetime.fromisoformat(text)
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+# FocusCost (FOCUS column names) -> cost_daily. Azure specifics: ResourceId lower-cased as the Cost
+# Management query answers it (so a day reads alike from either source), SkuId is the SKU, the region is
+# RegionId (ARM name), Tags is a JSON object in a string, and there is no AvailabilityZone column.
+_MAPPING = """
+SELECT
+    'azure' AS provider,
+    CAST(ChargePeriodStart AS DATE) AS usage_date,
+    BillingAccountId AS billing_account_id,
+    regexp_replace(lower(SubAccountId), '^/subscriptions/', '') AS sub_account_id,
+    SubAccountName AS sub_account_name,
+    coalesce(ServiceName, 'Unassigned') AS service_name,
+    ServiceCategory AS service_category,
+    nullif(RegionId, '') AS region,
+    nullif(lower(ResourceId), '') AS resource_id,
+    ResourceName AS resource_name,
+    x_ResourceType AS arm_type,
+    nullif(SkuId, '') AS sku,
+    ChargeCategory AS charge_category,
+    ChargeDescription AS charge_description,
+    CAST(ConsumedQuantity AS DOUBLE) AS usage_quantity,
+    ConsumedUnit AS usage_unit,
+    CAST(BilledCost AS DECIMAL(38, 10)) AS billed_cost,
+    CAST(EffectiveCost AS DECIMAL(38, 10)) AS effective_cost,
+    CAST(ListCost AS DECIMAL(38, 10)) AS list_cost,
+    BillingCurrency AS billing_currency,
+    CAST(json(nullif(Tags, '')) AS MAP(VARCHAR, VARCHAR)) AS tags,
+    BillingAccountName AS billing_account_name,
+    BillingAccountType AS billing_account_type,
+    SubAccountType AS sub_account_type,
+    RegionName AS region_name,
+    CAST(NULL AS VARCHAR) AS availability_zone,
+    nullif(InvoiceId, '') AS invoice_id,
+    InvoiceIssuerName AS invoice_issuer_name,
+    PublisherName AS publisher_name,
+    ServiceSubcategory AS service_subcategory,
+    nullif(ChargeClass, '') AS charge_class,
+    ChargeFrequency AS charge_frequency,
+    PricingCategory AS pricing_category,
+    CAST(PricingQuantity AS DOUBLE) AS pricing_quantity,
+    PricingUnit AS pricing_unit,
+    PricingCurrency AS pricing_currency,
+    CAST(ListUnitPrice AS DECIMAL(38, 10)) AS list_unit_price,
+    CAST(ContractedUnitPrice AS DECIMAL(38, 10)) AS contracted_unit_price,
+    CAST(ContractedCost AS DECIMAL(38, 10)) AS contracted_cost,
+    nullif(SkuPriceId, '') AS sku_price_id,
+    SkuMeter AS sku_meter,
+    nullif(SkuPriceDetails, '') AS sku_price_details,
+    nullif(CommitmentDiscountId, '') AS commitment_discount_id,
+    nullif(CommitmentDiscountType, '') AS commitment_discount_type,
+    nullif(CommitmentDiscountCategory, '') AS commitment_discount_category,
+    nullif(CommitmentDiscountName, '') AS commitment_discount_name,
+    nullif(CommitmentDiscountStatus, '') AS commitment_discount_status,
+    CAST(CommitmentDiscountQuantity AS DOUBLE) AS commitment_discount_quantity,
+    nullif(CommitmentDiscountUnit, '') AS commitment_discount_unit,
+    nullif(CapacityReservationId, '') AS capacity_reservation_id,
+    nullif(CapacityReservationStatus, '') AS capacity_reservation_status
+FROM read_parquet($files, union_by_name = true)
+WHERE CAST(ChargePeriodStart AS DATE) >= $start AND CAST(ChargePeriodStart AS DATE) < $end
+"""
+
+
+def export_rows(files: list[Path], start: date, end: date) -> pa.Table:
+    """cost_daily rows (without source/ingested_at) of the FocusCost files for days in [start, end)."""
+    if not files:
+        return pa.table({})
+    with duckdb.connect() as con:
+        con.execute("SET threads = 2")
+        return con.sql(_MAPPING, params={"files": [str(f) for f in files], "start": start, "end": end}).to_arrow_table()
+
+
+class AzureExportCost:
+    """cost_daily rows for a window from the export's newest complete runs (one per month)."""
+
+    def __init__(self, reader: AzureExportReader):
+        self.reader = reader
+        self.api = reader.api
+        self.runs_read: list[ExportRun] = []
+
+    def fetch_cost(self, start: date, end: date) -> CostFetch:
+        from finops_pipeline.clouds.azure.source import resource_type_of
+
+        if end <= start:
+            raise ValueError(f"empty cost window [{start}, {end}): end must be after start")
+        ingested_at = utc_now()
+        tables = []
+        for run in self.reader.runs(start, end):
+            with tempfile.TemporaryDirectory(prefix="azure-export-") as workdir:
+                files = []
+                for i, name in enumerate(run.files):
+                    files.append(Path(workdir) / f"{i:05d}.parquet")
+                    with self.reader.open_file(name) as blob, open(files[-1], "wb") as out:
+                        shutil.copyfileobj(blob, out)
+                table = export_rows(files, max(start, run.billing_period), min(end, run.period_end))
+            self.runs_read.append(run)
+            if table.num_rows:
+                tables.append(table)
+        days = [start + timedelta(days=i) for i in range((end - start).days)]
+        schema = COST_DAILY.columns_schema(["provider", "usage_date", *_COST_COLUMNS])
+        if not tables:
+            return CostFetch(cost=schema.empty_table(), days=days)
+        table = pa.concat_tables(tables, promote_options="default")
+        arm_types = table.column("arm_type").to_pylist()
+        rids = table.column("resource_id").to_pylist()
+        resource_types = [resource_type_of(r) if r else (t.lower() if t else None) for r, t in zip(rids, arm_types)]
+        table = table.drop_columns(["arm_type"]).append_column("resource_type", pa.array(resource_types, pa.string()))
+        table = table.append_column("is_estimated", pa.array([False] * table.num_rows))
+        table = table.append_column("source", pa.array([EXPORT_SOURCE] * table.num_rows))
+        table = table.append_column(
+            "ingested_at", pa.array([ingested_at] * table.num_rows, schema.field("ingested_at").type)
+        )
+        table = table.select(schema.names).cast(schema)
+        self.api.notes["export_runs"] = ", ".join(f"{r.billing_period}:{r.run_id}" for r in self.runs_read)
+        return CostFetch(cost=table, days=days, provider_totals={})
+
+
+_COST_COLUMNS = [
+    "billing_account_id",
+    "sub_account_id",
+    "sub_account_name",
+    "service_name",
+    "service_category",
+    "region",
+    "resource_id",
+    "resource_name",
+    "resource_type",
+    "sku",
+    "charge_category",
+    "charge_description",
+    "usage_quantity",
+    "usage_unit",
+    "billed_cost",
+    "effective_cost",
+    "list_cost",
+    "billing_currency",
+    "tags",
+    "is_estimated",
+    "source",
+    "ingested_at",
+    "billing_account_name",
+    "billing_account_type",
+    "sub_account_type",
+    "region_name",
+    "availability_zone",
+    "invoice_id",
+    "invoice_issuer_name",
+    "publisher_name",
+    "service_subcategory",
+    "charge_class",
+    "charge_frequency",
+    "pricing_category",
+    "pricing_quantity",
+    "pricing_unit",
+    "pricing_currency",
+    "list_unit_price",
+    "contracted_unit_price",
+    "contracted_cost",
+    "sku_price_id",
+    "sku_meter",
+    "sku_price_details",
+    "commitment_discount_id",
+    "commitment_discount_type",
+    "commitment_discount_category",
+    "commitment_discount_name",
+    "commitment_discount_status",
+    "commitment_discount_quantity",
+    "commitment_discount_unit",
+    "capacity_reservation_id",
+    "capacity_reservation_status",
+]
