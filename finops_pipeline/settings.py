@@ -239,6 +239,43 @@ def _ce_group_by(name: str, raw: str) -> tuple[str, ...]:
     return dims
 
 
+COST_SOURCES = ("api", "export")
+
+
+def _cost_source(name: str, raw: str) -> str:
+    value = raw.strip().lower() or "api"
+    if value not in COST_SOURCES:
+        raise SettingsError(name, raw, "api (the query API, the default) or export (the native billing export)")
+    return value
+
+
+# An S3 URI of an export's root: bucket (S3 bucket naming rules), optional prefix, export name.
+_S3_EXPORT_URI = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[^/\s]+)+/?$")
+
+
+def _s3_export_uri(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if not value:
+        return None
+    if not _S3_EXPORT_URI.match(value):
+        raise SettingsError(
+            name, raw, "the export's root as s3://<bucket>/<prefix>/<export-name> (as AWS Data Exports writes it)"
+        )
+    return value.rstrip("/")
+
+
+def _decimal_text(name: str, raw: str) -> str:
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        raise SettingsError(name, raw, "an amount such as 0.01") from None
+    if value < 0:
+        raise SettingsError(name, raw, "an amount of 0 or more, such as 0.01")
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting the pipeline and the usage API read. Build with :func:`get_settings`."""
@@ -259,6 +296,8 @@ class Settings:
     aws_max_attempts: int = 8
     aws_role_arns: tuple[str, ...] = ()  # member accounts whose CloudWatch metrics are read
     aws_org_role_name: str | None = None  # assumed in every ACTIVE account of the organization
+    aws_cost_source: str = "api"  # api (Cost Explorer) | export (AWS Data Exports in S3)
+    aws_export_uri: str | None = None  # s3://bucket/prefix/export-name: the export's root
 
     # GCP
     gcp_usage_enabled: bool = False
@@ -297,6 +336,9 @@ class Settings:
     metrics_concurrency: int = 4
     tag_match_key: str = "finops_id"
     rules_file: Path | None = None  # a user's own underutilization_rules.csv
+    # Export totals may differ from the API's by this fraction or this amount (the larger) per day.
+    reconcile_tolerance_pct: float = 0.5
+    reconcile_tolerance_amount: str = "0.01"
 
     # List variable -> the repeated items dropped from it (doctor reports them).
     repeated_items: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -328,6 +370,10 @@ class Settings:
             return f"{provider.upper()}_USAGE_ENABLED is not true"
         return None
 
+    def cost_source(self, provider: str) -> str:
+        """``api`` or ``export``: where a cloud's cost_daily rows come from (<CLOUD>_COST_SOURCE)."""
+        return getattr(self, f"{provider}_cost_source", "api")
+
     def with_overrides(self, **changes) -> Settings:
         return replace(self, **changes)
 
@@ -348,6 +394,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
         _ids(_ROLE_ARN, "IAM role ARNs such as arn:aws:iam::123456789012:role/finops-read"),
     ),
     "AWS_ORG_ROLE_NAME": ("aws_org_role_name", _role_name),
+    "AWS_COST_SOURCE": ("aws_cost_source", _cost_source),
+    "AWS_EXPORT_URI": ("aws_export_uri", _s3_export_uri),
     "GCP_USAGE_ENABLED": ("gcp_usage_enabled", _bool),
     "GCP_PROJECT_ID": ("gcp_project_id", _id(_GCP_PROJECT, _GCP_PROJECT_ALLOWED[:-4])),
     "GCP_MONITORING_PROJECTS": ("gcp_monitoring_projects", _ids(_GCP_PROJECT, _GCP_PROJECT_ALLOWED)),
@@ -390,6 +438,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "FINOPS_METRICS_CONCURRENCY": ("metrics_concurrency", _int(1, 32)),
     "FINOPS_TAG_MATCH_KEY": ("tag_match_key", lambda n, v: v.strip() or "finops_id"),
     "FINOPS_RULES_FILE": ("rules_file", lambda n, v: Path(v.strip()) if v.strip() else None),
+    "FINOPS_RECONCILE_TOLERANCE_PCT": ("reconcile_tolerance_pct", _float(0.0, 100.0)),
+    "FINOPS_RECONCILE_TOLERANCE_AMOUNT": ("reconcile_tolerance_amount", _decimal_text),
 }
 
 
@@ -480,6 +530,13 @@ def get_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[st
             f"{_AZURE_EXPORT_URI_ALLOWED} when AZURE_COST_SOURCE=export",
         )
     values["repeated_items"] = _repeated(env)
+    if values.get("aws_cost_source") == "export" and not values.get("aws_export_uri"):
+        raise SettingsError(
+            "AWS_COST_SOURCE",
+            env["AWS_COST_SOURCE"],
+            "api, or AWS_EXPORT_URI set to the export's root (s3://<bucket>/<prefix>/<export-name>) "
+            "when AWS_COST_SOURCE=export",
+        )
     return Settings(**values)
 
 

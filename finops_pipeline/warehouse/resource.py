@@ -22,6 +22,8 @@ class WarehouseResource(SettingsResource):
         "metrics_concurrency": "FINOPS_METRICS_CONCURRENCY",
         "tag_match_key": "FINOPS_TAG_MATCH_KEY",
         "rules_file": "FINOPS_RULES_FILE",
+        "reconcile_tolerance_pct": "FINOPS_RECONCILE_TOLERANCE_PCT",
+        "reconcile_tolerance_amount": "FINOPS_RECONCILE_TOLERANCE_AMOUNT",
     }
 
     usage_integration_enabled: bool | None = None
@@ -32,3 +34,5 @@ class WarehouseResource(SettingsResource):
     metrics_concurrency: int | None = None
     tag_match_key: str | None = None
     rules_file: str | None = None
+    reconcile_tolerance_pct: float | None = None
+    reconcile_tolerance_amount: str | None = None

@@ -112,6 +112,12 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "is_estimated": "True while the provider still marks the day as estimated.",
     "source": "Which source produced the row: a query API (`ce:GetCostAndUsage`, `bigquery:billing_export`, `costmanagement:query.usage`, ...) or a native export (`export:` + the export's kind). A day of a provider comes from one source.",
     "ingested_at": "UTC time the row was written.",
+    "export_name": "The export's name as the provider delivers it (the last segment of its location).",
+    "billing_period": "First day (UTC) of the billing period (calendar month) the export delivered.",
+    "fingerprint": "What identifies one delivery of the period: the manifest's ETag / content hash or run id.",
+    "data_files": "Data files the period's manifest listed.",
+    "first_day": "First day of the period that was written to cost_daily.",
+    "last_day": "Last day of the period that was written to cost_daily.",
     "hour_start": "UTC start of the hour (the hour is [hour_start, hour_start + 1h)).",
     "metric": "Canonical metric name (`cpu_utilization_pct` 0-100, `*_bytes`, `requests`, `connections`, ...).",
     "native_metric": "The provider's own metric name.",
@@ -567,6 +573,30 @@ COST_ANOMALIES = TableSpec(
     },
 )
 
+EXPORT_MANIFESTS = TableSpec(
+    name="export_manifests",
+    description=(
+        "What was ingested from each native billing export, per provider x export x billing period: "
+        "the manifest's fingerprint, recorded after the period's cost_daily partitions landed. A "
+        "period whose manifest has another fingerprint is re-ingested (clouds/exports.py)."
+    ),
+    partition_by=("provider",),
+    key=("provider", "export_name", "billing_period"),
+    descriptions={"rows": "Line items read from the period's data files."},
+    schema=pa.schema(
+        [
+            _f("export_name", pa.string(), False),
+            _f("billing_period", pa.date32(), False),
+            _f("fingerprint", pa.string(), False),
+            _f("data_files", pa.int32(), False),
+            _f("rows", pa.int64(), False),
+            _f("first_day", pa.date32()),
+            _f("last_day", pa.date32()),
+            _f("ingested_at", UTC_TIMESTAMP, False),
+        ]
+    ),
+)
+
 TABLES: dict[str, TableSpec] = {
     spec.name: spec
     for spec in (
@@ -579,6 +609,7 @@ TABLES: dict[str, TableSpec] = {
         COST_TREND_DAILY,
         COST_TREND_MONTHLY,
         COST_ANOMALIES,
+        EXPORT_MANIFESTS,
     )
 }
 

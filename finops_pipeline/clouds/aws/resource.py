@@ -22,6 +22,8 @@ class AwsResource(SettingsResource):
         "cost_forecast": "AWS_COST_FORECAST",
         "max_attempts": "AWS_MAX_ATTEMPTS",
         "restatement_settle_day": "AWS_RESTATEMENT_SETTLE_DAY",
+        "cost_source": "AWS_COST_SOURCE",
+        "export_uri": "AWS_EXPORT_URI",
     }
 
     usage_enabled: bool | None = None
@@ -34,3 +36,5 @@ class AwsResource(SettingsResource):
     cost_forecast: bool | None = None
     max_attempts: int | None = None
     restatement_settle_day: int | None = None
+    cost_source: str | None = None  # api | export
+    export_uri: str | None = None  # s3://bucket/prefix/export-name
