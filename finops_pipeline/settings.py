@@ -151,13 +151,6 @@ _AZURE_RESOURCE_ID = re.compile(
 _AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 
 
-def _cost_source(name: str, raw: str) -> str:
-    value = raw.strip().lower() or "api"
-    if value not in ("api", "export"):
-        raise SettingsError(name, raw, "api (the query API, the default) or export (the provider's billing export)")
-    return value
-
-
 # A storage container name: 3-63 lowercase letters, digits and single hyphens ("Naming and Referencing
 # Containers, Blobs, and Metadata").
 _CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")

@@ -1,5 +1,6 @@
 """The FocusCost export source through Azurite: the simulator writes the fleet's Azure bill as Cost
-Management does (simulator/azure_export.py), the reader finds each month's newest complete run."""
+Management does (simulator/azure_export.py); the reader finds each month's newest complete run and
+the shared export ingestion (clouds/exports.py) lands it in cost_daily."""
 
 from __future__ import annotations
 
@@ -9,18 +10,16 @@ from decimal import Decimal
 
 import pytest
 
-from finops_pipeline.clouds.azure.export import (
-    EXPORT_SOURCE,
-    AzureExportCost,
-    AzureExportReader,
-    container_client,
-    parse_export_uri,
-)
+from finops_pipeline.clouds.azure.export import AzureExportReader, container_client, parse_export_uri
 from finops_pipeline.clouds.base import CloudApiError
+from finops_pipeline.clouds.exports import ingest_export
 from finops_pipeline.settings import SettingsError, get_settings
 from finops_pipeline.simulator.azure_export import ExportDestination, publish_exports, write_run
+from finops_pipeline.warehouse.catalog import connect_lake
+from finops_pipeline.warehouse.lake import Lake
 
 DEST = ExportDestination()
+FIRST_DAY = date(2026, 1, 1)  # FINOPS_START_DATE
 
 
 @pytest.fixture
@@ -35,48 +34,98 @@ def container(azurite, monkeypatch):
     client.delete_container()
 
 
-def _reader(azurite, container) -> AzureExportReader:
+@pytest.fixture
+def lake(data_dir) -> Lake:
+    return Lake(data_dir / "lake")
+
+
+def _reader(azurite, container, today: date) -> AzureExportReader:
     location = parse_export_uri(f"{azurite.blob_url}/{container.container_name}/{DEST.prefix}")
-    return AzureExportReader(container_client(location), location)
+    return AzureExportReader(container_client(location), location, today=today)
 
 
-def _totals(table) -> dict:
-    totals: dict = {}
-    for row in table.to_pylist():
-        day = totals.setdefault(row["usage_date"], {})
-        day[row["billing_currency"]] = day.get(row["billing_currency"], Decimal(0)) + row["billed_cost"]
-    return totals
+def _ingest(reader: AzureExportReader, lake: Lake, start: date, end: date):
+    return ingest_export(reader, lake, start, end, reader.today, reader.settle_day, FIRST_DAY)
 
 
-def test_a_months_export_lands_the_expected_totals_per_day(azurite, container, fleet):
+def _landed(lake: Lake, sql: str) -> list[tuple]:
+    return connect_lake(lake, for_query=sql).execute(sql).fetchall()
+
+
+TOTALS = (
+    "SELECT usage_date, billing_currency, sum(billed_cost) FROM cost_daily "
+    "WHERE provider = 'azure' GROUP BY ALL ORDER BY ALL"
+)
+
+
+def test_a_months_export_lands_the_expected_totals_per_day(azurite, container, fleet, lake):
     publish_exports(container, fleet, date(2026, 1, 1), date(2026, 2, 3), rows_per_part=100)
+    reader = _reader(azurite, container, today=date(2026, 2, 3))
 
-    fetched = AzureExportCost(_reader(azurite, container)).fetch_cost(date(2026, 1, 30), date(2026, 2, 3))
+    run = _ingest(reader, lake, date(2026, 1, 30), date(2026, 2, 3))
 
-    assert _totals(fetched.cost) == {
-        date(2026, 1, 30): {"USD": Decimal("9.548751"), "EUR": Decimal("9.504804")},
-        date(2026, 1, 31): {"USD": Decimal("9.507471"), "EUR": Decimal("9.488822")},
-        date(2026, 2, 1): {"USD": Decimal("9.531495"), "EUR": Decimal("9.506444")},
-        date(2026, 2, 2): {"USD": Decimal("9.529403"), "EUR": Decimal("9.521267")},
-    }
-    rows = fetched.cost.to_pylist()
-    assert {r["source"] for r in rows} == {EXPORT_SOURCE}
-    vm = next(r for r in rows if r["usage_date"] == date(2026, 1, 30) and r["resource_type"] == "virtual_machine")
-    assert vm["resource_id"] == (
-        "/subscriptions/00000000-0000-4000-8000-000000000001/resourcegroups/rg-finops/providers/"
-        "microsoft.compute/virtualmachines/virtualmachine000"
+    assert run.ingested == {date(2026, 1, 1): "never ingested", date(2026, 2, 1): "never ingested"}
+    assert run.line_items == 330  # 10 resources x 33 days, January in 4 part files
+    landed = _landed(lake, TOTALS)
+    assert len(landed) == 33 * 2  # every day of January and Feb 1-2, in USD and EUR
+    assert landed[-4:] == [
+        (date(2026, 2, 1), "EUR", Decimal("9.5064440000")),
+        (date(2026, 2, 1), "USD", Decimal("9.5314950000")),
+        (date(2026, 2, 2), "EUR", Decimal("9.5212670000")),
+        (date(2026, 2, 2), "USD", Decimal("9.5294030000")),
+    ]
+    assert landed[58:60] == [
+        (date(2026, 1, 30), "EUR", Decimal("9.5048040000")),
+        (date(2026, 1, 30), "USD", Decimal("9.5487510000")),
+    ]
+    vm = _landed(
+        lake,
+        "SELECT resource_id, sub_account_id, region, region_name, sku_meter, tags, invoice_id, availability_zone, "
+        "source FROM cost_daily WHERE provider = 'azure' AND usage_date = DATE '2026-01-30' "
+        "AND resource_id LIKE '%/virtualmachine000'",
     )
-    assert vm["sub_account_id"] == "00000000-0000-4000-8000-000000000001"
-    assert vm["region"] == "eastus" and vm["region_name"] == "East US"
-    assert vm["sku_meter"] == "D2s v5" and vm["sku"] is not None
-    assert dict(vm["tags"]) == {"finops_id": "azure-virtual_machine-000", "team": "checkout"}
-    # January closed before the export ran on 2026-02-03: invoiced. February is open: no invoice yet.
-    assert {r["invoice_id"] is not None for r in rows if r["usage_date"].month == 1} == {True}
-    assert {r["invoice_id"] for r in rows if r["usage_date"].month == 2} == {None}
-    assert {r["availability_zone"] for r in rows} == {None}  # FocusCost has no AvailabilityZone column
+    assert vm == [
+        (
+            "/subscriptions/00000000-0000-4000-8000-000000000001/resourcegroups/rg-finops/providers/"
+            "microsoft.compute/virtualmachines/virtualmachine000",
+            "00000000-0000-4000-8000-000000000001",
+            "eastus",
+            "East US",
+            "D2s v5",
+            {"finops_id": "azure-virtual_machine-000", "team": "checkout"},
+            "G761788937",  # January closed before the run of 2026-02-03: invoiced
+            None,  # FocusCost has no AvailabilityZone column
+            "export:costmanagement:FocusCost",
+        )
+    ]
+    open_month = _landed(lake, "SELECT DISTINCT invoice_id FROM cost_daily WHERE usage_date >= DATE '2026-02-01'")
+    assert open_month == [(None,)]
 
 
-def test_a_run_without_its_manifest_yet_is_never_read(azurite, container, fleet):
+def test_an_unchanged_manifest_is_not_read_again_and_a_new_run_of_the_open_month_is(azurite, container, fleet, lake):
+    publish_exports(container, fleet, date(2026, 2, 1), date(2026, 2, 3))
+    _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    again = _reader(azurite, container, today=date(2026, 2, 3))
+    unchanged = _ingest(again, lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    assert unchanged.ingested == {} and unchanged.unchanged == [date(2026, 2, 1)]
+    assert unchanged.line_items == 0 and unchanged.writes == []
+    assert not any(name.endswith(".parquet") for name in again.downloaded)  # only the manifest was read
+
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 4))  # the next day's run, overwriting
+    newer = _reader(azurite, container, today=date(2026, 2, 4))
+    restated = _ingest(newer, lake, date(2026, 2, 3), date(2026, 2, 4))
+
+    assert restated.ingested == {date(2026, 2, 1): "manifest changed"}
+    assert restated.line_items == 30
+    assert _landed(lake, TOTALS)[-2:] == [
+        (date(2026, 2, 3), "EUR", Decimal("9.5834620000")),
+        (date(2026, 2, 3), "USD", Decimal("9.5275300000")),
+    ]
+
+
+def test_a_run_without_its_manifest_yet_is_never_read(azurite, container, fleet, lake):
     done = write_run(
         container,
         fleet,
@@ -95,25 +144,29 @@ def test_a_run_without_its_manifest_yet_is_never_read(azurite, container, fleet)
         overwrite=False,
         submitted=datetime(2026, 2, 5, 6, tzinfo=timezone.utc),
     )
-    reader = _reader(azurite, container)
+    reader = _reader(azurite, container, today=date(2026, 2, 5))
 
-    run = reader.manifest(date(2026, 2, 1))
+    run = reader.run(date(2026, 2, 1))
+    ingested = _ingest(reader, lake, date(2026, 2, 1), date(2026, 2, 3))
 
     assert run.run_id == done.run_id != writing.run_id
     assert run.files == done.blobs and run.row_count == 20  # 10 resources x 2 days
-    fetched = AzureExportCost(reader).fetch_cost(date(2026, 2, 1), date(2026, 2, 5))
-    assert sorted(_totals(fetched.cost)) == [date(2026, 2, 1), date(2026, 2, 2)]
+    assert ingested.line_items == 20
+    assert {n for n in reader.downloaded if writing.run_id in n} == {
+        f"{writing.folder}/manifest.json"
+    }  # looked, absent
+    assert [d for d, *_ in _landed(lake, TOTALS)][-1] == date(2026, 2, 2)
 
 
 def test_the_fingerprint_holds_for_an_unchanged_manifest_and_changes_with_a_new_run(azurite, container, fleet):
     write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
-    reader = _reader(azurite, container)
+    reader = _reader(azurite, container, today=date(2026, 2, 3))
     first = reader.manifest(date(2026, 2, 1)).fingerprint
 
     assert reader.manifest(date(2026, 2, 1)).fingerprint == first
 
-    newer = write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 4))  # the next day's run overwrites
-    second = reader.manifest(date(2026, 2, 1))
+    newer = write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 4))
+    second = reader.run(date(2026, 2, 1))
     assert second.fingerprint != first and second.run_id == newer.run_id
     assert second.row_count == 30
     assert [b.name for b in container.list_blobs() if newer.run_id not in b.name] == []  # OverwritePreviousReport
@@ -139,12 +192,33 @@ def test_with_create_new_report_the_newest_complete_run_wins(azurite, container,
         submitted=datetime(2026, 2, 3, 6, tzinfo=timezone.utc),
     )
 
-    assert _reader(azurite, container).manifest(date(2026, 2, 1)).run_id == older.run_id
+    assert _reader(azurite, container, today=date(2026, 2, 4)).run(date(2026, 2, 1)).run_id == older.run_id
+
+
+def test_the_focus_view_of_an_export_day_has_sku_tags_and_invoice(azurite, container, fleet, lake):
+    publish_exports(container, fleet, date(2026, 1, 30), date(2026, 2, 2))
+    _ingest(_reader(azurite, container, today=date(2026, 2, 2)), lake, date(2026, 1, 31), date(2026, 2, 1))
+
+    sql = (
+        "SELECT SkuId, SkuMeter, Tags, InvoiceId, RegionId, PricingUnit FROM focus_cost_and_usage "
+        "WHERE ProviderName = 'Microsoft' AND ChargePeriodStart = TIMESTAMPTZ '2026-01-31 00:00:00+00' "
+        "AND ResourceId LIKE '%/virtualmachine000'"
+    )
+    assert _landed(lake, sql) == [
+        (
+            "DZH318Z01746/0093",
+            "D2s v5",
+            '{"finops_id":"azure-virtual_machine-000","team":"checkout"}',
+            "G761788937",
+            "eastus",
+            "Hours",
+        )
+    ]
 
 
 def test_a_missing_container_fails_naming_it_and_the_setting(azurite, container):
     location = parse_export_uri(f"{azurite.blob_url}/no-such-container/{DEST.prefix}")
-    reader = AzureExportReader(container_client(location), location)
+    reader = AzureExportReader(container_client(location), location, today=date(2026, 2, 3))
 
     with pytest.raises(CloudApiError, match="container 'no-such-container' does not exist.*AZURE_EXPORT_URI"):
         reader.manifest(date(2026, 2, 1))

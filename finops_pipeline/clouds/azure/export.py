@@ -19,21 +19,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, BinaryIO
 from urllib.parse import urlsplit
 
-import duckdb
-import pyarrow as pa
-
 from finops_pipeline.clouds.azure.catalog import PROVIDER
-from finops_pipeline.clouds.base import ApiUsage, CloudApiError, CostFetch, utc_now
-from finops_pipeline.warehouse.schemas import COST_DAILY
+from finops_pipeline.clouds.base import ApiUsage, CloudApiError, utc_now
+from finops_pipeline.clouds.exports import ExportManifest, ExportReader
 
 EXPORT_SOURCE = "export:costmanagement:FocusCost"
 # Blob Storage reads: $0.0004 per 10,000 read operations (hot tier, LRS; "Azure Blob Storage pricing").
@@ -78,7 +73,7 @@ def parse_export_uri(uri: str) -> ExportLocation:
 
 
 @dataclass(frozen=True)
-class ExportRun:
+class ExportRunInfo:
     """One complete export run of a month, as its manifest describes it."""
 
     export_name: str
@@ -113,32 +108,53 @@ def container_client(location: ExportLocation, credential: Any = None):
     return ContainerClient(location.account_url, location.container, credential=credential)
 
 
-class AzureExportReader:
-    """The export's months: each month's newest complete run (its manifest) and its Parquet blobs."""
+class AzureExportReader(ExportReader):
+    """The export's months: each month's newest complete run (its manifest) and its Parquet blobs.
+
+    ``today`` is the run's UTC day (the days before it are ingested); the previous month may still
+    change through ``settle_day`` (AZURE_RESTATEMENT_CLOSE_DAY)."""
 
     provider = PROVIDER
     source = EXPORT_SOURCE
 
-    def __init__(self, client, location: ExportLocation, api: ApiUsage | None = None):
+    def __init__(
+        self,
+        client,
+        location: ExportLocation,
+        api: ApiUsage | None = None,
+        today: date | None = None,
+        settle_day: int = 10,
+    ):
         self.client = client
         self.location = location
         self.export_name = location.prefix.rsplit("/", 1)[-1]
         self.api = api or ApiUsage()
+        self.today = today or utc_now().date()
+        self.settle_day = settle_day
+        self.downloaded: list[str] = []  # every blob read, in order (manifests and data files)
 
-    def manifest(self, period: date) -> ExportRun | None:
-        """The newest complete run of the month starting on ``period``; None when none is delivered."""
+    def manifest(self, period: date) -> ExportManifest | None:
+        """The newest complete run of the month starting on ``period`` as the shared ingestion reads
+        it; None when none is delivered yet."""
+        run = self.run(period)
+        if run is None:
+            return None
+        return ExportManifest(run.export_name, run.billing_period, run.fingerprint, run.files, run.location)
+
+    def run(self, period: date) -> ExportRunInfo | None:
+        """The newest complete run (with its run id, time and row count) of the month starting on ``period``."""
         runs = [r for folder in self._period_folders() if folder[0] == period for r in [self.latest_run(folder[2])]]
         return max((r for r in runs if r is not None), key=lambda r: r.submitted, default=None)
 
     def manifest_location(self, period: date) -> str:
         return f"{self.location.container}/{self.location.prefix}/{period:%Y%m%d}-*/<run-id>/{MANIFEST}"
 
-    def runs(self, start: date, end: date) -> list[ExportRun]:
+    def runs(self, start: date, end: date) -> list[ExportRunInfo]:
         """The newest complete run of every exported month that overlaps [start, end)."""
         months = sorted({first for first, last, _ in self._period_folders() if first < end and last >= start})
-        return [run for run in map(self.manifest, months) if run is not None]
+        return [run for run in map(self.run, months) if run is not None]
 
-    def latest_run(self, period_folder: str) -> ExportRun | None:
+    def latest_run(self, period_folder: str) -> ExportRunInfo | None:
         """The newest ``runInfo.submittedTime`` among the folder's runs that have a manifest (a run
         still writing has none yet: its parts are never read)."""
         base = f"{self.location.prefix}/{period_folder}/"
@@ -151,6 +167,7 @@ class AzureExportReader:
         from azure.core.exceptions import ResourceNotFoundError
 
         spool = tempfile.TemporaryFile(prefix="azure-export-")
+        self.downloaded.append(name)
         try:
             self._call("blob.download", lambda: self.client.download_blob(name, max_concurrency=2).readinto(spool))
         except ResourceNotFoundError:
@@ -182,9 +199,10 @@ class AzureExportReader:
         )
         return sorted(n[len(prefix) :].rstrip("/") for n in names if n.endswith("/"))
 
-    def _manifest(self, name: str) -> ExportRun | None:
+    def _manifest(self, name: str) -> ExportRunInfo | None:
         from azure.core.exceptions import ResourceNotFoundError
 
+        self.downloaded.append(name)
         try:
             downloader = self._call("blob.download", lambda: self.client.download_blob(name))
         except ResourceNotFoundError:
@@ -196,7 +214,7 @@ class AzureExportReader:
             raise CloudApiError(
                 PROVIDER, "export.manifest", f"{name} says blobCount={body['blobCount']} but lists {len(files)} blobs"
             )
-        return ExportRun(
+        return ExportRunInfo(
             export_name=self.export_name,
             billing_period=_day(info["startDate"]),
             period_end=_day(info["endDate"]) + timedelta(days=1),
@@ -259,174 +277,3 @@ def _timestamp(value: str) -> datetime:
         text = f"{head}.{fraction[:6]}"
     parsed = datetime.fromisoformat(text)
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
-
-
-# FocusCost (FOCUS column names) -> cost_daily. Azure specifics: ResourceId lower-cased as the Cost
-# Management query answers it (so a day reads alike from either source), SkuId is the SKU, the region is
-# RegionId (ARM name), Tags is a JSON object in a string, and there is no AvailabilityZone column.
-_MAPPING = """
-SELECT
-    'azure' AS provider,
-    CAST(ChargePeriodStart AS DATE) AS usage_date,
-    BillingAccountId AS billing_account_id,
-    regexp_replace(lower(SubAccountId), '^/subscriptions/', '') AS sub_account_id,
-    SubAccountName AS sub_account_name,
-    coalesce(ServiceName, 'Unassigned') AS service_name,
-    ServiceCategory AS service_category,
-    nullif(RegionId, '') AS region,
-    nullif(lower(ResourceId), '') AS resource_id,
-    ResourceName AS resource_name,
-    x_ResourceType AS arm_type,
-    nullif(SkuId, '') AS sku,
-    ChargeCategory AS charge_category,
-    ChargeDescription AS charge_description,
-    CAST(ConsumedQuantity AS DOUBLE) AS usage_quantity,
-    ConsumedUnit AS usage_unit,
-    CAST(BilledCost AS DECIMAL(38, 10)) AS billed_cost,
-    CAST(EffectiveCost AS DECIMAL(38, 10)) AS effective_cost,
-    CAST(ListCost AS DECIMAL(38, 10)) AS list_cost,
-    BillingCurrency AS billing_currency,
-    CAST(json(nullif(Tags, '')) AS MAP(VARCHAR, VARCHAR)) AS tags,
-    BillingAccountName AS billing_account_name,
-    BillingAccountType AS billing_account_type,
-    SubAccountType AS sub_account_type,
-    RegionName AS region_name,
-    CAST(NULL AS VARCHAR) AS availability_zone,
-    nullif(InvoiceId, '') AS invoice_id,
-    InvoiceIssuerName AS invoice_issuer_name,
-    PublisherName AS publisher_name,
-    ServiceSubcategory AS service_subcategory,
-    nullif(ChargeClass, '') AS charge_class,
-    ChargeFrequency AS charge_frequency,
-    PricingCategory AS pricing_category,
-    CAST(PricingQuantity AS DOUBLE) AS pricing_quantity,
-    PricingUnit AS pricing_unit,
-    PricingCurrency AS pricing_currency,
-    CAST(ListUnitPrice AS DECIMAL(38, 10)) AS list_unit_price,
-    CAST(ContractedUnitPrice AS DECIMAL(38, 10)) AS contracted_unit_price,
-    CAST(ContractedCost AS DECIMAL(38, 10)) AS contracted_cost,
-    nullif(SkuPriceId, '') AS sku_price_id,
-    SkuMeter AS sku_meter,
-    nullif(SkuPriceDetails, '') AS sku_price_details,
-    nullif(CommitmentDiscountId, '') AS commitment_discount_id,
-    nullif(CommitmentDiscountType, '') AS commitment_discount_type,
-    nullif(CommitmentDiscountCategory, '') AS commitment_discount_category,
-    nullif(CommitmentDiscountName, '') AS commitment_discount_name,
-    nullif(CommitmentDiscountStatus, '') AS commitment_discount_status,
-    CAST(CommitmentDiscountQuantity AS DOUBLE) AS commitment_discount_quantity,
-    nullif(CommitmentDiscountUnit, '') AS commitment_discount_unit,
-    nullif(CapacityReservationId, '') AS capacity_reservation_id,
-    nullif(CapacityReservationStatus, '') AS capacity_reservation_status
-FROM read_parquet($files, union_by_name = true)
-WHERE CAST(ChargePeriodStart AS DATE) >= $start AND CAST(ChargePeriodStart AS DATE) < $end
-"""
-
-
-def export_rows(files: list[Path], start: date, end: date) -> pa.Table:
-    """cost_daily rows (without source/ingested_at) of the FocusCost files for days in [start, end)."""
-    if not files:
-        return pa.table({})
-    with duckdb.connect() as con:
-        con.execute("SET threads = 2")
-        return con.sql(_MAPPING, params={"files": [str(f) for f in files], "start": start, "end": end}).to_arrow_table()
-
-
-class AzureExportCost:
-    """cost_daily rows for a window from the export's newest complete runs (one per month)."""
-
-    def __init__(self, reader: AzureExportReader):
-        self.reader = reader
-        self.api = reader.api
-        self.runs_read: list[ExportRun] = []
-
-    def fetch_cost(self, start: date, end: date) -> CostFetch:
-        from finops_pipeline.clouds.azure.source import resource_type_of
-
-        if end <= start:
-            raise ValueError(f"empty cost window [{start}, {end}): end must be after start")
-        ingested_at = utc_now()
-        tables = []
-        for run in self.reader.runs(start, end):
-            with tempfile.TemporaryDirectory(prefix="azure-export-") as workdir:
-                files = []
-                for i, name in enumerate(run.files):
-                    files.append(Path(workdir) / f"{i:05d}.parquet")
-                    with self.reader.open_file(name) as blob, open(files[-1], "wb") as out:
-                        shutil.copyfileobj(blob, out)
-                table = export_rows(files, max(start, run.billing_period), min(end, run.period_end))
-            self.runs_read.append(run)
-            if table.num_rows:
-                tables.append(table)
-        days = [start + timedelta(days=i) for i in range((end - start).days)]
-        schema = COST_DAILY.columns_schema(["provider", "usage_date", *_COST_COLUMNS])
-        if not tables:
-            return CostFetch(cost=schema.empty_table(), days=days)
-        table = pa.concat_tables(tables, promote_options="default")
-        arm_types = table.column("arm_type").to_pylist()
-        rids = table.column("resource_id").to_pylist()
-        resource_types = [resource_type_of(r) if r else (t.lower() if t else None) for r, t in zip(rids, arm_types)]
-        table = table.drop_columns(["arm_type"]).append_column("resource_type", pa.array(resource_types, pa.string()))
-        table = table.append_column("is_estimated", pa.array([False] * table.num_rows))
-        table = table.append_column("source", pa.array([EXPORT_SOURCE] * table.num_rows))
-        table = table.append_column(
-            "ingested_at", pa.array([ingested_at] * table.num_rows, schema.field("ingested_at").type)
-        )
-        table = table.select(schema.names).cast(schema)
-        self.api.notes["export_runs"] = ", ".join(f"{r.billing_period}:{r.run_id}" for r in self.runs_read)
-        return CostFetch(cost=table, days=days, provider_totals={})
-
-
-_COST_COLUMNS = [
-    "billing_account_id",
-    "sub_account_id",
-    "sub_account_name",
-    "service_name",
-    "service_category",
-    "region",
-    "resource_id",
-    "resource_name",
-    "resource_type",
-    "sku",
-    "charge_category",
-    "charge_description",
-    "usage_quantity",
-    "usage_unit",
-    "billed_cost",
-    "effective_cost",
-    "list_cost",
-    "billing_currency",
-    "tags",
-    "is_estimated",
-    "source",
-    "ingested_at",
-    "billing_account_name",
-    "billing_account_type",
-    "sub_account_type",
-    "region_name",
-    "availability_zone",
-    "invoice_id",
-    "invoice_issuer_name",
-    "publisher_name",
-    "service_subcategory",
-    "charge_class",
-    "charge_frequency",
-    "pricing_category",
-    "pricing_quantity",
-    "pricing_unit",
-    "pricing_currency",
-    "list_unit_price",
-    "contracted_unit_price",
-    "contracted_cost",
-    "sku_price_id",
-    "sku_meter",
-    "sku_price_details",
-    "commitment_discount_id",
-    "commitment_discount_type",
-    "commitment_discount_category",
-    "commitment_discount_name",
-    "commitment_discount_status",
-    "commitment_discount_quantity",
-    "commitment_discount_unit",
-    "capacity_reservation_id",
-    "capacity_reservation_status",
-]
