@@ -84,6 +84,8 @@ def run_demo(data_dir: Path, days: int = 30, today: date | None = None, out=prin
     fleet = build_fleet()
     out(f"Simulating {len(fleet.resources)} resources on AWS, GCP and Azure for [{start}, {end}) ...")
     with simulated_clouds(start, end, fleet) as env:
+        if env.get("AZURE_EXPORT_URI"):  # Azure cost from its FocusCost export (in Azurite) when delivered
+            env["AZURE_COST_SOURCE"] = "export"
         env["FINOPS_DATA_DIR"] = str(data_dir)
         previous = {k: os.environ.get(k) for k in env}
         os.environ.update(env)
