@@ -258,3 +258,36 @@ def test_the_connection_string_is_a_secret():
     with pytest.raises(SettingsError) as caught:
         raise SettingsError("AZURE_STORAGE_CONNECTION_STRING", "AccountKey=abc", "x")
     assert "abc" not in str(caught.value)
+
+
+def test_doctor_reports_the_newest_complete_run_without_showing_the_connection_string(
+    azurite, container, fleet, monkeypatch
+):
+    from finops_pipeline.clouds.azure.doctor import check_azure
+
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    monkeypatch.setattr(
+        "finops_pipeline.clouds.azure.export.utc_now", lambda: datetime(2026, 2, 3, tzinfo=timezone.utc)
+    )
+    settings = get_settings(
+        overrides={
+            "AZURE_USAGE_ENABLED": "true",
+            "AZURE_SUBSCRIPTION_IDS": "00000000-0000-4000-8000-000000000001",
+            "AZURE_COST_SOURCE": "export",
+            "AZURE_EXPORT_URI": f"{azurite.blob_url}/{container.container_name}/{DEST.prefix}",
+            "AZURE_RESOURCE_MANAGER_ENDPOINT": "https://127.0.0.1:9",
+        }
+    )
+    monkeypatch.setattr("finops_pipeline.clouds.azure.doctor.datetime", _Frozen)
+
+    findings = {f.what: f for f in check_azure(settings)}
+
+    assert findings["FocusCost export manifest"].status == "ok"
+    assert findings["FocusCost export manifest"].detail.endswith("1 file(s), 20 row(s)")
+    assert "AccountKey" not in " ".join(f.detail for f in findings.values())
+
+
+class _Frozen(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return datetime(2026, 2, 3, 7, tzinfo=tz)

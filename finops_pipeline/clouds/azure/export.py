@@ -31,8 +31,9 @@ from finops_pipeline.clouds.base import ApiUsage, CloudApiError, utc_now
 from finops_pipeline.clouds.exports import ExportManifest, ExportReader
 
 EXPORT_SOURCE = "export:costmanagement:FocusCost"
-# Blob Storage reads: $0.0004 per 10,000 read operations (hot tier, LRS; "Azure Blob Storage pricing").
-READ_PRICE_PER_CALL = Decimal("0.00000004")
+# Blob list/read operations are billed to the storage account per 10,000, at a price that depends on
+# tier, redundancy and region ("Azure Blob Storage pricing"): counted per call, not priced here.
+READ_PRICE_PER_CALL = Decimal("0")
 MANIFEST = "manifest.json"
 _PERIOD = re.compile(r"^(\d{8})-(\d{8})$")
 _CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
