@@ -29,6 +29,7 @@ BENCHMARKS = {
     "mart": "benchmarks.mart_build",
     "memory": "benchmarks.partition_memory",
     "backfill": "benchmarks.backfill_rate_limits",
+    "export": "benchmarks.export_ingest",
 }
 
 

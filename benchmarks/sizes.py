@@ -24,12 +24,14 @@ class Sizes:
     backfill_days: int  # 5. backfill against rate limits
     backfill_aws_scale: int  # build_fleet(scale=...) for the AWS part
     latency_seconds: float
+    export_resources: int  # 6. AWS export ingest: resources x days x 24 hourly line items
+    export_days: int
 
 
 SIZES = {
-    "tiny": Sizes("tiny", 10, 3, 4, 2, 4, 2, 200, 1, 3, 100, 160, 2, 1, 0.01),
-    "quick": Sizes("quick", 200, 50, 100, 25, 200, 50, 1_000, 5, 14, 1_000, 1_000, 30, 4, 0.05),
-    "full": Sizes("full", 2_000, 500, 2_000, 500, 2_000, 500, 10_000, 3, 90, 10_000, 10_000, 30, 40, 0.05),
+    "tiny": Sizes("tiny", 10, 3, 4, 2, 4, 2, 200, 1, 3, 100, 160, 2, 1, 0.01, 20, 2),
+    "quick": Sizes("quick", 200, 50, 100, 25, 200, 50, 1_000, 5, 14, 1_000, 1_000, 30, 4, 0.05, 1_000, 30),
+    "full": Sizes("full", 2_000, 500, 2_000, 500, 2_000, 500, 10_000, 3, 90, 10_000, 10_000, 30, 40, 0.05, 10_000, 30),
 }
 
 # The simulated day every single-day benchmark uses (fixed, so runs are comparable).

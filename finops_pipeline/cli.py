@@ -27,14 +27,14 @@ def _ui(args: argparse.Namespace) -> int:
     import signal
     import subprocess
 
-    from finops_pipeline.demo import demo_window
+    from finops_pipeline.demo import DEMO_COST_SOURCES, demo_window
     from finops_pipeline.simulator.clouds import simulated_clouds
 
     data_dir = Path(args.data_dir).resolve()
     home = data_dir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     with simulated_clouds(*demo_window(args.days)) as env:
-        env.update({"FINOPS_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)})
+        env.update({**DEMO_COST_SOURCES, "FINOPS_DATA_DIR": str(data_dir), "DAGSTER_HOME": str(home)})
         print(f"Simulated clouds up; Dagster UI on http://127.0.0.1:{args.port} (Ctrl-C to stop)")
         command = [
             sys.executable,

@@ -70,6 +70,10 @@ def materialize_window(start: date, end: date, instance: DagsterInstance) -> Non
                 materialize(assets, instance=instance, partition_key=key, run_config=_QUIET)
 
 
+# The demo reads each cloud's native billing export where the simulator delivers one.
+DEMO_COST_SOURCES = {"AWS_COST_SOURCE": "export"}
+
+
 def demo_window(days: int, today: date | None = None) -> tuple[date, date]:
     """[start, end) of the last ``days`` whole UTC days up to yesterday (partitions are UTC days,
     so the local date would ask the simulated clouds for a day that has not begun in UTC)."""
@@ -84,7 +88,8 @@ def run_demo(data_dir: Path, days: int = 30, today: date | None = None, out=prin
     fleet = build_fleet()
     out(f"Simulating {len(fleet.resources)} resources on AWS, GCP and Azure for [{start}, {end}) ...")
     with simulated_clouds(start, end, fleet) as env:
-        if env.get("AZURE_EXPORT_URI"):  # Azure cost from its FocusCost export (in Azurite) when delivered
+        env.update(DEMO_COST_SOURCES)
+        if env.get("AZURE_EXPORT_URI"):  # Azure's FocusCost export is in Azurite (needs npm)
             env["AZURE_COST_SOURCE"] = "export"
         env["FINOPS_DATA_DIR"] = str(data_dir)
         previous = {k: os.environ.get(k) for k in env}

@@ -145,6 +145,22 @@ class CloudSource(ABC):
         ``metrics`` filters by canonical name. Each row carries provider and usage_date.
         """
 
+    def fetch_forecast(self) -> pa.Table | None:
+        """cost_forecast rows where the cloud forecasts (an optional call: a failure is recorded
+        with ``api.skip`` and gives None). The export sources use it; the API sources' fetch_cost
+        returns it with the cost."""
+        return None
+
+    def daily_totals(self, start: date, end: date) -> dict[date, dict[str, Decimal]] | None:
+        """Billed cost per UTC day of [start, end) and currency from the query API's cheapest
+        ungrouped call, to reconcile an export with; None where the cloud has no such call."""
+        return None
+
+    def export_reader(self):
+        """The :class:`finops_pipeline.clouds.exports.ExportReader` of this cloud's native export
+        (<CLOUD>_COST_SOURCE=export)."""
+        raise NotImplementedError(f"{self.provider}: no native export source yet")
+
     def discover_resources(self, start: date, end: date) -> list[ResourceRef] | None:
         """The resources metrics for UTC days in [start, end) should be asked for, where the
         cloud lists them apart from the metric calls (Azure: from cost data). None (the

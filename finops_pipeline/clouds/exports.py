@@ -12,10 +12,11 @@ seekable stream); this module does the rest, once for every cloud:
   sees it; recorded only after the period's cost partitions landed, so a failed run re-ingests;
 - :func:`changed_periods` — the manifests whose fingerprint differs from what was ingested
   (the restatement signal);
-- :func:`ingest_period` — stream the period's Parquet files batch by batch (never a whole
-  month in memory) through ONE SQL mapping, ``sql/exports/focus_cost_daily.sql`` (FOCUS
-  columns to ``cost_daily``, provider extras through ``x_`` columns), aggregated to the daily
-  grain (UTC ``ChargePeriodStart`` day), and replace every day of the period: a day is never
+- :func:`ingest_period` — copy the period's Parquet files to a temporary directory in chunks
+  and let DuckDB's Parquet reader run ONE SQL mapping over them,
+  ``sql/exports/focus_cost_daily.sql`` (FOCUS columns to ``cost_daily``, provider extras through
+  ``x_`` columns), aggregated to the daily grain (UTC ``ChargePeriodStart`` day) within a memory
+  limit (never a whole month in memory), and replace every day of the period: a day is never
   half from one source and half from another. Money is cast to DECIMAL per line, never summed
   as float.
 """
@@ -23,10 +24,14 @@ seekable stream); this module does the rest, once for every cloud:
 from __future__ import annotations
 
 import io
+import shutil
+import tempfile
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import BinaryIO, Iterable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import BinaryIO, Iterable
 
 import duckdb
 import pyarrow as pa
@@ -40,7 +45,7 @@ from finops_pipeline.warehouse.sql import MEMORY_LIMIT, bind_parameters, read_sq
 
 MAPPING_SQL = "focus_cost_daily"  # sql/exports/focus_cost_daily.sql
 EXPORT_SQL_DIR = SQL_DIR / "exports"
-BATCH_ROWS = 128 * 1024
+COPY_CHUNK = 8 * 1024 * 1024  # bytes per read when a data file is copied to local disk
 
 # The FOCUS 1.2 columns the mapping reads. A file without one of them (a FOCUS column the
 # provider does not deliver) gets it as NULL, so the one SQL file serves every provider.
@@ -102,7 +107,7 @@ FOCUS_COLUMNS = (
 )
 # Provider columns (FOCUS "x_" extensions) the mapping uses where a provider has them.
 EXTRA_COLUMNS = (
-    "x_UsageType",  # AWS: the usage type (Cost Explorer's USAGE_TYPE), our `sku` on AWS rows
+    "x_UsageType",  # AWS FOCUS 1.0 (the usage type, Cost Explorer's USAGE_TYPE): `sku` where present
     "x_Operation",  # AWS
     "x_ServiceCode",  # AWS
 )
@@ -151,6 +156,8 @@ class ExportReader(ABC):
     source: str  # the cost_daily.source of every row, e.g. "export:aws_focus_1.2"
     export_name: str
     api: ApiUsage
+    settle_day: int  # the previous period may still change through this day of the month
+    today: date  # the UTC day of the run (days before it are ingested)
 
     @abstractmethod
     def manifest(self, period: date) -> ExportManifest | None:
@@ -189,6 +196,7 @@ class ExportRun:
     missing: list[date] = field(default_factory=list)  # optional periods without a manifest
     writes: list[PartitionWrite] = field(default_factory=list)
     line_items: int = 0
+    totals: dict[date, dict[str, Decimal]] = field(default_factory=dict)  # written day -> currency -> billed
     preview: pa.Table | None = None
 
 
@@ -251,37 +259,52 @@ def changed_periods(
     return changed
 
 
-def _column_type(name: str) -> pa.DataType:
+def _duckdb_type(name: str) -> str:
+    """The type a FOCUS column the files lack is given (NULL throughout)."""
     if name in ("ChargePeriodStart", "ChargePeriodEnd"):
-        return pa.timestamp("ms")
+        return "TIMESTAMP"
     if name == "Tags":
-        return pa.map_(pa.string(), pa.string())
-    return pa.float64() if name in _NUMERIC else pa.string()
+        return "MAP(VARCHAR, VARCHAR)"
+    return "DOUBLE" if name in _NUMERIC else "VARCHAR"
 
 
-def _batches(reader: ExportReader, manifest: ExportManifest, counter: list[int]) -> pa.RecordBatchReader:
-    """The period's line items as one stream of record batches with the mapping's columns.
+def _download(reader: ExportReader, manifest: ExportManifest, directory: Path) -> tuple[list[str], int]:
+    """Copy the period's data files to local disk, streamed in chunks (never a whole file in
+    memory); returns their paths and the line items their footers count."""
+    paths, rows = [], 0
+    for i, uri in enumerate(manifest.files):
+        path = directory / f"part-{i:05d}.parquet"
+        with reader.open_file(uri) as source, open(path, "wb") as target:
+            shutil.copyfileobj(source, target, COPY_CHUNK)
+        paths.append(str(path))
+        rows += pq.read_metadata(path).num_rows
+    return paths, rows
 
-    Columns a file lacks are NULL; a JSON-text ``Tags`` (Azure) is left to the mapping's view."""
+
+def _export_rows_view(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
+    """``export_rows``: the files' line items with every column the mapping reads (a column the
+    provider does not deliver is NULL; a JSON-text ``Tags``, as Azure writes it, becomes a MAP)."""
     wanted = FOCUS_COLUMNS + EXTRA_COLUMNS
-    first = pq.ParquetFile(reader.open_file(manifest.files[0])) if manifest.files else None
-    present = {f.name: f.type for f in first.schema_arrow} if first else {}
-    schema = pa.schema([pa.field(n, present.get(n, _column_type(n))) for n in wanted])
-
-    def generate() -> Iterator[pa.RecordBatch]:
-        for i, uri in enumerate(manifest.files):
-            parquet = first if i == 0 else pq.ParquetFile(reader.open_file(uri))
-            names = set(parquet.schema_arrow.names)
-            columns = [n for n in wanted if n in names]
-            for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns):
-                counter[0] += batch.num_rows
-                arrays = [
-                    batch.column(f.name).cast(f.type) if f.name in names else pa.nulls(batch.num_rows, type=f.type)
-                    for f in schema
-                ]
-                yield pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-    return pa.RecordBatchReader.from_batches(schema, generate())
+    if paths:
+        source = "read_parquet($files, union_by_name = true)"
+        present = dict(
+            con.execute(
+                f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {source})", {"files": paths}
+            ).fetchall()
+        )
+    else:
+        source, present = "(SELECT 1 WHERE false)", {}
+    columns = []
+    for name in wanted:
+        if name not in present:
+            columns.append(f'NULL::{_duckdb_type(name)} AS "{name}"')
+        elif name == "Tags" and present[name] == "VARCHAR":
+            columns.append('CAST(json("Tags") AS MAP(VARCHAR, VARCHAR)) AS "Tags"')
+        else:
+            columns.append(f'"{name}"')
+    files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
+    source = f"read_parquet([{files}], union_by_name = true)" if paths else source
+    con.execute(f"CREATE VIEW export_rows AS SELECT {', '.join(columns)} FROM {source}")
 
 
 def ingest_period(
@@ -291,35 +314,36 @@ def ingest_period(
     first_day: date,
     last_day: date,
 ) -> tuple[list[PartitionWrite], IngestedPeriod, pa.Table]:
-    """Stream one period's files through the FOCUS mapping and replace each of its days in
+    """Map one period's files through the FOCUS mapping and replace each of its days in
     [first_day, last_day] (days the export no longer has become empty partitions). Returns the
-    writes, the state to record once the caller's writes all landed, and a preview."""
-    counter = [0]
-    stream = _batches(reader, manifest, counter)
+    writes, the state to record once the caller's writes all landed, and the rows written.
+
+    The files are copied to a temporary directory in chunks and read there by DuckDB's own
+    Parquet reader (only the columns the mapping uses, on every core, spilling past the memory
+    limit), so no month is ever held in memory."""
     ingested_at = utc_now()
-    con = duckdb.connect()
-    try:
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
-        con.register("export_stream", stream)
-        tags = "Tags"
-        if pa.types.is_string(stream.schema.field("Tags").type) or pa.types.is_large_string(
-            stream.schema.field("Tags").type
-        ):
-            tags = "CAST(json(Tags) AS MAP(VARCHAR, VARCHAR))"
-        con.execute(f"CREATE VIEW export_rows AS SELECT * REPLACE ({tags} AS Tags) FROM export_stream")
-        bind_parameters(
-            con,
-            {"provider": reader.provider, "export_source": reader.source, "ingested_at": ingested_at},
-        )
+    with tempfile.TemporaryDirectory(prefix="finops-export-") as tmp:
+        paths, line_items = _download(reader, manifest, Path(tmp))
+        con = duckdb.connect()
         try:
-            daily = con.sql(read_sql(MAPPING_SQL, EXPORT_SQL_DIR)).to_arrow_table()
-        except duckdb.Error as exc:
-            raise ExportError(
-                reader.provider, "export ingestion", f"{manifest.location}: the data files do not map to FOCUS: {exc}"
-            ) from None
-    finally:
-        con.close()
+            con.execute("SET TimeZone = 'UTC'")
+            con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+            con.execute(f"SET temp_directory = '{tmp}/spill'")
+            _export_rows_view(con, paths)
+            bind_parameters(
+                con,
+                {"provider": reader.provider, "export_source": reader.source, "ingested_at": ingested_at},
+            )
+            try:
+                daily = con.sql(read_sql(MAPPING_SQL, EXPORT_SQL_DIR)).to_arrow_table()
+            except duckdb.Error as exc:
+                raise ExportError(
+                    reader.provider,
+                    "export ingestion",
+                    f"{manifest.location}: the data files do not map to FOCUS: {exc}",
+                ) from None
+        finally:
+            con.close()
     longest = max((s for s in daily.column("x_charge_period_seconds").to_pylist() if s is not None), default=0)
     if longest > _MAX_DAILY_CHARGE_PERIOD.total_seconds():
         raise ExportError(
@@ -349,23 +373,15 @@ def ingest_period(
         billing_period=manifest.billing_period,
         fingerprint=manifest.fingerprint,
         data_files=len(manifest.files),
-        rows=counter[0],
+        rows=line_items,
         first_day=days[0] if days else None,
         last_day=days[-1] if days else None,
         ingested_at=ingested_at,
     )
-    return writes, done, daily.slice(0, 10)
+    return writes, done, daily
 
 
-def ingest_export(
-    reader: ExportReader,
-    lake: Lake,
-    start: date,
-    end: date,
-    today: date,
-    settle_day: int,
-    first_day: date,
-) -> ExportRun:
+def ingest_export(reader: ExportReader, lake: Lake, start: date, end: date, first_day: date) -> ExportRun:
     """Ingest the periods of the window [start, end) (and the settling previous period) whose
     manifest changed since the last ingest, or that have a window day not landed from the export.
 
@@ -373,7 +389,8 @@ def ingest_export(
     ``today``; the state is recorded after all its partitions landed. A window period without a
     manifest is an error; a settling period without one is skipped (noted)."""
     run = ExportRun()
-    periods, settling = billing_periods(start, end, today, settle_day)
+    today = reader.today
+    periods, settling = billing_periods(start, end, today, reader.settle_day)
     state = ingested_state(lake, reader.provider)
     landed = _landed_export_days(lake, reader)
     manifests: list[ExportManifest] = []
@@ -408,15 +425,42 @@ def ingest_export(
         if hi < lo:
             run.unchanged.append(period)
             continue
-        writes, item, preview = ingest_period(reader, manifest, lake, lo, hi)
+        writes, item, written = ingest_period(reader, manifest, lake, lo, hi)
+        preview = written.slice(0, 10)
         run.ingested[period] = why
         run.writes.extend(writes)
         run.line_items += item.rows
+        run.totals.update(daily_totals(written))
         if run.preview is None and preview.num_rows:
             run.preview = preview
         done.append(item)
         record_ingested(lake, reader.provider, [item])  # after the period's partitions landed
     return run
+
+
+def changed_export_days(reader: ExportReader, lake: Lake, first_day: date) -> dict[date, str]:
+    """The restatement plan of an export source: every kept day (FINOPS_START_DATE to yesterday) of
+    the current period and of the settling previous one whose manifest changed since it was
+    ingested (or that has none recorded). Reads only the manifests."""
+    today = reader.today
+    periods, settling = billing_periods(today - timedelta(days=1), today, today, reader.settle_day)
+    state = ingested_state(lake, reader.provider)
+    manifests = [m for m in (reader.manifest(p) for p in periods + settling) if m is not None]
+    plan: dict[date, str] = {}
+    for manifest in changed_periods(manifests, state):
+        lo, hi = _period_days(manifest.billing_period, first_day, today)
+        for day in _days(lo, hi + timedelta(days=1)):
+            plan[day] = f"export manifest of {manifest.billing_period:%Y-%m} changed"
+    return plan
+
+
+def daily_totals(cost: pa.Table) -> dict[date, dict[str, Decimal]]:
+    """Billed cost per day and currency of cost_daily rows (DECIMAL sums)."""
+    grouped = cost.group_by(["usage_date", "billing_currency"]).aggregate([("billed_cost", "sum")])
+    totals: dict[date, dict[str, Decimal]] = {}
+    for row in grouped.to_pylist():
+        totals.setdefault(row["usage_date"], {})[row["billing_currency"]] = row["billed_cost_sum"]
+    return totals
 
 
 def _period_days(period: date, first_day: date, today: date) -> tuple[date, date]:

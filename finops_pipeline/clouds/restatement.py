@@ -37,11 +37,15 @@ def plan_restatement(
     settings: Settings,
     today: date,
     newer_export_days: Callable[[dict[date, datetime], date], list[date]] | None = None,
+    changed_export_days: Callable[[], dict[date, str]] | None = None,
 ) -> Plan:
     """The cost days of ``provider`` to re-pull on ``today``'s daily run, each with its reason.
 
     ``newer_export_days(landed, since)`` (GCP) returns the usage days on or after ``since`` whose
     export rows are newer than ``landed[day]`` (when that day was written).
+    ``changed_export_days()`` (a cloud whose cost source is its native export) returns the days of
+    the billing periods whose manifest changed since they were ingested: the export's manifests
+    are its restatement signal, replacing the API rules below.
     """
     yesterday = today - timedelta(days=1)
     plan: Plan = {}
@@ -53,7 +57,10 @@ def plan_restatement(
     add(yesterday, "the newest day")
     this_month = today.replace(day=1)
     previous_month = (this_month - timedelta(days=1)).replace(day=1)
-    if provider == "aws":
+    if settings.cost_source(provider) == "export":
+        for day, reason in (changed_export_days() if changed_export_days else {}).items():
+            add(day, reason)
+    elif provider == "aws":
         for day in _landed_days(settings, provider, "bool_or(is_estimated)"):
             add(day, "landed rows still estimated by Cost Explorer")
         if today.day <= settings.aws_restatement_settle_day:

@@ -174,14 +174,17 @@ def check_money_types(parts: Partitions, lake: Lake, provider: str) -> AssetChec
     return AssetCheckResult(check_name="money_is_decimal_with_currency", passed=True, metadata=meta)
 
 
-def provider_totals(context: AssetCheckExecutionContext, asset_key: AssetKey, day: date) -> dict[str, Decimal] | None:
+def provider_totals(
+    context: AssetCheckExecutionContext, asset_key: AssetKey, day: date, key: str = "provider_totals"
+) -> dict[str, Decimal] | None:
     """The provider's own total for a day, from the latest materialization of that partition that
-    wrote it (a daily run keeps landed days it did not re-pull; their totals are in an earlier one)."""
+    wrote it (a daily run keeps landed days it did not re-pull; their totals are in an earlier one).
+    ``key`` names the metadata entry (``api_totals``: the query API's totals of an export-sourced day)."""
     records = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=asset_key, asset_partitions=[day.isoformat()]), limit=10
     ).records
     for record in records:
-        totals = record.asset_materialization.metadata.get("provider_totals")
+        totals = record.asset_materialization.metadata.get(key)
         if totals is not None and day.isoformat() in (totals.value or {}):
             return {currency: Decimal(amount) for currency, amount in totals.value[day.isoformat()].items()}
     return None
@@ -225,6 +228,59 @@ def check_provider_total(
             ),
         )
     return AssetCheckResult(check_name="matches_provider_total", passed=True, metadata=meta)
+
+
+def check_export_matches_api(
+    context: AssetCheckExecutionContext, parts: Partitions, asset_key: AssetKey, provider: str, settings
+) -> AssetCheckResult:
+    """An export-sourced day's billed total per currency is within the tolerance of the query API's
+    (``api_totals``: one ungrouped API call the asset makes for the days it wrote). Warns only: the
+    export is the provider's own statement, the API's totals may lag or round differently."""
+    name = "export_matches_api"
+    if settings.cost_source(provider) != "export":
+        return AssetCheckResult(
+            check_name=name, passed=True, metadata={"status": f"not applicable: {provider} cost comes from the API"}
+        )
+    pct = Decimal(str(settings.reconcile_tolerance_pct))
+    amount = Decimal(settings.reconcile_tolerance_amount)
+    lake_totals: dict[date, dict[str, Decimal]] = {}
+    for day, currency, total in parts.query(
+        "SELECT usage_date, billing_currency, sum(billed_cost) FROM data GROUP BY ALL"
+    ):
+        lake_totals.setdefault(day, {})[currency] = Decimal(total)
+    differ, compared, unknown = [], [], []
+    for day in parts.days:
+        api = provider_totals(context, asset_key, day, key="api_totals")
+        if api is None:
+            unknown.append(day)
+            continue
+        compared.append(day)
+        ours = lake_totals.get(day, {})
+        for currency in sorted(set(api) | set(ours)):
+            want, got = api.get(currency, Decimal(0)), ours.get(currency, Decimal(0))
+            if abs(got - want) > max(amount, abs(want) * pct / 100):
+                differ.append((day.isoformat(), currency, str(want), str(got), str(got - want)))
+    meta = {
+        "days_compared": len(compared),
+        "days_without_api_total": ", ".join(d.isoformat() for d in unknown) or "none",
+        "tolerance": f"{pct}% or {amount} per day and currency, the larger",
+        "days_that_differ": MetadataValue.json(
+            [{"day": d, "currency": c, "api": a, "export": e, "difference": x} for d, c, a, e, x in differ]
+        ),
+    }
+    if differ:
+        first = differ[0]
+        return AssetCheckResult(
+            check_name=name,
+            passed=False,
+            severity=AssetCheckSeverity.WARN,
+            metadata=meta,
+            description=(
+                f"{len(differ)} day/currency total(s) of the {provider} export differ from the API beyond the "
+                f"tolerance, e.g. {first[0]} {first[1]}: API {first[2]}, export {first[3]}"
+            ),
+        )
+    return AssetCheckResult(check_name=name, passed=True, metadata=meta)
 
 
 def check_no_negative_usage(parts: Partitions, provider: str) -> AssetCheckResult:
@@ -338,6 +394,7 @@ COST_CHECKS = (
     ("money_is_decimal_with_currency", True),
     ("matches_provider_total", True),
     ("no_negative_usage", False),
+    ("export_matches_api", False),
 )
 METRICS_CHECKS = (
     ("unique_key", True),
@@ -389,13 +446,14 @@ def build_cost_checks(provider: str):
         "cost",
         COST_DAILY,
         COST_CHECKS,
-        f"cost_daily contract of {provider}: keys, money types, provider totals.",
+        f"cost_daily contract of {provider}: keys, money types, provider totals, export vs API totals.",
         lambda context, parts, lake, settings: [
             check_unique_key(parts, COST_DAILY, provider),
             check_keys_not_null(parts, COST_DAILY, provider),
             check_money_types(parts, lake, provider),
             check_provider_total(context, parts, asset_key, provider),
             check_no_negative_usage(parts, provider),
+            check_export_matches_api(context, parts, asset_key, provider, settings),
         ],
     )
 

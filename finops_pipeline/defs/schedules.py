@@ -31,6 +31,7 @@ from finops_pipeline.clouds.aws import assets as aws_assets
 from finops_pipeline.clouds.aws.resource import AwsResource
 from finops_pipeline.clouds.azure import assets as azure_assets
 from finops_pipeline.clouds.azure.resource import AzureResource
+from finops_pipeline.clouds.exports import changed_export_days
 from finops_pipeline.clouds.gcp import assets as gcp_assets
 from finops_pipeline.clouds.gcp.resource import GcpResource
 from finops_pipeline.clouds.ingest import METRICS_REFETCH_TAG
@@ -43,7 +44,17 @@ from finops_pipeline.clouds.restatement import (
 from finops_pipeline.defs import marts
 from finops_pipeline.defs.partitions import DAILY
 from finops_pipeline.settings import settings_of
+from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.resource import WarehouseResource
+
+
+def source_class(provider: str):
+    """The bulk source class of a cloud (``clouds/<cloud>/source.py``), imported when needed."""
+    import importlib
+
+    module = importlib.import_module(f"finops_pipeline.clouds.{provider}.source")
+    return getattr(module, f"{provider.capitalize()}Source")
+
 
 RAW_ASSETS = {p: [AssetKey(f"{p}_cost"), AssetKey(f"{p}_metrics")] for p in PROVIDERS}
 # Whole-run retries on top of each raw asset's own retry policy (needs run_retries
@@ -86,7 +97,17 @@ def restatement_plans(enabled: list[str], settings, today: date) -> tuple[dict[s
     planned (a failed GCP export check falls back to the fixed window and says so)."""
     plans, notes = {}, []
     for provider in enabled:
-        newer = None
+        newer = changed = None
+        if settings.cost_source(provider) == "export":
+
+            def changed(provider=provider):
+                try:
+                    reader = source_class(provider).from_settings(settings).export_reader()
+                    return changed_export_days(reader, Lake(settings.lake_dir), settings.start_date)
+                except Exception as exc:  # noqa: BLE001 - the run still re-pulls the fixed window
+                    notes.append(f"{provider} export manifest check failed, only the fixed window is re-pulled: {exc}")
+                    return {}
+
         if provider == "gcp":
             from finops_pipeline.clouds.gcp.source import GcpSource
 
@@ -97,7 +118,7 @@ def restatement_plans(enabled: list[str], settings, today: date) -> tuple[dict[s
                     notes.append(f"gcp export check failed, only the fixed window is re-pulled: {exc}")
                     return []
 
-        plans[provider] = plan_restatement(provider, settings, today, newer)
+        plans[provider] = plan_restatement(provider, settings, today, newer, changed)
     return plans, notes
 
 

@@ -21,6 +21,7 @@ from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
+from finops_pipeline.simulator.aws_export import DataExportDouble, periods_of
 from finops_pipeline.simulator.fleet import (
     AWS_ACCOUNTS,
     AWS_PAYER,
@@ -111,6 +112,7 @@ CLOUDWATCH: dict[str, tuple[str, str, list[tuple[str, str, str, str]]]] = {
 # NumberOfObjects for AllStorageTypes; the fleet's bucket bytes are split over three classes.
 S3_CLASSES = {"StandardStorage": 0.625, "StandardIAStorage": 0.25, "GlacierInstantRetrievalStorage": 0.125}
 MEMBER_ROLE = "finops-metrics-read"  # the role the pipeline assumes in each member account
+EXPORT_BUCKET = "finops-billing-exports"
 
 
 _CE_KEYS = {
@@ -502,6 +504,12 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
         seed_cloudwatch(fleet, start, end, client_for)
         create_inventory(fleet, client_for)
         regions = sorted({r.region for r in fleet.of("aws")})
+        # The fleet's bill as an AWS Data Export in the payer's bucket (AWS_COST_SOURCE=export reads it).
+        export = DataExportDouble(fleet, client_for("s3", AWS_PAYER, "us-east-1"), EXPORT_BUCKET)
+        export.s3.create_bucket(Bucket=EXPORT_BUCKET)
+        today = ce.today
+        for period in periods_of(start, min(end, today)):
+            export.deliver(period, today, since=start)
         yield {
             "AWS_USAGE_ENABLED": "true",
             "AWS_REGION": regions[0],
@@ -512,6 +520,7 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
             "AWS_ENDPOINT_URL": moto_url,  # every AWS API moto plays (CloudWatch, STS, ELB, Lambda, ...)
             "AWS_ENDPOINT_URL_COST_EXPLORER": ce_url,
             "AWS_MAX_ATTEMPTS": "4",
+            "AWS_EXPORT_URI": export.uri,  # the source stays Cost Explorer until AWS_COST_SOURCE=export
         }
     finally:
         ce.stop()

@@ -5,18 +5,24 @@ the shared export ingestion (clouds/exports.py) lands it in cost_daily."""
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import duckdb
 import pytest
+from dagster import DagsterInstance
 
+from finops_pipeline.clouds.azure.assets import azure_cost
 from finops_pipeline.clouds.azure.export import AzureExportReader, container_client, parse_export_uri
 from finops_pipeline.clouds.base import CloudApiError
 from finops_pipeline.clouds.exports import ingest_export
+from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.settings import SettingsError, get_settings
+from finops_pipeline.simulator.azure import serve_azure
 from finops_pipeline.simulator.azure_export import ExportDestination, publish_exports, write_run
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline_tests.runs import materialize
 
 DEST = ExportDestination()
 FIRST_DAY = date(2026, 1, 1)  # FINOPS_START_DATE
@@ -45,7 +51,7 @@ def _reader(azurite, container, today: date) -> AzureExportReader:
 
 
 def _ingest(reader: AzureExportReader, lake: Lake, start: date, end: date):
-    return ingest_export(reader, lake, start, end, reader.today, reader.settle_day, FIRST_DAY)
+    return ingest_export(reader, lake, start, end, FIRST_DAY)
 
 
 def _landed(lake: Lake, sql: str) -> list[tuple]:
@@ -291,3 +297,46 @@ class _Frozen(datetime):
     @classmethod
     def now(cls, tz=None):
         return datetime(2026, 2, 3, 7, tzinfo=tz)
+
+
+AZURE_CHECKS = [c for c in CONTRACT_CHECKS if c.node_def.name == "azure_cost_contract"]
+START, END = date(2026, 1, 30), date(2026, 2, 2)  # [start, end): END is the simulated today
+
+
+def test_the_asset_reads_the_export_and_reconciles_it_with_cost_management(fleet, data_dir, monkeypatch):
+    instance = DagsterInstance.ephemeral()
+    tags = {
+        "dagster/asset_partition_range_start": START.isoformat(),
+        "dagster/asset_partition_range_end": (END - timedelta(days=1)).isoformat(),
+    }
+    monkeypatch.setattr(
+        "finops_pipeline.clouds.azure.export.utc_now", lambda: datetime(2026, 2, 2, 6, tzinfo=timezone.utc)
+    )
+    with serve_azure(fleet, START, END) as env:
+        for k, v in {**env, "AZURE_COST_SOURCE": "export", "FINOPS_START_DATE": "2026-01-01"}.items():
+            monkeypatch.setenv(k, v)
+        result = materialize([azure_cost, *AZURE_CHECKS], instance=instance, tags=tags)
+    assert result.success
+    meta = result.asset_materializations_for_node("azure_cost")[0].metadata
+    assert meta["cost_source"].value == "export:costmanagement:FocusCost"
+    assert (
+        meta["api_calls_by_operation"].value["costmanagement.query.usage"] == 2
+    )  # one ungrouped query per subscription
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert {name: c.passed for name, c in checks.items()} == {name: True for name in checks}
+    assert checks["export_matches_api"].metadata["days_compared"].value == 3
+    con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
+    landed = con.execute(
+        "SELECT usage_date, billing_currency, sum(billed_cost), count(DISTINCT source), count(sku), count(tags) "
+        "FROM cost_daily WHERE provider = 'azure' AND usage_date >= ? GROUP BY ALL ORDER BY ALL",
+        [START],
+    ).fetchall()
+    con.close()
+    assert landed == [
+        (date(2026, 1, 30), "EUR", Decimal("9.5048040000"), 1, 5, 5),
+        (date(2026, 1, 30), "USD", Decimal("9.5487510000"), 1, 5, 5),
+        (date(2026, 1, 31), "EUR", Decimal("9.4888220000"), 1, 5, 5),
+        (date(2026, 1, 31), "USD", Decimal("9.5074710000"), 1, 5, 5),
+        (date(2026, 2, 1), "EUR", Decimal("9.5064440000"), 1, 5, 5),
+        (date(2026, 2, 1), "USD", Decimal("9.5314950000"), 1, 5, 5),
+    ]

@@ -38,7 +38,7 @@ def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
     assert record["mode"] == "tiny"
     assert record["machine"]["cpus_usable"] >= 1
     assert record["versions"]["pyarrow"] and record["versions"]["duckdb"] and record["versions"]["botocore"]
-    assert set(record["benchmarks"]) == {"api", "ingest", "mart", "memory", "backfill"}
+    assert set(record["benchmarks"]) == {"api", "ingest", "mart", "memory", "backfill", "export"}
     bench = record["benchmarks"]
     assert bench["api"]["aws"]["same_datapoints"] and bench["api"]["azure"]["same_datapoints"]
     assert bench["ingest"]["ours"]["rows_written"] == bench["ingest"]["baseline"]["rows_written"] == 200 * 6 * 24
@@ -51,12 +51,25 @@ def test_tiny_run_records_machine_versions_and_finite_positive_ratios(tmp_path):
         assert bench["backfill"][cloud]["machine_floor"]["failed_runs"] == 0
     assert bench["mart"]["ours"]["rows_by_mart"]["utilization_daily"] == bench["mart"]["baseline"]["rows"] == 3 * 100
 
+    # The export: every line item read on both sides (hourly items, Savings Plan fee and unused
+    # rows, a daily tax line), one partition per day.
+    export = bench["export"]
+    assert (
+        export["ours"]["rows"]
+        == export["ours_local_files"]["rows"]
+        == export["baseline"]["rows"]
+        == 20 * 2 * 24 + 2 * 48 + 2
+    )
+    assert export["ours"]["partitions"] == 2
+
     ratios = dict(_ratios(bench))
     expected = {
         "calls_naive_over_ours",
         "throughput_ours_over_baseline",
         "all_marts_over_hand_written",
         "peak_rss_ours_over_accumulated",
+        "export_s3_over_duckdb",
+        "export_local_over_duckdb",
     }
     assert expected <= set(ratios)
     for name, value in _ratios(bench):

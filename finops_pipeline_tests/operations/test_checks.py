@@ -55,6 +55,7 @@ def test_checks_pass_on_what_the_pipeline_landed(landed):
         "aws_cost:money_is_decimal_with_currency",
         "aws_cost:matches_provider_total",
         "aws_cost:no_negative_usage",
+        "aws_cost:export_matches_api",
         "aws_metrics:unique_key",
         "aws_metrics:keys_not_null",
         "aws_metrics:hours_within_day",

@@ -68,7 +68,8 @@ SELECT
     any_value(CommitmentDiscountUnit) AS commitment_discount_unit,
     CapacityReservationId AS capacity_reservation_id,
     CapacityReservationStatus AS capacity_reservation_status,
-    max(epoch(ChargePeriodEnd) - epoch(ChargePeriodStart)) AS x_charge_period_seconds
+    -- Usage only: a month-long fee may come as one line in a daily or hourly export.
+    max(epoch(ChargePeriodEnd) - epoch(ChargePeriodStart)) FILTER (WHERE ChargeCategory = 'Usage') AS x_charge_period_seconds
 FROM export_rows
 GROUP BY ALL
 ORDER BY usage_date

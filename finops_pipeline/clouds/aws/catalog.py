@@ -14,6 +14,8 @@ from finops_pipeline.clouds.base import MetricSpec
 GET_METRIC_DATA_PER_METRIC = Decimal("0.00001")
 CLOUDWATCH_PER_REQUEST = Decimal("0.00001")
 COST_EXPLORER_PER_REQUEST = Decimal("0.01")
+# Amazon S3 pricing, S3 Standard requests: GET and all other requests $0.0004 per 1,000.
+S3_GET_PER_REQUEST = Decimal("0.0000004")
 
 MAX_QUERIES_PER_CALL = 500  # GetMetricData limit
 RESOURCE_DATA_DAYS = 14  # GetCostAndUsageWithResources only serves the last 14 days
@@ -107,6 +109,10 @@ IAM_ACTIONS = {
     "DescribeLoadBalancers": "elasticloadbalancing:DescribeLoadBalancers",
     "ListFunctions": "lambda:ListFunctions",
     "ListTables": "dynamodb:ListTables",
+    # The Data Exports reader (AWS_COST_SOURCE=export): the export's bucket and prefix.
+    "GetObject": "s3:GetObject on arn:aws:s3:::<bucket>/<prefix>/*",
+    "HeadObject": "s3:GetObject on arn:aws:s3:::<bucket>/<prefix>/*",
+    "ListObjectsV2": "s3:ListBucket on arn:aws:s3:::<bucket>",
 }
 
 # Canonical cost dimensions -> Cost Explorer GroupBy keys.

@@ -77,7 +77,9 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
         INFO,
         "settings",
         f"AWS_REGION={settings.aws_region}, AWS_USAGE_REGIONS="
-        f"{','.join(settings.aws_usage_regions)}, AWS_COST_GROUP_BY={','.join(settings.aws_cost_group_by)}",
+        f"{','.join(settings.aws_usage_regions)}, AWS_COST_GROUP_BY={','.join(settings.aws_cost_group_by)}, "
+        f"AWS_COST_SOURCE={settings.aws_cost_source}"
+        + (f", AWS_EXPORT_URI={settings.aws_export_uri}" if settings.aws_export_uri else ""),
     )
     found = _aws_credentials()
     yield found
@@ -127,3 +129,23 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
         return f"answered for {yesterday}{amount} (this call costs $0.01)"
 
     yield attempt("ce:GetCostAndUsage", cost_and_usage, _aws_explain("GetCostAndUsage"))
+
+    if settings.aws_cost_source == "export":
+
+        def export_manifest() -> str:
+            reader = adapter.export_reader()
+            period = yesterday.replace(day=1)
+            manifest = reader.manifest(period)
+            if manifest is None:
+                raise LookupError(f"no manifest at {reader.manifest_location(period)}")
+            return f"{manifest.location}: {len(manifest.files)} data file(s) for {period:%Y-%m}"
+
+        def explain_export(exc: Exception) -> str | None:
+            if isinstance(exc, LookupError):
+                return (
+                    f"{exc}: the export has not delivered this period yet (the first delivery takes up to 24 "
+                    "hours), or AWS_EXPORT_URI is not the export's root s3://<bucket>/<prefix>/<export-name>"
+                )
+            return _aws_explain("GetObject")(exc)
+
+        yield attempt("s3:GetObject (export manifest)", export_manifest, explain_export)

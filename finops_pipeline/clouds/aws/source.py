@@ -505,14 +505,29 @@ class AwsSource(CloudSource):
                 for r in rows
                 if r["service_name"] != EC2_COMPUTE or (r["usage_date"], r["sub_account_id"]) not in covered
             ] + detailed
-        forecast = None
-        if group_by is None and self.settings.aws_cost_forecast and end >= self.today - timedelta(days=1):
-            try:
-                forecast = self._forecast()
-            except CloudApiError as exc:
-                self.api.skip("GetCostForecast", str(exc))
+        forecast = self.fetch_forecast() if group_by is None and end >= self.today - timedelta(days=1) else None
         all_days = [start + timedelta(days=i) for i in range((end - start).days)]
         return CostFetch(cost=_cost_table(rows), days=all_days, provider_totals=totals, forecast=forecast)
+
+    def fetch_forecast(self) -> pa.Table | None:
+        """The Cost Explorer forecast (AWS_COST_FORECAST), optional: a failure is skipped."""
+        if not self.settings.aws_cost_forecast:
+            return None
+        try:
+            return self._forecast()
+        except CloudApiError as exc:
+            self.api.skip("GetCostForecast", str(exc))
+            return None
+
+    def daily_totals(self, start: date, end: date) -> dict[date, dict[str, Decimal]]:
+        """Unblended cost per day and currency: one ungrouped GetCostAndUsage (DAILY, no GroupBy)."""
+        return self._cost_and_usage(start, end, ())[1]
+
+    def export_reader(self):
+        """The AWS Data Export at AWS_EXPORT_URI, read with this adapter's S3 client."""
+        from finops_pipeline.clouds.aws.export import AwsExportReader
+
+        return AwsExportReader(self)
 
     def _pages(
         self,

@@ -10,16 +10,16 @@ the container), ``blobCount``, ``dataRowCount`` and ``runInfo`` (``runId``, ``su
 ``startDate``/``endDate``). A run folder without a manifest is still being written and is never
 read. The newest complete run of a month is that month's data; its fingerprint (run id + the
 manifest blob's ETag) changes exactly when Cost Management rewrites the month, which is the
-restatement signal. Blobs are streamed one at a time into a temporary file and read from there:
-a month is never held in memory.
+restatement signal. Blobs are read in byte ranges (the shared ingestion copies them to local
+disk chunk by chunk): a month is never held in memory.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -28,13 +28,14 @@ from urllib.parse import urlsplit
 
 from finops_pipeline.clouds.azure.catalog import PROVIDER
 from finops_pipeline.clouds.base import ApiUsage, CloudApiError, utc_now
-from finops_pipeline.clouds.exports import ExportManifest, ExportReader
+from finops_pipeline.clouds.exports import ExportManifest, ExportReader, RangeReader
 
 EXPORT_SOURCE = "export:costmanagement:FocusCost"
 # Blob list/read operations are billed to the storage account per 10,000, at a price that depends on
 # tier, redundancy and region ("Azure Blob Storage pricing"): counted per call, not priced here.
 READ_PRICE_PER_CALL = Decimal("0")
 MANIFEST = "manifest.json"
+READ_BUFFER = 8 * 1024 * 1024  # one ranged Get Blob reads at least this much
 _PERIOD = re.compile(r"^(\d{8})-(\d{8})$")
 _CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
 _ACCOUNT_HOST = re.compile(r"^([a-z0-9]{3,24})\.blob\.core\.[a-z0-9.]+$")
@@ -163,16 +164,15 @@ class AzureExportReader(ExportReader):
         return max((r for r in runs if r is not None), key=lambda r: r.submitted, default=None)
 
     def open_file(self, name: str) -> BinaryIO:
-        """One blob as a seekable stream: downloaded in chunks into an anonymous temporary file (disk,
-        not memory; deleted when closed). Parquet reads its footer first, so a stream must seek."""
+        """One blob as a seekable stream read in byte ranges (``READ_BUFFER`` per ranged Get Blob):
+        the shared ingestion copies it to local disk chunk by chunk, never a whole file in memory."""
         from azure.core.exceptions import ResourceNotFoundError
 
-        spool = tempfile.TemporaryFile(prefix="azure-export-")
         self.downloaded.append(name)
+        blob = self.client.get_blob_client(name)
         try:
-            self._call("blob.download", lambda: self.client.download_blob(name, max_concurrency=2).readinto(spool))
+            size = self._call("blob.properties", lambda: blob.get_blob_properties().size)
         except ResourceNotFoundError:
-            spool.close()
             raise CloudApiError(
                 PROVIDER,
                 "export.read",
@@ -180,8 +180,11 @@ class AzureExportReader(ExportReader):
                 "overwritten while it was read; the next run reads the new one",
                 retryable=True,
             ) from None
-        spool.seek(0)
-        return spool
+
+        def fetch(offset: int, length: int) -> bytes:
+            return self._call("blob.download", lambda: blob.download_blob(offset=offset, length=length).readall())
+
+        return io.BufferedReader(RangeReader(size, fetch), buffer_size=READ_BUFFER)
 
     def _period_folders(self) -> list[tuple[date, date, str]]:
         """(first day, last day, folder) of every <YYYYMMDD-YYYYMMDD> folder of the export."""
