@@ -15,7 +15,7 @@ from dagster import DagsterInstance
 from finops_pipeline.clouds.azure.assets import azure_cost
 from finops_pipeline.clouds.azure.export import AzureExportReader, container_client, parse_export_uri
 from finops_pipeline.clouds.base import CloudApiError
-from finops_pipeline.clouds.exports import ingest_export
+from finops_pipeline.clouds.exports import changed_export_days, ingest_export
 from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.settings import SettingsError, get_settings
 from finops_pipeline.simulator.azure import serve_azure
@@ -340,3 +340,14 @@ def test_the_asset_reads_the_export_and_reconciles_it_with_cost_management(fleet
         (date(2026, 2, 1), "EUR", Decimal("9.5064440000"), 1, 5, 5),
         (date(2026, 2, 1), "USD", Decimal("9.5314950000"), 1, 5, 5),
     ]
+
+
+def test_the_daily_plan_of_the_export_source_is_the_days_of_a_changed_month(azurite, container, fleet, lake):
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+    assert changed_export_days(_reader(azurite, container, today=date(2026, 2, 3)), lake, FIRST_DAY) == {}
+
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 4))
+
+    changed = changed_export_days(_reader(azurite, container, today=date(2026, 2, 4)), lake, FIRST_DAY)
+    assert sorted(changed) == [date(2026, 2, 1), date(2026, 2, 2), date(2026, 2, 3)]
