@@ -92,6 +92,8 @@ def run_demo(
     out(f"Simulating {len(fleet.resources)} resources on AWS, GCP and Azure for [{start}, {end}) ...")
     with simulated_clouds(start, end, fleet) as env:
         env.update(DEMO_COST_SOURCES)
+        if env.get("AZURE_EXPORT_URI"):  # Azure's FocusCost export is in Azurite (needs npm)
+            env["AZURE_COST_SOURCE"] = "export"
         env["FINOPS_DATA_DIR"] = str(data_dir)
         env["FINOPS_LAKE_URI"] = lake_uri or ""
         previous = {k: os.environ.get(k) for k in env}

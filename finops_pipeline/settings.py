@@ -27,7 +27,12 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 # Variables whose values are secret: settings report only whether they are set.
-SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_CLIENT_SECRET")
+SECRET_VARIABLES = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_STORAGE_CONNECTION_STRING",
+)
 
 
 class SettingsError(ValueError):
@@ -158,6 +163,30 @@ def _lake_uri(name: str, raw: str) -> str | None:
 
 
 _AWS_REGION = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+
+
+# A storage container name: 3-63 lowercase letters, digits and single hyphens ("Naming and Referencing
+# Containers, Blobs, and Metadata").
+_CONTAINER = re.compile(r"^(?=.{3,63}$)[a-z0-9]+(-[a-z0-9]+)*$")
+_AZURE_EXPORT_URI_ALLOWED = (
+    "the export's folder as a Blob URL, https://<account>.blob.core.windows.net/<container>/<directory>/"
+    "<export-name> (the storage account, container, directory and export name of the Cost Management "
+    "export; an emulator's path-style URL http://127.0.0.1:<port>/<account>/<container>/... also works)"
+)
+
+
+def _azure_export_uri(name: str, raw: str) -> str | None:
+    """The export folder URL, checked now: http(s), a host, a valid container and a folder below it."""
+    value = raw.strip().rstrip("/")
+    if not value:
+        return None
+    from finops_pipeline.clouds.azure.export import parse_export_uri
+
+    try:
+        parse_export_uri(value)
+    except ValueError as exc:
+        raise SettingsError(name, raw, f"{_AZURE_EXPORT_URI_ALLOWED}; {exc}") from None
+    return value
 
 
 def _aws_region(name: str, raw: str) -> str:
@@ -299,6 +328,8 @@ class Settings:
     azure_resource_ids: tuple[str, ...] = ()
     azure_max_retry_wait_seconds: int = 300
     azure_resource_manager_endpoint: str | None = None  # non-Azure endpoint (simulator)
+    azure_cost_source: str = "api"  # api (Cost Management query) | export (FocusCost export in Blob Storage)
+    azure_export_uri: str | None = None  # the export's folder: https://<account>.blob.core.windows.net/<c>/<dir>/<name>
 
     # The warehouse and the schedule.
     data_dir: Path = Path("data")
@@ -403,6 +434,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     ),
     "AZURE_MAX_RETRY_WAIT_SECONDS": ("azure_max_retry_wait_seconds", _int(0, 3600)),
     "AZURE_RESOURCE_MANAGER_ENDPOINT": ("azure_resource_manager_endpoint", lambda n, v: v.strip() or None),
+    "AZURE_COST_SOURCE": ("azure_cost_source", _cost_source),
+    "AZURE_EXPORT_URI": ("azure_export_uri", _azure_export_uri),
     "FINOPS_DATA_DIR": ("data_dir", lambda n, v: Path(v.strip() or "data")),
     "FINOPS_LAKE_URI": ("lake_uri", _lake_uri),
     "FINOPS_START_DATE": ("start_date", _date),
@@ -500,6 +533,12 @@ def get_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[st
         values["gcp_monitoring_projects"] = (values["gcp_project_id"],)
     if not values.get("azure_subscription_ids") and values.get("azure_subscription_id"):
         values["azure_subscription_ids"] = (values["azure_subscription_id"],)
+    if values.get("azure_cost_source") == "export" and not values.get("azure_export_uri"):
+        raise SettingsError(
+            "AZURE_EXPORT_URI",
+            env.get("AZURE_EXPORT_URI", ""),
+            f"{_AZURE_EXPORT_URI_ALLOWED} when AZURE_COST_SOURCE=export",
+        )
     values["repeated_items"] = _repeated(env)
     if values.get("aws_cost_source") == "export" and not values.get("aws_export_uri"):
         raise SettingsError(

@@ -25,3 +25,16 @@ def clean_environment(monkeypatch, tmp_path):
 @pytest.fixture
 def data_dir(tmp_path) -> Path:
     return tmp_path / "data"
+
+
+@pytest.fixture(scope="session")
+def azurite():
+    """Azurite's blob service (Microsoft's emulator, installed from npm once): skipped with the reason
+    when npm or node is missing or the install fails."""
+    from finops_pipeline.simulator.azurite import AzuriteUnavailable, run_azurite
+
+    try:
+        with run_azurite() as running:
+            yield running
+    except AzuriteUnavailable as exc:
+        pytest.skip(f"Azurite is not available: {exc}")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import logging
 import os
 import re
 import secrets
@@ -29,7 +30,7 @@ import tempfile
 import threading
 import uuid
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -644,7 +645,32 @@ def _ca_bundle_with(cert_path: Path, bundle_path: Path) -> Path:
 
 
 @contextmanager
-def serve_azure(fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40) -> Iterator[dict[str, str]]:
-    """Run the Azure double for days [start, end) of ``fleet``; yields the environment to use it."""
-    with AzureDouble(fleet, start, end, page_size=page_size) as double:
-        yield double.environment
+def serve_azure(
+    fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40, export: bool = True
+) -> Iterator[dict[str, str]]:
+    """Run the Azure double for days [start, end) of ``fleet``; yields the environment to use it.
+
+    With ``export`` (and npm to install Azurite), the same bill is also delivered as a FocusCost
+    export into an Azurite container, as it stands on day ``end``: AZURE_EXPORT_URI and
+    AZURE_STORAGE_CONNECTION_STRING point at it; the source stays the query API until
+    AZURE_COST_SOURCE=export."""
+    from finops_pipeline.simulator.azure_export import ExportDestination, publish_exports
+    from finops_pipeline.simulator.azurite import AzuriteUnavailable, run_azurite
+
+    with ExitStack() as stack:
+        double = stack.enter_context(AzureDouble(fleet, start, end, page_size=page_size))
+        environment = double.environment
+        if export:
+            try:
+                azurite = stack.enter_context(run_azurite())
+            except AzuriteUnavailable as exc:
+                logging.getLogger(__name__).warning(f"no FocusCost export double: {exc}")
+            else:
+                from azure.storage.blob import BlobServiceClient
+
+                destination = ExportDestination()
+                service = BlobServiceClient.from_connection_string(azurite.connection_string)
+                publish_exports(service.create_container(destination.container), fleet, start, end, destination)
+                environment["AZURE_EXPORT_URI"] = f"{azurite.blob_url}/{destination.container}/{destination.prefix}"
+                environment["AZURE_STORAGE_CONNECTION_STRING"] = azurite.connection_string
+        yield environment

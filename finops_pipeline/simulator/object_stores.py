@@ -1,5 +1,5 @@
-"""Object stores on 127.0.0.1 for the lake: S3 (moto's server), GCS (gcp-storage-emulator) and
-Azure Blob (Azurite, from npm). Each runs in its own process (moto keeps its backends per
+"""Object stores on 127.0.0.1 for the lake: S3 (moto's server) and GCS (gcp-storage-emulator);
+Azure Blob is Azurite (simulator/azurite.py, shared with the Azure billing export). Each runs in its own process (moto keeps its backends per
 process, and the AWS simulator resets its own) and yields the environment that points the
 lake's filesystem at it, as the clouds' own tools would be pointed at an emulator.
 """
@@ -7,10 +7,8 @@ lake's filesystem at it, as the clouds' own tools would be pointed at an emulato
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -19,12 +17,6 @@ from pathlib import Path
 from typing import Iterator
 
 from finops_pipeline.simulator.aws import free_port
-
-# Azurite's well-known development account (Microsoft Learn, "Use the Azurite emulator for local
-# Azure Storage development": account devstoreaccount1 and its published key).
-AZURITE_ACCOUNT = "devstoreaccount1"
-AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
-AZURITE_PACKAGE = "azurite@3"
 
 
 class EmulatorUnavailable(RuntimeError):
@@ -96,39 +88,3 @@ def serve_gcs(bucket: str = "finops-lake") -> Iterator[dict[str, str]]:
     url = f"http://127.0.0.1:{port}"
     with _process(command, f"{url}/storage/v1/b"):
         yield {"STORAGE_EMULATOR_HOST": url}
-
-
-def azurite_command(cache: Path | None = None) -> list[str]:
-    """The azurite-blob command, installed from npm into ``cache`` on first use."""
-    cache = cache or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "finops-azurite"
-    executable = cache / "node_modules" / ".bin" / "azurite-blob"
-    if not executable.exists():
-        npm = shutil.which("npm")
-        if npm is None or shutil.which("node") is None:
-            raise EmulatorUnavailable("Azurite installs from npm, and npm/node is not on PATH")
-        cache.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(cache), AZURITE_PACKAGE],
-            check=True,
-            capture_output=True,
-            timeout=600,
-        )
-    return [str(executable)]
-
-
-@contextmanager
-def serve_azurite(cache: Path | None = None) -> Iterator[dict[str, str]]:
-    """Azurite's blob service; yields AZURE_STORAGE_CONNECTION_STRING (the development account)."""
-    command = azurite_command(cache)
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="azurite-") as location:
-        command += ["--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", location, "--silent"]
-        command += ["--skipApiVersionCheck", "--loose"]
-        endpoint = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
-        with _process(command, endpoint):
-            yield {
-                "AZURE_STORAGE_CONNECTION_STRING": (
-                    f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
-                    f"AccountKey={AZURITE_KEY};BlobEndpoint={endpoint};"
-                )
-            }

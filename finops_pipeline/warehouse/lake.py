@@ -65,14 +65,20 @@ def _partition_value(name: str, value: object) -> str:
     return text
 
 
-def _changes(table: pa.Table, columns: list[str]) -> int:
-    """How many times a row's values in ``columns`` differ from the row before it."""
+def _runs(table: pa.Table, columns: list[str]) -> list[tuple[tuple, int, int]]:
+    """The table's runs of rows with equal values in ``columns``, in row order, as (values, offset,
+    length). Found from where a row differs from the one before it, not from a hash group_by, whose
+    groups come out of first-seen order (pyarrow, from about 28 keys on)."""
+    n = table.num_rows
     changed = None
     for name in columns:
         column = table.column(name)
-        step = pc.not_equal(column.slice(1), column.slice(0, len(column) - 1))
+        step = pc.not_equal(column.slice(1), column.slice(0, n - 1))
         changed = step if changed is None else pc.or_(changed, step)
-    return pc.sum(changed).as_py() or 0
+    starts = [0] + [i + 1 for i in pc.indices_nonzero(changed).to_pylist()] if n > 1 else [0]
+    firsts = table.select(columns).take(pa.array(starts)).to_pylist()
+    ends = starts[1:] + [n]
+    return [(tuple(row[c] for c in columns), s, e - s) for row, s, e in zip(firsts, starts, ends)]
 
 
 def conform(spec: TableSpec, data: pa.Table | pd.DataFrame) -> pa.Table:
@@ -293,15 +299,14 @@ class Lake:
             # grouped by partition (a mart's ORDER BY) is sliced as it is; other data is
             # stably sorted first.
             columns = list(spec.partition_by)
-            runs = arrow.select(columns).group_by(columns, use_threads=False).aggregate([([], "count_all")])
-            if _changes(arrow, columns) + 1 != runs.num_rows:
+            runs = _runs(arrow, columns)
+            if len({key for key, _, _ in runs}) != len(runs):  # a partition's rows are not together
                 arrow = arrow.take(pc.sort_indices(arrow, [(n, "ascending") for n in columns]))
-                runs = arrow.select(columns).group_by(columns, use_threads=False).aggregate([([], "count_all")])
-            offset = 0
-            for row in runs.to_pylist():
-                key = tuple(_partition_value(n, row[n]) for n in columns)
-                groups[key] = conform(spec, arrow.slice(offset, row["count_all"]))
-                offset += row["count_all"]
+                runs = _runs(arrow, columns)
+            for key, offset, length in runs:
+                groups[tuple(_partition_value(n, v) for n, v in zip(columns, key))] = conform(
+                    spec, arrow.slice(offset, length)
+                )
         elif not spec.partition_by:
             groups[()] = conform(spec, arrow)
         for partition in expected:

@@ -328,3 +328,15 @@ def test_the_region_seed_is_a_catalog_view(tmp_path):
     con = connect_lake(Lake(tmp_path / "lake"))
     found = con.execute("select arm_name from azure_regions where display_name = 'EU West'").fetchone()
     assert found == ("westeurope",)
+
+
+def test_daily_totals_are_one_ungrouped_query_per_subscription(arm, api, make_adapter):
+    adapter = make_adapter()
+
+    totals = adapter.daily_totals(*DAYS)
+
+    assert totals == {
+        date(2026, 1, 5): {"USD": Decimal("9.497690"), "EUR": Decimal("9.534180")},
+        date(2026, 1, 6): {"USD": Decimal("9.468430"), "EUR": Decimal("9.531619")},
+    }
+    assert adapter.api.calls == {"costmanagement.query.usage": 2}

@@ -90,7 +90,11 @@ def fake_credentials(fleet, monkeypatch, tmp_path):
         monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", aws_secret)
         key_file, key_parts = _service_account_file(tmp_path / "service-account.json")
         monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key_file))
-        yield [aws_key_id, aws_secret, env["AZURE_CLIENT_SECRET"], *key_parts]
+        # Azure cost from its FocusCost export in Azurite, read with a storage connection string.
+        storage = [env["AZURE_STORAGE_CONNECTION_STRING"]] if "AZURE_STORAGE_CONNECTION_STRING" in env else []
+        if storage:
+            monkeypatch.setenv("AZURE_COST_SOURCE", "export")
+        yield [aws_key_id, aws_secret, env["AZURE_CLIENT_SECRET"], *key_parts, *storage]
 
 
 def test_no_secret_reaches_logs_metadata_errors_or_the_lake(fake_credentials, monkeypatch, data_dir, caplog, capsys):

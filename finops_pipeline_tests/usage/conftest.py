@@ -39,7 +39,7 @@ def aws_env(aws_served, monkeypatch):
 def azure_served(fleet):
     from finops_pipeline.simulator.azure import serve_azure
 
-    with serve_azure(fleet, SERVED_START, SERVED_END) as env:
+    with serve_azure(fleet, SERVED_START, SERVED_END, export=False) as env:
         yield env
 
 

@@ -2,11 +2,12 @@
 
 import subprocess
 import sys
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -97,6 +98,29 @@ def test_rows_of_interleaved_days_land_in_their_own_partitions_in_their_order(da
     assert [(w.partition["usage_date"], w.rows) for w in writes] == [("2026-11-01", 3), ("2026-11-02", 2)]
     for write, services in zip(writes, (["svc-0", "svc-1", "svc-2"], ["svc-0", "svc-1"])):
         assert pq.read_table(write.path).column("service_name").to_pylist() == services
+
+
+def test_a_month_of_days_each_lands_in_its_own_partition(data_dir):
+    """A month written at once (an export period, a month-long backfill): every day's rows in that
+    day's partition, whether the rows come grouped by day or interleaved. (pyarrow's hash group_by
+    answers 29 or more keys out of first-seen order, so slices must not be keyed by its order.)"""
+    lake = Lake(data_dir / "lake")
+    days = [date(2026, 11, 1) + timedelta(days=i) for i in range(30)]
+    grouped = pd.concat([cost_rows(d, [f"{d.day}.00", f"{d.day}.50"]) for d in days])
+    interleaved = pd.concat([grouped.iloc[0::2], grouped.iloc[1::2]])
+    for frame in (grouped, interleaved):
+        data = pa.Table.from_pandas(frame, preserve_index=False)
+        data = data.cast(  # plain strings, as DuckDB and the SDKs hand them over
+            pa.schema([f.with_type(pa.string()) if f.type == pa.large_string() else f for f in data.schema])
+        )
+        writes = lake.write_partitions("cost_daily", data)
+        assert len(writes) == 30
+        for write in writes:
+            day = date.fromisoformat(write.partition["usage_date"])
+            assert pq.read_table(write.path).column("billed_cost").to_pylist() == [
+                Decimal(f"{day.day}.00"),
+                Decimal(f"{day.day}.50"),
+            ], write.partition
 
 
 def test_refetch_with_no_rows_clears_the_day(data_dir):

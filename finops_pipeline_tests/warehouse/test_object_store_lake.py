@@ -18,7 +18,7 @@ import pytest
 
 from finops_pipeline.cli import main
 from finops_pipeline.settings import SettingsError, get_settings
-from finops_pipeline.simulator.object_stores import EmulatorUnavailable, serve_azurite, serve_gcs, serve_s3
+from finops_pipeline.simulator.object_stores import EmulatorUnavailable, serve_gcs, serve_s3
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.sql import run_sql
@@ -250,18 +250,10 @@ def test_gcs_lake_writes_replaces_and_reads_on_the_emulator(monkeypatch):
         served.__exit__(None, None, None)
 
 
-def test_azure_lake_writes_replaces_and_reads_on_azurite(monkeypatch, tmp_path_factory):
-    try:
-        served = serve_azurite()
-        env = served.__enter__()
-    except EmulatorUnavailable as exc:
-        pytest.skip(str(exc))
-    try:
-        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", env["AZURE_STORAGE_CONNECTION_STRING"])
-        Lake("abfs://finops@devstoreaccount1/lake").fs.create_dir("finops")  # the container
-        _write_replace_read("abfs://finops@devstoreaccount1/lake")
-    finally:
-        served.__exit__(None, None, None)
+def test_azure_lake_writes_replaces_and_reads_on_azurite(monkeypatch, azurite):
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    Lake("abfs://finops@devstoreaccount1/lake").fs.create_dir("finops")  # the container
+    _write_replace_read("abfs://finops@devstoreaccount1/lake")
 
 
 @pytest.mark.slow

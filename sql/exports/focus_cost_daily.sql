@@ -15,7 +15,10 @@ SELECT
     coalesce(ServiceName, ChargeCategory) AS service_name,
     any_value(ServiceCategory) AS service_category,
     RegionId AS region,
-    ResourceId AS resource_id,
+    -- Azure: ARM ids are case-insensitive and Cost Management spells them in varying case (the FinOps
+    -- toolkit lower-cases them for grouping, "How data is processed in FinOps hubs"); the query API
+    -- answers them lower-cased and Monitor metrics are keyed so: one spelling for either source.
+    CASE WHEN getvariable('provider') = 'azure' THEN lower(ResourceId) ELSE ResourceId END AS resource_id,
     any_value(ResourceName) AS resource_name,
     any_value(ResourceType) AS resource_type,
     coalesce(x_UsageType, SkuId) AS sku,

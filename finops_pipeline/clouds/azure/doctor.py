@@ -64,3 +64,26 @@ def check_azure(settings: Settings) -> Iterator[Finding]:
             return f"{sub}: {len(rows)} charge type row(s) for {yesterday} (Cost Management queries are free)"
 
         yield attempt("Cost Management query", cost_query, lambda exc: None)
+
+    if settings.azure_cost_source == "export":
+        storage = (
+            "AZURE_STORAGE_CONNECTION_STRING (value hidden)"
+            if os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
+            else "the credentials above"
+        )
+        yield Finding(
+            INFO, "cost source", f"FocusCost export at AZURE_EXPORT_URI={settings.azure_export_uri} via {storage}"
+        )
+
+        def newest_run() -> str:
+            reader = adapter.export_reader()
+            month = yesterday.replace(day=1)
+            run = reader.run(month)
+            if run is None:
+                return f"no complete run for {month:%Y-%m} yet (the first delivery can take a day)"
+            return (
+                f"{month:%Y-%m}: run {run.run_id} of {run.submitted:%Y-%m-%d %H:%M} UTC, "
+                f"{len(run.files)} file(s), {run.row_count} row(s)"
+            )
+
+        yield attempt("FocusCost export manifest", newest_run, lambda exc: None)

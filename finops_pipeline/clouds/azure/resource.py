@@ -20,6 +20,8 @@ class AzureResource(SettingsResource):
         "max_retry_wait_seconds": "AZURE_MAX_RETRY_WAIT_SECONDS",
         "resource_manager_endpoint": "AZURE_RESOURCE_MANAGER_ENDPOINT",
         "restatement_close_day": "AZURE_RESTATEMENT_CLOSE_DAY",
+        "cost_source": "AZURE_COST_SOURCE",
+        "export_uri": "AZURE_EXPORT_URI",
     }
 
     usage_enabled: bool | None = None
@@ -30,3 +32,5 @@ class AzureResource(SettingsResource):
     max_retry_wait_seconds: int | None = None
     resource_manager_endpoint: str | None = None
     restatement_close_day: int | None = None
+    cost_source: str | None = None  # api | export
+    export_uri: str | None = None  # https://<account>.blob.core.windows.net/<container>/<directory>/<export-name>

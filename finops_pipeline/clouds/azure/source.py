@@ -117,6 +117,7 @@ class AzureSource(CloudSource):
         resource_ids: list[str] | tuple[str, ...] = (),
         max_retry_wait_seconds: float = 300,
         sleep: Callable[[float], None] = time.sleep,
+        export: Any = None,
     ):
         if not subscription_ids:
             raise SettingsError(
@@ -136,6 +137,7 @@ class AzureSource(CloudSource):
         self.api = ApiUsage()
         self.waits: list[float] = []  # every wait chosen, in order (visible to tests and metadata)
         self._locations: dict[tuple, list[_Located]] = {}
+        self._export = export  # the FocusCost export's AzureExportReader (AZURE_COST_SOURCE=export)
 
     @classmethod
     def from_settings(cls, settings) -> AzureSource:
@@ -157,13 +159,29 @@ class AzureSource(CloudSource):
         if settings.azure_resource_manager_endpoint:
             options["disable_instance_discovery"] = True
         credential = DefaultAzureCredential(**options)
+        export = None
+        if settings.azure_cost_source == "export":
+            from finops_pipeline.clouds.azure.export import AzureExportReader, container_client, parse_export_uri
+
+            location = parse_export_uri(settings.azure_export_uri)
+            export = AzureExportReader(
+                container_client(location, credential), location, settle_day=settings.azure_restatement_close_day
+            )
         return cls(
             settings.azure_subscription_ids,
             credential=credential,
             base_url=settings.azure_resource_manager_endpoint,
             resource_ids=settings.azure_resource_ids,
             max_retry_wait_seconds=settings.azure_max_retry_wait_seconds,
+            export=export,
         )
+
+    def export_reader(self):
+        """The FocusCost export's reader (AZURE_COST_SOURCE=export), sharing this source's API usage."""
+        if self._export is None:
+            raise SettingsError("AZURE_COST_SOURCE", "api", "export, with AZURE_EXPORT_URI, to read the export")
+        self._export.api = self.api
+        return self._export
 
     # -- cost ----------------------------------------------------------------------
     def fetch_cost(self, start: date, end: date, group_by: tuple[str, ...] | None = None) -> CostFetch:
@@ -214,6 +232,15 @@ class AzureSource(CloudSource):
         days = [start + timedelta(days=i) for i in range((end - start).days)]
         table = _cost_table(rows)
         return CostFetch(cost=table, days=days, provider_totals={d: dict(t) for d, t in sorted(totals.items())})
+
+    def daily_totals(self, start: date, end: date) -> dict[date, dict[str, Decimal]]:
+        """Cost Management's own ActualCost total per UTC day and currency over the subscriptions:
+        one ungrouped Daily query per subscription (what an export's totals are reconciled with)."""
+        totals: dict[date, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))
+        for sub in self.subscription_ids:
+            for rec in self.query_cost(sub, start, end, "ActualCost", []):
+                totals[rec["UsageDate"]][rec["Currency"]] += rec["Cost"]
+        return {day: dict(by_currency) for day, by_currency in sorted(totals.items())}
 
     def _subscription_cost(self, sub: str, start: date, end: date):
         """(day, charge type, resource, service, currency) -> billed/effective/quantity, and the

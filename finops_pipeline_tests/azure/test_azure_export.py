@@ -1,0 +1,353 @@
+"""The FocusCost export source through Azurite: the simulator writes the fleet's Azure bill as Cost
+Management does (simulator/azure_export.py); the reader finds each month's newest complete run and
+the shared export ingestion (clouds/exports.py) lands it in cost_daily."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import duckdb
+import pytest
+from dagster import DagsterInstance
+
+from finops_pipeline.clouds.azure.assets import azure_cost
+from finops_pipeline.clouds.azure.export import AzureExportReader, container_client, parse_export_uri
+from finops_pipeline.clouds.base import CloudApiError
+from finops_pipeline.clouds.exports import changed_export_days, ingest_export
+from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
+from finops_pipeline.settings import SettingsError, get_settings
+from finops_pipeline.simulator.azure import serve_azure
+from finops_pipeline.simulator.azure_export import ExportDestination, publish_exports, write_run
+from finops_pipeline.warehouse.catalog import connect_lake
+from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline_tests.runs import materialize
+
+DEST = ExportDestination()
+FIRST_DAY = date(2026, 1, 1)  # FINOPS_START_DATE
+
+
+@pytest.fixture
+def container(azurite, monkeypatch):
+    """A fresh container on Azurite, reached through AZURE_STORAGE_CONNECTION_STRING as production would."""
+    from azure.storage.blob import BlobServiceClient
+
+    monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string)
+    name = f"exports-{uuid.uuid4().hex[:12]}"
+    client = BlobServiceClient.from_connection_string(azurite.connection_string).create_container(name)
+    yield client
+    client.delete_container()
+
+
+@pytest.fixture
+def lake(data_dir) -> Lake:
+    return Lake(data_dir / "lake")
+
+
+def _reader(azurite, container, today: date) -> AzureExportReader:
+    location = parse_export_uri(f"{azurite.blob_url}/{container.container_name}/{DEST.prefix}")
+    return AzureExportReader(container_client(location), location, today=today)
+
+
+def _ingest(reader: AzureExportReader, lake: Lake, start: date, end: date):
+    return ingest_export(reader, lake, start, end, FIRST_DAY)
+
+
+def _landed(lake: Lake, sql: str) -> list[tuple]:
+    return connect_lake(lake, for_query=sql).execute(sql).fetchall()
+
+
+TOTALS = (
+    "SELECT usage_date, billing_currency, sum(billed_cost) FROM cost_daily "
+    "WHERE provider = 'azure' GROUP BY ALL ORDER BY ALL"
+)
+
+
+def test_a_months_export_lands_the_expected_totals_per_day(azurite, container, fleet, lake):
+    publish_exports(container, fleet, date(2026, 1, 1), date(2026, 2, 3), rows_per_part=100)
+    reader = _reader(azurite, container, today=date(2026, 2, 3))
+
+    run = _ingest(reader, lake, date(2026, 1, 30), date(2026, 2, 3))
+
+    assert run.ingested == {date(2026, 1, 1): "never ingested", date(2026, 2, 1): "never ingested"}
+    assert run.line_items == 330  # 10 resources x 33 days, January in 4 part files
+    landed = _landed(lake, TOTALS)
+    assert len(landed) == 33 * 2  # every day of January and Feb 1-2, in USD and EUR
+    assert landed[-4:] == [
+        (date(2026, 2, 1), "EUR", Decimal("9.5064440000")),
+        (date(2026, 2, 1), "USD", Decimal("9.5314950000")),
+        (date(2026, 2, 2), "EUR", Decimal("9.5212670000")),
+        (date(2026, 2, 2), "USD", Decimal("9.5294030000")),
+    ]
+    assert landed[58:60] == [
+        (date(2026, 1, 30), "EUR", Decimal("9.5048040000")),
+        (date(2026, 1, 30), "USD", Decimal("9.5487510000")),
+    ]
+    vm = _landed(
+        lake,
+        "SELECT resource_id, sub_account_id, region, region_name, sku_meter, tags, invoice_id, availability_zone, "
+        "source FROM cost_daily WHERE provider = 'azure' AND usage_date = DATE '2026-01-30' "
+        "AND resource_id LIKE '%/virtualmachine000'",
+    )
+    assert vm == [
+        (
+            "/subscriptions/00000000-0000-4000-8000-000000000001/resourcegroups/rg-finops/providers/"
+            "microsoft.compute/virtualmachines/virtualmachine000",
+            "00000000-0000-4000-8000-000000000001",
+            "eastus",
+            "East US",
+            "D2s v5",
+            {"finops_id": "azure-virtual_machine-000", "team": "checkout"},
+            "G761788937",  # January closed before the run of 2026-02-03: invoiced
+            None,  # FocusCost has no AvailabilityZone column
+            "export:costmanagement:FocusCost",
+        )
+    ]
+    open_month = _landed(lake, "SELECT DISTINCT invoice_id FROM cost_daily WHERE usage_date >= DATE '2026-02-01'")
+    assert open_month == [(None,)]
+
+
+def test_an_unchanged_manifest_is_not_read_again_and_a_new_run_of_the_open_month_is(azurite, container, fleet, lake):
+    publish_exports(container, fleet, date(2026, 2, 1), date(2026, 2, 3))
+    _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    again = _reader(azurite, container, today=date(2026, 2, 3))
+    unchanged = _ingest(again, lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    assert unchanged.ingested == {} and unchanged.unchanged == [date(2026, 2, 1)]
+    assert unchanged.line_items == 0 and unchanged.writes == []
+    assert not any(name.endswith(".parquet") for name in again.downloaded)  # only the manifest was read
+
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 4))  # the next day's run, overwriting
+    newer = _reader(azurite, container, today=date(2026, 2, 4))
+    restated = _ingest(newer, lake, date(2026, 2, 3), date(2026, 2, 4))
+
+    assert restated.ingested == {date(2026, 2, 1): "manifest changed"}
+    assert restated.line_items == 30
+    assert _landed(lake, TOTALS)[-2:] == [
+        (date(2026, 2, 3), "EUR", Decimal("9.5834620000")),
+        (date(2026, 2, 3), "USD", Decimal("9.5275300000")),
+    ]
+
+
+def test_a_run_without_its_manifest_yet_is_never_read(azurite, container, fleet, lake):
+    done = write_run(
+        container,
+        fleet,
+        DEST,
+        date(2026, 2, 1),
+        date(2026, 2, 3),
+        submitted=datetime(2026, 2, 3, 6, tzinfo=timezone.utc),
+    )
+    writing = write_run(
+        container,
+        fleet,
+        DEST,
+        date(2026, 2, 1),
+        date(2026, 2, 5),
+        with_manifest=False,
+        overwrite=False,
+        submitted=datetime(2026, 2, 5, 6, tzinfo=timezone.utc),
+    )
+    reader = _reader(azurite, container, today=date(2026, 2, 5))
+
+    run = reader.run(date(2026, 2, 1))
+    ingested = _ingest(reader, lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    assert run.run_id == done.run_id != writing.run_id
+    assert run.files == done.blobs and run.row_count == 20  # 10 resources x 2 days
+    assert ingested.line_items == 20
+    assert {n for n in reader.downloaded if writing.run_id in n} == {
+        f"{writing.folder}/manifest.json"
+    }  # looked, absent
+    assert [d for d, *_ in _landed(lake, TOTALS)][-1] == date(2026, 2, 2)
+
+
+def test_the_fingerprint_holds_for_an_unchanged_manifest_and_changes_with_a_new_run(azurite, container, fleet):
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    reader = _reader(azurite, container, today=date(2026, 2, 3))
+    first = reader.manifest(date(2026, 2, 1)).fingerprint
+
+    assert reader.manifest(date(2026, 2, 1)).fingerprint == first
+
+    newer = write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 4))
+    second = reader.run(date(2026, 2, 1))
+    assert second.fingerprint != first and second.run_id == newer.run_id
+    assert second.row_count == 30
+    assert [b.name for b in container.list_blobs() if newer.run_id not in b.name] == []  # OverwritePreviousReport
+
+
+def test_with_create_new_report_the_newest_complete_run_wins(azurite, container, fleet):
+    older = write_run(
+        container,
+        fleet,
+        DEST,
+        date(2026, 2, 1),
+        date(2026, 2, 4),
+        overwrite=False,
+        submitted=datetime(2026, 2, 4, 6, tzinfo=timezone.utc),
+    )
+    write_run(
+        container,
+        fleet,
+        DEST,
+        date(2026, 2, 1),
+        date(2026, 2, 3),
+        overwrite=False,
+        submitted=datetime(2026, 2, 3, 6, tzinfo=timezone.utc),
+    )
+
+    assert _reader(azurite, container, today=date(2026, 2, 4)).run(date(2026, 2, 1)).run_id == older.run_id
+
+
+def test_the_focus_view_of_an_export_day_has_sku_tags_and_invoice(azurite, container, fleet, lake):
+    publish_exports(container, fleet, date(2026, 1, 30), date(2026, 2, 2))
+    _ingest(_reader(azurite, container, today=date(2026, 2, 2)), lake, date(2026, 1, 31), date(2026, 2, 1))
+
+    sql = (
+        "SELECT SkuId, SkuMeter, Tags, InvoiceId, RegionId, PricingUnit FROM focus_cost_and_usage "
+        "WHERE ProviderName = 'Microsoft' AND ChargePeriodStart = TIMESTAMPTZ '2026-01-31 00:00:00+00' "
+        "AND ResourceId LIKE '%/virtualmachine000'"
+    )
+    assert _landed(lake, sql) == [
+        (
+            "DZH318Z01746/0093",
+            "D2s v5",
+            '{"finops_id":"azure-virtual_machine-000","team":"checkout"}',
+            "G761788937",
+            "eastus",
+            "Hours",
+        )
+    ]
+
+
+def test_a_missing_container_fails_naming_it_and_the_setting(azurite, container):
+    location = parse_export_uri(f"{azurite.blob_url}/no-such-container/{DEST.prefix}")
+    reader = AzureExportReader(container_client(location), location, today=date(2026, 2, 3))
+
+    with pytest.raises(CloudApiError, match="container 'no-such-container' does not exist.*AZURE_EXPORT_URI"):
+        reader.manifest(date(2026, 2, 1))
+
+
+@pytest.mark.parametrize(
+    ("uri", "why"),
+    [
+        ("abfs://exports@acct.dfs.core.windows.net/finops/focus", "must start with https://"),
+        ("https://acct.blob.core.windows.net/", "names no container"),
+        ("https://acct.blob.core.windows.net/Exports/finops/focus", "is not a container name"),
+        ("https://acct.blob.core.windows.net/exports", "add the export's directory and name"),
+    ],
+)
+def test_a_bad_export_uri_fails_at_once_naming_the_variable_and_the_form(uri, why):
+    with pytest.raises(SettingsError, match=f"AZURE_EXPORT_URI=.*https://<account>.blob.core.windows.net.*{why}"):
+        get_settings(overrides={"AZURE_COST_SOURCE": "export", "AZURE_EXPORT_URI": uri})
+
+
+def test_export_source_needs_the_uri_and_api_stays_the_default():
+    assert get_settings().azure_cost_source == "api"
+    with pytest.raises(SettingsError, match="AZURE_EXPORT_URI=''.*when AZURE_COST_SOURCE=export"):
+        get_settings(overrides={"AZURE_COST_SOURCE": "export"})
+    with pytest.raises(SettingsError, match="AZURE_COST_SOURCE='csv'"):
+        get_settings(overrides={"AZURE_COST_SOURCE": "csv"})
+    parsed = get_settings(
+        overrides={
+            "AZURE_COST_SOURCE": "export",
+            "AZURE_EXPORT_URI": "https://acct.blob.core.windows.net/exp/dir/focus/",
+        }
+    )
+    assert parsed.azure_export_uri == "https://acct.blob.core.windows.net/exp/dir/focus"
+    assert parse_export_uri(parsed.azure_export_uri).prefix == "dir/focus"
+
+
+def test_the_connection_string_is_a_secret():
+    with pytest.raises(SettingsError) as caught:
+        raise SettingsError("AZURE_STORAGE_CONNECTION_STRING", "AccountKey=abc", "x")
+    assert "abc" not in str(caught.value)
+
+
+def test_doctor_reports_the_newest_complete_run_without_showing_the_connection_string(
+    azurite, container, fleet, monkeypatch
+):
+    from finops_pipeline.clouds.azure.doctor import check_azure
+
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    monkeypatch.setattr(
+        "finops_pipeline.clouds.azure.export.utc_now", lambda: datetime(2026, 2, 3, tzinfo=timezone.utc)
+    )
+    settings = get_settings(
+        overrides={
+            "AZURE_USAGE_ENABLED": "true",
+            "AZURE_SUBSCRIPTION_IDS": "00000000-0000-4000-8000-000000000001",
+            "AZURE_COST_SOURCE": "export",
+            "AZURE_EXPORT_URI": f"{azurite.blob_url}/{container.container_name}/{DEST.prefix}",
+            "AZURE_RESOURCE_MANAGER_ENDPOINT": "https://127.0.0.1:9",
+        }
+    )
+    monkeypatch.setattr("finops_pipeline.clouds.azure.doctor.datetime", _Frozen)
+
+    findings = {f.what: f for f in check_azure(settings)}
+
+    assert findings["FocusCost export manifest"].status == "ok"
+    assert findings["FocusCost export manifest"].detail.endswith("1 file(s), 20 row(s)")
+    assert "AccountKey" not in " ".join(f.detail for f in findings.values())
+
+
+class _Frozen(datetime):
+    @classmethod
+    def now(cls, tz=None):
+        return datetime(2026, 2, 3, 7, tzinfo=tz)
+
+
+AZURE_CHECKS = [c for c in CONTRACT_CHECKS if c.node_def.name == "azure_cost_contract"]
+START, END = date(2026, 1, 30), date(2026, 2, 2)  # [start, end): END is the simulated today
+
+
+def test_the_asset_reads_the_export_and_reconciles_it_with_cost_management(fleet, data_dir, monkeypatch):
+    instance = DagsterInstance.ephemeral()
+    tags = {
+        "dagster/asset_partition_range_start": START.isoformat(),
+        "dagster/asset_partition_range_end": (END - timedelta(days=1)).isoformat(),
+    }
+    monkeypatch.setattr(
+        "finops_pipeline.clouds.azure.export.utc_now", lambda: datetime(2026, 2, 2, 6, tzinfo=timezone.utc)
+    )
+    with serve_azure(fleet, START, END) as env:
+        for k, v in {**env, "AZURE_COST_SOURCE": "export", "FINOPS_START_DATE": "2026-01-01"}.items():
+            monkeypatch.setenv(k, v)
+        result = materialize([azure_cost, *AZURE_CHECKS], instance=instance, tags=tags)
+    assert result.success
+    meta = result.asset_materializations_for_node("azure_cost")[0].metadata
+    assert meta["cost_source"].value == "export:costmanagement:FocusCost"
+    assert (
+        meta["api_calls_by_operation"].value["costmanagement.query.usage"] == 2
+    )  # one ungrouped query per subscription
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert {name: c.passed for name, c in checks.items()} == {name: True for name in checks}
+    assert checks["export_matches_api"].metadata["days_compared"].value == 3
+    con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
+    landed = con.execute(
+        "SELECT usage_date, billing_currency, sum(billed_cost), count(DISTINCT source), count(sku), count(tags) "
+        "FROM cost_daily WHERE provider = 'azure' AND usage_date >= ? GROUP BY ALL ORDER BY ALL",
+        [START],
+    ).fetchall()
+    con.close()
+    assert landed == [
+        (date(2026, 1, 30), "EUR", Decimal("9.5048040000"), 1, 5, 5),
+        (date(2026, 1, 30), "USD", Decimal("9.5487510000"), 1, 5, 5),
+        (date(2026, 1, 31), "EUR", Decimal("9.4888220000"), 1, 5, 5),
+        (date(2026, 1, 31), "USD", Decimal("9.5074710000"), 1, 5, 5),
+        (date(2026, 2, 1), "EUR", Decimal("9.5064440000"), 1, 5, 5),
+        (date(2026, 2, 1), "USD", Decimal("9.5314950000"), 1, 5, 5),
+    ]
+
+
+def test_the_daily_plan_of_the_export_source_is_the_days_of_a_changed_month(azurite, container, fleet, lake):
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+    assert changed_export_days(_reader(azurite, container, today=date(2026, 2, 3)), lake, FIRST_DAY) == {}
+
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 4))
+
+    changed = changed_export_days(_reader(azurite, container, today=date(2026, 2, 4)), lake, FIRST_DAY)
+    assert sorted(changed) == [date(2026, 2, 1), date(2026, 2, 2), date(2026, 2, 3)]
