@@ -259,6 +259,7 @@ class Settings:
     metrics_concurrency: int = 4
     tag_match_key: str = "finops_id"
     rules_file: Path | None = None  # a user's own underutilization_rules.csv
+    anomaly_thresholds_file: Path | None = None  # a user's own anomaly_thresholds.csv
 
     # List variable -> the repeated items dropped from it (doctor reports them).
     repeated_items: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -350,6 +351,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "FINOPS_METRICS_CONCURRENCY": ("metrics_concurrency", _int(1, 32)),
     "FINOPS_TAG_MATCH_KEY": ("tag_match_key", lambda n, v: v.strip() or "finops_id"),
     "FINOPS_RULES_FILE": ("rules_file", lambda n, v: Path(v.strip()) if v.strip() else None),
+    "FINOPS_ANOMALY_THRESHOLDS_FILE": (
+        "anomaly_thresholds_file",
+        lambda n, v: Path(v.strip()) if v.strip() else None,
+    ),
 }
 
 

@@ -22,6 +22,7 @@ class WarehouseResource(SettingsResource):
         "metrics_concurrency": "FINOPS_METRICS_CONCURRENCY",
         "tag_match_key": "FINOPS_TAG_MATCH_KEY",
         "rules_file": "FINOPS_RULES_FILE",
+        "anomaly_thresholds_file": "FINOPS_ANOMALY_THRESHOLDS_FILE",
     }
 
     usage_integration_enabled: bool | None = None
@@ -32,3 +33,4 @@ class WarehouseResource(SettingsResource):
     metrics_concurrency: int | None = None
     tag_match_key: str | None = None
     rules_file: str | None = None
+    anomaly_thresholds_file: str | None = None
