@@ -266,6 +266,23 @@ def _rebuild_catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    from finops_pipeline.report import report_path, write_report
+    from finops_pipeline.warehouse.lake import Lake
+
+    data_dir = _data_dir(args)
+    if not (data_dir / "finops.duckdb").is_file():
+        raise FileNotFoundError(
+            f"no catalog at {data_dir / 'finops.duckdb'}: run the pipeline first (finops-pipeline demo, or a "
+            "Dagster run) or point --data-dir / FINOPS_DATA_DIR at a warehouse"
+        )
+    out = Path(args.out) if args.out else report_path(data_dir)
+    data = write_report(Lake(_lake_uri(args) or data_dir / "lake"), out, args.days)
+    window = f"[{data.start}, {data.end})" if data.start else "no billing yet"
+    print(f"Cost report for {window} written to {out.resolve()}")
+    return 0
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from finops_pipeline.doctor import run_doctor
     from finops_pipeline.settings import get_settings
@@ -326,6 +343,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(run=_query)
+
+    report = commands.add_parser(
+        "report", help="write the cost report: one self-contained HTML file (charts and tables, no network needed)"
+    )
+    report.add_argument("--data-dir", default=None, help="warehouse directory (default FINOPS_DATA_DIR or ./data)")
+    report.add_argument(
+        "--out", default=None, help="the HTML file to write (default <data dir>/reports/cost_report.html)"
+    )
+    report.add_argument("--days", type=int, default=30, help="UTC days up to the last billed day (default 30)")
+    report.add_argument(
+        "--lake-uri",
+        default=None,
+        help="the lake: a local directory or s3://, gs://, abfs://... (default FINOPS_LAKE_URI, else <data dir>/lake)",
+    )
+    report.set_defaults(run=_report)
 
     tables = commands.add_parser("tables", help="tables and views: rows, day range, last update")
     tables.add_argument("--data-dir", default=None, help="warehouse directory (default FINOPS_DATA_DIR or ./data)")

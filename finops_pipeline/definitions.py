@@ -14,7 +14,7 @@ from finops_pipeline.clouds.azure import assets as azure
 from finops_pipeline.clouds.azure.resource import AzureResource
 from finops_pipeline.clouds.gcp import assets as gcp
 from finops_pipeline.clouds.gcp.resource import GcpResource
-from finops_pipeline.defs import mart_checks, marts, raw_checks, schedules
+from finops_pipeline.defs import mart_checks, marts, raw_checks, report, schedules
 from finops_pipeline.defs.freshness import with_raw_freshness
 from finops_pipeline.warehouse.resource import WarehouseResource
 
@@ -28,6 +28,7 @@ defs = Definitions.merge(
     azure.defs,
     marts.defs,
     mart_checks.defs,
+    report.defs,
     raw_checks.defs,
     schedules.defs,
     Definitions(resources=RESOURCES),

@@ -19,13 +19,18 @@ import duckdb
 from dagster import AssetsDefinition, DagsterInstance, materialize
 
 from finops_pipeline.defs.partitions import DAILY, day_start
+from finops_pipeline.report import report_path
 from finops_pipeline.simulator.clouds import simulated_clouds
 from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.warehouse.catalog import SQL_DIR, open_catalog
 
+# The group of unpartitioned assets that read partitioned ones (the cost report): built last.
+AFTER_PARTITIONED = "unpartitioned, reading partitioned assets"
+
 
 def _assets_by_partitioning() -> dict[object, list[AssetsDefinition]]:
-    """Materializable assets grouped by partitions definition (None = unpartitioned)."""
+    """Materializable assets grouped by partitions definition (None = unpartitioned and reading
+    no partitioned asset; AFTER_PARTITIONED = unpartitioned and reading some)."""
     from finops_pipeline.definitions import defs
 
     graph = defs.resolve_asset_graph()
@@ -33,7 +38,10 @@ def _assets_by_partitioning() -> dict[object, list[AssetsDefinition]]:
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         if node.is_materializable:
-            groups.setdefault(node.partitions_def, {})[id(node.assets_def)] = node.assets_def
+            pdef = node.partitions_def
+            if pdef is None and any(graph.get(p).partitions_def is not None for p in node.parent_keys):
+                pdef = AFTER_PARTITIONED
+            groups.setdefault(pdef, {})[id(node.assets_def)] = node.assets_def
     return {pdef: list(assets.values()) for pdef, assets in groups.items()}
 
 
@@ -47,8 +55,10 @@ _QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 def materialize_window(start: date, end: date, instance: DagsterInstance) -> None:
     """Materialize every asset for [start, end): unpartitioned ones, then the daily assets as
-    one partition range (as a UI backfill would), then coarser partitions (months) overlapping it."""
+    one partition range (as a UI backfill would), then coarser partitions (months) overlapping it,
+    then the unpartitioned assets that read partitioned ones (the report)."""
     groups = _assets_by_partitioning()  # from the code location: its resources come bound
+    after = groups.pop(AFTER_PARTITIONED, [])
     if None in groups:
         materialize(groups.pop(None), instance=instance, run_config=_QUIET)
     last = end - timedelta(days=1)
@@ -68,6 +78,8 @@ def materialize_window(start: date, end: date, instance: DagsterInstance) -> Non
             span = pdef.time_window_for_partition_key(key)
             if span.start < window_end and span.end > window_start:
                 materialize(assets, instance=instance, partition_key=key, run_config=_QUIET)
+    if after:
+        materialize(after, instance=instance, run_config=_QUIET)
 
 
 # The demo reads each cloud's native billing export where the simulator delivers one.
@@ -126,7 +138,8 @@ def _write_predictions(fleet, directory: Path, start: date, end: date) -> None:
 
 
 def summarize(data_dir: Path, out=print, lake_uri: str | None = None) -> dict[str, int]:
-    """Print rows per table and cloud, the marts' highlights, and how to look further."""
+    """Print rows per table and cloud, the marts' highlights, how to look further and, last, the
+    cost report's path."""
     catalog = data_dir / "finops.duckdb"
     con = open_catalog(data_dir, lake_uri)
     counts: dict[str, int] = {}
@@ -159,6 +172,10 @@ def summarize(data_dir: Path, out=print, lake_uri: str | None = None) -> dict[st
         f"print(duckdb.connect('{_shown_path(catalog)}', read_only=True).sql('SHOW TABLES'))\""
     )
     out("  make ui   # Dagster UI on http://127.0.0.1:3000 over this warehouse, simulated clouds behind it")
+    report = report_path(data_dir)
+    if report.is_file():
+        out("")
+        out(f"Cost report (the cost_report asset; one self-contained HTML file, open it in a browser): {report}")
     return counts
 
 

@@ -347,6 +347,7 @@ class Settings:
     # Export totals may differ from the API's by this fraction or this amount (the larger) per day.
     reconcile_tolerance_pct: float = 0.5
     reconcile_tolerance_amount: str = "0.01"
+    anomaly_thresholds_file: Path | None = None  # a user's own anomaly_thresholds.csv
 
     # List variable -> the repeated items dropped from it (doctor reports them).
     repeated_items: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -450,6 +451,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "FINOPS_RULES_FILE": ("rules_file", lambda n, v: Path(v.strip()) if v.strip() else None),
     "FINOPS_RECONCILE_TOLERANCE_PCT": ("reconcile_tolerance_pct", _float(0.0, 100.0)),
     "FINOPS_RECONCILE_TOLERANCE_AMOUNT": ("reconcile_tolerance_amount", _decimal_text),
+    "FINOPS_ANOMALY_THRESHOLDS_FILE": (
+        "anomaly_thresholds_file",
+        lambda n, v: Path(v.strip()) if v.strip() else None,
+    ),
 }
 
 

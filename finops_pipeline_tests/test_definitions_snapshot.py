@@ -70,6 +70,7 @@ def test_snapshot_names_the_graph_literally():
         "azure_metrics",
         "cost_anomalies",
         "cost_predictions",
+        "cost_report",
         "cost_trend_daily",
         "cost_trend_monthly",
         "gcp_cost",
@@ -77,7 +78,8 @@ def test_snapshot_names_the_graph_literally():
         "underutilized_resources",
         "utilization_daily",
     ]
-    assert data["groups"] == ["aws", "azure", "gcp", "marts"]
+    assert data["groups"] == ["aws", "azure", "gcp", "marts", "reports"]
+    assert data["assets"]["cost_report"]["partitions"] is None  # one current report, not one per day
     assert data["assets"]["aws_cost"]["partitions"]["start"] == "2026-01-01T00:00:00+00:00"  # the default start
     assert data["assets"]["cost_trend_monthly"]["deps"] == {"cost_trend_daily": None}
     assert data["jobs"]["finops_daily_job"]["selection"] == [

@@ -30,7 +30,7 @@ from dagster import (
 from finops_pipeline.clouds import PROVIDERS
 from finops_pipeline.clouds.ingest import markdown_preview
 from finops_pipeline.defs.partitions import DAILY, days, window
-from finops_pipeline.defs.rules import rules_overrides
+from finops_pipeline.defs.rules import anomaly_thresholds_overrides, rules_overrides
 from finops_pipeline.predictions import prediction_files, read_predictions
 from finops_pipeline.settings import Settings, partition_start_date, settings_of
 from finops_pipeline.warehouse.catalog import SQL_DIR, refresh_catalog
@@ -254,8 +254,11 @@ def cost_trend_monthly(context: AssetExecutionContext, warehouse: WarehouseResou
 def cost_anomalies(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     """Each day's billed cost per provider, account, service and currency against its own median
     over the previous 28 days (same weekday where the history allows): expected, deviation, robust
-    z-score, status and severity (thresholds: the seed anomaly_thresholds), resources that moved."""
-    return _run_daily_mart(context, settings_of(warehouse), "cost_anomalies", {"baseline_days": BASELINE_DAYS})
+    z-score, status and severity (thresholds: the seed anomaly_thresholds or
+    FINOPS_ANOMALY_THRESHOLDS_FILE), resources that moved."""
+    settings = settings_of(warehouse)
+    overrides = anomaly_thresholds_overrides(settings, BASELINE_DAYS)
+    return _run_daily_mart(context, settings, "cost_anomalies", {"baseline_days": BASELINE_DAYS}, overrides)
 
 
 defs = Definitions(

@@ -1,4 +1,5 @@
-"""The underutilization rules file (``FINOPS_RULES_FILE``): validated completely before use."""
+"""The users' own seed files, validated completely before use: the underutilization rules
+(``FINOPS_RULES_FILE``) and the anomaly thresholds (``FINOPS_ANOMALY_THRESHOLDS_FILE``)."""
 
 import csv
 import math
@@ -120,3 +121,84 @@ def rules_overrides(settings: Settings) -> dict[str, Path]:
         )
     validate_rules(path)
     return {"underutilization_rules": path}
+
+
+class AnomalyThresholdsFileError(ValueError):
+    """The anomaly thresholds file is unusable; the message names the file, the line and the fix."""
+
+
+def validate_anomaly_thresholds(path: Path, baseline_days: int) -> None:
+    """Check every row of an anomaly thresholds CSV (header as the shipped seed's; a UTF-8 byte
+    order mark is fine): one row per provider, every provider present (cost_anomalies joins on
+    it: a provider without a row would get no anomaly rows at all), numbers in range."""
+    with open(SQL_DIR / "seeds" / "anomaly_thresholds.csv", newline="", encoding="utf-8-sig") as fh:
+        expected = next(csv.reader(fh))
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        header = reader.fieldnames or []
+        missing = [c for c in expected if c not in header]
+        if missing:
+            raise AnomalyThresholdsFileError(
+                f"{path}: line 1: missing column(s) {missing}; copy the header of the shipped seed"
+            )
+        seen: set[str] = set()
+        for line, row in enumerate(reader, start=2):
+
+            def fail(field: str, problem: str) -> AnomalyThresholdsFileError:
+                return AnomalyThresholdsFileError(
+                    f"{path}: line {line}, column {header.index(field) + 1} ({field}): {problem}"  # noqa: B023 - used in this iteration
+                )
+
+            def number(field: str, low: float, high: float | None = None, whole: bool = False) -> float:
+                """The cell as a number in [low, high]; every threshold is needed."""
+                text = (row[field] or "").strip()  # noqa: B023 - used in this iteration
+                kind = "a whole number" if whole else "a number"
+                allowed = f"{kind} from {low:g} to {high:g}" if high is not None else f"{kind} >= {low:g}"
+                try:
+                    value = float(text)
+                except ValueError:
+                    raise fail(field, f"{text!r} is not {allowed}") from None
+                in_range = math.isfinite(value) and low <= value and (high is None or value <= high)
+                if not in_range or (whole and not value.is_integer()):
+                    raise fail(field, f"{text!r} is not {allowed}")
+                return value
+
+            if None in row:
+                raise AnomalyThresholdsFileError(f"{path}: line {line}: more fields than the header has")
+            if row["provider"] not in PROVIDERS:
+                raise fail("provider", f"{row['provider']!r} is not one of {', '.join(PROVIDERS)}")
+            if row["provider"] in seen:
+                raise fail("provider", f"{row['provider']!r} has a row already; keep one row per provider")
+            seen.add(row["provider"])
+            number("min_history_days", 1, baseline_days, whole=True)
+            number("min_weekday_points", 1, whole=True)  # above baseline_days / 7: never same-weekday
+            number("scale_floor_pct", 0, 100)
+            z_low, z_medium, z_high = (number(f, 0) for f in ("z_low", "z_medium", "z_high"))
+            if z_low <= 0:
+                raise fail("z_low", f"{row['z_low']!r}: give a number > 0 (0 would flag every change)")
+            if not z_low <= z_medium <= z_high:
+                raise fail(
+                    "z_medium", f"z_low <= z_medium <= z_high is needed, not {z_low:g}, {z_medium:g}, {z_high:g}"
+                )
+            number("min_abs_change", 0)
+            number("top_resources", 0, 100, whole=True)
+    absent = [p for p in PROVIDERS if p not in seen]
+    if absent:
+        raise AnomalyThresholdsFileError(
+            f"{path}: no row for {', '.join(absent)}; add one per provider (copy the shipped seed's), "
+            "else that provider gets no anomaly rows"
+        )
+
+
+def anomaly_thresholds_overrides(settings: Settings, baseline_days: int) -> dict[str, Path]:
+    """The user's own anomaly thresholds seed (FINOPS_ANOMALY_THRESHOLDS_FILE), validated completely."""
+    if settings.anomaly_thresholds_file is None:
+        return {}
+    path = settings.anomaly_thresholds_file
+    if not path.is_file():
+        raise AnomalyThresholdsFileError(
+            f"FINOPS_ANOMALY_THRESHOLDS_FILE={path} does not exist; point it at a CSV like "
+            f"{SQL_DIR / 'seeds' / 'anomaly_thresholds.csv'}"
+        )
+    validate_anomaly_thresholds(path, baseline_days)
+    return {"anomaly_thresholds": path}

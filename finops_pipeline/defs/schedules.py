@@ -165,12 +165,14 @@ def finops_daily(
 
 
 # The marts' own automation conditions (defs/marts.py): cost_trend_monthly, which no daily
-# range can hold, follows cost_trend_daily; a restated day re-runs the marts that read it.
+# range can hold, follows cost_trend_daily; a restated day re-runs the marts that read it; the
+# cost report (defs/report.py) follows whatever it reads, once the runs writing it are done.
 finops_marts_automation = AutomationConditionSensorDefinition(
     "finops_marts_automation",
-    target=AssetSelection.groups("marts"),
+    target=AssetSelection.groups("marts", "reports"),
     default_status=DefaultSensorStatus.RUNNING,
-    description="Runs the marts whose inputs changed (incl. the monthly trend) as their automation conditions say.",
+    description="Runs the marts whose inputs changed (incl. the monthly trend), then the cost report, as their "
+    "automation conditions say.",
 )
 
 defs = Definitions(jobs=[finops_daily_job], schedules=[finops_daily], sensors=[finops_marts_automation])

@@ -25,6 +25,7 @@ class WarehouseResource(SettingsResource):
         "rules_file": "FINOPS_RULES_FILE",
         "reconcile_tolerance_pct": "FINOPS_RECONCILE_TOLERANCE_PCT",
         "reconcile_tolerance_amount": "FINOPS_RECONCILE_TOLERANCE_AMOUNT",
+        "anomaly_thresholds_file": "FINOPS_ANOMALY_THRESHOLDS_FILE",
     }
 
     usage_integration_enabled: bool | None = None
@@ -38,3 +39,4 @@ class WarehouseResource(SettingsResource):
     rules_file: str | None = None
     reconcile_tolerance_pct: float | None = None
     reconcile_tolerance_amount: str | None = None
+    anomaly_thresholds_file: str | None = None

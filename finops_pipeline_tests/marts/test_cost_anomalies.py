@@ -25,6 +25,8 @@ import pytest
 
 from finops_pipeline.defs import mart_checks, marts
 from finops_pipeline.defs.mart_checks import duplicate_keys, null_keys
+from finops_pipeline.defs.rules import AnomalyThresholdsFileError, anomaly_thresholds_overrides
+from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.fleet import build_fleet, is_runaway_day
 from finops_pipeline.warehouse.catalog import SQL_DIR, connect_lake
 from finops_pipeline.warehouse.lake import Lake
@@ -221,3 +223,61 @@ def test_a_demo_sized_month_of_the_fleet_flags_the_injected_runaway_and_nothing_
     # 6 February ran away too, but with 5 days of billing before it: reported, not alarmed.
     early = _row(rows[rows.sub_account_id == "111111111111"], "AWS Lambda", date(2026, 2, 6))
     assert early.status == "insufficient_history"
+
+
+def _thresholds_file(tmp_path, monkeypatch, old: str, new: str) -> str:
+    """The shipped anomaly thresholds with one edit, as FINOPS_ANOMALY_THRESHOLDS_FILE; returns its path."""
+    seed = (SQL_DIR / "seeds" / "anomaly_thresholds.csv").read_text()
+    assert old in seed
+    path = tmp_path / "my_thresholds.csv"
+    path.write_text(seed.replace(old, new, 1), encoding="utf-8")
+    monkeypatch.setenv("FINOPS_ANOMALY_THRESHOLDS_FILE", str(path))
+    return str(path)
+
+
+def test_user_thresholds_file_overrides_the_seed_in_the_asset(data_dir, tmp_path, monkeypatch):
+    """z_low 4.5 instead of 3.5: "Mild" (z 4) is no longer a spike; "Modest" (6) and "Spike" (11.84) still are."""
+    _thresholds_file(tmp_path, monkeypatch, "aws,14,4,5,3.5,", "aws,14,4,5,4.5,")
+    lake = Lake(data_dir / "lake")
+    lake.write_partitions("cost_daily", pd.DataFrame(_fixture_rows()))
+    result = materialize(
+        [marts.cost_anomalies],
+        tags={"dagster/asset_partition_range_start": "2026-03-30", "dagster/asset_partition_range_end": "2026-03-30"},
+    )
+    assert result.success
+    assert connect_lake(lake).execute(
+        "SELECT service_name, severity FROM cost_anomalies WHERE status = 'spike' ORDER BY 1"
+    ).fetchall() == [("Modest", "medium"), ("Spike", "high")]
+
+
+@pytest.mark.parametrize(
+    "old, new, where",
+    [
+        ("aws,14,", "AWS,14,", "line 2, column 1 (provider): 'AWS' is not one of aws, gcp, azure"),
+        ("gcp,14,", "aws,14,", "line 3, column 1 (provider): 'aws' has a row already; keep one row per provider"),
+        ("aws,14,", "aws,40,", "line 2, column 2 (min_history_days): '40' is not a whole number from 1 to 28"),
+        ("aws,14,4,5,3.5,", "aws,14,4,5,ten,", "line 2, column 5 (z_low): 'ten' is not a number >= 0"),
+        ("aws,14,4,5,3.5,", "aws,14,4,5,0,", "line 2, column 5 (z_low): '0': give a number > 0"),
+        (
+            "aws,14,4,5,3.5,5,8,",
+            "aws,14,4,5,3.5,9,8,",
+            "line 2, column 6 (z_medium): z_low <= z_medium <= z_high is needed, not 3.5, 9, 8",
+        ),
+        ("aws,14,4,5,3.5,5,8,10,3,", "aws,14,4,5,3.5,5,8,-1,3,", "line 2, column 8 (min_abs_change): '-1' is not"),
+        ("provider,", "cloud,", "line 1: missing column(s) ['provider']; copy the header of the shipped seed"),
+    ],
+)
+def test_thresholds_file_is_validated_naming_file_line_column_and_fix(tmp_path, monkeypatch, old, new, where):
+    path = _thresholds_file(tmp_path, monkeypatch, old, new)
+    with pytest.raises(AnomalyThresholdsFileError) as info:
+        anomaly_thresholds_overrides(get_settings(), marts.BASELINE_DAYS)
+    assert str(info.value).startswith(f"{path}: {where}")
+
+
+def test_thresholds_file_without_a_providers_row_is_refused(tmp_path, monkeypatch):
+    seed = (SQL_DIR / "seeds" / "anomaly_thresholds.csv").read_text().splitlines()
+    path = tmp_path / "two_clouds.csv"
+    path.write_text("\n".join(line for line in seed if not line.startswith("azure,")) + "\n")
+    monkeypatch.setenv("FINOPS_ANOMALY_THRESHOLDS_FILE", str(path))
+    with pytest.raises(AnomalyThresholdsFileError, match=r"two_clouds\.csv: no row for azure; add one per provider"):
+        anomaly_thresholds_overrides(get_settings(), marts.BASELINE_DAYS)
