@@ -88,7 +88,7 @@ def measure_aws(ec2: int, rds: int) -> dict:
 def naive_aws_points(naive, regions: list[str], start: datetime, end: datetime) -> dict[tuple, dict]:
     """The naive client: the adapter's discovery, then one GetMetricStatistics per metric of each
     resource (per storage class for an S3 bucket's BucketSizeBytes). It lands what the adapter
-    writes: (resource, metric, hour) -> avg/max (gauges) or sum (counters), an S3 bucket's classes
+    writes: (resource, metric, hour) -> avg (+ max where the adapter asks it) or sum, an S3 bucket's classes
     added up, and a 0 for every period of a counter CloudWatch has no datapoint for."""
     from finops_pipeline.clouds.aws.catalog import (
         METRICS,
@@ -113,7 +113,13 @@ def naive_aws_points(naive, regions: list[str], start: datetime, end: datetime) 
                     ]
                 else:
                     variants = [identity + [{"Name": "StorageType", "Value": S3_ALL_STORAGE_TYPES}]]
-                stats = {"Average": "avg", "Maximum": "max"} if spec.kind == "gauge" else {"Sum": "sum"}
+                # The same statistics as the adapter (equal data): a gauge's Maximum only where a rule reads it.
+                if spec.kind == "counter":
+                    stats = {"Sum": "sum"}
+                elif (ref.resource_type, spec.canonical) in naive.maxima:
+                    stats = {"Average": "avg", "Maximum": "max"}
+                else:
+                    stats = {"Average": "avg"}
                 key = (ref.resource_id, spec.canonical)
                 if spec.kind == "counter":
                     for k in range(int((end - start).total_seconds()) // ns.period):

@@ -97,7 +97,15 @@ def _ingest(kind: str, adapter, settings, data_dir: str, start, end, barrier) ->
     }
 
 
-def run_gcp(kind: str, start, end, scale: int, latency: float, quotas, barrier, data_dir: str) -> dict:
+def _pacing_environment(data_dir: str, pacing: bool) -> dict[str, str]:
+    """The runs of a backfill share their client-side quota logs through the data directory,
+    as the runs of one deployment do; with the limits lifted, pacing is off too."""
+    return {"FINOPS_DATA_DIR": data_dir, "FINOPS_PACING_ENABLED": "true" if pacing else "false"}
+
+
+def run_gcp(
+    kind: str, start, end, scale: int, latency: float, quotas, barrier, data_dir: str, pacing: bool = True
+) -> dict:
     """One GCP run: Cloud Monitoring (gRPC) and BigQuery (REST) doubles in this process, behind
     the shared quotas; the adapter built by ``GcpSource.from_settings`` as the asset does."""
     import os
@@ -134,7 +142,7 @@ def run_gcp(kind: str, start, end, scale: int, latency: float, quotas, barrier, 
         doubles = GcpDoubles(
             monitoring, bigquery, f"127.0.0.1:{grpc_port}", f"http://127.0.0.1:{http_server.server_address[1]}"
         )
-        settings = get_settings({**os.environ, **doubles.environment()})
+        settings = get_settings({**os.environ, **doubles.environment(), **_pacing_environment(data_dir, pacing)})
         adapter = GcpSource.from_settings(settings)
         run = _ingest(kind, adapter, settings, data_dir, start, end, barrier)
     finally:
@@ -144,7 +152,9 @@ def run_gcp(kind: str, start, end, scale: int, latency: float, quotas, barrier, 
     return run | log.as_result() | {"retries": adapter.api.retries}
 
 
-def run_azure(kind: str, start, end, first, scale: int, latency: float, quotas, barrier, data_dir: str) -> dict:
+def run_azure(
+    kind: str, start, end, first, scale: int, latency: float, quotas, barrier, data_dir: str, pacing: bool = True
+) -> dict:
     """One Azure run: the HTTPS ARM double (token, Cost Management, Monitor) in this process,
     behind the shared quotas; the adapter built by ``AzureSource.from_settings``
     (DefaultAzureCredential -> the double's token endpoint) as the asset does."""
@@ -162,7 +172,7 @@ def run_azure(kind: str, start, end, first, scale: int, latency: float, quotas, 
     # Cost Management pages hold up to 1,000 rows.
     served_from = first - timedelta(days=DISCOVERY_LOOKBACK_DAYS)
     with AzureDouble(fleet, served_from, end, page_size=1000, gate=azure_gate(latency, quotas, log)) as double:
-        os.environ.update(double.environment)
+        os.environ.update(double.environment | _pacing_environment(data_dir, pacing))
         settings = get_settings()
         adapter = AzureSource.from_settings(settings)
         run = _ingest(kind, adapter, settings, data_dir, start, end, barrier)
@@ -218,7 +228,7 @@ def measure_windowed(cloud: str, days: int, scale: int, latency: float, lifted: 
     quotas = QuotaWindows(
         {b: [(LIFTED, w) for _, w in limits] for b, limits in documented.items()} if lifted else documented
     )
-    options = dict(scale=scale, latency=latency, quotas=quotas)
+    options = dict(scale=scale, latency=latency, quotas=quotas, pacing=not lifted)
     go, results = _backfill(f"run_{cloud}", days, options, pass_first=cloud == "azure")
     needed = _sum(r["by_bucket"] for r in results)
     bound_by = QuotaWindows(documented)  # the bound is always the documented limits'

@@ -319,6 +319,7 @@ class Settings:
     google_application_credentials: str | None = None
     gcp_monitoring_endpoint: str | None = None  # host:port of a non-Google endpoint (simulator)
     gcp_bigquery_endpoint: str | None = None  # http(s) URL of a non-Google endpoint (simulator)
+    gcp_retry_deadline_seconds: float = 300.0  # how long one Cloud Monitoring call keeps retrying
 
     # Azure
     azure_usage_enabled: bool = False
@@ -342,6 +343,7 @@ class Settings:
     predictions_dir: Path | None = None
     metrics_coverage_floor: float = 0.9
     metrics_concurrency: int = 4
+    pacing_enabled: bool = True  # client-side pacing to the providers' documented quotas
     tag_match_key: str = "finops_id"
     rules_file: Path | None = None  # a user's own underutilization_rules.csv
     # Export totals may differ from the API's by this fraction or this amount (the larger) per day.
@@ -356,6 +358,11 @@ class Settings:
     def lake_root(self) -> str:
         """The lake: FINOPS_LAKE_URI, else ``<data_dir>/lake``."""
         return self.lake_uri or str(self.data_dir / "lake")
+
+    @property
+    def pacing_dir(self) -> Path | None:
+        """Where the runs of this deployment share their quota logs (None: pacing is off)."""
+        return self.data_dir / "pacing" if self.pacing_enabled else None
 
     @property
     def catalog_path(self) -> Path:
@@ -433,6 +440,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
             str.lower,
         ),
     ),
+    "GCP_RETRY_DEADLINE_SECONDS": ("gcp_retry_deadline_seconds", _float(0.0, 3600.0)),
     "AZURE_MAX_RETRY_WAIT_SECONDS": ("azure_max_retry_wait_seconds", _int(0, 3600)),
     "AZURE_RESOURCE_MANAGER_ENDPOINT": ("azure_resource_manager_endpoint", lambda n, v: v.strip() or None),
     "AZURE_COST_SOURCE": ("azure_cost_source", _cost_source),
@@ -447,6 +455,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "FINOPS_PREDICTIONS_DIR": ("predictions_dir", lambda n, v: Path(v.strip()) if v.strip() else None),
     "FINOPS_METRICS_COVERAGE_FLOOR": ("metrics_coverage_floor", _float(0.0, 1.0)),
     "FINOPS_METRICS_CONCURRENCY": ("metrics_concurrency", _int(1, 32)),
+    "FINOPS_PACING_ENABLED": ("pacing_enabled", _bool),
     "FINOPS_TAG_MATCH_KEY": ("tag_match_key", lambda n, v: v.strip() or "finops_id"),
     "FINOPS_RULES_FILE": ("rules_file", lambda n, v: Path(v.strip()) if v.strip() else None),
     "FINOPS_RECONCILE_TOLERANCE_PCT": ("reconcile_tolerance_pct", _float(0.0, 100.0)),

@@ -109,6 +109,24 @@ def validate_rules(path: Path) -> None:
                 )
 
 
+def maxima_read_by_rules(settings: Settings) -> set[tuple[str, str, str]]:
+    """(provider, resource_type, metric) whose hourly maximum can change a rule's verdict, in the
+    rules in use (FINOPS_RULES_FILE or the shipped seed): CPU where a rule tests the P95 of hourly
+    maxima; connections where ``connections_at_most`` is above 0 (at 0 the hourly average decides
+    the same, as a non-negative hour averages 0 only when its maximum is 0). Other hourly maxima
+    feed only the marts' informational ``*_max`` columns, which fall back to hourly averages."""
+    path = settings.rules_file or SQL_DIR / "seeds" / "underutilization_rules.csv"
+    needed = set()
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        for row in csv.DictReader(fh):
+            key = (row["provider"].strip(), row["resource_type"].strip())
+            if (row.get("cpu_p95_below_pct") or "").strip() or (row.get("cpu_p95_at_most_pct") or "").strip():
+                needed.add((*key, "cpu_utilization_pct"))
+            if float((row.get("connections_at_most") or "0").strip() or 0) > 0:
+                needed.add((*key, "connections"))
+    return needed
+
+
 def rules_overrides(settings: Settings) -> dict[str, Path]:
     """The user's own rules seed (FINOPS_RULES_FILE), validated completely before use."""
     if settings.rules_file is None:

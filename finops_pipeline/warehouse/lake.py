@@ -139,11 +139,20 @@ def _is_missing(value: object) -> bool:
 
 
 class PartitionWriter:
-    """Streams record batches into one partition's staging file (see Lake.open_partition)."""
+    """Streams record batches into one partition's staging file (see Lake.open_partition).
+
+    Pages are gathered into row groups of about ROW_GROUP_ROWS rows: one row group per API
+    page (a few thousand rows) made every write pay the per-column-chunk cost and left
+    readers many small groups; a few MiB of pages held in memory pay for it.
+    """
+
+    ROW_GROUP_ROWS = 65_536
 
     def __init__(self, spec: TableSpec, partition: dict[str, str], staging: Path, path: Path | str):
         self._spec = spec
         self._writer = pq.ParquetWriter(staging, spec.schema, compression="zstd")
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
         self.partition = partition
         self.path = path
         self.rows = 0
@@ -151,10 +160,19 @@ class PartitionWriter:
     def write(self, data: pa.Table | pd.DataFrame) -> None:
         table = conform(self._spec, data)
         if table.num_rows:
-            self._writer.write_table(table)
+            self._pending.append(table)
+            self._pending_rows += table.num_rows
             self.rows += table.num_rows
+            if self._pending_rows >= self.ROW_GROUP_ROWS:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending), row_group_size=self._pending_rows)
+            self._pending, self._pending_rows = [], 0
 
     def close(self) -> None:
+        self._flush()
         self._writer.close()
 
     @property

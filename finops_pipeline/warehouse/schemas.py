@@ -141,7 +141,10 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "hours_with_data": "Distinct hours with any metric for the resource that day (coverage; 24 = complete).",
     "cpu_avg_pct": "Average of hourly CPU averages, percent 0-100.",
     "cpu_p95_pct": "95th percentile of the day's hourly CPU averages, percent.",
-    "cpu_max_pct": "Maximum of hourly CPU maxima, percent.",
+    "cpu_max_pct": (
+        "Maximum of hourly CPU maxima, percent (of hourly averages where no maximum was fetched: "
+        "AWS asks CloudWatch for a Maximum only where a rule reads it, see docs/cloud-behaviour.md)."
+    ),
     "memory_avg_pct": "Average memory utilization, percent, where the resource reports it.",
     "memory_max_pct": "Maximum memory utilization, percent.",
     "network_in_bytes": "Bytes received (sum of hourly counters).",
@@ -152,7 +155,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "invocations": "Function invocations.",
     "errors": "Function errors.",
     "connections_avg": "Average database/LB connections.",
-    "connections_max": "Maximum connections.",
+    "connections_max": "Maximum connections (of hourly averages where no maximum was fetched).",
     "rule_id": "Rule that fired (a row of the rules seed).",
     "action": "`shutdown` or `resize`.",
     "rule_source": "Title of the provider documentation the rule follows.",

@@ -1,5 +1,6 @@
 """The AWS adapter against protocol doubles: moto, botocore's Stubber, the Cost Explorer double."""
 
+import csv
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -15,6 +16,7 @@ from finops_pipeline.defs.partitions import day_start
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.aws import CostExplorerDouble, serve_aws
 from finops_pipeline.simulator.fleet import build_fleet
+from finops_pipeline.warehouse.catalog import SQL_DIR
 
 TODAY = datetime.now(timezone.utc).date()
 DAY = TODAY - timedelta(days=2)
@@ -94,7 +96,7 @@ def test_metrics_of_every_account_and_region_equal_the_fleet(fleet, aws_env):
                 assert (row["sub_account_id"], row["region"]) == (resource.sub_account_id, resource.region)
                 if kind == "gauge":
                     assert row["avg"] == pytest.approx(truth.avg[h], rel=1e-9)
-                    assert row["max"] == pytest.approx(truth.max[h], rel=1e-9)
+                    assert row["max"] is None  # no shipped AWS rule reads an hourly maximum
                 else:
                     assert row["sum"] == pytest.approx(truth.sum[h], rel=1e-9)
                 expected += 1
@@ -152,7 +154,7 @@ def test_idle_load_balancers_and_functions_have_zero_counters_not_gaps(fleet, aw
 def test_more_than_500_queries_are_batched_in_calls_of_at_most_500():
     cw = boto3.client("cloudwatch", region_name="us-east-1")
     start = day_start(DAY)
-    instances = [f"i-{n:017x}" for n in range(130)]  # 130 x (2 gauge + 4 counter queries) = 780
+    instances = [f"i-{n:017x}" for n in range(130)]  # 130 x (CPU Average + 4 counter Sums) = 650
     for metric in ("CPUUtilization", "NetworkIn", "NetworkOut", "EBSReadBytes", "EBSWriteBytes"):
         cw.put_metric_data(
             Namespace="AWS/EC2",
@@ -173,11 +175,91 @@ def test_more_than_500_queries_are_batched_in_calls_of_at_most_500():
         lambda params, **_: sent.append(len(params["MetricDataQueries"])),
     )
     frames = list(adapter.iter_metric_frames(start, start + timedelta(hours=1)))
-    assert sent == [500, 280]
+    assert sent == [500, 150]
     rows = [r for f in frames for r in f.to_pylist()]
     assert len(rows) == 130 * 5
     assert {r["resource_id"] for r in rows} == set(instances)
     assert all(r["avg"] == 7.0 for r in rows if r["metric"] == "cpu_utilization_pct")
+
+
+def _sent_queries(rules_file=None) -> set[tuple]:
+    """(namespace, metric, dimension value, stat) of every GetMetricData query the adapter sends
+    for one hour of two EC2 instances and one RDS database."""
+    cw = boto3.client("cloudwatch", region_name="us-east-1")
+    start = day_start(DAY)
+    published = {
+        ("AWS/EC2", "InstanceId", "i-0000000000000000a"): ("CPUUtilization", "NetworkIn", "NetworkOut"),
+        ("AWS/EC2", "InstanceId", "i-0000000000000000b"): ("CPUUtilization", "EBSReadBytes", "EBSWriteBytes"),
+        ("AWS/RDS", "DBInstanceIdentifier", "orders-db"): (
+            "CPUUtilization",
+            "DatabaseConnections",
+            "ReadIOPS",
+            "FreeableMemory",
+        ),
+    }
+    for (namespace, dimension, value), names in published.items():
+        cw.put_metric_data(
+            Namespace=namespace,
+            MetricData=[
+                {"MetricName": n, "Dimensions": [{"Name": dimension, "Value": value}], "Timestamp": start, "Value": 3.0}
+                for n in names
+            ],
+        )
+    sent = []
+    environ = {"AWS_REGION": "us-east-1", **({"FINOPS_RULES_FILE": str(rules_file)} if rules_file else {})}
+    adapter = AwsSource(get_settings(environ))
+    adapter.client("cloudwatch", "us-east-1").meta.events.register(
+        "provide-client-params.cloudwatch.GetMetricData",
+        lambda params, **_: sent.extend(params["MetricDataQueries"]),
+    )
+    list(adapter.iter_metric_frames(start, start + timedelta(hours=1)))
+    return {
+        (
+            q["MetricStat"]["Metric"]["Namespace"],
+            q["MetricStat"]["Metric"]["MetricName"],
+            q["MetricStat"]["Metric"]["Dimensions"][0]["Value"],
+            q["MetricStat"]["Stat"],
+        )
+        for q in sent
+    }
+
+
+# The queries for the fleet above when no rule reads an hourly maximum (the shipped rules: RDS idle
+# is "DatabaseConnections maximum = 0", which the hourly average decides the same way).
+AVERAGES_ONLY = {
+    *{
+        (ns, m, v, "Sum" if m not in ("CPUUtilization",) else "Average")
+        for ns, v in (("AWS/EC2", "i-0000000000000000a"), ("AWS/EC2", "i-0000000000000000b"))
+        for m in ("CPUUtilization", "NetworkIn", "NetworkOut", "EBSReadBytes", "EBSWriteBytes")
+    },
+    ("AWS/RDS", "CPUUtilization", "orders-db", "Average"),
+    ("AWS/RDS", "DatabaseConnections", "orders-db", "Average"),
+    ("AWS/RDS", "ReadIOPS", "orders-db", "Average"),
+    ("AWS/RDS", "FreeableMemory", "orders-db", "Average"),
+}
+
+
+@mock_aws
+def test_getmetricdata_asks_a_gauges_maximum_only_where_a_rule_reads_it(tmp_path):
+    assert _sent_queries() == AVERAGES_ONLY
+    # A user's rules: EC2 judged on the P95 of hourly CPU maxima, RDS on at most 5 connections.
+    with open(SQL_DIR / "seeds" / "underutilization_rules.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for row in rows:
+        if row["rule_id"] == "aws_ec2_low_utilization":
+            row["cpu_p95_below_pct"] = "20"
+        if row["rule_id"] == "aws_rds_idle":
+            row["connections_at_most"] = "5"
+    rules = tmp_path / "rules.csv"
+    with open(rules, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert _sent_queries(rules) == AVERAGES_ONLY | {
+        ("AWS/EC2", "CPUUtilization", "i-0000000000000000a", "Maximum"),
+        ("AWS/EC2", "CPUUtilization", "i-0000000000000000b", "Maximum"),
+        ("AWS/RDS", "DatabaseConnections", "orders-db", "Maximum"),
+    }
 
 
 def _ce_page(day: str, groups: list[tuple[str, str, str]], token: str | None) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -205,6 +206,30 @@ def test_monitor_429_waits_retry_after_then_succeeds(entra, metrics_answer, make
     assert waits == [7.0] and adapter.api.retries == 1
     assert rows == []  # vm1 is not in the fleet: the double answers 404 and the resource is skipped
     assert adapter.api.notes["monitor_resources_not_found"] == "1"
+
+
+def test_paced_429_holds_the_subscriptions_read_quota_and_counts_what_azure_says_is_left(
+    entra, metrics_answer, make_adapter, waits, tmp_path
+):
+    # ARM's throttle: 429 with Retry-After and the subscription's remaining reads
+    # (request-limits-and-throttling, "Remaining requests" / "Error code").
+    pending = [{"Retry-After": "1", "x-ms-ratelimit-remaining-subscription-reads": "0"}]
+
+    def answer(request):
+        if pending:
+            return 429, pending.pop(), json.dumps({"error": {"code": "TooManyRequests", "message": "x"}})
+        return metrics_answer(request)
+
+    entra.add_callback(responses.GET, METRICS_URL, callback=answer, content_type="application/json")
+    adapter = make_adapter(pacing_dir=tmp_path)
+    began = time.time()
+    _rows(adapter, resources=[ResourceRef(VM, "virtual_machine", None, None)], metrics=["cpu_utilization_pct"])
+    assert time.time() - began >= 1.0  # the quota held every caller for the advertised second
+    assert waits == [] and adapter.waits == [1.0] and adapter.api.retries == 1
+    state = json.loads((tmp_path / f"azure-arm-reads-{VM.split('/')[2]}.json").read_text())
+    # Our attempt and 24 calls of others (Azure said 0 of 25 left) filled the window; the retry
+    # went after the hold, and the log keeps the last 25 (older ones cannot bind).
+    assert len(state["sent"]) == 25 and max(state["sent"]) >= state["hold_until"] >= began + 1.0
 
 
 def test_metrics_403_names_monitoring_reader_and_the_resource(entra, make_adapter):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from datetime import date
+from pathlib import Path
 
 import grpc
 import pytest
@@ -35,7 +37,10 @@ def doubles(fleet):
 
 def make_adapter(doubles, **overrides) -> GcpSource:
     """An adapter built like production, but with clients on the doubles and quick retries."""
-    settings = get_settings(doubles.environment()).with_overrides(**overrides)
+    # Quota logs of this adapter's pacing in a directory of its own.
+    settings = get_settings(doubles.environment()).with_overrides(
+        **{"data_dir": Path(tempfile.mkdtemp(prefix="finops-gcp-")), **overrides}
+    )
     monitoring = monitoring_v3.MetricServiceClient(
         transport=MetricServiceGrpcTransport(channel=grpc.insecure_channel(doubles.monitoring_endpoint))
     )

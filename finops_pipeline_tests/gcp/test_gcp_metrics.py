@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
@@ -10,7 +12,7 @@ from google.cloud.monitoring_v3 import Aggregation
 
 from finops_pipeline.clouds.base import CloudApiError, MetricSpec, ResourceRef
 from finops_pipeline.simulator.fleet import GCP_PROJECTS, build_fleet
-from finops_pipeline.simulator.gcp import run_gcp_doubles
+from finops_pipeline.simulator.gcp import BILLING_PROJECT, run_gcp_doubles
 
 from .conftest import DAY, END, START, make_adapter
 
@@ -131,6 +133,37 @@ def test_unavailable_is_retried_then_succeeds(adapter, doubles):
     rows = _rows(adapter, metrics=["cpu_utilization_pct"])
     assert len(rows) == (4 + 2) * 24
     assert adapter.api.retries == 1
+
+
+def test_a_double_that_keeps_answering_unavailable_fails_at_the_retry_deadline(doubles):
+    import grpc
+
+    adapter = make_adapter(doubles, gcp_retry_deadline_seconds=0.2)
+    doubles.monitoring.fail_next = [grpc.StatusCode.UNAVAILABLE] * 1000
+    began = time.monotonic()
+    with pytest.raises(CloudApiError, match="kept failing after retries") as raised:
+        _rows(adapter, metrics=["cpu_utilization_pct"])
+    assert time.monotonic() - began < 1.0
+    assert raised.value.retryable
+    assert adapter.api.retries >= 1
+
+
+def test_pacing_sees_every_attempt_retries_included(fleet, doubles):
+    import grpc
+
+    vm = fleet.of("gcp", "gce_instance")[0]
+    adapter = make_adapter(doubles)
+    doubles.monitoring.fail_next = [grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE]
+    rows = _rows(
+        adapter,
+        resources=[ResourceRef(vm.resource_id, "gce_instance", sub_account_id=vm.sub_account_id)],
+        metrics=["cpu_utilization_pct"],
+    )
+    assert len(rows) == 24
+    assert len(doubles.monitoring.requests) == 4  # ALIGN_MEAN twice refused, then answered; ALIGN_MAX
+    assert adapter.api.retries == 2
+    log = adapter.settings.pacing_dir / f"gcp-monitoring-reads-{BILLING_PROJECT}.json"
+    assert len(json.loads(log.read_text())["sent"]) == 4
 
 
 def test_selected_resources_by_id_and_the_legacy_gke_container_name(fleet, adapter, doubles):

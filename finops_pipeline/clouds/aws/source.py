@@ -136,6 +136,13 @@ def utc_timestamp(value) -> datetime:
     return parse_timestamp(value).astimezone(timezone.utc)
 
 
+def aws_maxima(settings: Settings) -> set[tuple[str, str]]:
+    """(resource type, metric) of AWS gauges whose hourly maximum a rule in use reads."""
+    from finops_pipeline.defs.rules import maxima_read_by_rules  # the rules file is the marts' concern
+
+    return {(rtype, metric) for provider, rtype, metric in maxima_read_by_rules(settings) if provider == "aws"}
+
+
 class AwsSource(CloudSource):
     """CloudWatch + Cost Explorer for one set of credentials and the configured regions."""
 
@@ -143,9 +150,16 @@ class AwsSource(CloudSource):
     METRICS = METRICS
 
     def __init__(
-        self, settings: Settings, client_factory: Callable[[str, str], object] | None = None, today: date | None = None
+        self,
+        settings: Settings,
+        client_factory: Callable[[str, str], object] | None = None,
+        today: date | None = None,
+        maxima: set[tuple[str, str]] | None = None,
     ):
         self.settings = settings
+        # (resource type, metric) of the gauges whose hourly Maximum is asked besides the
+        # Average: GetMetricData bills each as one more metric, so only those a rule needs.
+        self.maxima = maxima if maxima is not None else aws_maxima(settings)
         self.api = ApiUsage()
         self._client_factory = client_factory or self._default_client
         self._clients: dict[tuple, object] = {}
@@ -371,7 +385,12 @@ class AwsSource(CloudSource):
                     variants = [(identity, ("StorageType", t)) for t in self._storage_types(ref, account)]
                 else:
                     variants = [(identity, ("StorageType", S3_ALL_STORAGE_TYPES))]
-                stats = [("Average", "avg"), ("Maximum", "max")] if spec.kind == "gauge" else [("Sum", "sum")]
+                if spec.kind == "counter":
+                    stats = [("Sum", "sum")]
+                elif (ref.resource_type, spec.canonical) in self.maxima:
+                    stats = [("Average", "avg"), ("Maximum", "max")]
+                else:
+                    stats = [("Average", "avg")]
                 for dims in variants:
                     for stat, column in stats:
                         queries.append(_Query(ref, dims, spec, ns, stat, column))
@@ -462,7 +481,10 @@ class AwsSource(CloudSource):
                 )
                 stamps.extend(timestamps)
                 values.extend(result.get("Values", []))
-        summed = len(batch) > sum(2 if q.spec.kind == "gauge" else 1 for q in series)
+        # A (series, stat) asked more than once (an S3 bucket's storage classes): its points add up.
+        summed = len({(q.resource.resource_type, q.resource.resource_id, q.spec.native, q.stat) for q in batch}) < len(
+            batch
+        )
         # Discovered resources are known to exist; a caller's are once they have a datapoint.
         seen = {series[i].resource for ids, _, _ in points.values() for i in set(ids)}
         existing = {i for i, q in enumerate(series) if q.resource in seen or q.resource in self._known}

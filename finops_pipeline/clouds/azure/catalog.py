@@ -19,6 +19,17 @@ METRICS_API_VERSION = "2024-02-01"
 COST_PRICE_PER_CALL = Decimal("0")
 
 MAX_THROTTLE_RETRIES = 5
+
+# Client-side pacing (finops_pipeline/clouds/pacing.py), as (calls, seconds) limits.
+# Cost Management QPU quotas, per tenant (https://learn.microsoft.com/azure/cost-management-billing/
+# costs/manage-automation, "QPU quotas"): 12 QPU per 10 s, 60 per minute, 600 per hour; a query
+# of up to one month of data costs 1 QPU (every query here spans <= 31 days; nextLink pages count).
+COST_MANAGEMENT_QPU_QUOTA = [(12, 10.0), (60, 60.0), (600, 3600.0)]
+# Azure Resource Manager reads, per subscription (https://learn.microsoft.com/azure/
+# azure-resource-manager/management/request-limits-and-throttling): a token bucket of 250
+# refilled at 25 per second. Paced at the refill rate: the 250 burst is shared with every other
+# client of the subscription (portal, CLI, other tools), and a backfill outlasts it in seconds.
+ARM_READS_QUOTA = [(25, 1.0)]
 MAX_TRANSIENT_RETRIES = 4
 # Cost data lands up to a day or two late; resources billed in the days just before a
 # metrics window are asked for too (a deleted one answers 404 and is skipped).

@@ -47,10 +47,13 @@ from typing import Any, Callable, Iterator
 
 import pyarrow as pa
 
+from finops_pipeline.clouds import pacing
 from finops_pipeline.clouds.azure.catalog import (
+    ARM_READS_QUOTA,
     ARM_TYPES,
     BATCH_LIMIT,
     CHARGE_CATEGORIES,
+    COST_MANAGEMENT_QPU_QUOTA,
     COST_PRICE_PER_CALL,
     COST_SOURCE,
     DISCOVERY_LOOKBACK_DAYS,
@@ -81,6 +84,10 @@ _GAUGE_AGGREGATIONS = ("Average", "Maximum", "Minimum", "Count")
 _COUNTER_AGGREGATIONS = ("Total", "Count")
 _RETRY_AFTER = re.compile(r"^(retry-after|x-ms-ratelimit-.*retry-after)$", re.IGNORECASE)
 _RETRY_AFTER_MS = ("retry-after-ms", "x-ms-retry-after-ms")
+# What is left of a quota, as Azure reports it on every response: ARM reads of the subscription
+# (request-limits-and-throttling, "Remaining requests") and Cost Management QPU as
+# "QueryResource=<n>" (manage-automation, "QPU quotas").
+_REMAINING = ("x-ms-ratelimit-remaining-subscription-reads", "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining")
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,9 @@ class AzureSource(CloudSource):
     Give it built clients (tests, the simulator) or a credential (+ ``base_url`` for a
     non-public ARM endpoint); :meth:`from_settings` does the latter from settings.
     ``sleep`` is injectable so tests can see the waits chosen without waiting.
+    With ``pacing_dir``, every call first waits its turn in its documented quota (Cost
+    Management QPU per tenant, ARM reads per subscription), shared through that directory
+    with the other runs; a 429's advertised wait then holds every caller of the quota.
     """
 
     provider = PROVIDER
@@ -118,6 +128,8 @@ class AzureSource(CloudSource):
         max_retry_wait_seconds: float = 300,
         sleep: Callable[[float], None] = time.sleep,
         export: Any = None,
+        pacing_dir: Path | None = None,
+        tenant_id: str | None = None,
     ):
         if not subscription_ids:
             raise SettingsError(
@@ -138,6 +150,8 @@ class AzureSource(CloudSource):
         self.waits: list[float] = []  # every wait chosen, in order (visible to tests and metadata)
         self._locations: dict[tuple, list[_Located]] = {}
         self._export = export  # the FocusCost export's AzureExportReader (AZURE_COST_SOURCE=export)
+        self.pacing_dir = pacing_dir
+        self.tenant_id = tenant_id or "default"
 
     @classmethod
     def from_settings(cls, settings) -> AzureSource:
@@ -174,6 +188,8 @@ class AzureSource(CloudSource):
             resource_ids=settings.azure_resource_ids,
             max_retry_wait_seconds=settings.azure_max_retry_wait_seconds,
             export=export,
+            pacing_dir=settings.pacing_dir,
+            tenant_id=settings.azure_tenant_id,
         )
 
     def export_reader(self):
@@ -511,10 +527,13 @@ class AzureSource(CloudSource):
 
         throttled = transient = 0
         delays = backoff_delays(MAX_TRANSIENT_RETRIES + 1)
+        quota = self._quota(operation, scope)
         while True:
+            if quota is not None:
+                quota.acquire()
             self.api.record(operation, price)
             try:
-                return send(self._observe)
+                return send(lambda pipeline_response: self._observe(pipeline_response, quota))
             except HttpResponseError as exc:
                 response = exc.response
                 if _from_credential(exc):  # the token request failed, not the ARM call
@@ -522,9 +541,9 @@ class AzureSource(CloudSource):
                 status = response.status_code
                 if status == 429 and throttled < MAX_THROTTLE_RETRIES:
                     throttled += 1
-                    self._observe_headers(response.headers)
+                    self._observe_headers(response.headers, quota)
                     advertised = advertised_wait(response.headers)
-                    self._wait(advertised if advertised is not None else delays[min(throttled, len(delays) - 1)])
+                    self._wait(advertised if advertised is not None else delays[min(throttled, len(delays) - 1)], quota)
                     continue
                 if status >= 500 and transient < MAX_TRANSIENT_RETRIES:
                     advertised = advertised_wait(response.headers)
@@ -552,20 +571,40 @@ class AzureSource(CloudSource):
                 self._wait(delays[transient])
                 transient += 1
 
-    def _wait(self, seconds: float) -> None:
+    def _quota(self, operation: str, scope: str) -> pacing.Quota | None:
+        """The documented quota a call spends (None when pacing is off)."""
+        if self.pacing_dir is None:
+            return None
+        if operation.startswith("costmanagement"):
+            return pacing.quota(
+                f"azure-costmanagement-qpu-{self.tenant_id}", COST_MANAGEMENT_QPU_QUOTA, self.pacing_dir
+            )
+        return pacing.quota(f"azure-arm-reads-{_subscription_of(scope)}", ARM_READS_QUOTA, self.pacing_dir)
+
+    def _wait(self, seconds: float, quota: pacing.Quota | None = None) -> None:
+        """Wait before a retry; a throttle's wait (``quota`` given) holds every caller of the quota."""
         seconds = max(0.0, min(float(seconds), float(self.max_retry_wait_seconds)))
         self.api.retries += 1
         self.waits.append(seconds)
-        self.sleep(seconds)
+        if quota is not None:
+            quota.hold(seconds)  # the next acquire() waits it out
+        else:
+            self.sleep(seconds)
 
-    def _observe(self, pipeline_response) -> None:
-        self._observe_headers(pipeline_response.http_response.headers)
+    def _observe(self, pipeline_response, quota: pacing.Quota | None = None) -> None:
+        self._observe_headers(pipeline_response.http_response.headers, quota)
 
-    def _observe_headers(self, headers) -> None:
-        """Keep the last quota headers seen (remaining reads/QPU, retry-after) for metadata."""
+    def _observe_headers(self, headers, quota: pacing.Quota | None = None) -> None:
+        """Keep the last quota headers seen (remaining reads/QPU, retry-after) for metadata, and
+        tell the quota what Azure says is left of it."""
         for name, value in headers.items():
-            if name.lower().startswith("x-ms-ratelimit-"):
-                self.api.notes[name.lower()] = value
+            lower = name.lower()
+            if lower.startswith("x-ms-ratelimit-"):
+                self.api.notes[lower] = value
+                if quota is not None and lower in _REMAINING:
+                    left = _remaining(value)
+                    if left is not None:
+                        quota.observe_remaining(left)
 
 
 def _aggregations(specs: list[MetricSpec]) -> str:
@@ -634,6 +673,12 @@ def _send_json(client, method: str, path: str, params: dict[str, str], hook, bod
     response = client.send_request(request, raw_response_hook=hook)
     response.raise_for_status()
     return response.json()
+
+
+def _remaining(value: str) -> int | None:
+    """``11999`` or ``QueryResource=11`` -> the number; None when there is none."""
+    m = re.search(r"(\d+)\s*$", str(value))
+    return int(m.group(1)) if m else None
 
 
 def advertised_wait(headers) -> float | None:

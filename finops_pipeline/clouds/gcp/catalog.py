@@ -12,6 +12,15 @@ MONITORING_PRICE_PER_SERIES = Decimal("0.50") / Decimal(1_000_000)
 # BigQuery on-demand analysis: $6.25 per TiB billed.
 BIGQUERY_PRICE_PER_TIB = Decimal("6.25")
 HOUR = 3600
+
+# Client-side pacing (finops_pipeline/clouds/pacing.py), as (calls, seconds) limits.
+# Cloud Monitoring quotas (https://cloud.google.com/monitoring/quotas): time series read
+# requests (ListTimeSeries), 6,000 per minute per consumer project. Spread as 100 per second,
+# so a backfill's burst never spends a minute's quota in its first seconds.
+MONITORING_READS_QUOTA = [(100, 1.0)]
+# BigQuery quotas (https://cloud.google.com/bigquery/quotas): API requests per second per user
+# per method (jobs.insert, jobs.get, jobs.getQueryResults, ...): 100.
+BIGQUERY_METHOD_QUOTA = [(100, 1.0)]
 SOURCE = "bigquery:billing_export"
 
 RESOURCE_TYPE_ALIASES = {"gke_container": "k8s_container"}

@@ -19,18 +19,21 @@ database id, a bucket name, a GKE pod name -- and the detailed export's
 from __future__ import annotations
 
 import json
+import random
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
+from time import monotonic, sleep
 from typing import Iterator
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from google.api_core import exceptions as gexc
-from google.api_core import retry as gretry
+from google.auth.transport.requests import AuthorizedSession
 
+from finops_pipeline.clouds import pacing
 from finops_pipeline.clouds.base import (
     ApiUsage,
     CloudApiError,
@@ -41,11 +44,13 @@ from finops_pipeline.clouds.base import (
     utc_now,
 )
 from finops_pipeline.clouds.gcp.catalog import (
+    BIGQUERY_METHOD_QUOTA,
     BIGQUERY_PRICE_PER_TIB,
     CHARGE_CATEGORIES,
     HOUR,
     METRICS,
     MONITORING_PRICE_PER_SERIES,
+    MONITORING_READS_QUOTA,
     RESOURCE_TYPE_ALIASES,
     SOURCE,
 )
@@ -173,6 +178,17 @@ def _check_filter_value(what: str, value: str) -> str:
     return value
 
 
+# Transient gRPC errors: retried with exponential backoff and full jitter until the deadline.
+_RETRYABLE = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.ResourceExhausted,
+    gexc.InternalServerError,
+    gexc.BadGateway,
+    gexc.GatewayTimeout,
+)
+
+
 def _monitoring_error(exc: Exception, project: str, metric_type: str) -> CloudApiError:
     op = "monitoring ListTimeSeries"
     if isinstance(exc, gexc.PermissionDenied):
@@ -197,9 +213,9 @@ def _monitoring_error(exc: Exception, project: str, metric_type: str) -> CloudAp
             "the credentials were rejected: set GOOGLE_APPLICATION_CREDENTIALS "
             "or run `gcloud auth application-default login`",
         )
-    if isinstance(exc, gexc.RetryError):
+    if isinstance(exc, _RETRYABLE):
         return CloudApiError(
-            "gcp", op, f"{metric_type} in project {project} kept failing after retries: {exc.cause}", retryable=True
+            "gcp", op, f"{metric_type} in project {project} kept failing after retries: {exc.message}", retryable=True
         )
     return CloudApiError("gcp", op, f"{metric_type} in project {project}: {exc}")
 
@@ -211,7 +227,12 @@ class GcpSource(CloudSource):
     METRICS = METRICS
 
     def __init__(
-        self, settings: Settings, monitoring_client=None, bigquery_client=None, retry_initial_delay: float = 1.0
+        self,
+        settings: Settings,
+        monitoring_client=None,
+        bigquery_client=None,
+        retry_initial_delay: float = 1.0,
+        retry_deadline: float | None = None,
     ):
         self.settings = settings
         self.monitoring = monitoring_client
@@ -220,29 +241,23 @@ class GcpSource(CloudSource):
         self.projects = tuple(settings.gcp_monitoring_projects) or (
             (settings.gcp_project_id,) if settings.gcp_project_id else ()
         )
-        # Transient gRPC errors: exponential backoff with jitter, bounded to 5 minutes per call.
-        self.retry = gretry.Retry(
-            predicate=gretry.if_exception_type(
-                gexc.ServiceUnavailable,
-                gexc.DeadlineExceeded,
-                gexc.ResourceExhausted,
-                gexc.InternalServerError,
-                gexc.BadGateway,
-                gexc.GatewayTimeout,
-            ),
-            initial=retry_initial_delay,
-            maximum=30.0,
-            multiplier=2.0,
-            timeout=300.0,
-            on_error=self._count_retry,
+        self.retry_initial_delay = retry_initial_delay
+        self.retry_deadline = settings.gcp_retry_deadline_seconds if retry_deadline is None else retry_deadline
+        # Charged to the consumer project (the credentials' one), whichever project is read.
+        self.reads = (
+            pacing.quota(
+                f"gcp-monitoring-reads-{settings.gcp_project_id or 'default'}",
+                MONITORING_READS_QUOTA,
+                settings.pacing_dir,
+            )
+            if settings.pacing_enabled
+            else None
         )
-
-    def _count_retry(self, exc: Exception) -> None:
-        self.api.retries += 1
 
     @classmethod
     def from_settings(cls, settings: Settings) -> GcpSource:
         """Clients from Application Default Credentials, or pointed at the simulator's endpoints."""
+        import google.auth
         import grpc
         from google.auth.credentials import AnonymousCredentials
         from google.auth.exceptions import DefaultCredentialsError
@@ -259,13 +274,17 @@ class GcpSource(CloudSource):
             else:
                 monitoring = monitoring_v3.MetricServiceClient()
             if settings.gcp_bigquery_endpoint:
-                bq = bigquery.Client(
-                    project=billing_project,
-                    credentials=AnonymousCredentials(),
-                    client_options={"api_endpoint": settings.gcp_bigquery_endpoint},
-                )
+                credentials = AnonymousCredentials()
+                options = {"api_endpoint": settings.gcp_bigquery_endpoint}
             else:
-                bq = bigquery.Client(project=billing_project)
+                credentials, _ = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+                options = None
+            bq = bigquery.Client(
+                project=billing_project,
+                credentials=credentials,
+                client_options=options,
+                _http=_PacedSession(credentials, settings) if settings.pacing_enabled else None,
+            )
         except DefaultCredentialsError:
             raise CloudApiError(
                 "gcp",
@@ -423,8 +442,12 @@ class GcpSource(CloudSource):
         )
         lo, hi = int(start.timestamp()), int(end.timestamp())
         try:
-            pager = self.monitoring.list_time_series(request=request, retry=self.retry, timeout=60.0)
-            for page in pager.pages:
+            while True:
+                page = self._with_retries(
+                    lambda: next(
+                        iter(self.monitoring.list_time_series(request=request, retry=None, timeout=60.0).pages)
+                    )  # noqa: B023 - called now
+                )
                 raw = type(page).pb(page)
                 self.api.record("monitoring.ListTimeSeries", MONITORING_PRICE_PER_SERIES * len(raw.time_series))
                 ids_, names, regions, hours, values = [], [], [], [], []
@@ -454,8 +477,34 @@ class GcpSource(CloudSource):
                         "value": pa.array(values, pa.float64()),
                     }
                 )
-        except (gexc.GoogleAPICallError, gexc.RetryError) as exc:
+                if not raw.next_page_token:
+                    break
+                request.page_token = raw.next_page_token
+        except gexc.GoogleAPICallError as exc:
             raise _monitoring_error(exc, project, spec.native) from None
+
+    def _with_retries(self, send):
+        """``send()`` through our retry loop: every attempt first waits its turn in the read
+        quota (so pacing sees retries too); transient errors back off with full jitter until
+        ``retry_deadline`` seconds have passed, then the last error is raised. A spent quota
+        (RESOURCE_EXHAUSTED) holds every caller of the quota for the backoff, not just this one."""
+        deadline = monotonic() + self.retry_deadline
+        delay = self.retry_initial_delay
+        while True:
+            if self.reads is not None:
+                self.reads.acquire()
+            try:
+                return send()
+            except _RETRYABLE as exc:
+                wait = random.uniform(0, delay)
+                if monotonic() + wait > deadline:
+                    raise
+                self.api.retries += 1
+                delay = min(delay * 2, 30.0)
+                if isinstance(exc, gexc.ResourceExhausted) and self.reads is not None:
+                    self.reads.hold(wait)
+                else:
+                    sleep(wait)
 
     # -- billing ----------------------------------------------------------------------
     def billing_table(self) -> str:
@@ -642,6 +691,30 @@ class GcpSource(CloudSource):
                 f"that, or fetch a shorter range",
             )
         return CloudApiError("gcp", op, f"{exc.message}")
+
+
+def _bigquery_method(method: str, url: str) -> str:
+    """The API method of a BigQuery REST request (its quota is per method)."""
+    parts = url.split("?", 1)[0].rstrip("/").split("/")
+    if method == "POST":
+        return "jobs.query" if parts[-1] == "queries" else "jobs.insert" if parts[-1] == "jobs" else "other"
+    if "queries" in parts:
+        return "jobs.getQueryResults"
+    return "jobs.get" if "jobs" in parts else "other"
+
+
+class _PacedSession(AuthorizedSession):
+    """google-cloud-bigquery's HTTP session: every request (its retries and result polls
+    included) first waits its turn in its method's quota."""
+
+    def __init__(self, credentials, settings: Settings):
+        super().__init__(credentials)
+        self._pacing_dir = settings.pacing_dir
+
+    def request(self, method, url, *args, **kwargs):
+        name = _bigquery_method(method.upper(), url)
+        pacing.quota(f"gcp-bigquery-{name}", BIGQUERY_METHOD_QUOTA, self._pacing_dir).acquire()
+        return super().request(method, url, *args, **kwargs)
 
 
 def _cost_table(rows: list[dict]) -> pa.Table:
