@@ -250,6 +250,40 @@ EC2_RULE = "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,10,5000000,"
             "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,,,",
             "line 2: no threshold is set, so the rule would flag every ec2",
         ),
+        (",aws,ec2,shutdown,14,1.0,4,10,5000000,", "line 2, column 1 (rule_id): '' is empty or repeated"),
+        (
+            "aws_ec2_low_utilization,aws,ec2,delete,14,1.0,4,10,5000000,",
+            "line 2, column 4 (action): 'delete': use shutdown or resize",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,,1.0,4,10,5000000,",
+            "line 2, column 5 (window_days): empty; give the rule's window as a whole number of days",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14.5,1.0,4,10,5000000,",
+            "line 2, column 5 (window_days): '14.5' is not a whole number from 1 to 366",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,0,1.0,4,10,5000000,",
+            "line 2, column 5 (window_days): '0' is not a whole number from 1 to 366",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,,4,10,5000000,",
+            "line 2, column 6 (savings_fraction): empty; give the share of the cost saved, from 0 to 1",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,2.5,10,5000000,",
+            "line 2, column 7 (min_days_matched): '2.5' is not a whole number >= 1",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,inf,5000000,",
+            "line 2, column 8 (day_cpu_avg_at_most_pct): 'inf' is not a number from 0 to 100",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,10,nan,",
+            "line 2, column 9 (day_network_at_most_bytes): 'nan' is not a number >= 0",
+        ),
+        (EC2_RULE + ",", "line 2: more fields than the header has"),
     ],
 )
 def test_rules_file_is_validated_completely_naming_file_line_and_column(tmp_path, monkeypatch, new, where):
@@ -257,6 +291,27 @@ def test_rules_file_is_validated_completely_naming_file_line_and_column(tmp_path
     with pytest.raises(RulesFileError) as info:
         rules_overrides(get_settings())
     assert str(info.value).startswith(f"{path}: {where}")
+
+
+def test_a_repeated_rule_id_names_its_second_line(tmp_path, monkeypatch):
+    path = _rules_file(tmp_path, monkeypatch, "aws_rds_idle,aws,rds,", "aws_ec2_low_utilization,aws,rds,")
+    with pytest.raises(RulesFileError) as info:
+        rules_overrides(get_settings())
+    assert str(info.value) == f"{path}: line 3, column 1 (rule_id): 'aws_ec2_low_utilization' is empty or repeated"
+
+
+def test_a_missing_rules_file_names_the_variable_and_the_seed_to_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINOPS_RULES_FILE", str(tmp_path / "mine.csv"))
+    with pytest.raises(RulesFileError) as info:
+        rules_overrides(get_settings())
+    assert str(info.value) == (
+        f"FINOPS_RULES_FILE={tmp_path / 'mine.csv'} does not exist; point it at a CSV like "
+        f"{SQL_DIR / 'seeds' / 'underutilization_rules.csv'}"
+    )
+
+
+def test_no_rules_file_means_the_shipped_seed():
+    assert rules_overrides(get_settings()) == {}
 
 
 def test_rules_file_with_a_byte_order_mark_is_read(fleet_lake, tmp_path, monkeypatch):
