@@ -216,8 +216,8 @@ def test_metrics_403_names_monitoring_reader_and_the_resource(entra, make_adapte
 
 def test_listed_resources_are_fetched_even_without_cost(arm, api, fleet, make_adapter):
     extra = fleet.of("azure", "storage_account")[0].resource_id
-    adapter = make_adapter(resource_ids=[extra])
-    adapter.subscription_ids = ("00000000-0000-4000-8000-000000000002",)  # not the extra's subscription
+    # Only the second subscription is read, the listed resource is in the first.
+    adapter = make_adapter(AZURE_SUBSCRIPTION_IDS="00000000-0000-4000-8000-000000000002", AZURE_RESOURCE_IDS=extra)
     rows = _rows(adapter)
     assert extra.lower() in {r["resource_id"] for r in rows}
     assert {r["sub_account_id"] for r in rows} == {
@@ -229,7 +229,7 @@ def test_listed_resources_are_fetched_even_without_cost(arm, api, fleet, make_ad
 def test_unsupported_listed_resource_is_a_configuration_error(arm, make_adapter):
     disk = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/d1"
     with pytest.raises(SettingsError, match="AZURE_RESOURCE_IDS=.*supported resource types"):
-        _rows(make_adapter(resource_ids=[disk]))
+        _rows(make_adapter(AZURE_RESOURCE_IDS=disk))
 
 
 def test_fifty_resources_go_in_one_query_whose_filter_travels_in_a_post_body(arm, api, make_adapter):

@@ -138,9 +138,12 @@ class AzureSource(CloudSource):
         self._locations: dict[tuple, list[_Located]] = {}
 
     @classmethod
-    def from_settings(cls, settings) -> AzureSource:
+    def from_settings(
+        cls, settings, credential: Any = None, sleep: Callable[[float], None] = time.sleep
+    ) -> AzureSource:
         """Clients from DefaultAzureCredential (service principal in the environment,
-        workload or managed identity, Azure CLI ...), tenant from AZURE_TENANT_ID.
+        workload or managed identity, Azure CLI ...), tenant from AZURE_TENANT_ID; or
+        from ``credential`` when given (tests give the service principal's own).
 
         AZURE_RESOURCE_MANAGER_ENDPOINT points both clients at a non-public ARM endpoint
         (a sovereign cloud, Azure Stack Hub, the simulator); its token authority comes
@@ -156,13 +159,15 @@ class AzureSource(CloudSource):
             )
         if settings.azure_resource_manager_endpoint:
             options["disable_instance_discovery"] = True
-        credential = DefaultAzureCredential(**options)
+        if credential is None:
+            credential = DefaultAzureCredential(**options)
         return cls(
             settings.azure_subscription_ids,
             credential=credential,
             base_url=settings.azure_resource_manager_endpoint,
             resource_ids=settings.azure_resource_ids,
             max_retry_wait_seconds=settings.azure_max_retry_wait_seconds,
+            sleep=sleep,
         )
 
     # -- cost ----------------------------------------------------------------------
