@@ -16,7 +16,7 @@ from azure.identity import ClientSecretCredential
 from finops_pipeline.clouds.azure.source import AzureSource
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.azure import CLIENT_ID, TENANT_ID, AzureApi
-from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS, build_fleet
+from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS
 
 LOGIN = "https://login.microsoftonline.com"
 ARM = "https://management.azure.com"
@@ -26,11 +26,6 @@ COST_URL = re.compile(
 METRICS_URL = re.compile(
     r"https://management\.azure\.com/subscriptions/.+/providers/Microsoft\.Insights/metrics.*", re.IGNORECASE
 )
-
-
-@pytest.fixture(scope="session")
-def fleet():
-    return build_fleet()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,12 +18,9 @@ from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
 
-from .conftest import instance_discovery
+from .conftest import COST_URL, instance_discovery
 
 SUB = AZURE_SUBSCRIPTIONS[0]
-COST_URL = re.compile(
-    r"https://management\.azure\.com/+subscriptions/[^/]+/providers/Microsoft\.CostManagement/query.*"
-)
 DAYS = (date(2026, 1, 5), date(2026, 1, 7))  # [start, end)
 
 

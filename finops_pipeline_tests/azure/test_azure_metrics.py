@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import date, datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,12 +15,11 @@ from responses import matchers
 from finops_pipeline.clouds.base import CloudApiError, ResourceRef
 from finops_pipeline.settings import SettingsError
 
+from .conftest import METRICS_URL
+
 DAY = date(2026, 1, 6)
 START = datetime(2026, 1, 6, tzinfo=timezone.utc)
 END = START + timedelta(days=1)
-METRICS_URL = re.compile(
-    r"https://management\.azure\.com/subscriptions/.+/providers/Microsoft\.Insights/metrics.*", re.IGNORECASE
-)
 VM = "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg-finops/providers/Microsoft.Compute/virtualMachines/vm1"
 # What each resource type must land as (native name in Azure Monitor -> canonical metric, kind), written
 # from the "Supported metrics" pages of Azure Monitor, not read from the adapter.

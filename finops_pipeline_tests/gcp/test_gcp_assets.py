@@ -5,35 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import duckdb
-import pytest
 from dagster import DagsterInstance
 
 from finops_pipeline.clouds.gcp.assets import gcp_cost, gcp_metrics
-from finops_pipeline.simulator.gcp import serve_gcp
-from finops_pipeline_tests.runs import materialize
-
-from .conftest import END, START
+from finops_pipeline_tests.runs import materialize, range_tags
 
 FIRST, LAST = date(2026, 3, 2), date(2026, 3, 3)
 
 
-@pytest.fixture
-def gcp_env(fleet, monkeypatch):
-    with serve_gcp(fleet, START, END) as env:
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        yield env
-
-
 def test_a_two_day_range_lands_the_fleets_cost_and_metrics(fleet, gcp_env, data_dir):
-    tags = {
-        "dagster/asset_partition_range_start": FIRST.isoformat(),
-        "dagster/asset_partition_range_end": LAST.isoformat(),
-    }
+    tags = range_tags(FIRST, LAST + timedelta(days=1))
     result = materialize([gcp_cost, gcp_metrics], instance=DagsterInstance.ephemeral(), tags=tags)
     assert result.success
     con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)

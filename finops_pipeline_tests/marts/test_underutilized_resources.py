@@ -10,7 +10,6 @@ import pytest
 from finops_pipeline.defs.mart_checks import flags_without_evidence
 from finops_pipeline.defs.rules import RulesFileError, rules_overrides
 from finops_pipeline.settings import get_settings
-from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.warehouse.catalog import SQL_DIR, connect_lake
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.sql import run_sql
@@ -139,9 +138,9 @@ def test_savings_are_the_run_rate_of_trailing_resource_cost(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def fleet_lake(tmp_path_factory):
+def fleet_lake(tmp_path_factory, fleet):
     lake = Lake(tmp_path_factory.mktemp("fleet") / "lake")
-    write_fleet(build_fleet(), lake, date(2026, 3, 1), AS_OF + timedelta(days=1))
+    write_fleet(fleet, lake, date(2026, 3, 1), AS_OF + timedelta(days=1))
     return lake
 
 
@@ -149,8 +148,7 @@ def _name(fleet, provider, rtype, index):
     return fleet.of(provider, rtype)[index].resource_id
 
 
-def test_fleet_idle_resources_are_flagged_and_busy_ones_are_not(fleet_lake):
-    fleet = build_fleet()
+def test_fleet_idle_resources_are_flagged_and_busy_ones_are_not(fleet, fleet_lake):
     flags = _flags(fleet_lake)
     expected = {
         (_name(fleet, "aws", "ec2", 1), "aws_ec2_low_utilization"),
@@ -180,7 +178,7 @@ def test_fleet_idle_resources_are_flagged_and_busy_ones_are_not(fleet_lake):
     assert flags_without_evidence(con) == 0
 
 
-def test_user_rules_file_overrides_thresholds(fleet_lake, tmp_path, monkeypatch):
+def test_user_rules_file_overrides_thresholds(fleet, fleet_lake, tmp_path, monkeypatch):
     seed = (SQL_DIR / "seeds" / "underutilization_rules.csv").read_text().splitlines()
     stricter = [
         line.replace(
@@ -192,7 +190,6 @@ def test_user_rules_file_overrides_thresholds(fleet_lake, tmp_path, monkeypatch)
     rules.write_text("\n".join(stricter) + "\n")
     monkeypatch.setenv("FINOPS_RULES_FILE", str(rules))
     flags = _flags(fleet_lake, overrides=rules_overrides(get_settings()))
-    fleet = build_fleet()
     ec2 = {rid for rid, rule in flags.index if rule == "aws_ec2_low_utilization"}
     assert ec2 == {_name(fleet, "aws", "ec2", 1)}  # the 5-days-idle instance no longer qualifies
 
@@ -314,9 +311,8 @@ def test_no_rules_file_means_the_shipped_seed():
     assert rules_overrides(get_settings()) == {}
 
 
-def test_rules_file_with_a_byte_order_mark_is_read(fleet_lake, tmp_path, monkeypatch):
+def test_rules_file_with_a_byte_order_mark_is_read(fleet, fleet_lake, tmp_path, monkeypatch):
     _rules_file(tmp_path, monkeypatch, EC2_RULE, EC2_RULE.replace(",4,10,", ",6,10,"), prefix="\ufeff")
     flags = _flags(fleet_lake, overrides=rules_overrides(get_settings()))
-    fleet = build_fleet()
     ec2 = {rid for rid, rule in flags.index if rule == "aws_ec2_low_utilization"}
     assert ec2 == {_name(fleet, "aws", "ec2", 1)}

@@ -7,7 +7,6 @@ separate processes that reach it on 127.0.0.1, exactly as `make ui` works.
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -18,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from finops_pipeline.simulator.aws import free_port
 from finops_pipeline.simulator.clouds import simulated_clouds
 
 from .conftest import END, START
@@ -45,12 +45,6 @@ query Status($id: String!) {
 }"""
 LOCATION = """
 { repositoriesOrError { __typename ... on RepositoryConnection { nodes { name } } ... on PythonError { message } } }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _graphql(port: int, query: str, variables: dict | None = None) -> dict:
@@ -101,7 +95,7 @@ def test_backfill_of_three_days_through_graphql_lands_in_lake_and_catalog(tmp_pa
     home, data_dir, log = tmp_path / "dagster_home", tmp_path / "data", tmp_path / "dagster-dev.log"
     home.mkdir()
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\nrun_retries:\n  enabled: true\n")
-    port = _free_port()
+    port = free_port()
     with simulated_clouds(START, END, fleet, providers=("aws",)) as cloud_env:
         env = {**os.environ, **cloud_env, "DAGSTER_HOME": str(home), "FINOPS_DATA_DIR": str(data_dir)}
         with log.open("w") as out:

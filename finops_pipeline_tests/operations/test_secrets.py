@@ -22,7 +22,7 @@ from finops_pipeline.clouds.gcp.assets import gcp_cost, gcp_metrics
 from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.clouds import simulated_clouds
-from finops_pipeline_tests.runs import materialize
+from finops_pipeline_tests.runs import materialize, set_environment
 
 from .conftest import END, START, range_tags
 
@@ -82,8 +82,7 @@ def _warehouse_texts(data_dir: Path) -> list[str]:
 @pytest.fixture
 def fake_credentials(fleet, monkeypatch, tmp_path):
     with simulated_clouds(START, END, fleet) as env:
-        for name, value in env.items():
-            monkeypatch.setenv(name, value)
+        set_environment(monkeypatch, env)
         aws_key_id = "AKIAOPS" + secrets.token_hex(6).upper()
         aws_secret = "ops-" + secrets.token_urlsafe(30)
         monkeypatch.setenv("AWS_ACCESS_KEY_ID", aws_key_id)
