@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
@@ -100,7 +101,7 @@ def test_metric_rows_equal_the_fleets_hourly_values_and_idle_counts_are_zero(arm
         body = json.loads(call.request.body)
         assert body["interval"] == "PT1H" and body["timespan"] == "2026-01-06T00:00:00Z/2026-01-07T00:00:00Z"
         assert body["filter"].startswith("Microsoft.ResourceId eq '/subscriptions/")
-    assert adapter.api.estimated_cost_usd > 0
+    assert adapter.api.estimated_cost_usd == Decimal("0.0001")  # 10 calls at $0.01 per 1,000
 
 
 def test_resources_sharing_subscription_region_and_type_go_in_one_call(arm, api, make_adapter):
