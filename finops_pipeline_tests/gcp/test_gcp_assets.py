@@ -43,12 +43,16 @@ def test_a_two_day_range_lands_the_fleets_cost_and_metrics(fleet, gcp_env, data_
 
     meta = result.asset_materializations_for_node("gcp_cost")[0].metadata
     assert meta["partitions_written"].value == 2
-    assert meta["bytes_scanned"].value > 0
+    assert 0 < meta["bytes_scanned"].value < 10 * 2**20  # billed as BigQuery's 10 MB minimum:
+    assert meta["estimated_api_cost_usd"].value == 2 * 6.25 * 10 * 2**20 / 2**40  # 2 queries at $6.25/TiB
     assert meta["api_calls_by_operation"].value["bigquery.jobs.insert"] == 2  # one range, one query (+ totals)
     assert Decimal(meta["provider_totals"].value[FIRST.isoformat()]["USD"]) == fleet.daily_total("gcp", FIRST)["USD"]
     metric_meta = result.asset_materializations_for_node("gcp_metrics")[0].metadata
     assert metric_meta["rows"].value == 2 * 34 * 24
-    assert metric_meta["estimated_api_cost_usd"].value > 0
+    # Series per day: 4 VMs x (2 CPU + 4 counters) + 2 Cloud SQL x 3 gauges x 2 + 2 buckets x 3
+    # + 2 containers x 3 = 48, less the idle bucket's requests (no points, no series): 47
+    # ($0.50 per million; a gauge's mean and max are two series).
+    assert metric_meta["estimated_api_cost_usd"].value == 2 * 47 * 0.5e-6
 
 
 def test_a_separate_process_reaches_the_doubles_through_the_environment(fleet, gcp_env):
