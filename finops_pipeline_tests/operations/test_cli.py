@@ -125,7 +125,7 @@ def test_tables_lists_rows_day_range_and_last_update(warehouse, capsys):
     assert main(["tables", "--data-dir", str(warehouse), "--format", "json"]) == 0
     tables = {t["table"]: t for t in json.loads(capsys.readouterr().out)}
     cost = tables["cost_daily"]
-    assert cost["kind"] == "table" and cost["rows"] > 0
+    assert cost["kind"] == "table" and cost["rows"] == 3 * (9 + 5)  # 9 service rows and 5 EC2 instances a day
     assert cost["first_day"] == START.isoformat() and cost["last_day"] == (START + timedelta(days=2)).isoformat()
     assert cost["last_update"].endswith("UTC")
     assert tables["metrics_hourly"]["rows"] > 0
