@@ -332,3 +332,17 @@ def test_a_secret_is_never_shown_in_a_settings_error():
     assert str(Error("AZURE_CLIENT_SECRET", "s3cr3t", "a client secret")) == (
         "AZURE_CLIENT_SECRET=<secret> is invalid: expected a client secret."
     )
+
+
+def test_partitions_start_on_the_start_date_or_the_default_with_a_warning(tmp_path):
+    from finops_pipeline.settings import partition_start_date
+
+    no_env = {"FINOPS_ENV_FILE": str(tmp_path / "no.env")}
+    assert partition_start_date({**no_env, "FINOPS_START_DATE": " 2025-06-01 "}) == date(2025, 6, 1)
+    assert partition_start_date({**no_env, "FINOPS_START_DATE": " "}) == date(2026, 1, 1)
+    with pytest.warns(UserWarning) as warned:
+        assert partition_start_date({**no_env, "FINOPS_START_DATE": "2026-13-01"}) == date(2026, 1, 1)
+    assert str(warned[0].message) == (
+        "FINOPS_START_DATE='2026-13-01' is invalid: expected a date as YYYY-MM-DD, e.g. 2026-01-01. "
+        "Partitions start at 2026-01-01 until it is fixed."
+    )
