@@ -137,13 +137,14 @@ def _id(pattern: re.Pattern, allowed: str) -> Callable[[str, str], str | None]:
 # hyphens, 6 to 30 characters (gcloud projects create, PROJECT_ID), no trailing hyphen; legacy
 # domain-scoped ids carry a "domain:" prefix.
 _GCP_PROJECT = re.compile(r"^(?:[a-z][a-z0-9.-]{0,62}:)?[a-z][a-z0-9-]{4,28}[a-z0-9]$")
-_GCP_PROJECT_ALLOWED = (
-    "Google Cloud project ids (6-30 lowercase letters, digits or hyphens, starting with a letter, e.g. shop-prod)"
-)
+_GCP_PROJECT_FORM = "(6-30 lowercase letters, digits or hyphens, starting with a letter, e.g. shop-prod)"
+_GCP_PROJECT_ALLOWED = f"Google Cloud project ids {_GCP_PROJECT_FORM}"
+_GCP_ONE_PROJECT_ALLOWED = f"a Google Cloud project id {_GCP_PROJECT_FORM}"
 # Azure: a subscription id is a GUID; ARM treats resource ids case-insensitively in requests
 # (azure-resource-manager-rpc, resource-api-reference.md), so repeats are found ignoring case.
 _AZURE_SUBSCRIPTION = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _AZURE_SUBSCRIPTION_ALLOWED = "Azure subscription ids (GUIDs such as 00000000-0000-0000-0000-000000000000)"
+_AZURE_ONE_SUBSCRIPTION_ALLOWED = "an Azure subscription id (a GUID such as 00000000-0000-0000-0000-000000000000)"
 _AZURE_RESOURCE_ID = re.compile(
     r"^/subscriptions/[^/\s'\"]+/resourceGroups/[^/\s'\"]+/providers/[^\s'\"]+$", re.IGNORECASE
 )
@@ -200,7 +201,8 @@ def _aws_regions(name: str, raw: str) -> tuple[str, ...]:
     regions = _items(raw)
     bad = [r for r in regions if not _AWS_REGION.match(r)]
     if bad or not regions:
-        raise SettingsError(name, raw, f"a comma list of AWS region codes such as us-east-1 ({bad} are not)")
+        shown = f" ({', '.join(map(repr, bad))} {'is' if len(bad) == 1 else 'are'} not)" if bad else ""
+        raise SettingsError(name, raw, f"a comma list of AWS region codes such as us-east-1{shown}")
     return _unique(regions)
 
 
@@ -414,10 +416,10 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "AWS_COST_SOURCE": ("aws_cost_source", _cost_source),
     "AWS_EXPORT_URI": ("aws_export_uri", _s3_export_uri),
     "GCP_USAGE_ENABLED": ("gcp_usage_enabled", _bool),
-    "GCP_PROJECT_ID": ("gcp_project_id", _id(_GCP_PROJECT, _GCP_PROJECT_ALLOWED[:-4])),
+    "GCP_PROJECT_ID": ("gcp_project_id", _id(_GCP_PROJECT, _GCP_ONE_PROJECT_ALLOWED)),
     "GCP_MONITORING_PROJECTS": ("gcp_monitoring_projects", _ids(_GCP_PROJECT, _GCP_PROJECT_ALLOWED)),
     "GCP_BILLING_ACCOUNT_ID": ("gcp_billing_account_id", lambda n, v: v.strip() or None),
-    "GCP_BILLING_PROJECT_ID": ("gcp_billing_project_id", _id(_GCP_PROJECT, _GCP_PROJECT_ALLOWED[:-4])),
+    "GCP_BILLING_PROJECT_ID": ("gcp_billing_project_id", _id(_GCP_PROJECT, _GCP_ONE_PROJECT_ALLOWED)),
     "GCP_BILLING_DATASET": ("gcp_billing_dataset", lambda n, v: v.strip() or None),
     "GCP_BILLING_TABLE": ("gcp_billing_table", lambda n, v: v.strip() or None),
     "GCP_BILLING_DETAILED": ("gcp_billing_detailed", _bool),
@@ -426,7 +428,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "GCP_MONITORING_ENDPOINT": ("gcp_monitoring_endpoint", lambda n, v: v.strip() or None),
     "GCP_BIGQUERY_ENDPOINT": ("gcp_bigquery_endpoint", lambda n, v: v.strip() or None),
     "AZURE_USAGE_ENABLED": ("azure_usage_enabled", _bool),
-    "AZURE_SUBSCRIPTION_ID": ("azure_subscription_id", _id(_AZURE_SUBSCRIPTION, _AZURE_SUBSCRIPTION_ALLOWED[:-4])),
+    "AZURE_SUBSCRIPTION_ID": ("azure_subscription_id", _id(_AZURE_SUBSCRIPTION, _AZURE_ONE_SUBSCRIPTION_ALLOWED)),
     "AZURE_SUBSCRIPTION_IDS": (
         "azure_subscription_ids",
         _ids(_AZURE_SUBSCRIPTION, _AZURE_SUBSCRIPTION_ALLOWED, str.lower),

@@ -1,4 +1,6 @@
-"""Fixtures shared by the whole suite: a tmp_path warehouse and a clean environment."""
+"""Fixtures shared by the whole suite: a tmp_path warehouse, a clean environment, the fleet,
+and each simulated cloud's variables in a test's environment (a folder's conftest or a test
+module says which days its ``*_served`` doubles serve, and for how long they live)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,10 @@ import os
 from pathlib import Path
 
 import pytest
+
+from finops_pipeline.simulator.fleet import Fleet, build_fleet
+
+from .runs import set_environment
 
 # Variables that would point a test at a real cloud or at the developer's own data.
 _LEAKY_PREFIXES = ("AWS_", "GCP_", "GOOGLE_", "AZURE_", "FINOPS_", "USAGE_", "DAGSTER_HOME")
@@ -38,3 +44,30 @@ def azurite():
             yield running
     except AzuriteUnavailable as exc:
         pytest.skip(f"Azurite is not available: {exc}")
+
+
+@pytest.fixture(scope="session")
+def fleet() -> Fleet:
+    """The simulated fleet: deterministic and immutable, so built once for the session."""
+    return build_fleet()
+
+
+@pytest.fixture
+def aws_env(aws_served, monkeypatch) -> dict[str, str]:
+    """The AWS doubles' variables (``aws_served``) in this test's environment."""
+    set_environment(monkeypatch, aws_served)
+    return aws_served
+
+
+@pytest.fixture
+def gcp_env(gcp_served, monkeypatch) -> dict[str, str]:
+    """The GCP doubles' variables (``gcp_served``) in this test's environment."""
+    set_environment(monkeypatch, gcp_served)
+    return gcp_served
+
+
+@pytest.fixture
+def azure_env(azure_served, monkeypatch) -> dict[str, str]:
+    """The Azure double's variables (``azure_served``) in this test's environment."""
+    set_environment(monkeypatch, azure_served)
+    return azure_served

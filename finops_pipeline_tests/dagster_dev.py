@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,6 +13,8 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from finops_pipeline.simulator.aws import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WAIT_SECONDS = 150  # a guard against hanging, not an assertion about speed
@@ -37,12 +38,6 @@ query Status($id: String!) {
 }"""
 LOCATION = """
 { repositoriesOrError { __typename ... on RepositoryConnection { nodes { name } } ... on PythonError { message } } }"""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def graphql(port: int, query: str, variables: dict | None = None) -> dict:

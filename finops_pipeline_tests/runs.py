@@ -1,6 +1,11 @@
-"""Materializing assets in tests the way the code location runs them: with its resources."""
+"""Materializing assets in tests the way the code location runs them: with its resources;
+run tags for a range of days; a simulated cloud's variables put in a test's environment."""
+
+from collections.abc import Mapping
+from datetime import date, timedelta
 
 import dagster
+import pytest
 
 from finops_pipeline.definitions import RESOURCES
 
@@ -8,6 +13,20 @@ from finops_pipeline.definitions import RESOURCES
 def materialize(assets, **kwargs):
     """``dagster.materialize`` with the code location's resources; ``resources=`` overrides some."""
     return dagster.materialize(assets, resources={**RESOURCES, **kwargs.pop("resources", {})}, **kwargs)
+
+
+def range_tags(start: date, end: date) -> dict[str, str]:
+    """Tags of one run over the daily partitions [start, end) (Dagster's range names its last day)."""
+    return {
+        "dagster/asset_partition_range_start": start.isoformat(),
+        "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat(),
+    }
+
+
+def set_environment(monkeypatch: pytest.MonkeyPatch, variables: Mapping[str, str]) -> None:
+    """Put ``variables`` in the process environment until the test ends."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
 
 
 def retried_at_once(raw_asset: dagster.AssetsDefinition) -> dagster.AssetsDefinition:

@@ -22,17 +22,32 @@ IDLE_BY_RULE = {
 }
 
 
-def test_demo_builds_a_warehouse_flags_every_rule_and_a_second_run_gives_identical_counts(tmp_path):
+def test_demo_builds_a_warehouse_flags_every_rule_and_a_second_run_gives_identical_counts(fleet, tmp_path):
     today = date.today()
     lines: list[str] = []
     first = run_demo(tmp_path / "demo", days=8, today=today, out=lines.append)
     second = run_demo(tmp_path / "demo", days=8, today=today, out=lambda _: None)
     assert first == second
-    assert first["cost_daily"] > 0 and first["metrics_hourly"] > 0
 
     con = duckdb.connect(str(tmp_path / "demo" / "finops.duckdb"), read_only=True)
+    assert first["cost_daily"] == con.execute("SELECT count(*) FROM cost_daily").fetchone()[0]
+    assert first["metrics_hourly"] == con.execute("SELECT count(*) FROM metrics_hourly").fetchone()[0]
+    window = [today - timedelta(days=i) for i in range(8, 0, -1)]
     days = con.execute("SELECT DISTINCT usage_date FROM cost_daily WHERE provider = 'aws' ORDER BY 1").fetchall()
-    assert [d for (d,) in days] == [today - timedelta(days=i) for i in range(8, 0, -1)]
+    assert [d for (d,) in days] == window
+    # Every cloud's bill lands whole: per day and currency, the fleet's own totals.
+    billed = con.execute(
+        "SELECT provider, usage_date, billing_currency, sum(billed_cost) FROM cost_daily GROUP BY ALL"
+    ).fetchall()
+    assert {(p, d, c): v for p, d, c, v in billed} == {
+        (p, d, c): v for p in ("aws", "gcp", "azure") for d in window for c, v in fleet.daily_total(p, d).items()
+    }
+    # Metric rows a day: GCP 4 VMs x 5 + 2 Cloud SQL x 3 + 2 buckets x 2 + 2 containers x 2 = 34 series,
+    # Azure 4 VMs x 6 + 3 x (2 databases, 2 storage accounts, 2 web apps) = 42 metrics; 24 hours each.
+    per_day = con.execute(
+        "SELECT provider, usage_date, count(*) FROM metrics_hourly WHERE provider <> 'aws' GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+    assert per_day == [("azure", d, 42 * 24) for d in window] + [("gcp", d, 34 * 24) for d in window]
     metric_days = con.execute(
         "SELECT count(DISTINCT usage_date) FROM metrics_hourly WHERE provider = 'aws'"
     ).fetchone()[0]

@@ -194,3 +194,156 @@ def test_a_bad_setting_never_stops_the_code_location_from_loading(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "2026-01-01"
     assert "FINOPS_START_DATE='2026-13-01' is invalid" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "value, floor",
+    [("0", 0.0), ("0.75", 0.75), (" 1 ", 1.0), ("1e-1", 0.1)],
+)
+def test_a_valid_coverage_floor_is_used(value, floor):
+    assert get_settings(overrides={"FINOPS_METRICS_COVERAGE_FLOOR": value}).metrics_coverage_floor == floor
+
+
+@pytest.mark.parametrize("value", ["high", "90%", "0,9", "nan", "inf", "-0.1", "1.01", ""])
+def test_an_unusable_coverage_floor_names_the_variable_and_the_range(value):
+    with pytest.raises(SettingsError) as info:
+        get_settings(overrides={"FINOPS_METRICS_COVERAGE_FLOOR": value})
+    assert str(info.value) == f"FINOPS_METRICS_COVERAGE_FLOOR={value!r} is invalid: expected a number from 0.0 to 1.0."
+    assert info.value.name == "FINOPS_METRICS_COVERAGE_FLOOR"
+
+
+@pytest.mark.parametrize(
+    "value, dimensions, repeated",
+    [
+        ("SERVICE", ("SERVICE",), ()),
+        ("service, linked_account", ("SERVICE", "LINKED_ACCOUNT"), ()),
+        ("REGION,USAGE_TYPE,", ("REGION", "USAGE_TYPE"), ()),
+        ("SERVICE,service,REGION", ("SERVICE", "REGION"), (("AWS_COST_GROUP_BY", ("service",)),)),
+    ],
+)
+def test_cost_explorer_group_by_takes_one_or_two_dimensions_in_any_case(value, dimensions, repeated):
+    settings = get_settings(overrides={"AWS_COST_GROUP_BY": value})
+    assert settings.aws_cost_group_by == dimensions
+    assert settings.repeated_items == repeated
+
+
+_GROUP_BY_ALLOWED = "one or two Cost Explorer dimensions, e.g. SERVICE,LINKED_ACCOUNT"
+
+
+@pytest.mark.parametrize(
+    "value, allowed",
+    [
+        ("", _GROUP_BY_ALLOWED),
+        (" , ", _GROUP_BY_ALLOWED),
+        ("SERVICE,REGION,USAGE_TYPE", _GROUP_BY_ALLOWED),
+        ("PRODUCT", _GROUP_BY_ALLOWED),
+        ("TAG:team", _GROUP_BY_ALLOWED),
+        ("SERVICE,LINKED ACCOUNT", "a comma-separated list without spaces inside items"),
+    ],
+)
+def test_an_unusable_cost_explorer_group_by_says_what_is_allowed(value, allowed):
+    with pytest.raises(SettingsError) as info:
+        get_settings(overrides={"AWS_COST_GROUP_BY": value})
+    assert str(info.value) == f"AWS_COST_GROUP_BY={value!r} is invalid: expected {allowed}."
+
+
+@pytest.mark.parametrize(
+    "name, value, message",
+    [
+        (
+            "GCP_PROJECT_ID",
+            "Shop Prod",
+            "GCP_PROJECT_ID='Shop Prod' is invalid: expected a Google Cloud project id (6-30 lowercase letters, "
+            "digits or hyphens, starting with a letter, e.g. shop-prod).",
+        ),
+        (
+            "GCP_BILLING_PROJECT_ID",
+            "billing-",
+            "GCP_BILLING_PROJECT_ID='billing-' is invalid: expected a Google Cloud project id (6-30 lowercase "
+            "letters, digits or hyphens, starting with a letter, e.g. shop-prod).",
+        ),
+        (
+            "GCP_MONITORING_PROJECTS",
+            "shop-prod,shop dev",
+            "GCP_MONITORING_PROJECTS='shop-prod,shop dev' is invalid: expected a comma list of Google Cloud project "
+            "ids (6-30 lowercase letters, digits or hyphens, starting with a letter, e.g. shop-prod) ('shop dev' is "
+            "not).",
+        ),
+        (
+            "AZURE_SUBSCRIPTION_ID",
+            "sub one",
+            "AZURE_SUBSCRIPTION_ID='sub one' is invalid: expected an Azure subscription id (a GUID such as "
+            "00000000-0000-0000-0000-000000000000).",
+        ),
+        (
+            "AZURE_SUBSCRIPTION_IDS",
+            "sub-1,sub'2,sub 3",
+            'AZURE_SUBSCRIPTION_IDS="sub-1,sub\'2,sub 3" is invalid: expected a comma list of Azure subscription '
+            "ids (GUIDs such as 00000000-0000-0000-0000-000000000000) (\"sub'2\", 'sub 3' are not).",
+        ),
+        (
+            "AWS_USAGE_REGIONS",
+            "us-east-1, moon-1",
+            "AWS_USAGE_REGIONS='us-east-1, moon-1' is invalid: expected a comma list of AWS region codes such as "
+            "us-east-1 ('moon-1' is not).",
+        ),
+        (
+            "AWS_USAGE_REGIONS",
+            " , ",
+            "AWS_USAGE_REGIONS=' , ' is invalid: expected a comma list of AWS region codes such as us-east-1.",
+        ),
+        (
+            "AWS_MAX_ATTEMPTS",
+            "3.5",
+            "AWS_MAX_ATTEMPTS='3.5' is invalid: expected a whole number from 1 to 20.",
+        ),
+        (
+            "GCP_BILLING_DETAILED",
+            "detailed",
+            "GCP_BILLING_DETAILED='detailed' is invalid: expected true or false (also 1/0, yes/no, on/off).",
+        ),
+    ],
+)
+def test_the_whole_message_names_the_variable_the_value_and_the_fix(name, value, message):
+    with pytest.raises(SettingsError) as info:
+        get_settings(overrides={name: value})
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize(
+    "name, value, field, parsed",
+    [
+        ("AWS_USAGE_REGIONS", " eu-west-1 ,us-east-1,", "aws_usage_regions", ("eu-west-1", "us-east-1")),
+        ("GCP_MONITORING_PROJECTS", "shop-one , shop-two", "gcp_monitoring_projects", ("shop-one", "shop-two")),
+        (
+            "AZURE_SUBSCRIPTION_IDS",
+            " 00000000-0000-4000-8000-000000000001 ,00000000-0000-4000-8000-000000000002",
+            "azure_subscription_ids",
+            ("00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"),
+        ),
+    ],
+)
+def test_spaces_around_list_items_are_trimmed(name, value, field, parsed):
+    assert getattr(get_settings(overrides={name: value}), field) == parsed
+
+
+def test_a_secret_is_never_shown_in_a_settings_error():
+    from finops_pipeline.settings import SettingsError as Error
+
+    assert str(Error("AZURE_CLIENT_SECRET", "s3cr3t", "a client secret")) == (
+        "AZURE_CLIENT_SECRET=<secret> is invalid: expected a client secret."
+    )
+
+
+def test_partitions_start_on_the_start_date_or_the_default_with_a_warning(tmp_path):
+    from finops_pipeline.settings import partition_start_date
+
+    no_env = {"FINOPS_ENV_FILE": str(tmp_path / "no.env")}
+    assert partition_start_date({**no_env, "FINOPS_START_DATE": " 2025-06-01 "}) == date(2025, 6, 1)
+    assert partition_start_date({**no_env, "FINOPS_START_DATE": " "}) == date(2026, 1, 1)
+    with pytest.warns(UserWarning) as warned:
+        assert partition_start_date({**no_env, "FINOPS_START_DATE": "2026-13-01"}) == date(2026, 1, 1)
+    assert str(warned[0].message) == (
+        "FINOPS_START_DATE='2026-13-01' is invalid: expected a date as YYYY-MM-DD, e.g. 2026-01-01. "
+        "Partitions start at 2026-01-01 until it is fixed."
+    )

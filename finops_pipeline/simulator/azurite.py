@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -26,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from finops_pipeline.simulator.aws import free_port
 
 AZURITE_VERSION = "3.37.0"
 DEV_ACCOUNT = "devstoreaccount1"
@@ -89,12 +90,6 @@ def install_azurite(directory: Path | None = None) -> Path:
     return executable
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _answers(url: str) -> bool:
     try:
         urllib.request.urlopen(url, timeout=1)
@@ -109,7 +104,7 @@ def _answers(url: str) -> bool:
 def run_azurite(directory: Path | None = None, startup_seconds: float = 60) -> Iterator[Azurite]:
     """Start azurite-blob on a free 127.0.0.1 port with a fresh data location; stop it on exit."""
     executable = install_azurite(directory)
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="azurite-") as location:
         process = subprocess.Popen(
             [

@@ -35,6 +35,7 @@ from sqlglot import exp
 from finops_pipeline.simulator.fleet import CostLine, Fleet
 from finops_pipeline.simulator.gcp_monitoring import K8S_CLUSTER, K8S_NAMESPACE
 
+# On-demand queries bill at least 10 MB per table referenced (BigQuery pricing, on-demand compute).
 MIN_BILLED_BYTES = 10 * 1024**2
 
 EXPORT_COLUMNS = """

@@ -15,23 +15,16 @@ from finops_pipeline.clouds.base import CloudApiError, ResourceRef
 from finops_pipeline.defs.partitions import day_start
 from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.aws import CostExplorerDouble, serve_aws
-from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.warehouse.catalog import SQL_DIR
 
 TODAY = datetime.now(timezone.utc).date()
 DAY = TODAY - timedelta(days=2)
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    return build_fleet()
-
-
 @pytest.fixture
-def aws_env(fleet, monkeypatch):
+def aws_served(fleet):
+    """The AWS doubles serving DAY, fresh for each test (some add to moto's state)."""
     with serve_aws(fleet, DAY, DAY + timedelta(days=1)) as env:
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
         yield env
 
 

@@ -11,30 +11,16 @@ from dagster import DagsterInstance
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
 from finops_pipeline.clouds.gcp.assets import gcp_cost
 from finops_pipeline.simulator.aws import serve_aws
-from finops_pipeline.simulator.fleet import build_fleet
-from finops_pipeline_tests.runs import materialize
+from finops_pipeline_tests.runs import materialize, range_tags, set_environment
 
 END = datetime.now(timezone.utc).date()
 START = END - timedelta(days=3)
 
 
-def _range_tags(start, end):
-    return {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat(),
-    }
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    return build_fleet()
-
-
 @pytest.fixture
-def aws_env(fleet, monkeypatch):
+def aws_served(fleet):
+    """The AWS doubles serving [START, END), fresh for each test (some add to moto's state)."""
     with serve_aws(fleet, START, END) as env:
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
         yield env
 
 
@@ -45,7 +31,7 @@ def _catalog(data_dir):
 def test_three_day_range_lands_in_one_run_with_the_providers_totals(fleet, aws_env, data_dir, caplog):
     caplog.set_level(logging.INFO)
     instance = DagsterInstance.ephemeral()
-    result = materialize([aws_cost, aws_metrics], instance=instance, tags=_range_tags(START, END))
+    result = materialize([aws_cost, aws_metrics], instance=instance, tags=range_tags(START, END))
     assert result.success
     con = _catalog(data_dir)
     per_day = dict(
@@ -61,8 +47,11 @@ def test_three_day_range_lands_in_one_run_with_the_providers_totals(fleet, aws_e
 
     cost_meta = result.asset_materializations_for_node("aws_cost")[0].metadata
     assert cost_meta["partitions_written"].value == 3
-    assert cost_meta["api_calls"].value >= 1
-    assert cost_meta["estimated_api_cost_usd"].value > 0
+    # One range, one request each (Cost Explorer: $0.01 per request).
+    calls = {"GetCostAndUsage": 1, "GetCostAndUsageWithResources": 1, "GetCostForecast": 1}
+    assert cost_meta["api_calls_by_operation"].value == calls
+    assert cost_meta["api_calls"].value == 3
+    assert cost_meta["estimated_api_cost_usd"].value == 0.03
     assert cost_meta["rows"].value == con.execute("SELECT count(*) FROM cost_daily").fetchone()[0]
     assert "dagster/row_count" not in cost_meta  # recorded on each of the 3 partitions: no per-partition count
     assert "preview" in cost_meta and "duration_seconds" in cost_meta
@@ -78,17 +67,30 @@ def test_three_day_range_lands_in_one_run_with_the_providers_totals(fleet, aws_e
     assert not any(aws_env["AWS_ACCESS_KEY_ID"] in t for t in texts)
 
 
-def test_rerun_replaces_partitions_without_duplicates(aws_env, data_dir):
+def _active_hours(fleet, resource_type: str, metric: str, days: list) -> int:
+    """Hours in which the fleet's resources of a type have a nonzero ``metric``."""
+    return sum(1 for r in fleet.of("aws", resource_type) for d in days for v in fleet.hourly(r, metric, d).sum if v > 0)
+
+
+def test_rerun_replaces_partitions_without_duplicates(fleet, aws_env, data_dir):
     instance = DagsterInstance.ephemeral()
     counts = []
     for _ in range(2):
-        assert materialize([aws_cost, aws_metrics], instance=instance, tags=_range_tags(START, END)).success
+        assert materialize([aws_cost, aws_metrics], instance=instance, tags=range_tags(START, END)).success
         con = _catalog(data_dir)
         counts.append(
             con.execute("SELECT (SELECT count(*) FROM cost_daily), (SELECT count(*) FROM metrics_hourly)").fetchone()
         )
         con.close()
-    assert counts[0] == counts[1] and counts[0][0] > 0
+    days = [START + timedelta(days=i) for i in range(3)]
+    # Per day: 11 (service, account) rows, the 2 EC2 ones as their 5 instances: 9 + 5.
+    cost_rows = 3 * (9 + 5)
+    # Metrics published every hour (see test_cli's per-metric counts), S3's daily ones, and the two
+    # CloudWatch publishes only with activity: Lambda Duration, ELB HealthyHostCount.
+    metric_rows = (
+        3678 + _active_hours(fleet, "lambda", "invocations", days) + _active_hours(fleet, "elb", "requests", days)
+    )
+    assert counts[0] == counts[1] == (cost_rows, metric_rows)
 
 
 def test_disabled_cloud_is_skipped_visibly(monkeypatch, data_dir):
@@ -104,13 +106,13 @@ def test_missing_permission_fails_the_run_once_with_the_fix_and_keeps_old_data(f
     from finops_pipeline.simulator.aws import CostExplorerDouble
 
     instance = DagsterInstance.ephemeral()
-    assert materialize([aws_cost], instance=instance, tags=_range_tags(START, END)).success
+    assert materialize([aws_cost], instance=instance, tags=range_tags(START, END)).success
     before = _catalog(data_dir).execute("SELECT count(*), sum(billed_cost) FROM cost_daily").fetchone()
 
     denied = CostExplorerDouble(fleet, deny_access=True)
     monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", denied.start())
     try:
-        result = materialize([aws_cost], instance=instance, tags=_range_tags(START, END), raise_on_error=False)
+        result = materialize([aws_cost], instance=instance, tags=range_tags(START, END), raise_on_error=False)
     finally:
         denied.stop()
     assert not result.success
@@ -126,12 +128,12 @@ def test_scheduled_run_refetches_only_the_newest_metrics_day(aws_env, data_dir):
     from finops_pipeline.clouds.ingest import METRICS_REFETCH_TAG
 
     instance = DagsterInstance.ephemeral()
-    first = materialize([aws_metrics], instance=instance, tags=_range_tags(START, END))
+    first = materialize([aws_metrics], instance=instance, tags=range_tags(START, END))
     full_calls = first.asset_materializations_for_node("aws_metrics")[0].metadata["api_calls_by_operation"].value
     day_files = {p: p.stat().st_mtime_ns for p in (data_dir / "lake" / "metrics_hourly").rglob("part.parquet")}
 
     again = materialize(
-        [aws_metrics], instance=instance, tags={**_range_tags(START, END), METRICS_REFETCH_TAG: "latest"}
+        [aws_metrics], instance=instance, tags={**range_tags(START, END), METRICS_REFETCH_TAG: "latest"}
     )
     meta = again.asset_materializations_for_node("aws_metrics")[0].metadata
     assert meta["days_kept"].value == 2
@@ -143,7 +145,7 @@ def test_scheduled_run_refetches_only_the_newest_metrics_day(aws_env, data_dir):
 
 def test_resource_level_cost_replaces_only_ec2_rows(fleet, aws_env, data_dir):
     """GetCostAndUsageWithResources serves EC2 instances only: every other service keeps its row."""
-    assert materialize([aws_cost], instance=DagsterInstance.ephemeral(), tags=_range_tags(START, END)).success
+    assert materialize([aws_cost], instance=DagsterInstance.ephemeral(), tags=range_tags(START, END)).success
     con = _catalog(data_dir)
     by_source = dict(
         con.execute(
@@ -185,9 +187,8 @@ def test_resource_level_cost_replaces_only_ec2_rows(fleet, aws_env, data_dir):
 def test_failed_optional_call_still_lands_the_days_cost(fleet, data_dir, monkeypatch, double_options, call):
     instance = DagsterInstance.ephemeral()
     with serve_aws(fleet, START, END, **double_options) as env:
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        result = materialize([aws_cost], instance=instance, tags=_range_tags(START, END))
+        set_environment(monkeypatch, env)
+        result = materialize([aws_cost], instance=instance, tags=range_tags(START, END))
     assert result.success
     meta = result.asset_materializations_for_node("aws_cost")[0].metadata
     assert list(meta["skipped_optional"].value) == [call]
@@ -210,9 +211,8 @@ def test_rerun_after_the_resource_window_keeps_the_landed_per_resource_cost(flee
     gets service-level rows for the same totals and must not replace the detail with them."""
     instance = DagsterInstance.ephemeral()
     with serve_aws(fleet, START, END) as env:
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        assert materialize([aws_cost], instance=instance, tags=_range_tags(START, END)).success
+        set_environment(monkeypatch, env)
+        assert materialize([aws_cost], instance=instance, tags=range_tags(START, END)).success
     con = _catalog(data_dir)
     query = (
         "SELECT usage_date, sub_account_id, service_name, resource_id, billed_cost, effective_cost, source "
@@ -222,9 +222,8 @@ def test_rerun_after_the_resource_window_keeps_the_landed_per_resource_cost(flee
     con.close()
     assert sum(1 for r in landed if r[3] is not None) == 3 * 5  # 5 instances x 3 days
     with serve_aws(fleet, START, END, today=END + timedelta(days=30)) as env:  # a month later
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        result = materialize([aws_cost], instance=instance, tags=_range_tags(START, END))
+        set_environment(monkeypatch, env)
+        result = materialize([aws_cost], instance=instance, tags=range_tags(START, END))
     assert result.success
     kept = result.asset_materializations_for_node("aws_cost")[0].metadata["kept_landed_detail"].value
     assert sorted((g["usage_date"], g["sub_account_id"]) for g in kept) == sorted(
@@ -254,7 +253,9 @@ def test_resources_configure_a_run_over_the_environment(fleet, aws_env, data_dir
     )
     assert one_day.success
     landed = _catalog(elsewhere).execute("SELECT count(*) FROM cost_daily").fetchone()[0]
-    assert one_day.asset_materializations_for_node("aws_cost")[0].metadata["dagster/row_count"].value == landed > 0
+    assert (
+        one_day.asset_materializations_for_node("aws_cost")[0].metadata["dagster/row_count"].value == landed == 9 + 5
+    )  # one day: see the rerun test
     assert [p.parent.name for p in (elsewhere / "lake" / "cost_daily" / "provider=aws").glob("*/part.parquet")] == [
         f"usage_date={START.isoformat()}"
     ]

@@ -14,8 +14,9 @@ import responses
 from azure.identity import ClientSecretCredential
 
 from finops_pipeline.clouds.azure.source import AzureSource
+from finops_pipeline.settings import get_settings
 from finops_pipeline.simulator.azure import CLIENT_ID, TENANT_ID, AzureApi
-from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS, build_fleet
+from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS
 
 LOGIN = "https://login.microsoftonline.com"
 ARM = "https://management.azure.com"
@@ -25,11 +26,6 @@ COST_URL = re.compile(
 METRICS_URL = re.compile(
     r"https://management\.azure\.com/subscriptions/.+/providers/Microsoft\.Insights/metrics.*", re.IGNORECASE
 )
-
-
-@pytest.fixture(scope="session")
-def fleet():
-    return build_fleet()
 
 
 @pytest.fixture
@@ -157,10 +153,11 @@ def waits():
 
 @pytest.fixture
 def make_adapter(credential, waits):
-    """An adapter on the real SDK clients (public-cloud URLs) whose sleeps are recorded, not slept."""
+    """An adapter built from settings (the fleet's subscriptions unless ``variables`` say
+    otherwise) on the real SDK clients (public-cloud URLs), its sleeps recorded, not slept."""
 
-    def make(**options) -> AzureSource:
-        options.setdefault("max_retry_wait_seconds", 300)
-        return AzureSource(AZURE_SUBSCRIPTIONS, credential=credential, sleep=waits.append, **options)
+    def make(**variables: str) -> AzureSource:
+        settings = get_settings(overrides={"AZURE_SUBSCRIPTION_IDS": ",".join(AZURE_SUBSCRIPTIONS), **variables})
+        return AzureSource.from_settings(settings, credential=credential, sleep=waits.append)
 
     return make

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
@@ -13,17 +12,15 @@ import pytest
 import responses
 
 from finops_pipeline.clouds.base import CloudApiError
+from finops_pipeline.settings import SettingsError
 from finops_pipeline.simulator.azure import TENANT_ID
 from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
 
-from .conftest import instance_discovery
+from .conftest import COST_URL, instance_discovery
 
 SUB = AZURE_SUBSCRIPTIONS[0]
-COST_URL = re.compile(
-    r"https://management\.azure\.com/+subscriptions/[^/]+/providers/Microsoft\.CostManagement/query.*"
-)
 DAYS = (date(2026, 1, 5), date(2026, 1, 7))  # [start, end)
 
 
@@ -72,16 +69,17 @@ def test_real_client_secret_flow_gets_a_token_and_arm_calls_carry_it(arm, make_a
 
 
 def test_cost_query_follows_every_next_link_with_the_same_body(arm, api, fleet, make_adapter):
-    api.page_size = 3  # 10 resource rows per subscription and day -> 7 pages for 2 days
+    # 5 resources in the subscription, 2 days: 10 rows, 3 a page -> 4 pages, 3 of them by nextLink.
+    api.page_size = 3
     adapter = make_adapter()
     rows = list(adapter.query_cost(SUB, *DAYS, "ActualCost", ["ResourceId", "ServiceName"], charge_type="Usage"))
 
     cost_calls = [c for c in arm.calls if COST_URL.match(c.request.url)]
     next_link_calls = [c for c in cost_calls if "$skiptoken" in urlsplit(c.request.url).query]
-    assert len(next_link_calls) >= 3
+    assert len(cost_calls) == 4 and len(next_link_calls) == 3
     assert len({c.request.body for c in cost_calls}) == 1  # every page POSTs the original query
     expected = [line for d in _days(*DAYS) for line in fleet.cost_lines("azure", d) if line.sub_account_id == SUB]
-    assert len(rows) == len(expected)
+    assert len(rows) == len(expected) == 10
     assert sum(r["Cost"] for r in rows) == sum(line.billed_cost for line in expected)
     assert adapter.api.calls["costmanagement.query.usage.nextLink"] == len(next_link_calls)
 
@@ -159,8 +157,7 @@ def test_amortized_only_and_purchase_rows_keep_billed_and_effective_apart(entra,
         return 200, {}, json.dumps({"properties": {"columns": [{"name": c} for c in cols], "rows": rows}})
 
     entra.add_callback(responses.POST, COST_URL, callback=answer, content_type="application/json")
-    adapter = make_adapter()
-    adapter.subscription_ids = (SUB,)
+    adapter = make_adapter(AZURE_SUBSCRIPTION_IDS=SUB)
     rows = {r["charge_category"]: r for r in adapter.fetch_cost(date(2026, 1, 5), date(2026, 1, 6)).cost.to_pylist()}
     assert rows["Purchase"]["billed_cost"] == Decimal(100) and rows["Purchase"]["effective_cost"] == 0
     assert rows["Purchase"]["resource_id"] is None
@@ -209,7 +206,7 @@ def test_429_waits_are_capped_by_the_setting(entra, cost_answer, make_adapter, w
         ),
         content_type="application/json",
     )
-    list(make_adapter(max_retry_wait_seconds=20).query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
+    list(make_adapter(AZURE_MAX_RETRY_WAIT_SECONDS="20").query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
     assert waits == [20.0, 20.0]
 
 
@@ -239,10 +236,32 @@ def test_403_names_the_role_and_the_scope(entra, make_adapter):
 
 
 def test_unknown_subscription_says_so(arm, make_adapter):
-    adapter = make_adapter()
-    adapter.subscription_ids = ("11111111-2222-3333-4444-555555555555",)
+    adapter = make_adapter(AZURE_SUBSCRIPTION_IDS="11111111-2222-3333-4444-555555555555")
     with pytest.raises(CloudApiError, match=r"subscription '11111111-2222-3333-4444-555555555555' is unknown"):
         adapter.fetch_cost(*DAYS)
+
+
+def test_no_subscription_names_both_variables_before_any_call(rsps, make_adapter):
+    with pytest.raises(SettingsError) as info:
+        make_adapter(AZURE_SUBSCRIPTION_IDS=" , ")
+    assert str(info.value) == (
+        "AZURE_SUBSCRIPTION_IDS='' is invalid: expected a comma list of subscription ids (or set AZURE_SUBSCRIPTION_ID)."
+    )
+    assert len(rsps.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "variables, read",
+    [
+        ({"AZURE_SUBSCRIPTION_IDS": "", "AZURE_SUBSCRIPTION_ID": SUB}, (SUB,)),
+        ({"AZURE_SUBSCRIPTION_IDS": f"{SUB},{SUB.upper()}"}, (SUB,)),  # ARM ids ignore case: read once
+        ({"AZURE_SUBSCRIPTION_IDS": AZURE_SUBSCRIPTIONS[1], "AZURE_SUBSCRIPTION_ID": SUB}, (AZURE_SUBSCRIPTIONS[1],)),
+    ],
+)
+def test_the_subscriptions_read_come_from_the_settings(arm, make_adapter, variables, read):
+    adapter = make_adapter(**variables)
+    assert adapter.subscription_ids == read
+    assert {r["sub_account_id"] for r in adapter.fetch_cost(*DAYS).cost.to_pylist()} == set(read)
 
 
 def test_a_rejected_secret_fails_clearly_without_showing_it(rsps, api, credential, make_adapter):
@@ -273,9 +292,9 @@ def test_totals_never_mix_currencies(arm, make_adapter, fleet):
     by_currency = defaultdict(Decimal)
     for row in fetched.cost.to_pylist():
         by_currency[(row["usage_date"], row["billing_currency"])] += row["billed_cost"]
-    for day, totals in fetched.provider_totals.items():
-        for currency, amount in totals.items():
-            assert by_currency[(day, currency)] == amount
+    assert fetched.provider_totals == {d: fleet.daily_total("azure", d) for d in _days(*DAYS)}
+    assert by_currency == {(d, c): a for d, totals in fetched.provider_totals.items() for c, a in totals.items()}
+    assert {c for _, c in by_currency} == {"EUR", "USD"}
 
 
 def test_regions_are_arm_names_though_cost_management_answers_its_display_form(arm, make_adapter):
@@ -312,8 +331,7 @@ def test_an_unknown_location_is_kept_as_it_came_and_counted(entra, make_adapter)
         return 200, {}, json.dumps({"properties": {"columns": [{"name": c} for c in cols], "rows": rows}})
 
     entra.add_callback(responses.POST, COST_URL, callback=answer, content_type="application/json")
-    adapter = make_adapter()
-    adapter.subscription_ids = (SUB,)
+    adapter = make_adapter(AZURE_SUBSCRIPTION_IDS=SUB)
     rows = adapter.fetch_cost(date(2026, 1, 5), date(2026, 1, 6)).cost.to_pylist()
     assert {r["resource_name"]: r["region"] for r in rows} == {"vm1": "westus2", "vm2": "eastus2", "vm3": "Mars North"}
     meta = adapter.api.as_metadata()

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import re
 import time
 from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pyarrow as pa
@@ -17,12 +17,11 @@ from responses import matchers
 from finops_pipeline.clouds.base import CloudApiError, ResourceRef
 from finops_pipeline.settings import SettingsError
 
+from .conftest import METRICS_URL
+
 DAY = date(2026, 1, 6)
 START = datetime(2026, 1, 6, tzinfo=timezone.utc)
 END = START + timedelta(days=1)
-METRICS_URL = re.compile(
-    r"https://management\.azure\.com/subscriptions/.+/providers/Microsoft\.Insights/metrics.*", re.IGNORECASE
-)
 VM = "/subscriptions/00000000-0000-4000-8000-000000000001/resourceGroups/rg-finops/providers/Microsoft.Compute/virtualMachines/vm1"
 # What each resource type must land as (native name in Azure Monitor -> canonical metric, kind), written
 # from the "Supported metrics" pages of Azure Monitor, not read from the adapter.
@@ -103,7 +102,7 @@ def test_metric_rows_equal_the_fleets_hourly_values_and_idle_counts_are_zero(arm
         body = json.loads(call.request.body)
         assert body["interval"] == "PT1H" and body["timespan"] == "2026-01-06T00:00:00Z/2026-01-07T00:00:00Z"
         assert body["filter"].startswith("Microsoft.ResourceId eq '/subscriptions/")
-    assert adapter.api.estimated_cost_usd > 0
+    assert adapter.api.estimated_cost_usd == Decimal("0.0001")  # 10 calls at $0.01 per 1,000
 
 
 def test_resources_sharing_subscription_region_and_type_go_in_one_call(arm, api, make_adapter):
@@ -241,8 +240,8 @@ def test_metrics_403_names_monitoring_reader_and_the_resource(entra, make_adapte
 
 def test_listed_resources_are_fetched_even_without_cost(arm, api, fleet, make_adapter):
     extra = fleet.of("azure", "storage_account")[0].resource_id
-    adapter = make_adapter(resource_ids=[extra])
-    adapter.subscription_ids = ("00000000-0000-4000-8000-000000000002",)  # not the extra's subscription
+    # Only the second subscription is read, the listed resource is in the first.
+    adapter = make_adapter(AZURE_SUBSCRIPTION_IDS="00000000-0000-4000-8000-000000000002", AZURE_RESOURCE_IDS=extra)
     rows = _rows(adapter)
     assert extra.lower() in {r["resource_id"] for r in rows}
     assert {r["sub_account_id"] for r in rows} == {
@@ -254,7 +253,7 @@ def test_listed_resources_are_fetched_even_without_cost(arm, api, fleet, make_ad
 def test_unsupported_listed_resource_is_a_configuration_error(arm, make_adapter):
     disk = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/disks/d1"
     with pytest.raises(SettingsError, match="AZURE_RESOURCE_IDS=.*supported resource types"):
-        _rows(make_adapter(resource_ids=[disk]))
+        _rows(make_adapter(AZURE_RESOURCE_IDS=disk))
 
 
 def test_fifty_resources_go_in_one_query_whose_filter_travels_in_a_post_body(arm, api, make_adapter):

@@ -21,11 +21,6 @@ DAY = date(2025, 6, 2)
 TODAY = DAY + timedelta(days=1)
 
 
-@pytest.fixture(scope="module")
-def fleet():
-    return build_fleet(scale=1)
-
-
 @pytest.fixture(autouse=True)
 def fake_credentials(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIABENCHMARK0000000")

@@ -7,13 +7,14 @@ import glob
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
+
+from finops_pipeline.simulator.aws import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DAGSTER_YAML = REPO_ROOT / "deploy" / "dagster.yaml"
@@ -25,12 +26,6 @@ def _pg_bin(name: str) -> str:
     if not found:
         pytest.fail(f"{name} not found: install Debian's postgresql package (.ci/run does)")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _as_server_user(cmd: list[str]) -> list[str]:
@@ -48,7 +43,7 @@ def postgres() -> dict[str, str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
         shutil.chown(password_file, "postgres")
-    port = _free_port()
+    port = free_port()
     subprocess.run(
         _as_server_user(
             [

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from finops_pipeline_tests.dagster_dev import free_port
+from finops_pipeline.simulator.aws import free_port
 
 from .conftest import DAGSTER_YAML, REPO_ROOT
 

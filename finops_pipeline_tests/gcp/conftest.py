@@ -16,17 +16,11 @@ from google.cloud.monitoring_v3.services.metric_service.transports import (
 
 from finops_pipeline.clouds.gcp.source import GcpSource
 from finops_pipeline.settings import get_settings
-from finops_pipeline.simulator.fleet import build_fleet
-from finops_pipeline.simulator.gcp import run_gcp_doubles
+from finops_pipeline.simulator.gcp import run_gcp_doubles, serve_gcp
 
 START = date(2026, 3, 1)
 END = date(2026, 3, 5)  # the doubles serve [START, END)
 DAY = date(2026, 3, 2)
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    return build_fleet()
 
 
 @pytest.fixture
@@ -50,6 +44,13 @@ def make_adapter(doubles, **overrides) -> GcpSource:
         client_options={"api_endpoint": doubles.bigquery_endpoint},
     )
     return GcpSource(settings, monitoring, bq, retry_initial_delay=0.01)
+
+
+@pytest.fixture
+def gcp_served(fleet):
+    """The doubles in their own threads, serving [START, END), as the variables a process reads."""
+    with serve_gcp(fleet, START, END) as env:
+        yield env
 
 
 @pytest.fixture

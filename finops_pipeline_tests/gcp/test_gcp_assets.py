@@ -5,35 +5,20 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import duckdb
-import pytest
 from dagster import DagsterInstance
 
 from finops_pipeline.clouds.gcp.assets import gcp_cost, gcp_metrics
-from finops_pipeline.simulator.gcp import serve_gcp
-from finops_pipeline_tests.runs import materialize
-
-from .conftest import END, START
+from finops_pipeline_tests.runs import materialize, range_tags
 
 FIRST, LAST = date(2026, 3, 2), date(2026, 3, 3)
 
 
-@pytest.fixture
-def gcp_env(fleet, monkeypatch):
-    with serve_gcp(fleet, START, END) as env:
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        yield env
-
-
 def test_a_two_day_range_lands_the_fleets_cost_and_metrics(fleet, gcp_env, data_dir):
-    tags = {
-        "dagster/asset_partition_range_start": FIRST.isoformat(),
-        "dagster/asset_partition_range_end": LAST.isoformat(),
-    }
+    tags = range_tags(FIRST, LAST + timedelta(days=1))
     result = materialize([gcp_cost, gcp_metrics], instance=DagsterInstance.ephemeral(), tags=tags)
     assert result.success
     con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
@@ -58,12 +43,16 @@ def test_a_two_day_range_lands_the_fleets_cost_and_metrics(fleet, gcp_env, data_
 
     meta = result.asset_materializations_for_node("gcp_cost")[0].metadata
     assert meta["partitions_written"].value == 2
-    assert meta["bytes_scanned"].value > 0
+    assert 0 < meta["bytes_scanned"].value < 10 * 2**20  # billed as BigQuery's 10 MB minimum:
+    assert meta["estimated_api_cost_usd"].value == 2 * 6.25 * 10 * 2**20 / 2**40  # 2 queries at $6.25/TiB
     assert meta["api_calls_by_operation"].value["bigquery.jobs.insert"] == 2  # one range, one query (+ totals)
     assert Decimal(meta["provider_totals"].value[FIRST.isoformat()]["USD"]) == fleet.daily_total("gcp", FIRST)["USD"]
     metric_meta = result.asset_materializations_for_node("gcp_metrics")[0].metadata
     assert metric_meta["rows"].value == 2 * 34 * 24
-    assert metric_meta["estimated_api_cost_usd"].value > 0
+    # Series per day: 4 VMs x (2 CPU + 4 counters) + 2 Cloud SQL x 3 gauges x 2 + 2 buckets x 3
+    # + 2 containers x 3 = 48, less the idle bucket's requests (no points, no series): 47
+    # ($0.50 per million; a gauge's mean and max are two series).
+    assert metric_meta["estimated_api_cost_usd"].value == 2 * 47 * 0.5e-6
 
 
 def test_a_separate_process_reaches_the_doubles_through_the_environment(fleet, gcp_env):

@@ -61,8 +61,11 @@ def test_the_query_carries_the_partition_filter_and_its_values_as_parameters(ada
             "partition_end": "2026-04-09",
         }
         assert config["maximumBytesBilled"] == str(10 * 1024**3)
-    assert adapter.api.bytes_scanned > 0
-    assert adapter.api.estimated_cost_usd > 0
+    # A small export: BigQuery bills its 10 MB minimum per table a query reads, at $6.25 per TiB
+    # ("On-demand compute pricing"), for each of the two queries.
+    assert 0 < adapter.api.bytes_scanned < 10 * 2**20
+    assert adapter.api.notes["bigquery_bytes_billed"] == str(2 * 10 * 2**20)
+    assert adapter.api.estimated_cost_usd == 2 * Decimal("6.25") * 10 * 2**20 / 2**40
 
 
 def test_bytes_scanned_grow_with_the_window_not_with_the_table(fleet):

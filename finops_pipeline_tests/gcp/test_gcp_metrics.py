@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 
 import pyarrow as pa
 import pytest
@@ -79,7 +80,7 @@ def test_metrics_equal_the_fleet_in_canonical_units(fleet, adapter):
     assert 0 <= min(cpu) and max(cpu) <= 100 and max(cpu) > 1  # fractions became percent
 
 
-def test_one_aligned_reduced_call_per_metric_type_and_project(adapter, doubles):
+def test_one_aligned_reduced_call_per_metric_type_and_project(fleet, adapter, doubles):
     _rows(adapter)
     requests = doubles.monitoring.requests
     by_type = {}
@@ -105,7 +106,15 @@ def test_one_aligned_reduced_call_per_metric_type_and_project(adapter, doubles):
         )
         assert sorted(by_type[native]) == sorted((f"projects/{p}", a) for p in GCP_PROJECTS for a in aligners)
     assert adapter.api.calls["monitoring.ListTimeSeries"] == len(requests)
-    assert adapter.api.estimated_cost_usd > 0
+    # $0.50 per million series returned: a gauge comes back twice (mean and max), a counter once,
+    # unless it counted nothing all day (the idle bucket's requests: no points, no series).
+    series = sum(
+        2 if kind == "gauge" else int(any(fleet.hourly(r, canonical, DAY).sum))
+        for r in fleet.of("gcp")
+        for canonical, _, kind in EXPECTED[r.resource_type]
+    )
+    assert series == 47
+    assert adapter.api.estimated_cost_usd == Decimal("0.50") * series / 1_000_000
 
 
 def test_every_page_is_followed():

@@ -14,7 +14,7 @@ from finops_pipeline.clouds.restatement import RESTATE_TAG_PREFIX, decode_plan
 from finops_pipeline.definitions import RESOURCES, defs
 from finops_pipeline.simulator.gcp import run_gcp_doubles
 from finops_pipeline.simulator.gcp_bigquery import export_rows
-from finops_pipeline_tests.runs import materialize
+from finops_pipeline_tests.runs import materialize, range_tags, set_environment
 
 # Relative to the real clock: the export's partitions are export days, up to today.
 TODAY = datetime.now(timezone.utc).date()
@@ -39,16 +39,12 @@ def _tick_request():
 
 def test_a_late_correction_is_pulled_by_the_next_daily_run(fleet, monkeypatch, data_dir):
     with run_gcp_doubles(fleet, *SERVED) as doubles:
-        for name, value in doubles.environment().items():
-            monkeypatch.setenv(name, value)
+        set_environment(monkeypatch, doubles.environment())
         instance = DagsterInstance.ephemeral()
         assert materialize(
             [gcp_cost],
             instance=instance,
-            tags={
-                "dagster/asset_partition_range_start": LANDED[0].isoformat(),
-                "dagster/asset_partition_range_end": (LANDED[1] - timedelta(days=1)).isoformat(),
-            },
+            tags=range_tags(*LANDED),
         ).success
         files = sorted((data_dir / "lake" / "cost_daily" / "provider=gcp").glob("*/part.parquet"))
         written = {p.parent.name: p.stat().st_mtime_ns for p in files}

@@ -27,13 +27,13 @@ from finops_pipeline.defs import mart_checks, marts
 from finops_pipeline.defs.mart_checks import duplicate_keys, null_keys
 from finops_pipeline.defs.rules import AnomalyThresholdsFileError, anomaly_thresholds_overrides
 from finops_pipeline.settings import get_settings
-from finops_pipeline.simulator.fleet import build_fleet, is_runaway_day
+from finops_pipeline.simulator.fleet import is_runaway_day
 from finops_pipeline.warehouse.catalog import SQL_DIR, connect_lake
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.schemas import TABLES
 from finops_pipeline.warehouse.sql import run_sql
 from finops_pipeline_tests.marts.fleet_lake import INGESTED, cost_table
-from finops_pipeline_tests.runs import materialize
+from finops_pipeline_tests.runs import materialize, range_tags
 
 FIRST = date(2026, 2, 23)  # a Monday
 MONDAY = date(2026, 3, 30)
@@ -188,7 +188,7 @@ def test_asset_writes_the_day_partitions_and_passes_its_key_check(data_dir):
     lake.write_partitions("cost_daily", pd.DataFrame(_fixture_rows()))
     result = materialize(
         [marts.cost_anomalies, mart_checks.cost_anomalies_keys],
-        tags={"dagster/asset_partition_range_start": "2026-03-28", "dagster/asset_partition_range_end": "2026-03-30"},
+        tags=range_tags(date(2026, 3, 28), date(2026, 3, 31)),
     )
     assert result.success
     assert lake.partitions("cost_anomalies") == [{"usage_date": f"2026-03-{d}"} for d in (28, 29, 30)]
@@ -201,10 +201,9 @@ def test_asset_writes_the_day_partitions_and_passes_its_key_check(data_dir):
     ).fetchall() == [("Mild", "low"), ("Modest", "medium"), ("Spike", "high")]
 
 
-def test_a_demo_sized_month_of_the_fleet_flags_the_injected_runaway_and_nothing_else(tmp_path):
+def test_a_demo_sized_month_of_the_fleet_flags_the_injected_runaway_and_nothing_else(fleet, tmp_path):
     """30 days of the simulated bill: the runaway Lambda days with 14 days of history before them
     are high spikes naming the function; every other series is normal or still too short."""
-    fleet = build_fleet()
     lake = Lake(tmp_path / "lake")
     start, end = date(2026, 2, 1), date(2026, 3, 3)
     for provider in ("aws", "gcp", "azure"):

@@ -9,19 +9,17 @@ from dagster import AssetSelection
 
 from finops_pipeline.defs import mart_checks, marts
 from finops_pipeline.demo import demo_summary
-from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.simulator.predictions import write_predictions
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.sql import run_sql
 from finops_pipeline_tests.marts.fleet_lake import write_fleet
-from finops_pipeline_tests.runs import materialize
+from finops_pipeline_tests.runs import materialize, range_tags
 
 DAY = date(2026, 3, 14)
 
 
-def test_utilization_daily_matches_the_fleet_and_cost_is_null_without_resource_rows(tmp_path):
-    fleet = build_fleet()
+def test_utilization_daily_matches_the_fleet_and_cost_is_null_without_resource_rows(fleet, tmp_path):
     lake = Lake(tmp_path / "lake")
     write_fleet(fleet, lake, DAY, DAY + timedelta(days=1), providers=("aws",))
     write_fleet(fleet, lake, DAY, DAY + timedelta(days=1), providers=("gcp",), resource_level=False)
@@ -45,8 +43,7 @@ def test_utilization_daily_matches_the_fleet_and_cost_is_null_without_resource_r
 
 
 @pytest.fixture
-def warehouse(data_dir, tmp_path, monkeypatch):
-    fleet = build_fleet()
+def warehouse(fleet, data_dir, tmp_path, monkeypatch):
     write_fleet(fleet, Lake(data_dir / "lake"), date(2026, 3, 1), DAY + timedelta(days=1))
     write_predictions(fleet, tmp_path / "predictions", date(2026, 3, 1))
     monkeypatch.setenv("FINOPS_PREDICTIONS_DIR", str(tmp_path / "predictions"))
@@ -68,10 +65,7 @@ def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
     backfill = materialize(
         daily_assets,
         selection=[marts.utilization_daily.key],
-        tags={
-            "dagster/asset_partition_range_start": "2026-03-01",
-            "dagster/asset_partition_range_end": (DAY - timedelta(days=1)).isoformat(),
-        },
+        tags=range_tags(date(2026, 3, 1), DAY),
     )
     assert backfill.success
     # A range run's metadata is recorded on each of its 13 partitions: rows, but no per-partition row count.

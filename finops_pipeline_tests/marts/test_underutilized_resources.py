@@ -10,7 +10,6 @@ import pytest
 from finops_pipeline.defs.mart_checks import flags_without_evidence
 from finops_pipeline.defs.rules import RulesFileError, rules_overrides
 from finops_pipeline.settings import get_settings
-from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.warehouse.catalog import SQL_DIR, connect_lake
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.sql import run_sql
@@ -139,9 +138,9 @@ def test_savings_are_the_run_rate_of_trailing_resource_cost(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def fleet_lake(tmp_path_factory):
+def fleet_lake(tmp_path_factory, fleet):
     lake = Lake(tmp_path_factory.mktemp("fleet") / "lake")
-    write_fleet(build_fleet(), lake, date(2026, 3, 1), AS_OF + timedelta(days=1))
+    write_fleet(fleet, lake, date(2026, 3, 1), AS_OF + timedelta(days=1))
     return lake
 
 
@@ -149,8 +148,7 @@ def _name(fleet, provider, rtype, index):
     return fleet.of(provider, rtype)[index].resource_id
 
 
-def test_fleet_idle_resources_are_flagged_and_busy_ones_are_not(fleet_lake):
-    fleet = build_fleet()
+def test_fleet_idle_resources_are_flagged_and_busy_ones_are_not(fleet, fleet_lake):
     flags = _flags(fleet_lake)
     expected = {
         (_name(fleet, "aws", "ec2", 1), "aws_ec2_low_utilization"),
@@ -180,7 +178,7 @@ def test_fleet_idle_resources_are_flagged_and_busy_ones_are_not(fleet_lake):
     assert flags_without_evidence(con) == 0
 
 
-def test_user_rules_file_overrides_thresholds(fleet_lake, tmp_path, monkeypatch):
+def test_user_rules_file_overrides_thresholds(fleet, fleet_lake, tmp_path, monkeypatch):
     seed = (SQL_DIR / "seeds" / "underutilization_rules.csv").read_text().splitlines()
     stricter = [
         line.replace(
@@ -192,7 +190,6 @@ def test_user_rules_file_overrides_thresholds(fleet_lake, tmp_path, monkeypatch)
     rules.write_text("\n".join(stricter) + "\n")
     monkeypatch.setenv("FINOPS_RULES_FILE", str(rules))
     flags = _flags(fleet_lake, overrides=rules_overrides(get_settings()))
-    fleet = build_fleet()
     ec2 = {rid for rid, rule in flags.index if rule == "aws_ec2_low_utilization"}
     assert ec2 == {_name(fleet, "aws", "ec2", 1)}  # the 5-days-idle instance no longer qualifies
 
@@ -250,6 +247,40 @@ EC2_RULE = "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,10,5000000,"
             "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,,,",
             "line 2: no threshold is set, so the rule would flag every ec2",
         ),
+        (",aws,ec2,shutdown,14,1.0,4,10,5000000,", "line 2, column 1 (rule_id): '' is empty or repeated"),
+        (
+            "aws_ec2_low_utilization,aws,ec2,delete,14,1.0,4,10,5000000,",
+            "line 2, column 4 (action): 'delete': use shutdown or resize",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,,1.0,4,10,5000000,",
+            "line 2, column 5 (window_days): empty; give the rule's window as a whole number of days",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14.5,1.0,4,10,5000000,",
+            "line 2, column 5 (window_days): '14.5' is not a whole number from 1 to 366",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,0,1.0,4,10,5000000,",
+            "line 2, column 5 (window_days): '0' is not a whole number from 1 to 366",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,,4,10,5000000,",
+            "line 2, column 6 (savings_fraction): empty; give the share of the cost saved, from 0 to 1",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,2.5,10,5000000,",
+            "line 2, column 7 (min_days_matched): '2.5' is not a whole number >= 1",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,inf,5000000,",
+            "line 2, column 8 (day_cpu_avg_at_most_pct): 'inf' is not a number from 0 to 100",
+        ),
+        (
+            "aws_ec2_low_utilization,aws,ec2,shutdown,14,1.0,4,10,nan,",
+            "line 2, column 9 (day_network_at_most_bytes): 'nan' is not a number >= 0",
+        ),
+        (EC2_RULE + ",", "line 2: more fields than the header has"),
     ],
 )
 def test_rules_file_is_validated_completely_naming_file_line_and_column(tmp_path, monkeypatch, new, where):
@@ -259,9 +290,29 @@ def test_rules_file_is_validated_completely_naming_file_line_and_column(tmp_path
     assert str(info.value).startswith(f"{path}: {where}")
 
 
-def test_rules_file_with_a_byte_order_mark_is_read(fleet_lake, tmp_path, monkeypatch):
+def test_a_repeated_rule_id_names_its_second_line(tmp_path, monkeypatch):
+    path = _rules_file(tmp_path, monkeypatch, "aws_rds_idle,aws,rds,", "aws_ec2_low_utilization,aws,rds,")
+    with pytest.raises(RulesFileError) as info:
+        rules_overrides(get_settings())
+    assert str(info.value) == f"{path}: line 3, column 1 (rule_id): 'aws_ec2_low_utilization' is empty or repeated"
+
+
+def test_a_missing_rules_file_names_the_variable_and_the_seed_to_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINOPS_RULES_FILE", str(tmp_path / "mine.csv"))
+    with pytest.raises(RulesFileError) as info:
+        rules_overrides(get_settings())
+    assert str(info.value) == (
+        f"FINOPS_RULES_FILE={tmp_path / 'mine.csv'} does not exist; point it at a CSV like "
+        f"{SQL_DIR / 'seeds' / 'underutilization_rules.csv'}"
+    )
+
+
+def test_no_rules_file_means_the_shipped_seed():
+    assert rules_overrides(get_settings()) == {}
+
+
+def test_rules_file_with_a_byte_order_mark_is_read(fleet, fleet_lake, tmp_path, monkeypatch):
     _rules_file(tmp_path, monkeypatch, EC2_RULE, EC2_RULE.replace(",4,10,", ",6,10,"), prefix="\ufeff")
     flags = _flags(fleet_lake, overrides=rules_overrides(get_settings()))
-    fleet = build_fleet()
     ec2 = {rid for rid, rule in flags.index if rule == "aws_ec2_low_utilization"}
     assert ec2 == {_name(fleet, "aws", "ec2", 1)}

@@ -5,32 +5,18 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from finops_pipeline.simulator.aws import serve_aws
-from finops_pipeline.simulator.fleet import build_fleet
+from finops_pipeline_tests import runs
 
 END = datetime.now(timezone.utc).date()
 START = END - timedelta(days=3)
 
 
 def range_tags(start=START, end=END) -> dict[str, str]:
-    return {
-        "dagster/asset_partition_range_start": start.isoformat(),
-        "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat(),
-    }
+    """Run tags for the days [start, end), by default the days the doubles serve."""
+    return runs.range_tags(start, end)
 
 
 @pytest.fixture(scope="package")
-def fleet():
-    return build_fleet()
-
-
-@pytest.fixture(scope="package")
-def aws_doubles(fleet):
+def aws_served(fleet):
     with serve_aws(fleet, START, END) as env:
         yield env
-
-
-@pytest.fixture
-def aws_env(aws_doubles, monkeypatch):
-    for name, value in aws_doubles.items():
-        monkeypatch.setenv(name, value)
-    return aws_doubles

@@ -18,7 +18,7 @@ from finops_pipeline.simulator.aws import CostExplorerDouble, free_port
 from finops_pipeline.simulator.azure import AzureDouble
 from finops_pipeline.simulator.fleet import GCP_PROJECTS
 from finops_pipeline.simulator.gcp import run_gcp_doubles
-from finops_pipeline_tests.runs import materialize, retried_at_once
+from finops_pipeline_tests.runs import materialize, retried_at_once, set_environment
 
 from .conftest import END, START, range_tags
 
@@ -77,8 +77,7 @@ def test_cost_explorer_access_denied_fails_once(fleet, aws_env, monkeypatch):
 )
 def test_cloud_monitoring_errors_that_need_a_fix_fail_once(fleet, monkeypatch, code, says):
     with run_gcp_doubles(fleet, START, END) as doubles:
-        for name, value in doubles.environment().items():
-            monkeypatch.setenv(name, value)
+        set_environment(monkeypatch, doubles.environment())
         monkeypatch.setenv("FINOPS_METRICS_CONCURRENCY", "1")
         doubles.monitoring.fail_next = [code]  # the next attempt would succeed: a retry would show
         retries, description = _run(gcp_metrics)
@@ -107,8 +106,7 @@ def test_azure_cost_management_still_throttling_is_retried_by_dagster(fleet, mon
         {"x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": "1"},
     )
     with AzureDouble(fleet, START, END, gate=gate) as double:
-        for name, value in double.environment.items():
-            monkeypatch.setenv(name, value)
+        set_environment(monkeypatch, double.environment)
         monkeypatch.setenv("AZURE_MAX_RETRY_WAIT_SECONDS", "0")  # the adapter's waits, not slept
         retries, description = _run(azure_cost)
     assert retries == 2
@@ -118,8 +116,7 @@ def test_azure_cost_management_still_throttling_is_retried_by_dagster(fleet, mon
 
 def test_azure_resource_manager_out_of_reach_is_retried_by_dagster(fleet, monkeypatch):
     with AzureDouble(fleet, START, END) as double:
-        for name, value in double.environment.items():
-            monkeypatch.setenv(name, value)
+        set_environment(monkeypatch, double.environment)
         # Tokens come from the double; ARM is a port nobody listens on.
         monkeypatch.setenv("AZURE_RESOURCE_MANAGER_ENDPOINT", f"https://127.0.0.1:{free_port()}")
         monkeypatch.setenv("AZURE_MAX_RETRY_WAIT_SECONDS", "0")

@@ -7,17 +7,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from finops_pipeline.simulator.fleet import build_fleet
+from finops_pipeline_tests.runs import set_environment
 
 TODAY = datetime.now(timezone.utc).date()
 # Windows the tests and the documented examples ask for: the last 7 days and January 2026.
 SERVED_START = TODAY - timedelta(days=8)
 SERVED_END = TODAY + timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def fleet():
-    return build_fleet()
 
 
 @pytest.fixture(scope="module")
@@ -28,13 +23,6 @@ def aws_served(fleet):
         yield env
 
 
-@pytest.fixture
-def aws_env(aws_served, monkeypatch):
-    for key, value in aws_served.items():
-        monkeypatch.setenv(key, value)
-    return aws_served
-
-
 @pytest.fixture(scope="module")
 def azure_served(fleet):
     from finops_pipeline.simulator.azure import serve_azure
@@ -43,26 +31,12 @@ def azure_served(fleet):
         yield env
 
 
-@pytest.fixture
-def azure_env(azure_served, monkeypatch):
-    for key, value in azure_served.items():
-        monkeypatch.setenv(key, value)
-    return azure_served
-
-
 @pytest.fixture(scope="module")
 def gcp_served(fleet):
     from finops_pipeline.simulator.gcp import serve_gcp
 
     with serve_gcp(fleet, SERVED_START, SERVED_END) as env:
         yield env
-
-
-@pytest.fixture
-def gcp_env(gcp_served, monkeypatch):
-    for key, value in gcp_served.items():
-        monkeypatch.setenv(key, value)
-    return gcp_served
 
 
 def fill_lake(settings, start, end) -> None:
@@ -93,8 +67,7 @@ def aws_lake(aws_served, tmp_path_factory):
 
     data_dir = tmp_path_factory.mktemp("usage-lake")
     with pytest.MonkeyPatch.context() as mp:
-        for key, value in aws_served.items():
-            mp.setenv(key, value)
+        set_environment(mp, aws_served)
         mp.setenv("FINOPS_DATA_DIR", str(data_dir))
         fill_lake(get_settings(), LAKE_START, TODAY)
     return data_dir

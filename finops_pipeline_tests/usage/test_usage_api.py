@@ -298,7 +298,7 @@ def test_gcp_summary_selects_by_label_and_accepts_the_documented_gke_type(gcp_en
     labelled = {r.resource_id for r in fleet.of("gcp") if r.tags.get("team") == "data"}
     truth = sum(line.billed_cost for d in DAYS for line in fleet.cost_lines("gcp", d) if line.resource_id in labelled)
     assert summary is not None and summary.total_cost == pytest.approx(truth, abs=Decimal("0.0001"))
-    assert {r.resource_id for r in summary.resources} <= labelled and summary.total_resources > 0
+    assert {r.resource_id for r in summary.resources} == labelled and summary.total_resources == len(labelled) == 4
     assert {r.dimensions["project"] for r in summary.records} <= {"shop-prod", "shop-analytics"}
     gke = fleet.of("gcp", "k8s_container")[0]
     usage = factory.get_resource_usage("gcp", gke.resource_id, "gke_container", START, END)

@@ -7,7 +7,6 @@ import duckdb
 
 from finops_pipeline.definitions import defs
 from finops_pipeline.defs import marts
-from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.warehouse import dictionary
 from finops_pipeline.warehouse.catalog import (
     MACROS,
@@ -76,8 +75,8 @@ def test_every_asset_in_the_definitions_shows_its_columns():
     assert hours.description == "Distinct hours with any metric for the resource over the window."
 
 
-def test_a_run_leaves_a_catalog_whose_views_and_columns_carry_the_descriptions(data_dir):
-    write_fleet(build_fleet(), Lake(data_dir / "lake"), DAY, DAY + timedelta(days=1), providers=("aws",))
+def test_a_run_leaves_a_catalog_whose_views_and_columns_carry_the_descriptions(fleet, data_dir):
+    write_fleet(fleet, Lake(data_dir / "lake"), DAY, DAY + timedelta(days=1), providers=("aws",))
     result = materialize([marts.utilization_daily], partition_key=DAY.isoformat())
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata

@@ -154,9 +154,12 @@ class AzureSource(CloudSource):
         self.tenant_id = tenant_id or "default"
 
     @classmethod
-    def from_settings(cls, settings) -> AzureSource:
+    def from_settings(
+        cls, settings, credential: Any = None, sleep: Callable[[float], None] = time.sleep
+    ) -> AzureSource:
         """Clients from DefaultAzureCredential (service principal in the environment,
-        workload or managed identity, Azure CLI ...), tenant from AZURE_TENANT_ID.
+        workload or managed identity, Azure CLI ...), tenant from AZURE_TENANT_ID; or
+        from ``credential`` when given (tests give the service principal's own).
 
         AZURE_RESOURCE_MANAGER_ENDPOINT points both clients at a non-public ARM endpoint
         (a sovereign cloud, Azure Stack Hub, the simulator); its token authority comes
@@ -172,7 +175,8 @@ class AzureSource(CloudSource):
             )
         if settings.azure_resource_manager_endpoint:
             options["disable_instance_discovery"] = True
-        credential = DefaultAzureCredential(**options)
+        if credential is None:
+            credential = DefaultAzureCredential(**options)
         export = None
         if settings.azure_cost_source == "export":
             from finops_pipeline.clouds.azure.export import AzureExportReader, container_client, parse_export_uri
@@ -190,6 +194,7 @@ class AzureSource(CloudSource):
             export=export,
             pacing_dir=settings.pacing_dir,
             tenant_id=settings.azure_tenant_id,
+            sleep=sleep,
         )
 
     def export_reader(self):
