@@ -178,3 +178,31 @@ def test_api_stays_the_default():
     assert get_settings({}).gcp_cost_source == "api"
     settings = get_settings({"GCP_COST_SOURCE": "Export", "GCP_BILLING_ACCOUNT_ID": "01A2B3-C4D5E6-F7A8B9"})
     assert (settings.gcp_cost_source, settings.gcp_billing_detailed_table) == ("export", None)
+
+
+def test_a_price_quoted_per_many_units_is_divided_to_a_unit_price(exported, doubles, fleet):
+    """price.effective_price is quoted per price.pricing_unit_quantity units of price.unit (the pricing
+    export's tiered_rates carry the same pair: 1000000 requests at 0.4 in Google's example query), so
+    the FOCUS unit prices divide by it; PricingQuantity stays in units."""
+    egress = dict(export_rows(fleet, DAY)[0])
+    egress.update(
+        sku={"id": "9DE9-9092-B3BC", "description": "Network Internet Data Transfer Out"},
+        cost=1.5,
+        cost_at_list=1.5,
+        credits=[],
+        usage={"amount": 600 * 2**30, "unit": "bytes", "amount_in_pricing_units": 600.0, "pricing_unit": "gibibyte"},
+        price={
+            "effective_price": Decimal("2.5"),
+            "tier_start_amount": Decimal("1024"),
+            "unit": "gibibyte",
+            "pricing_unit_quantity": Decimal("1000"),
+            "list_price": Decimal("3"),
+        },
+    )
+    doubles.bigquery.load([egress])
+    row = next(r for r in exported.fetch_cost(DAY, NEXT).cost.to_pylist() if r["sku"] == "9DE9-9092-B3BC")
+    assert (row["pricing_quantity"], row["pricing_unit"]) == (600.0, "gibibyte")
+    assert (row["contracted_unit_price"], row["list_unit_price"]) == (Decimal("0.0025000000"), Decimal("0.0030000000"))
+    assert row["sku_price_id"] == (
+        "Billing Account ID:01A2B3-C4D5E6-F7A8B9, SKU ID: 9DE9-9092-B3BC, Price Tier Start Amount: 1024"
+    )
