@@ -7,6 +7,8 @@ from decimal import Decimal
 
 import pytest
 
+from finops_pipeline.clouds.base import CloudApiError
+from finops_pipeline.clouds.gcp.doctor import check_gcp
 from finops_pipeline.settings import SettingsError, get_settings
 from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.simulator.gcp import run_gcp_doubles
@@ -206,3 +208,22 @@ def test_a_price_quoted_per_many_units_is_divided_to_a_unit_price(exported, doub
     assert row["sku_price_id"] == (
         "Billing Account ID:01A2B3-C4D5E6-F7A8B9, SKU ID: 9DE9-9092-B3BC, Price Tier Start Amount: 1024"
     )
+
+
+def test_a_missing_detailed_table_says_which_export_and_which_variable(doubles):
+    adapter = make_adapter(
+        doubles, gcp_cost_source="export", gcp_billing_detailed_table="gcp_billing_export_resource_v1_X"
+    )
+    with pytest.raises(CloudApiError) as err:
+        adapter.fetch_cost(DAY, NEXT)
+    message = str(err.value)
+    assert "BigQuery export (detailed usage cost)" in message
+    assert "GCP_BILLING_DETAILED_TABLE" in message and "GCP_BILLING_TABLE" not in message
+
+
+def test_doctor_dry_runs_the_export_query(doubles):
+    """A detailed table without the columns the export source reads fails in `doctor`, not first in a run."""
+    found = list(check_gcp(get_settings(doubles.environment(cost_source="export"))))
+    dry_run = next(f for f in found if f.what == "bigquery dry-run of the billing export")
+    assert dry_run.status == "ok" and "a day's cost (detailed export) query would scan" in dry_run.detail
+    assert "subscription.instance_id" in doubles.bigquery.queries[-1]["query"]

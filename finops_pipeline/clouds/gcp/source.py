@@ -692,13 +692,15 @@ class GcpSource(CloudSource):
         reasons = {e.get("reason") for e in (exc.errors or []) if isinstance(e, dict)}
         project, dataset, _ = table.strip("`").split(".")
         if isinstance(exc, gexc.NotFound) or "notFound" in reasons:
+            detailed = self.settings.gcp_billing_detailed or self.export_source
+            table_variable = "GCP_BILLING_DETAILED_TABLE" if self.export_source else "GCP_BILLING_TABLE"
             return CloudApiError(
                 "gcp",
                 op,
                 f"{table} was not found: enable Billing -> Billing export -> "
-                f"BigQuery export ({'detailed usage cost' if self.settings.gcp_billing_detailed else 'standard usage cost'}) "
+                f"BigQuery export ({'detailed usage cost' if detailed else 'standard usage cost'}) "
                 f"into dataset {dataset} of project {project}, or point GCP_BILLING_PROJECT_ID / "
-                f"GCP_BILLING_DATASET / GCP_BILLING_TABLE at the export. BigQuery said: {exc.message}",
+                f"GCP_BILLING_DATASET / {table_variable} at the export. BigQuery said: {exc.message}",
             )
         if isinstance(exc, gexc.Forbidden) or "accessDenied" in reasons:
             return CloudApiError(
