@@ -227,3 +227,10 @@ def test_doctor_dry_runs_the_export_query(doubles):
     dry_run = next(f for f in found if f.what == "bigquery dry-run of the billing export")
     assert dry_run.status == "ok" and "a day's cost (detailed export) query would scan" in dry_run.detail
     assert "subscription.instance_id" in doubles.bigquery.queries[-1]["query"]
+
+
+def test_a_table_name_set_past_the_settings_check_still_never_reaches_bigquery(doubles):
+    adapter = make_adapter(doubles, gcp_cost_source="export", gcp_billing_detailed_table="t`; DROP TABLE x; --")
+    with pytest.raises(SettingsError) as err:
+        adapter.fetch_cost(DAY, NEXT)
+    assert err.value.name == "GCP_BILLING_DETAILED_TABLE" and doubles.bigquery.queries == []

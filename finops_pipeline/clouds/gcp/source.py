@@ -478,25 +478,25 @@ class GcpSource(CloudSource):
                 s.gcp_billing_dataset or "",
                 "the BigQuery dataset of the billing export (letters, digits, underscores)",
             )
-        if self.export_source:
-            table = s.gcp_billing_detailed_table or (
-                "gcp_billing_export_resource_v1_" + (s.gcp_billing_account_id or "").upper().replace("-", "_")
-            )
-        elif s.gcp_billing_table:
-            table = s.gcp_billing_table
+        named, variable = (
+            (s.gcp_billing_detailed_table, "GCP_BILLING_DETAILED_TABLE")
+            if self.export_source
+            else (s.gcp_billing_table, "GCP_BILLING_TABLE")
+        )
+        if named:
+            table = named
             if not _TABLE.match(table):
-                raise SettingsError(
-                    "GCP_BILLING_TABLE", table, "a BigQuery table name (letters, digits, underscores, hyphens)"
-                )
+                raise SettingsError(variable, table, "a BigQuery table name (letters, digits, underscores, hyphens)")
         else:
             account = s.gcp_billing_account_id or ""
             if not _BILLING_ACCOUNT.match(account):
                 raise SettingsError(
                     "GCP_BILLING_ACCOUNT_ID",
                     account,
-                    "a billing account id like 01A2B3-C4D5E6-F7A8B9 (or set GCP_BILLING_TABLE)",
+                    f"a billing account id like 01A2B3-C4D5E6-F7A8B9 (or set {variable})",
                 )
-            prefix = "gcp_billing_export_resource_v1_" if s.gcp_billing_detailed else "gcp_billing_export_v1_"
+            detailed = s.gcp_billing_detailed or self.export_source
+            prefix = "gcp_billing_export_resource_v1_" if detailed else "gcp_billing_export_v1_"
             table = prefix + account.upper().replace("-", "_")
         return f"`{project}.{s.gcp_billing_dataset}.{table}`"
 
