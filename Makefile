@@ -9,7 +9,12 @@ UV_VERSION ?= 0.13.9
 UV := $(BIN)/uv
 LOCK := requirements.lock
 
-.PHONY: install demo test test-fast coverage lint format lock ui bench validate clean-demo
+# focus-validator (FinOps Foundation) needs Python >= 3.12: its own venv, made on first use.
+FOCUS_VENV ?= .venv-focus
+# FOCUS_PYTHON: a Python >= 3.12 for it (default: python3.12/3.13 on PATH, else a pyenv-installed one).
+FOCUS_PYTHON ?=
+
+.PHONY: install demo test test-fast coverage lint format lock ui bench validate focus-validate clean-demo
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +56,10 @@ ui: $(STAMP)  ## Dagster UI (webserver + daemon) over the demo warehouse, simula
 
 validate: $(STAMP)
 	$(BIN)/dagster definitions validate -w workspace.yaml
+
+focus-validate: $(STAMP)  ## FOCUS 1.2 rules of focus-validator 2.2.1 on the demo warehouse's focus_cost_and_usage (ARGS=--per-source)
+	test -f $(DATA_DIR)/finops.duckdb || $(MAKE) demo
+	$(BIN)/python -m finops_pipeline.focus_validate --data-dir $(DATA_DIR) --venv $(FOCUS_VENV) $(if $(FOCUS_PYTHON),--python $(FOCUS_PYTHON)) $(ARGS)
 
 bench: $(STAMP)  ## benchmarks (quick); make bench ARGS=--full for the documented sizes
 	$(BIN)/python -m benchmarks $(ARGS)

@@ -149,6 +149,23 @@ _AZURE_RESOURCE_ID = re.compile(
     r"^/subscriptions/[^/\s'\"]+/resourceGroups/[^/\s'\"]+/providers/[^\s'\"]+$", re.IGNORECASE
 )
 
+# BigQuery table names: letters, digits, underscores, hyphens (BigQuery docs, Table naming).
+_BQ_TABLE = re.compile(r"^[A-Za-z0-9_-]{1,1024}$")
+# A Cloud Billing account id: 01A2B3-C4D5E6-F7A8B9.
+_GCP_BILLING_ACCOUNT = re.compile(r"^[0-9A-Fa-f]{6}-[0-9A-Fa-f]{6}-[0-9A-Fa-f]{6}$")
+
+
+def _bq_table(name: str, raw: str) -> str | None:
+    value = raw.strip()
+    if value and not _BQ_TABLE.match(value):
+        raise SettingsError(
+            name,
+            raw,
+            "a BigQuery table name (letters, digits, underscores, hyphens), e.g. "
+            "gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9",
+        )
+    return value or None
+
 
 def _lake_uri(name: str, raw: str) -> str | None:
     from finops_pipeline.warehouse.storage import URI_FORMS, LakeUriError, parse_lake_uri, redacted
@@ -317,6 +334,8 @@ class Settings:
     gcp_billing_dataset: str | None = None
     gcp_billing_table: str | None = None
     gcp_billing_detailed: bool = False
+    gcp_cost_source: str = "api"  # api: the billing query above | export: the detailed export's FOCUS columns
+    gcp_billing_detailed_table: str | None = None  # the detailed export table (export source)
     gcp_billing_max_bytes: int = 10 * 1024**3
     google_application_credentials: str | None = None
     gcp_monitoring_endpoint: str | None = None  # host:port of a non-Google endpoint (simulator)
@@ -423,6 +442,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], object]]] = {
     "GCP_BILLING_DATASET": ("gcp_billing_dataset", lambda n, v: v.strip() or None),
     "GCP_BILLING_TABLE": ("gcp_billing_table", lambda n, v: v.strip() or None),
     "GCP_BILLING_DETAILED": ("gcp_billing_detailed", _bool),
+    "GCP_COST_SOURCE": ("gcp_cost_source", _cost_source),
+    "GCP_BILLING_DETAILED_TABLE": ("gcp_billing_detailed_table", _bq_table),
     "GCP_BILLING_MAX_BYTES": ("gcp_billing_max_bytes", _int(1, 1024**5)),
     "GOOGLE_APPLICATION_CREDENTIALS": ("google_application_credentials", lambda n, v: v.strip() or None),
     "GCP_MONITORING_ENDPOINT": ("gcp_monitoring_endpoint", lambda n, v: v.strip() or None),
@@ -563,7 +584,22 @@ def get_settings(environ: Mapping[str, str] | None = None, overrides: Mapping[st
             "api, or AWS_EXPORT_URI set to the export's root (s3://<bucket>/<prefix>/<export-name>) "
             "when AWS_COST_SOURCE=export",
         )
+    _check_gcp_export(values)
     return Settings(**values)
+
+
+def _check_gcp_export(values: Mapping[str, object]) -> None:
+    """GCP_COST_SOURCE=export needs the detailed export table: named, or derived from the account."""
+    if values.get("gcp_cost_source") != "export" or values.get("gcp_billing_detailed_table"):
+        return
+    if not _GCP_BILLING_ACCOUNT.match(str(values.get("gcp_billing_account_id") or "")):
+        raise SettingsError(
+            "GCP_BILLING_DETAILED_TABLE",
+            "",
+            "the detailed usage cost export table (Billing -> Billing export -> BigQuery export -> Detailed "
+            "usage cost), e.g. gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9, or set "
+            "GCP_BILLING_ACCOUNT_ID (01A2B3-C4D5E6-F7A8B9) to derive it, or GCP_COST_SOURCE=api",
+        )
 
 
 class SettingsResource(ConfigurableResource):

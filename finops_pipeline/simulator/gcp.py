@@ -32,9 +32,11 @@ class GcpDoubles:
     monitoring_endpoint: str  # host:port, insecure gRPC
     bigquery_endpoint: str  # http://host:port
 
-    def environment(self) -> dict[str, str]:
-        """Variables that point the GCP adapter at these doubles and enable the cloud."""
+    def environment(self, cost_source: str = "api") -> dict[str, str]:
+        """Variables that point the GCP adapter at these doubles and enable the cloud; ``cost_source``
+        is GCP_COST_SOURCE (``export``: the detailed export's FOCUS columns)."""
         return {
+            "GCP_COST_SOURCE": cost_source,
             "GCP_USAGE_ENABLED": "true",
             "GCP_PROJECT_ID": BILLING_PROJECT,
             "GCP_MONITORING_PROJECTS": ",".join(GCP_PROJECTS),
@@ -67,6 +69,7 @@ def run_gcp_doubles(fleet: Fleet, start: date, end: date, max_page_size: int = 1
 
 @contextmanager
 def serve_gcp(fleet: Fleet, start: date, end: date) -> Iterator[dict[str, str]]:
-    """Run the GCP doubles for [start, end) and yield the environment that points at them."""
+    """Run the GCP doubles for [start, end) and yield the environment that points at them, cost from
+    the detailed export (GCP_COST_SOURCE=export) as the demo reads it."""
     with run_gcp_doubles(fleet, start, end) as doubles:
-        yield doubles.environment()
+        yield doubles.environment(cost_source="export")

@@ -10,8 +10,12 @@ partitions the ``_PARTITIONTIME`` predicates keep x the widths of the columns th
 references, at least 10 MiB billed per table; ``maximumBytesBilled`` is enforced.
 
 The tables have the real export schema (STRUCTs ``service``, ``sku``, ``project``,
-``location``, ``usage``, ``resource``; REPEATED ``credits``, ``labels``,
-``system_labels``; ``_PARTITIONTIME``), one row per usage hour.
+``location``, ``usage``, ``invoice``, ``adjustment_info``; REPEATED ``credits``, ``labels``,
+``system_labels``; ``_PARTITIONTIME``), one row per usage hour. The detailed table adds what
+"Structure of Detailed data export" (cloud.google.com/billing/docs/how-to/export-data-bigquery-
+tables/detailed-usage) lists beyond the standard one: ``resource`` (name, global_name), ``price``
+(effective_price, tier_start_amount, unit, pricing_unit_quantity, list_price; NUMERIC) and
+``subscription.instance_id`` (the commitment a committed use discount credit comes from).
 """
 
 from __future__ import annotations
@@ -49,8 +53,12 @@ EXPORT_COLUMNS = """
     labels STRUCT(key VARCHAR, value VARCHAR)[],
     system_labels STRUCT(key VARCHAR, value VARCHAR)[],
     location STRUCT(location VARCHAR, country VARCHAR, region VARCHAR, zone VARCHAR),
+    tags STRUCT(key VARCHAR, value VARCHAR, inherited BOOLEAN, namespace VARCHAR)[],
+    transaction_type VARCHAR,
+    seller_name VARCHAR,
     export_time TIMESTAMPTZ,
     cost DOUBLE,
+    cost_at_list DOUBLE,
     currency VARCHAR,
     currency_conversion_rate DOUBLE,
     usage STRUCT(amount DOUBLE, unit VARCHAR, amount_in_pricing_units DOUBLE, pricing_unit VARCHAR),
@@ -60,7 +68,13 @@ EXPORT_COLUMNS = """
     adjustment_info STRUCT(id VARCHAR, description VARCHAR, mode VARCHAR, type VARCHAR),
     _PARTITIONTIME TIMESTAMPTZ
 """
-DETAILED_EXTRA = ", resource STRUCT(name VARCHAR, global_name VARCHAR)"
+DETAILED_EXTRA = """,
+    resource STRUCT(name VARCHAR, global_name VARCHAR),
+    price STRUCT(effective_price DECIMAL(38, 9), tier_start_amount DECIMAL(38, 9), unit VARCHAR,
+                 pricing_unit_quantity DECIMAL(38, 9), list_price DECIMAL(38, 9)),
+    subscription STRUCT(instance_id VARCHAR)
+"""
+DETAILED_ONLY = ("resource", "price", "subscription")
 
 # Typical stored bytes per row of each top-level column (BigQuery data-size rules:
 # 8 bytes per number/timestamp, 2 + UTF-8 length per string, sums over STRUCT fields).
@@ -74,8 +88,12 @@ COLUMN_BYTES = {
     "labels": 60,
     "system_labels": 60,
     "location": 40,
+    "tags": 60,
+    "transaction_type": 8,
+    "seller_name": 2,
     "export_time": 8,
     "cost": 8,
+    "cost_at_list": 8,
     "currency": 5,
     "currency_conversion_rate": 8,
     "usage": 40,
@@ -84,6 +102,8 @@ COLUMN_BYTES = {
     "cost_type": 9,
     "adjustment_info": 8,
     "resource": 120,
+    "price": 40,
+    "subscription": 20,
     "_PARTITIONTIME": 8,
 }
 
@@ -131,8 +151,44 @@ def _split(total: Decimal, parts: int) -> list[Decimal]:
     return [each] * (parts - 1) + [total - each * (parts - 1)]
 
 
+def commitment_of(line: CostLine) -> str | None:
+    """The committed use discount (its ``subscription.instance_id``) covering a discounted line: a
+    VM with an even instance id is under its project's commitment, any other discount is a
+    sustained use discount (the fleet only says how much is saved, the double says how)."""
+    rid = line.resource_id or ""
+    if line.effective_cost == line.billed_cost or not rid.isdigit() or int(rid) % 2:
+        return None
+    return f"{zlib.crc32(line.sub_account_id.encode()) % 10**12:012d}"
+
+
+def _credit(line: CostLine, amount: Decimal) -> dict:
+    """A discount credit: committed use (type COMMITTED_USAGE_DISCOUNT, the resource-based kind) or
+    sustained use, as the export's ``credits.type`` values name them."""
+    if commitment_of(line):
+        name = "Committed use discount: Core"
+        return {
+            "name": name,
+            "amount": float(amount),
+            "full_name": name,
+            "id": "COMMITTED_USAGE_DISCOUNT",
+            "type": "COMMITTED_USAGE_DISCOUNT",
+        }
+    return {
+        "name": "Sustained use discount",
+        "amount": float(amount),
+        "full_name": None,
+        "id": "SUSTAINED_USAGE_DISCOUNT",
+        "type": "SUSTAINED_USAGE_DISCOUNT",
+    }
+
+
 def export_rows(fleet: Fleet, day: date, export_delay: timedelta = timedelta(hours=5)) -> list[dict]:
-    """The day's fleet bill as hourly billing-export rows (credits = effective - billed)."""
+    """The day's fleet bill as hourly billing-export rows (credits = effective - billed).
+
+    Prices: ``price.effective_price`` is the day's cost per usage hour (the SKU's price for this
+    billing account), quoted per 1 hour (``pricing_unit_quantity`` 1, one tier starting at 0); the
+    fleet has no negotiated prices, so ``list_price`` equals it and ``cost_at_list`` equals ``cost``.
+    """
     rows = []
     midnight = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     for line in fleet.cost_lines("gcp", day):
@@ -140,6 +196,11 @@ def export_rows(fleet: Fleet, day: date, export_delay: timedelta = timedelta(hou
         r = fleet.by_id.get(line.resource_id or "")
         credit = line.effective_cost - line.billed_cost
         costs, credits = _split(line.billed_cost, 24), _split(credit, 24)
+        price = (
+            (line.billed_cost / Decimal(str(line.usage_quantity))).quantize(Decimal("0.000000001"))
+            if line.usage_quantity
+            else None
+        )
         for h in range(24):
             start = midnight + timedelta(hours=h)
             exported = start + export_delay
@@ -168,8 +229,12 @@ def export_rows(fleet: Fleet, day: date, export_delay: timedelta = timedelta(hou
                         "region": line.region,
                         "zone": f"{line.region}-a" if r and r.resource_type == "gce_instance" else None,
                     },
+                    "tags": [],
+                    "transaction_type": "GOOGLE",
+                    "seller_name": None,
                     "export_time": exported,
                     "cost": float(costs[h]),
+                    "cost_at_list": float(costs[h]),
                     "currency": line.currency,
                     "currency_conversion_rate": 1.0,
                     "usage": {
@@ -178,19 +243,7 @@ def export_rows(fleet: Fleet, day: date, export_delay: timedelta = timedelta(hou
                         "amount_in_pricing_units": line.usage_quantity / 24,
                         "pricing_unit": "hour",
                     },
-                    "credits": (
-                        [
-                            {
-                                "name": "Sustained use discount",
-                                "amount": float(credits[h]),
-                                "full_name": None,
-                                "id": "SUSTAINED_USAGE_DISCOUNT",
-                                "type": "SUSTAINED_USAGE_DISCOUNT",
-                            }
-                        ]
-                        if credit
-                        else []
-                    ),
+                    "credits": [_credit(line, credits[h])] if credit else [],
                     "invoice": {"month": day.strftime("%Y%m")},
                     "cost_type": {"Usage": "regular", "Tax": "tax", "Adjustment": "adjustment"}.get(
                         line.charge_category, "regular"
@@ -198,6 +251,14 @@ def export_rows(fleet: Fleet, day: date, export_delay: timedelta = timedelta(hou
                     "adjustment_info": None,
                     "_PARTITIONTIME": datetime(exported.year, exported.month, exported.day, tzinfo=timezone.utc),
                     "resource": {"name": name, "global_name": global_name},
+                    "price": {
+                        "effective_price": price,
+                        "tier_start_amount": Decimal(0),
+                        "unit": "hour",
+                        "pricing_unit_quantity": Decimal(1),
+                        "list_price": price,
+                    },
+                    "subscription": {"instance_id": commitment_of(line)},
                 }
             )
     return rows
@@ -246,14 +307,14 @@ class BigQueryDouble:
         return f'"{self.billing_project}"."{self.dataset}"."{table}"'
 
     def load(self, rows: list[dict]) -> None:
-        """Append export rows to both tables (the standard one has no ``resource``)."""
+        """Append export rows to both tables (the standard one has no DETAILED_ONLY columns)."""
         if not rows:
             return
         with self._lock:
             detailed = self.con.sql(f"SELECT * FROM {self._fq(self.detailed_table)} LIMIT 0").to_arrow_table()
             table = pa.Table.from_pylist(rows, schema=detailed.schema)
             self.con.register("incoming", table)
-            cols = ", ".join(f'"{c}"' for c in table.column_names if c != "resource")
+            cols = ", ".join(f'"{c}"' for c in table.column_names if c not in DETAILED_ONLY)
             self.con.execute(f"INSERT INTO {self._fq(self.detailed_table)} SELECT * FROM incoming")
             self.con.execute(f"INSERT INTO {self._fq(self.standard_table)} SELECT {cols} FROM incoming")
             self.con.unregister("incoming")

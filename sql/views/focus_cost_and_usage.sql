@@ -1,5 +1,6 @@
 -- focus_cost_and_usage: cost_daily as the FOCUS 1.2 CostAndUsage dataset: every FOCUS 1.2 column,
--- in FOCUS names and types. Rows from a native export carry the export's own FOCUS values; rows
+-- in FOCUS names and types. Rows from a native export (source `export:*`, and GCP's detailed billing
+-- export `bigquery:detailed_export`) carry the export's own FOCUS values; rows
 -- from a query API have none for some columns, and then (see docs/data-dictionary.md):
 --   ListCost / ContractedCost: the source's list cost when known, else BilledCost (FOCUS: both
 --     MUST NOT be null; ContractedCost equals ListCost without negotiated prices, and equals
@@ -9,6 +10,7 @@
 --   BillingPeriod: the calendar month of the charge; ChargePeriod: the UTC day.
 --   ServiceCategory / ServiceSubcategory: the seed sql/seeds/focus_service_category.csv
 --     (FOCUS allowed values); a service it does not list is 'Other'.
+--   SubAccountName: the sub-account id where the source has no display name (as ResourceName).
 --   PricingQuantity / PricingUnit: the usage quantity and unit on Usage and Purchase rows;
 --     ConsumedQuantity / ConsumedUnit only on Usage rows (FOCUS requires NULL otherwise).
 --   PricingCurrency: BillingCurrency (no source prices in another currency without saying so).
@@ -56,10 +58,10 @@ SELECT
     coalesce(c.pricing_currency_effective_cost, CASE WHEN c.pricing_currency IS NULL THEN c.effective_cost END)
         AS PricingCurrencyEffectiveCost,
     c.pricing_currency_list_unit_price AS PricingCurrencyListUnitPrice,
-    CASE WHEN c.source LIKE 'export:%' THEN CAST(c.pricing_quantity AS DECIMAL(38, 10))
+    CASE WHEN c.source LIKE 'export:%' OR c.source = 'bigquery:detailed_export' THEN CAST(c.pricing_quantity AS DECIMAL(38, 10))
          WHEN c.charge_category IN ('Usage', 'Purchase') THEN CAST(c.usage_quantity AS DECIMAL(38, 10)) END
         AS PricingQuantity,
-    CASE WHEN c.source LIKE 'export:%' THEN c.pricing_unit
+    CASE WHEN c.source LIKE 'export:%' OR c.source = 'bigquery:detailed_export' THEN c.pricing_unit
          WHEN c.charge_category IN ('Usage', 'Purchase') THEN nullif(c.usage_unit, '') END AS PricingUnit,
     p.name AS ProviderName,
     coalesce(c.publisher_name, p.name) AS PublisherName,
@@ -76,7 +78,7 @@ SELECT
     CAST(c.sku_price_details AS JSON) AS SkuPriceDetails,
     c.sku_price_id AS SkuPriceId,
     c.sub_account_id AS SubAccountId,
-    c.sub_account_name AS SubAccountName,
+    coalesce(c.sub_account_name, c.sub_account_id) AS SubAccountName,
     coalesce(c.sub_account_type, p.sub_account_type) AS SubAccountType,
     CAST(to_json(coalesce(c.tags, MAP {})) AS JSON) AS Tags,
     c.provider AS x_Provider,

@@ -21,9 +21,55 @@ MONITORING_READS_QUOTA = [(100, 1.0)]
 # BigQuery quotas (https://cloud.google.com/bigquery/quotas): API requests per second per user
 # per method (jobs.insert, jobs.get, jobs.getQueryResults, ...): 100.
 BIGQUERY_METHOD_QUOTA = [(100, 1.0)]
-SOURCE = "bigquery:billing_export"
+SOURCE = "bigquery:billing_export"  # GCP_COST_SOURCE=api
+EXPORT_SOURCE = "bigquery:detailed_export"  # GCP_COST_SOURCE=export: the detailed export's FOCUS columns
 
 RESOURCE_TYPE_ALIASES = {"gke_container": "k8s_container"}
+
+# FOCUS RegionName per region id, as Google's FOCUS BigQuery view for the billing export lists
+# them (its region_names table; the city names of "Cloud locations").
+REGION_NAMES = {
+    "africa-south1": "Johannesburg",
+    "asia-east1": "Taiwan",
+    "asia-east2": "Hong Kong",
+    "asia-northeast1": "Tokyo",
+    "asia-northeast2": "Osaka",
+    "asia-northeast3": "Seoul",
+    "asia-south1": "Mumbai",
+    "asia-south2": "Delhi",
+    "asia-southeast1": "Singapore",
+    "asia-southeast2": "Jakarta",
+    "australia-southeast1": "Sydney",
+    "australia-southeast2": "Melbourne",
+    "europe-central2": "Warsaw",
+    "europe-north1": "Finland",
+    "europe-southwest1": "Madrid",
+    "europe-west1": "Belgium",
+    "europe-west2": "London",
+    "europe-west3": "Frankfurt",
+    "europe-west4": "Netherlands",
+    "europe-west6": "Zurich",
+    "europe-west8": "Milan",
+    "europe-west9": "Paris",
+    "europe-west10": "Berlin",
+    "europe-west12": "Turin",
+    "me-central1": "Doha",
+    "me-central2": "Dammam",
+    "me-west1": "Tel Aviv",
+    "northamerica-northeast1": "Montréal",
+    "northamerica-northeast2": "Toronto",
+    "southamerica-east1": "São Paulo",
+    "southamerica-west1": "Santiago",
+    "us-central1": "Iowa",
+    "us-east1": "South Carolina",
+    "us-east4": "Northern Virginia",
+    "us-east5": "Columbus",
+    "us-south1": "Dallas",
+    "us-west1": "Oregon",
+    "us-west2": "Los Angeles",
+    "us-west3": "Salt Lake City",
+    "us-west4": "Las Vegas",
+}
 
 CHARGE_CATEGORIES = {"regular": "Usage", "tax": "Tax", "adjustment": "Adjustment", "rounding_error": "Adjustment"}
 

@@ -143,10 +143,13 @@ def check_gcp(settings: Settings) -> Iterator[Finding]:
             ],
         )
         try:
-            job = adapter.bigquery.query(adapter.totals_sql(table), job_config=config)
+            # The export source's own query: a detailed table without its price/subscription columns fails here.
+            sql = adapter.export_sql(table) if adapter.export_source else adapter.totals_sql(table)
+            job = adapter.bigquery.query(sql, job_config=config)
         except gexc.GoogleAPICallError as exc:
             raise adapter._bigquery_error(exc, table) from None
         scanned = job.total_bytes_processed or 0
-        return f"{table} readable; a day's totals query would scan {scanned:,} bytes (dry run, free)"
+        kind = "cost (detailed export)" if adapter.export_source else "totals"
+        return f"{table} readable; a day's {kind} query would scan {scanned:,} bytes (dry run, free)"
 
     yield attempt("bigquery dry-run of the billing export", billing_dry_run, _gcp_explain)

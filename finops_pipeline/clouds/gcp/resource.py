@@ -20,6 +20,8 @@ class GcpResource(SettingsResource):
         "billing_dataset": "GCP_BILLING_DATASET",
         "billing_table": "GCP_BILLING_TABLE",
         "billing_detailed": "GCP_BILLING_DETAILED",
+        "cost_source": "GCP_COST_SOURCE",
+        "billing_detailed_table": "GCP_BILLING_DETAILED_TABLE",
         "billing_max_bytes": "GCP_BILLING_MAX_BYTES",
         "monitoring_endpoint": "GCP_MONITORING_ENDPOINT",
         "bigquery_endpoint": "GCP_BIGQUERY_ENDPOINT",
@@ -34,6 +36,8 @@ class GcpResource(SettingsResource):
     billing_dataset: str | None = None
     billing_table: str | None = None
     billing_detailed: bool | None = None
+    cost_source: str | None = None
+    billing_detailed_table: str | None = None
     billing_max_bytes: int | None = None
     monitoring_endpoint: str | None = None
     bigquery_endpoint: str | None = None

@@ -47,10 +47,12 @@ from finops_pipeline.clouds.gcp.catalog import (
     BIGQUERY_METHOD_QUOTA,
     BIGQUERY_PRICE_PER_TIB,
     CHARGE_CATEGORIES,
+    EXPORT_SOURCE,
     HOUR,
     METRICS,
     MONITORING_PRICE_PER_SERIES,
     MONITORING_READS_QUOTA,
+    REGION_NAMES,
     RESOURCE_TYPE_ALIASES,
     SOURCE,
 )
@@ -525,23 +527,95 @@ class GcpSource(CloudSource):
                 s.gcp_billing_dataset or "",
                 "the BigQuery dataset of the billing export (letters, digits, underscores)",
             )
-        if s.gcp_billing_table:
-            table = s.gcp_billing_table
+        named, variable = (
+            (s.gcp_billing_detailed_table, "GCP_BILLING_DETAILED_TABLE")
+            if self.export_source
+            else (s.gcp_billing_table, "GCP_BILLING_TABLE")
+        )
+        if named:
+            table = named
             if not _TABLE.match(table):
-                raise SettingsError(
-                    "GCP_BILLING_TABLE", table, "a BigQuery table name (letters, digits, underscores, hyphens)"
-                )
+                raise SettingsError(variable, table, "a BigQuery table name (letters, digits, underscores, hyphens)")
         else:
             account = s.gcp_billing_account_id or ""
             if not _BILLING_ACCOUNT.match(account):
                 raise SettingsError(
                     "GCP_BILLING_ACCOUNT_ID",
                     account,
-                    "a billing account id like 01A2B3-C4D5E6-F7A8B9 (or set GCP_BILLING_TABLE)",
+                    f"a billing account id like 01A2B3-C4D5E6-F7A8B9 (or set {variable})",
                 )
-            prefix = "gcp_billing_export_resource_v1_" if s.gcp_billing_detailed else "gcp_billing_export_v1_"
+            detailed = s.gcp_billing_detailed or self.export_source
+            prefix = "gcp_billing_export_resource_v1_" if detailed else "gcp_billing_export_v1_"
             table = prefix + account.upper().replace("-", "_")
         return f"`{project}.{s.gcp_billing_dataset}.{table}`"
+
+    @property
+    def export_source(self) -> bool:
+        """GCP_COST_SOURCE=export: cost rows with the FOCUS columns of the detailed export."""
+        return self.settings.gcp_cost_source == "export"
+
+    def export_sql(self, table: str) -> str:
+        """The detailed export's rows summed per cost_daily key, with what FOCUS needs from it.
+
+        Columns as "Structure of Detailed data export" (cloud.google.com/billing/docs/how-to/
+        export-data-bigquery-tables/detailed-usage) names them; the commitment credit is picked as
+        Google's own FOCUS BigQuery view does (credits of type COMMITTED_USAGE_DISCOUNT or
+        COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE, the commitment's id in ``subscription.instance_id``).
+        """
+        dims = [
+            "usage_date",
+            "billing_account_id",
+            "cost_type",
+            "currency",
+            "project_id",
+            "project_name",
+            "service_name",
+            "sku_id",
+            "sku_description",
+            "usage_unit",
+            "pricing_unit",
+            "region",
+            "zone",
+            "resource_name",
+            "resource_global_name",
+            "labels_json",
+            "invoice_month",
+            "effective_price",
+            "list_price",
+            "tier_start_amount",
+            "pricing_unit_quantity",
+            "commitment_id",
+            "cud_type",
+            "cud_name",
+            "adjustment_id",
+            "transaction_type",
+            "seller_name",
+        ]
+        cud = f"FROM UNNEST(credits) AS c WHERE c.type IN ('{_CUD_USAGE}', '{_CUD_SPEND}')"
+        return (
+            "SELECT\n  "
+            + ",\n  ".join(dims)
+            + ",\n  SUM(cost) AS cost,\n  SUM(cost_at_list) AS cost_at_list,\n  SUM(credits) AS credits,\n"
+            "  SUM(usage_amount) AS usage_amount,\n  SUM(pricing_amount) AS pricing_amount\n"
+            "FROM (\n  SELECT\n"
+            "    DATE(usage_start_time) AS usage_date, billing_account_id, cost_type, currency,\n"
+            "    project.id AS project_id, project.name AS project_name, service.description AS service_name,\n"
+            "    sku.id AS sku_id, sku.description AS sku_description, usage.unit AS usage_unit,\n"
+            "    price.unit AS pricing_unit, location.region AS region, location.zone AS zone,\n"
+            "    resource.name AS resource_name, resource.global_name AS resource_global_name,\n"
+            "    TO_JSON_STRING(labels) AS labels_json, invoice.month AS invoice_month,\n"
+            "    price.effective_price AS effective_price, price.list_price AS list_price,\n"
+            "    price.tier_start_amount AS tier_start_amount, price.pricing_unit_quantity AS pricing_unit_quantity,\n"
+            "    subscription.instance_id AS commitment_id,\n"
+            f"    (SELECT MAX(c.type) {cud}) AS cud_type,\n"
+            f"    (SELECT MAX(c.full_name) {cud}) AS cud_name,\n"
+            "    adjustment_info.id AS adjustment_id, transaction_type, seller_name,\n"
+            "    CAST(cost AS NUMERIC) AS cost, CAST(cost_at_list AS NUMERIC) AS cost_at_list,\n"
+            "    IFNULL((SELECT SUM(CAST(c.amount AS NUMERIC)) FROM UNNEST(credits) AS c), 0) AS credits,\n"
+            "    usage.amount AS usage_amount, usage.amount_in_pricing_units AS pricing_amount\n"
+            f"  FROM {table}\n  " + self._where().replace("\n", "\n  ") + "\n) AS line\n"
+            f"GROUP BY {', '.join(dims)}"
+        )
 
     def cost_sql(self, table: str, group_by: tuple[str, ...] | None = None) -> str:
         """The billing query: identifiers validated by billing_table(), values as parameters."""
@@ -604,11 +678,15 @@ class GcpSource(CloudSource):
         """cost_daily rows for UTC days in [start, end), net of credits, with BigQuery's day totals."""
         table = self.billing_table()  # raises before anything is sent if a name is unusable
         days = [start + timedelta(days=i) for i in range((end - start).days)]
-        rows = self._query(self.cost_sql(table, group_by), start, end, table)
+        if self.export_source and group_by is None:
+            rows = [_export_row(r) for r in self._query(self.export_sql(table), start, end, table)]
+        else:
+            rows = [_api_row(r) for r in self._query(self.cost_sql(table, group_by), start, end, table)]
+        cost = _cost_table(rows)
         totals: dict[date, dict[str, Decimal]] = {}
         for r in self._query(self.totals_sql(table), start, end, table):
             totals.setdefault(r["usage_date"], {})[r["currency"]] = Decimal(r["cost"])
-        return CostFetch(cost=_cost_table(rows), days=days, provider_totals=totals)
+        return CostFetch(cost=cost, days=days, provider_totals=totals)
 
     def days_with_newer_export_rows(self, landed: dict[date, datetime], since: date) -> list[date]:
         """Usage days on or after ``since`` whose export rows arrived after ``landed[day]`` (when we
@@ -663,13 +741,15 @@ class GcpSource(CloudSource):
         reasons = {e.get("reason") for e in (exc.errors or []) if isinstance(e, dict)}
         project, dataset, _ = table.strip("`").split(".")
         if isinstance(exc, gexc.NotFound) or "notFound" in reasons:
+            detailed = self.settings.gcp_billing_detailed or self.export_source
+            table_variable = "GCP_BILLING_DETAILED_TABLE" if self.export_source else "GCP_BILLING_TABLE"
             return CloudApiError(
                 "gcp",
                 op,
                 f"{table} was not found: enable Billing -> Billing export -> "
-                f"BigQuery export ({'detailed usage cost' if self.settings.gcp_billing_detailed else 'standard usage cost'}) "
+                f"BigQuery export ({'detailed usage cost' if detailed else 'standard usage cost'}) "
                 f"into dataset {dataset} of project {project}, or point GCP_BILLING_PROJECT_ID / "
-                f"GCP_BILLING_DATASET / GCP_BILLING_TABLE at the export. BigQuery said: {exc.message}",
+                f"GCP_BILLING_DATASET / {table_variable} at the export. BigQuery said: {exc.message}",
             )
         if isinstance(exc, gexc.Forbidden) or "accessDenied" in reasons:
             return CloudApiError(
@@ -717,60 +797,137 @@ class _PacedSession(AuthorizedSession):
         return super().request(method, url, *args, **kwargs)
 
 
+def _api_row(r: dict) -> dict:
+    """One row of the billing query (cost_sql) as cost_daily columns."""
+    resource_id, resource_type = resource_id_from_global_name(r.get("resource_global_name"), r.get("resource_name"))
+    billing_account = r["billing_account_id"]
+    return {
+        "provider": "gcp",
+        "usage_date": r["usage_date"],
+        "billing_account_id": billing_account,
+        "sub_account_id": r.get("project_id") or billing_account,
+        "sub_account_name": r.get("project_name"),
+        "service_name": r.get("service_name") or "(all services)",
+        "region": r.get("region"),
+        "resource_id": resource_id,
+        "resource_name": r.get("resource_name"),
+        "resource_type": resource_type,
+        "sku": r.get("sku"),
+        "charge_category": CHARGE_CATEGORIES.get(r["cost_type"], "Adjustment"),
+        "charge_description": r["cost_type"],
+        "usage_quantity": r.get("usage_amount"),
+        "usage_unit": r.get("usage_unit"),
+        "billed_cost": Decimal(r["cost"]),
+        "effective_cost": Decimal(r["cost"]) + Decimal(r["credits"]),
+        "list_cost": None,
+        "billing_currency": r["currency"],
+        "tags": dict((kv["key"], kv["value"]) for kv in json.loads(r.get("labels_json") or "[]")),
+        "is_estimated": False,
+        "source": SOURCE,
+    }
+
+
+def _export_row(r: dict) -> dict:
+    """One row of the detailed-export query (export_sql) as cost_daily columns, FOCUS ones included.
+
+    The mapping follows Google's FOCUS BigQuery view for the detailed export: AvailabilityZone is
+    ``location.zone``; ChargeClass is Correction where ``adjustment_info`` is set; SkuPriceId is the
+    billing account, ``sku.id`` and ``price.tier_start_amount``; ContractedUnitPrice is
+    ``price.effective_price``; the commitment is ``subscription.instance_id`` with the credit's type
+    (Usage for COMMITTED_USAGE_DISCOUNT, Spend for its DOLLAR_BASE kind) and full name. The prices
+    are per ``price.pricing_unit_quantity`` units of ``price.unit``, so the unit prices divide by
+    it; PricingQuantity is ``usage.amount_in_pricing_units``. The export has the invoice month but
+    no invoice id, so InvoiceId stays NULL.
+    """
+    row = _api_row({**r, "sku": r["sku_id"]})
+    row["charge_description"] = r["sku_description"]
+    regular = r["cost_type"] == "regular"
+    per = Decimal(str(r["pricing_unit_quantity"])) if r.get("pricing_unit_quantity") else None
+    effective_price = _unit_price(r.get("effective_price"), per)
+    list_price = _unit_price(r.get("list_price"), per)
+    cud = r.get("cud_type")
+    commitment_fee = (r["sku_description"] or "").lower().startswith("commitment")
+    row.update(
+        source=EXPORT_SOURCE,
+        availability_zone=r.get("zone"),
+        region_name=REGION_NAMES.get(r.get("region") or ""),
+        publisher_name="Google Cloud" if (r.get("transaction_type") or "GOOGLE") == "GOOGLE" else r.get("seller_name"),
+        list_cost=Decimal(r["cost_at_list"]) if r.get("cost_at_list") is not None else None,
+        contracted_cost=Decimal(r["cost"]),
+        charge_class="Correction" if r.get("adjustment_id") else None,
+        sku_meter=r["sku_description"],
+    )
+    if regular:
+        row.update(
+            charge_frequency="Recurring" if commitment_fee else "Usage-Based",
+            pricing_category="Committed" if cud or commitment_fee else "Standard",
+            pricing_quantity=r.get("pricing_amount"),
+            pricing_unit=r.get("pricing_unit"),
+            pricing_currency=r["currency"],
+            list_unit_price=list_price,
+            contracted_unit_price=effective_price,
+            pricing_currency_list_unit_price=list_price,
+            pricing_currency_contracted_unit_price=effective_price,
+            pricing_currency_effective_cost=row["effective_cost"],
+            sku_price_id=(
+                f"Billing Account ID:{r['billing_account_id']}, SKU ID: {r['sku_id']}, "
+                f"Price Tier Start Amount: {_plain(r.get('tier_start_amount'))}"
+            ),
+        )
+    if cud and r.get("commitment_id"):
+        row.update(
+            commitment_discount_id=r["commitment_id"],
+            commitment_discount_type=cud,
+            commitment_discount_category="Spend" if cud == _CUD_SPEND else "Usage",
+            commitment_discount_name=r.get("cud_name"),
+            commitment_discount_status="Used" if regular and not commitment_fee else None,
+        )
+    return row
+
+
+_CUD_USAGE = "COMMITTED_USAGE_DISCOUNT"
+_CUD_SPEND = "COMMITTED_USAGE_DISCOUNT_DOLLAR_BASE"
+
+
+def _unit_price(price, per: Decimal | None) -> Decimal | None:
+    """A price quoted per ``per`` pricing units, per one pricing unit."""
+    if price is None or not per:
+        return None
+    return Decimal(str(price)) / per
+
+
+def _plain(value) -> str:
+    """A NUMERIC as BigQuery's CONCAT would print it (no exponent, no trailing zeros)."""
+    if value is None:
+        return ""
+    text = format(Decimal(str(value)).normalize(), "f")
+    return text
+
+
+_KEY = [k for k in COST_DAILY.key if k != "provider"]
+_SUMMED = ("billed_cost", "effective_cost", "list_cost", "contracted_cost", "pricing_currency_effective_cost")
+
+
 def _cost_table(rows: list[dict]) -> pa.Table:
-    """Aggregated export rows -> cost_daily rows, one per contract key (tags = labels they share)."""
+    """cost_daily rows merged per contract key (tags = the labels they share)."""
     merged: dict[tuple, dict] = {}
     now = utc_now()
-    for r in rows:
-        resource_id, resource_type = resource_id_from_global_name(r.get("resource_global_name"), r.get("resource_name"))
-        billing_account = r["billing_account_id"]
-        row = {
-            "provider": "gcp",
-            "usage_date": r["usage_date"],
-            "billing_account_id": billing_account,
-            "sub_account_id": r.get("project_id") or billing_account,
-            "sub_account_name": r.get("project_name"),
-            "service_name": r.get("service_name") or "(all services)",
-            "region": r.get("region"),
-            "resource_id": resource_id,
-            "resource_name": r.get("resource_name"),
-            "resource_type": resource_type,
-            "sku": r.get("sku"),
-            "charge_category": CHARGE_CATEGORIES.get(r["cost_type"], "Adjustment"),
-            "charge_description": r["cost_type"],
-            "usage_quantity": r.get("usage_amount"),
-            "usage_unit": r.get("usage_unit"),
-            "billed_cost": Decimal(r["cost"]),
-            "effective_cost": Decimal(r["cost"]) + Decimal(r["credits"]),
-            "list_cost": None,
-            "billing_currency": r["currency"],
-            "tags": dict((kv["key"], kv["value"]) for kv in json.loads(r.get("labels_json") or "[]")),
-            "is_estimated": False,
-            "source": SOURCE,
-            "ingested_at": now,
-        }
-        key = tuple(
-            row[k]
-            for k in (
-                "usage_date",
-                "billing_account_id",
-                "sub_account_id",
-                "service_name",
-                "region",
-                "resource_id",
-                "sku",
-                "charge_category",
-                "billing_currency",
-            )
-        )
+    for row in rows:
+        row["ingested_at"] = now
+        key = tuple(row.get(k) for k in _KEY)
         if key not in merged:
             merged[key] = row
             continue
         into = merged[key]  # e.g. labels changed during the day: one row, the labels both had
-        into["billed_cost"] += row["billed_cost"]
-        into["effective_cost"] += row["effective_cost"]
-        if row["usage_quantity"] is not None and into["usage_unit"] == row["usage_unit"]:
-            into["usage_quantity"] = (into["usage_quantity"] or 0.0) + row["usage_quantity"]
+        for column in _SUMMED:
+            if into.get(column) is not None and row.get(column) is not None:
+                into[column] += row[column]
+        for quantity, unit in (("usage_quantity", "usage_unit"), ("pricing_quantity", "pricing_unit")):
+            if row.get(quantity) is not None and into.get(unit) == row.get(unit):
+                into[quantity] = (into.get(quantity) or 0.0) + row[quantity]
+        for price in ("list_unit_price", "contracted_unit_price"):
+            if into.get(price) != row.get(price):
+                into[price] = None  # one row cannot say two prices
         into["tags"] = {k: v for k, v in into["tags"].items() if row["tags"].get(k) == v}
         if into["charge_description"] != row["charge_description"]:
             into["charge_description"] = "mixed"
@@ -805,6 +962,28 @@ _COST_SCHEMA = COST_DAILY.columns_schema(
         "is_estimated",
         "source",
         "ingested_at",
+        "availability_zone",
+        "region_name",
+        "publisher_name",
+        "charge_class",
+        "charge_frequency",
+        "pricing_category",
+        "pricing_quantity",
+        "pricing_unit",
+        "pricing_currency",
+        "list_unit_price",
+        "contracted_unit_price",
+        "contracted_cost",
+        "pricing_currency_list_unit_price",
+        "pricing_currency_contracted_unit_price",
+        "pricing_currency_effective_cost",
+        "sku_price_id",
+        "sku_meter",
+        "commitment_discount_id",
+        "commitment_discount_type",
+        "commitment_discount_category",
+        "commitment_discount_name",
+        "commitment_discount_status",
     ]
 )
 

@@ -1,0 +1,62 @@
+"""The demo warehouse's focus_cost_and_usage through the FinOps Foundation's focus-validator (FOCUS 1.2)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from finops_pipeline.demo import run_demo
+from finops_pipeline.focus_validate import (
+    ensure_validator,
+    export_focus,
+    find_python,
+    parse,
+    sources,
+    unexplained,
+    validate,
+)
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = find_python(os.environ.get("FOCUS_PYTHON"))
+
+
+def test_the_validators_console_report_is_read():
+    output = (
+        "=== Validation Results ===\n"
+        "Total: 578 | Pass: 133 | Fail: 2 | Skipped: 443\n"
+        "✅ BilledCost-C-000-M: PASS  (violations=0, 1.0ms)\n"
+        "❌ InvoiceId-C-005-C: FAIL  (violations=102, msg=InvoiceId MUST NOT be NULL., 8.3ms)\n"
+        "⏭️ AvailabilityZone-C-001-M: SKIPPED  (violations=0, reason=rule not applicable)\n"
+        "❌ PricingUnit-C-006-C: FAIL  (violations=30, msg=PricingUnit MUST NOT be NULL., 5.7ms)\n"
+    )
+    result = parse(output)
+    assert (result.total, result.passed, result.skipped) == (578, 133, 443)
+    assert result.failed == {
+        "InvoiceId-C-005-C": "violations=102, msg=InvoiceId MUST NOT be NULL., 8.3ms",
+        "PricingUnit-C-006-C": "violations=30, msg=PricingUnit MUST NOT be NULL., 5.7ms",
+    }
+
+
+def test_a_failure_is_excused_only_by_a_source_present_that_cannot_deliver_the_value():
+    failed = {"InvoiceId-C-005-C", "PricingUnit-C-006-C", "Tags-C-001-M"}
+    assert unexplained(failed, {"costmanagement:query.usage"}) == {"Tags-C-001-M"}
+    assert unexplained(failed, {"bigquery:detailed_export"}) == {"PricingUnit-C-006-C", "Tags-C-001-M"}
+    assert unexplained(failed, {"export:focus"}) == failed
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(PYTHON is None, reason="focus-validator 2.2.1 needs Python >= 3.12 (set FOCUS_PYTHON)")
+def test_the_demo_warehouse_fails_no_focus_rule_its_sources_could_meet(tmp_path):
+    validator = ensure_validator(REPO / ".venv-focus", PYTHON)  # the venv `make focus-validate` uses
+    run_demo(tmp_path / "demo", days=2, out=lambda _: None)
+    parquet = tmp_path / "focus.parquet"
+    assert export_focus(tmp_path / "demo", parquet) > 0
+    result = validate(validator, parquet)
+    present = set(sources(tmp_path / "demo"))
+    print(f"sources {sorted(present)}: {result.summary}")
+    for rule, message in sorted(result.failed.items()):
+        print(f"FAIL {rule}: {message}")
+    assert result.passed > 100  # the rules ran on the data
+    assert unexplained(set(result.failed), present) == set()
