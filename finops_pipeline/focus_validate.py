@@ -44,6 +44,12 @@ SOURCE_GAPS: dict[str, dict[str, str]] = {
         "ce:GetCostAndUsage": "Cost Explorer has no invoice id",
         "ce:GetCostAndUsageWithResources": "Cost Explorer has no invoice id",
         "costmanagement:query.usage": "the Cost Management query API groups by no invoice id",
+        # The exports leave it blank until the month is invoiced (open-month rows are provisional
+        # charges with no invoice yet): AWS Data Exports table dictionary, CUR 2.0 bill columns
+        # ("Until the report is final, the InvoiceId is blank"); Microsoft's FocusCost schema
+        # (InvoiceId empty before the invoice is generated).
+        "export:aws_focus_1.2": "open-month rows have no invoice yet",
+        "export:costmanagement:FocusCost": "open-month rows have no invoice yet",
     },
     **{
         rule: {"costmanagement:query.usage": "the query API returns no unit: PricingQuantity without PricingUnit"}

@@ -412,6 +412,12 @@ class Settings:
         """``api`` or ``export``: where a cloud's cost_daily rows come from (<CLOUD>_COST_SOURCE)."""
         return getattr(self, f"{provider}_cost_source", "api")
 
+    def reads_export_files(self, provider: str) -> bool:
+        """Whether a cloud's cost comes from its native export's files and their manifests (AWS
+        Data Exports, Azure FocusCost). GCP's export is a BigQuery table read by query, with its
+        own restatement (export_time), so GCP_COST_SOURCE=export stays on the query path."""
+        return self.cost_source(provider) == "export" and provider in ("aws", "azure")
+
     def with_overrides(self, **changes) -> Settings:
         return replace(self, **changes)
 

@@ -154,7 +154,7 @@ def ingest_cost(
     if isinstance(run, MaterializeResult):
         return run
     settings, lake, start, end, started = run
-    if settings.cost_source(provider) == "export":
+    if settings.reads_export_files(provider):
         return ingest_export_cost(context, provider, build, settings, lake, start, end, started)
     todo = {d: "in the run's range" for d in days(start, end)}
     plan_tag = context.run.tags.get(RESTATE_TAG_PREFIX + provider)

@@ -55,7 +55,7 @@ def plan_restatement(
     add(yesterday, "the newest day")
     this_month = today.replace(day=1)
     previous_month = (this_month - timedelta(days=1)).replace(day=1)
-    if settings.cost_source(provider) == "export":
+    if settings.reads_export_files(provider):
         for day, reason in (changed_export_days() if changed_export_days else {}).items():
             add(day, reason)
     elif provider == "aws":

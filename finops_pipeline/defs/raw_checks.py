@@ -237,9 +237,11 @@ def check_export_matches_api(
     (``api_totals``: one ungrouped API call the asset makes for the days it wrote). Warns only: the
     export is the provider's own statement, the API's totals may lag or round differently."""
     name = "export_matches_api"
-    if settings.cost_source(provider) != "export":
+    if not settings.reads_export_files(provider):
         return AssetCheckResult(
-            check_name=name, passed=True, metadata={"status": f"not applicable: {provider} cost comes from the API"}
+            check_name=name,
+            passed=True,
+            metadata={"status": f"not applicable: {provider} cost is not read from export files"},
         )
     pct = Decimal(str(settings.reconcile_tolerance_pct))
     amount = Decimal(settings.reconcile_tolerance_amount)

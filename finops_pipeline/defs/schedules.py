@@ -98,7 +98,7 @@ def restatement_plans(enabled: list[str], settings, today: date) -> tuple[dict[s
     plans, notes = {}, []
     for provider in enabled:
         newer = changed = None
-        if settings.cost_source(provider) == "export":
+        if settings.reads_export_files(provider):
 
             def changed(provider=provider):
                 try:

@@ -154,10 +154,13 @@ def waits():
 @pytest.fixture
 def make_adapter(credential, waits):
     """An adapter built from settings (the fleet's subscriptions unless ``variables`` say
-    otherwise) on the real SDK clients (public-cloud URLs), its sleeps recorded, not slept."""
+    otherwise) on the real SDK clients (public-cloud URLs), its sleeps recorded, not slept.
+    Pacing is off unless a test turns it on (FINOPS_PACING_ENABLED, its quota logs under
+    FINOPS_DATA_DIR/pacing): a quota's hold sleeps for real."""
 
     def make(**variables: str) -> AzureSource:
-        settings = get_settings(overrides={"AZURE_SUBSCRIPTION_IDS": ",".join(AZURE_SUBSCRIPTIONS), **variables})
+        defaults = {"AZURE_SUBSCRIPTION_IDS": ",".join(AZURE_SUBSCRIPTIONS), "FINOPS_PACING_ENABLED": "false"}
+        settings = get_settings(overrides={**defaults, **variables})
         return AzureSource.from_settings(settings, credential=credential, sleep=waits.append)
 
     return make

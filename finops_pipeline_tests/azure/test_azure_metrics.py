@@ -220,12 +220,12 @@ def test_paced_429_holds_the_subscriptions_read_quota_and_counts_what_azure_says
         return metrics_answer(request)
 
     entra.add_callback(responses.GET, METRICS_URL, callback=answer, content_type="application/json")
-    adapter = make_adapter(pacing_dir=tmp_path)
+    adapter = make_adapter(FINOPS_PACING_ENABLED="true", FINOPS_DATA_DIR=str(tmp_path))
     began = time.time()
     _rows(adapter, resources=[ResourceRef(VM, "virtual_machine", None, None)], metrics=["cpu_utilization_pct"])
     assert time.time() - began >= 1.0  # the quota held every caller for the advertised second
     assert waits == [] and adapter.waits == [1.0] and adapter.api.retries == 1
-    state = json.loads((tmp_path / f"azure-arm-reads-{VM.split('/')[2]}.json").read_text())
+    state = json.loads((tmp_path / "pacing" / f"azure-arm-reads-{VM.split('/')[2]}.json").read_text())
     # Our attempt and 24 calls of others (Azure said 0 of 25 left) filled the window; the retry
     # went after the hold, and the log keeps the last 25 (older ones cannot bind).
     assert len(state["sent"]) == 25 and max(state["sent"]) >= state["hold_until"] >= began + 1.0

@@ -160,7 +160,7 @@ def test_a_named_detailed_table_is_read(doubles):
 @pytest.mark.parametrize(
     ("env", "variable", "fix"),
     [
-        ({"GCP_COST_SOURCE": "cur"}, "GCP_COST_SOURCE", "`api`"),
+        ({"GCP_COST_SOURCE": "cur"}, "GCP_COST_SOURCE", "api (the query API, the default) or export"),
         ({"GCP_COST_SOURCE": "export"}, "GCP_BILLING_DETAILED_TABLE", "GCP_BILLING_ACCOUNT_ID"),
         (
             {"GCP_COST_SOURCE": "export", "GCP_BILLING_ACCOUNT_ID": "not-an-account"},
