@@ -96,25 +96,21 @@ candidates AS (
     CROSS JOIN rules AS r
     JOIN resources AS x ON x.provider = r.provider AND x.resource_type = r.resource_type
 ),
-window_days AS (  -- each day row once per rule and as-of day whose window holds it; the day-level
-                  -- criteria decide day_matched. Built from the day's side with equi-joins only: a
-                  -- range condition beside the resource key would probe every day of the resource.
+window_days AS (  -- each candidate's days with data; the day-level criteria decide day_matched
     SELECT
-        a.as_of_date, r.rule_id, d.resource_id, d.hours_with_data, d.cpu_avg_pct, d.cpu_max_pct,
+        c.as_of_date, c.rule_id, c.resource_id, d.hours_with_data, d.cpu_avg_pct, d.cpu_max_pct,
         d.network_in_bytes, d.network_out_bytes, d.requests, d.connections_max,
         coalesce(
-            (r.day_cpu_avg_at_most_pct IS NULL OR d.cpu_avg_pct <= r.day_cpu_avg_at_most_pct)
-            AND (r.day_network_at_most_bytes IS NULL
-                 OR coalesce(d.network_in_bytes, 0) + coalesce(d.network_out_bytes, 0) <= r.day_network_at_most_bytes
+            (c.day_cpu_avg_at_most_pct IS NULL OR d.cpu_avg_pct <= c.day_cpu_avg_at_most_pct)
+            AND (c.day_network_at_most_bytes IS NULL
+                 OR coalesce(d.network_in_bytes, 0) + coalesce(d.network_out_bytes, 0) <= c.day_network_at_most_bytes
                     AND coalesce(d.network_in_bytes, d.network_out_bytes) IS NOT NULL)
-            AND (r.day_requests_below IS NULL OR d.requests < r.day_requests_below),
+            AND (c.day_requests_below IS NULL OR d.requests < c.day_requests_below),
             false) AS day_matched
-    FROM days AS d
-    JOIN resources AS x ON x.provider = d.provider AND x.resource_id = d.resource_id
-    JOIN rules AS r ON r.provider = x.provider AND r.resource_type = x.resource_type
-    -- the as-of days whose window [as_of - window_days + 1, as_of] holds usage_date
-    CROSS JOIN LATERAL (SELECT d.usage_date + CAST(k AS INTEGER) AS as_of_date FROM range(r.window_days) AS t(k)) AS a
-    WHERE a.as_of_date >= getvariable('start') AND a.as_of_date < getvariable('end')
+    FROM candidates AS c
+    JOIN days AS d
+      ON d.provider = c.provider AND d.resource_id = c.resource_id
+     AND d.usage_date >= c.window_start AND d.usage_date < c.window_end
 ),
 measures AS (  -- window measures from the day rows
     SELECT
