@@ -9,7 +9,10 @@ WITH hourly AS (
            region, sub_account_id, "avg", "max", "sum",
            CASE WHEN us_into_day % 3600000000 = 0 AND us_into_day BETWEEN 0 AND 23 * 3600000000
                 THEN CAST(us_into_day // 3600000000 AS INTEGER) END AS hour_of_day
-    FROM (SELECT *, epoch_us(hour_start) - epoch_us(CAST(usage_date AS TIMESTAMPTZ)) AS us_into_day
+    -- the day's midnight in microseconds as integer arithmetic (a DATE to TIMESTAMPTZ cast goes
+    -- through the time zone calendar on every row)
+    FROM (SELECT *, epoch_us(hour_start) - (usage_date - DATE '1970-01-01') * CAST(86400000000 AS BIGINT)
+                    AS us_into_day
           FROM metrics_hourly)
     WHERE usage_date >= getvariable('start') AND usage_date < getvariable('end')
 ),
@@ -18,13 +21,13 @@ usage AS (
         usage_date,
         provider,
         resource_id,
-        arg_max(resource_name, hour_start) AS resource_name,
-        arg_max(resource_type, hour_start) AS resource_type,
-        arg_max(region, hour_start) AS region,
-        arg_max(sub_account_id, hour_start) AS sub_account_id,
+        -- the resource as last seen that day: one arg_max of the four, all from the same row
+        arg_max({'name': resource_name, 'type': resource_type, 'region': region, 'sub_account_id': sub_account_id},
+                hour_start) AS seen,
         -- count(DISTINCT hour_start), cheaply: a bit per whole hour of the day, plus any other
-        -- hour_start (not on the hour, or outside the day) counted apart
-        coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << hour_of_day)), 0)
+        -- hour_start (not on the hour, or outside the day) counted apart; the shift stays in
+        -- UBIGINT (an INTEGER operand would widen every row's bit to HUGEINT)
+        coalesce(bit_count(bit_or(CAST(1 AS UBIGINT) << CAST(hour_of_day AS UBIGINT))), 0)
             + coalesce(len(list_distinct(list(hour_start) FILTER (WHERE hour_of_day IS NULL))), 0)
             AS hours_with_data,
         avg("avg") FILTER (WHERE metric = 'cpu_utilization_pct') AS cpu_avg_pct,
@@ -55,8 +58,8 @@ resource_cost AS (
     GROUP BY usage_date, provider, lower(resource_id)
 )
 SELECT
-    u.usage_date, u.provider, u.resource_id, u.resource_name, u.resource_type, u.region,
-    u.sub_account_id, u.hours_with_data, u.cpu_avg_pct, u.cpu_p95_pct, u.cpu_max_pct,
+    u.usage_date, u.provider, u.resource_id, u.seen.name AS resource_name, u.seen.type AS resource_type,
+    u.seen.region AS region, u.seen.sub_account_id AS sub_account_id, u.hours_with_data, u.cpu_avg_pct, u.cpu_p95_pct, u.cpu_max_pct,
     u.memory_avg_pct, u.memory_max_pct, u.network_in_bytes, u.network_out_bytes,
     u.disk_read_bytes, u.disk_write_bytes, u.requests, u.invocations, u.errors,
     u.connections_avg, u.connections_max,
