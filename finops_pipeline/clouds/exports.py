@@ -35,6 +35,7 @@ from typing import BinaryIO, Iterable
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from finops_pipeline.clouds.base import ApiUsage, CloudApiError, utc_now
@@ -344,7 +345,7 @@ def ingest_period(
                 ) from None
         finally:
             con.close()
-    longest = max((s for s in daily.column("x_charge_period_seconds").to_pylist() if s is not None), default=0)
+    longest = pc.max(daily["x_charge_period_seconds"]).as_py() or 0
     if longest > _MAX_DAILY_CHARGE_PERIOD.total_seconds():
         raise ExportError(
             reader.provider,
@@ -354,11 +355,8 @@ def ingest_period(
             "daily or hourly time granularity.",
         )
     daily = daily.drop_columns(["x_charge_period_seconds"])
-    in_period = [d for d in daily.column("usage_date").to_pylist()]
-    outside = sorted({d for d in in_period if not first_day <= d <= last_day})
-    if outside:
-        import pyarrow.compute as pc
-
+    span = pc.min_max(daily["usage_date"])
+    if daily.num_rows and (span["min"].as_py() < first_day or span["max"].as_py() > last_day):
         keep = pc.and_(
             pc.greater_equal(daily["usage_date"], pa.scalar(first_day, pa.date32())),
             pc.less_equal(daily["usage_date"], pa.scalar(last_day, pa.date32())),

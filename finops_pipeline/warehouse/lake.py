@@ -89,14 +89,15 @@ def conform(spec: TableSpec, data: pa.Table | pd.DataFrame) -> pa.Table:
     """
     table = data if isinstance(data, pa.Table) else _from_pandas(spec, data)
     known = set(spec.schema.names) | set(spec.partition_by)
-    unknown = [c for c in table.column_names if c not in known]
+    present = table.column_names  # built anew on every access: read once (called per partition)
+    unknown = [c for c in present if c not in known]
     if unknown:
         raise LakeWriteError(
             f"{spec.name}: unexpected column(s) {unknown}; the table's columns are {spec.schema.names}"
         )
     columns = []
     for field in spec.schema:
-        if field.name not in table.column_names:
+        if field.name not in present:
             if not field.nullable:
                 raise LakeWriteError(f"{spec.name}: required column {field.name!r} is missing")
             columns.append(pa.nulls(table.num_rows, type=field.type))

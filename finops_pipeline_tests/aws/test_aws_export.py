@@ -7,13 +7,24 @@ from urllib.parse import unquote
 
 import boto3
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance
 
 from finops_pipeline.clouds.aws.assets import aws_cost
 from finops_pipeline.clouds.aws.doctor import check_aws
 from finops_pipeline.clouds.aws.source import AwsSource
-from finops_pipeline.clouds.exports import ExportError, changed_export_days, ingest_export, ingested_state
+from finops_pipeline.clouds.base import ApiUsage
+from finops_pipeline.clouds.exports import (
+    ExportError,
+    ExportManifest,
+    ExportReader,
+    changed_export_days,
+    ingest_export,
+    ingest_period,
+    ingested_state,
+)
 from finops_pipeline.clouds.restatement import plan_restatement
 from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.settings import SettingsError, get_settings
@@ -274,6 +285,50 @@ def test_create_new_delivery_reads_only_the_files_of_the_manifest(aws, world, fl
     source = aws(f"s3://{EXPORT_BUCKET}/exports/versions")
     ingest_export(source.export_reader(), _lake(source), OCTOBER, NOVEMBER, OCTOBER)
     assert _day_totals(source)[OCTOBER] == (Decimal("29.431108"), Decimal("28.743571"), ROWS_PER_DAY)
+
+
+def test_tags_land_exactly_as_the_line_items_carry_them(tmp_path):
+    """The mapping takes Tags through JSON text (clouds/exports.py): escapes, a NULL tag value, an
+    empty map and the key order come back as delivered; a group takes one of its lines' maps."""
+    tags = pa.array(
+        [[("b", "1"), ("a", None), ('q"\\u', "line\nbreak\t\u00e9")], [], None],
+        type=pa.map_(pa.string(), pa.string()),
+    )
+    start = [datetime(2026, 10, 1, h, tzinfo=timezone.utc) for h in range(3)]
+    pq.write_table(
+        pa.table(
+            {
+                "BillingAccountId": ["111111111111"] * 3,
+                "ServiceName": ["Amazon Elastic Compute Cloud"] * 3,
+                "ChargeCategory": ["Usage"] * 3,
+                "ResourceId": ["i-1", "i-2", "i-3"],
+                "BilledCost": [1.25, 2.5, 0.125],
+                "EffectiveCost": [1.25, 2.5, 0.125],
+                "BillingCurrency": ["USD"] * 3,
+                "ChargePeriodStart": start,
+                "ChargePeriodEnd": [s + timedelta(hours=1) for s in start],
+                "Tags": tags,
+            }
+        ),
+        tmp_path / "part-0.parquet",
+    )
+
+    class LocalReader(ExportReader):
+        provider, source, export_name, api, settle_day, today = "aws", "export:test", "t", ApiUsage(), 15, TODAY
+
+        def manifest(self, period):
+            return ExportManifest("t", period, "fp", (str(tmp_path / "part-0.parquet"),), "local")
+
+        def open_file(self, uri):
+            return open(uri, "rb")
+
+    reader = LocalReader()
+    _, _, written = ingest_period(reader, reader.manifest(OCTOBER), Lake(tmp_path / "lake"), OCTOBER, OCTOBER)
+    assert dict(zip(written["resource_id"].to_pylist(), written["tags"].to_pylist())) == {
+        "i-1": [("b", "1"), ("a", None), ('q"\\u', "line\nbreak\t\u00e9")],
+        "i-2": [],
+        "i-3": None,
+    }
 
 
 def test_export_source_needs_its_uri_and_says_so():
