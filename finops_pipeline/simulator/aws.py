@@ -507,9 +507,11 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
         # The fleet's bill as an AWS Data Export in the payer's bucket (AWS_COST_SOURCE=export reads it).
         export = DataExportDouble(fleet, client_for("s3", AWS_PAYER, "us-east-1"), EXPORT_BUCKET)
         export.s3.create_bucket(Bucket=EXPORT_BUCKET)
-        today = ce.today
-        for period in periods_of(start, min(end, today)):
-            export.deliver(period, today, since=start)
+        # The export as it stands at the end of the simulated window (like the Azure double's):
+        # days before min(end, today), none before start.
+        as_of = min(end, ce.today)
+        for period in periods_of(start, as_of):
+            export.deliver(period, as_of, since=start)
         yield {
             "AWS_USAGE_ENABLED": "true",
             "AWS_REGION": regions[0],

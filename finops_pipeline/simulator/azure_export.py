@@ -257,13 +257,15 @@ def write_run(
     through: date,
     *,
     invoiced: bool = False,
+    since: date | None = None,
     rows_per_part: int = 500,
     overwrite: bool = True,
     with_manifest: bool = True,
     submitted: datetime | None = None,
     run_id: str | None = None,
 ) -> WrittenRun:
-    """One export run of ``month``'s days before ``through`` into ``container`` (a ContainerClient).
+    """One export run of ``month``'s days before ``through`` (none before ``since``, when the
+    simulated bill begins) into ``container`` (a ContainerClient).
 
     ``with_manifest=False`` leaves the run as Cost Management does while it is still writing: parts
     without a manifest. ``overwrite`` (OverwritePreviousReport) deletes the month's earlier runs once
@@ -275,7 +277,7 @@ def write_run(
     period_folder = f"{destination.prefix}/{first:%Y%m%d}-{last_day:%Y%m%d}"
     folder = f"{period_folder}/{run_id}"
     rows = []
-    day = first
+    day = max(first, since or first)
     while day < min(through, month_end):
         rows.extend(focus_rows(fleet, day, invoiced))
         day += timedelta(days=1)
@@ -338,12 +340,13 @@ def publish_exports(
     container, fleet: Fleet, start: date, end: date, destination: ExportDestination | None = None, **options
 ) -> list[WrittenRun]:
     """The export as it stands on day ``end``: one complete run for every month overlapping [start, end),
-    holding that month's days before ``end``; months that closed before ``end``'s month are invoiced."""
+    holding that month's days in [start, end) (the simulated bill begins on ``start``); months that
+    closed before ``end``'s month are invoiced."""
     destination = destination or ExportDestination()
     runs = []
     month = start.replace(day=1)
     while month < end:
         invoiced = _month(month)[1] <= end.replace(day=1)
-        runs.append(write_run(container, fleet, destination, month, end, invoiced=invoiced, **options))
+        runs.append(write_run(container, fleet, destination, month, end, invoiced=invoiced, since=start, **options))
         month = _month(month)[1]
     return runs
