@@ -10,6 +10,7 @@
 WITH rules AS (
     SELECT
         rule_id, provider, resource_type, action, source_title, source_url,
+        row_number() OVER (ORDER BY rule_id) AS rule_no,  -- integer keys make the window joins cheaper
         CAST(window_days AS INTEGER) AS window_days,
         CAST(savings_fraction AS DOUBLE) AS savings_fraction,
         CAST(min_days_matched AS INTEGER) AS min_days_matched,
@@ -44,8 +45,8 @@ days AS (  -- one row per resource x day with data
     FROM utilization_daily AS u, lookback AS l
     WHERE u.usage_date >= l.first_day AND u.usage_date < getvariable('end')
 ),
-resources AS (  -- each resource as last seen
-    SELECT provider, resource_id,
+resources AS (  -- each resource as last seen, numbered (rid) for the window joins
+    SELECT provider, resource_id, row_number() OVER (ORDER BY provider, resource_id) AS rid,
            arg_max(resource_name, usage_date) AS resource_name,
            arg_max(resource_type, usage_date) AS resource_type,
            arg_max(region, usage_date) AS region,
@@ -89,32 +90,45 @@ hour_days AS (  -- per hourly rule x resource x day: what its hourly criteria re
     GROUP BY r.rule_id, h.provider, h.resource_id, h.usage_date
 ),
 candidates AS (
-    SELECT a.as_of_date, r.*, x.resource_id, x.resource_name, x.region, x.sub_account_id,
+    SELECT a.as_of_date, r.*, x.rid, x.resource_id, x.resource_name, x.region, x.sub_account_id,
            a.as_of_date - (r.window_days - 1) AS window_start,
            a.as_of_date + 1 AS window_end
     FROM as_of AS a
     CROSS JOIN rules AS r
     JOIN resources AS x ON x.provider = r.provider AND x.resource_type = r.resource_type
 ),
-window_days AS (  -- each candidate's days with data; the day-level criteria decide day_matched
+rule_days AS (  -- per rule x resource: its days with data; the day-level criteria decide day_matched
     SELECT
-        c.as_of_date, c.rule_id, c.resource_id, d.hours_with_data, d.cpu_avg_pct, d.cpu_max_pct,
+        r.rule_no, x.rid, d.usage_date, d.hours_with_data, d.cpu_avg_pct, d.cpu_max_pct,
         d.network_in_bytes, d.network_out_bytes, d.requests, d.connections_max,
         coalesce(
-            (c.day_cpu_avg_at_most_pct IS NULL OR d.cpu_avg_pct <= c.day_cpu_avg_at_most_pct)
-            AND (c.day_network_at_most_bytes IS NULL
-                 OR coalesce(d.network_in_bytes, 0) + coalesce(d.network_out_bytes, 0) <= c.day_network_at_most_bytes
+            (r.day_cpu_avg_at_most_pct IS NULL OR d.cpu_avg_pct <= r.day_cpu_avg_at_most_pct)
+            AND (r.day_network_at_most_bytes IS NULL
+                 OR coalesce(d.network_in_bytes, 0) + coalesce(d.network_out_bytes, 0) <= r.day_network_at_most_bytes
                     AND coalesce(d.network_in_bytes, d.network_out_bytes) IS NOT NULL)
-            AND (c.day_requests_below IS NULL OR d.requests < c.day_requests_below),
+            AND (r.day_requests_below IS NULL OR d.requests < r.day_requests_below),
             false) AS day_matched
+    FROM rules AS r
+    JOIN resources AS x ON x.provider = r.provider AND x.resource_type = r.resource_type
+    JOIN days AS d ON d.provider = x.provider AND d.resource_id = x.resource_id
+),
+can_fire AS (  -- a rule needing N matched days cannot fire for a resource with fewer in the whole range
+    SELECT d.rule_no, d.rid
+    FROM rule_days AS d JOIN rules AS r USING (rule_no)
+    GROUP BY d.rule_no, d.rid
+    HAVING count(*) FILTER (WHERE d.day_matched) >= coalesce(any_value(r.min_days_matched), 0)
+),
+window_days AS (  -- each candidate's days with data
+    SELECT c.as_of_date, c.rule_no, c.rid, d.* EXCLUDE (rule_no, rid, usage_date)
     FROM candidates AS c
-    JOIN days AS d
-      ON d.provider = c.provider AND d.resource_id = c.resource_id
+    SEMI JOIN can_fire AS p ON p.rule_no = c.rule_no AND p.rid = c.rid
+    JOIN rule_days AS d
+      ON d.rule_no = c.rule_no AND d.rid = c.rid
      AND d.usage_date >= c.window_start AND d.usage_date < c.window_end
 ),
 measures AS (  -- window measures from the day rows
     SELECT
-        as_of_date, rule_id, resource_id,
+        as_of_date, rule_no, rid,
         count(*) FILTER (WHERE day_matched) AS days_matched,
         CAST(sum(hours_with_data) AS BIGINT) AS hours_with_data,
         count(*) AS days_with_data,
@@ -126,11 +140,11 @@ measures AS (  -- window measures from the day rows
         sum(requests) AS requests,
         max(connections_max) AS connections_max
     FROM window_days
-    GROUP BY as_of_date, rule_id, resource_id
+    GROUP BY as_of_date, rule_no, rid
 ),
 hour_measures AS (  -- window measures from hourly values, for the rules with hourly criteria
     SELECT
-        c.as_of_date, c.rule_id, c.resource_id,
+        c.as_of_date, c.rule_no, c.rid,
         list_aggregate(flatten(list(hd.cpu_max_hours)), 'quantile_cont', 0.95) AS cpu_p95_pct,
         max(hd.cpu_avg_max) FILTER (WHERE hd.usage_date > c.as_of_date - c.recent_days) AS recent_cpu_max_pct,
         CAST(sum(hd.cpu_below_hours) AS DOUBLE) / nullif(sum(hd.cpu_hours), 0) AS hour_cpu_share,
@@ -140,10 +154,10 @@ hour_measures AS (  -- window measures from hourly values, for the rules with ho
     JOIN hour_days AS hd
       ON hd.rule_id = c.rule_id AND hd.provider = c.provider AND hd.resource_id = c.resource_id
      AND hd.usage_date >= c.window_start AND hd.usage_date < c.window_end
-    GROUP BY c.as_of_date, c.rule_id, c.resource_id
+    GROUP BY c.as_of_date, c.rule_no, c.rid
 ),
 evaluated AS (
-    SELECT c.*, m.* EXCLUDE (as_of_date, rule_id, resource_id), h.* EXCLUDE (as_of_date, rule_id, resource_id),
+    SELECT c.*, m.* EXCLUDE (as_of_date, rule_no, rid), h.* EXCLUDE (as_of_date, rule_no, rid),
         coalesce(
             (c.min_days_matched IS NULL OR m.days_matched >= c.min_days_matched)
             AND (c.recent_cpu_at_most_pct IS NULL OR h.recent_cpu_max_pct <= c.recent_cpu_at_most_pct)
@@ -159,8 +173,8 @@ evaluated AS (
             AND (c.cpu_p95_at_most_pct IS NULL OR h.cpu_p95_pct <= c.cpu_p95_at_most_pct),
             false) AS fired
     FROM candidates AS c
-    JOIN measures AS m USING (as_of_date, rule_id, resource_id)
-    LEFT JOIN hour_measures AS h USING (as_of_date, rule_id, resource_id)
+    JOIN measures AS m USING (as_of_date, rule_no, rid)
+    LEFT JOIN hour_measures AS h USING (as_of_date, rule_no, rid)
 ),
 fired AS (  -- a resize candidate that is also idle is reported once, as a shutdown
     SELECT e.* FROM evaluated AS e
@@ -170,23 +184,23 @@ fired AS (  -- a resize candidate that is also idle is reported once, as a shutd
           WHERE s.fired AND s.action = 'shutdown' AND s.as_of_date = e.as_of_date
             AND s.provider = e.provider AND s.resource_id = e.resource_id))
 ),
-daily_cost AS (
-    SELECT b.provider, lower(b.resource_id) AS resource_key, b.usage_date, b.billing_currency,
-           sum(b.effective_cost) AS cost
-    FROM cost_daily AS b, lookback AS l
+daily_cost AS (  -- per resource (matched case-insensitively) x day x currency
+    SELECT x.rid, b.usage_date, b.billing_currency, sum(b.effective_cost) AS cost
+    FROM cost_daily AS b, lookback AS l, resources AS x
     WHERE b.resource_id IS NOT NULL AND b.usage_date >= l.first_day AND b.usage_date < getvariable('end')
-    GROUP BY ALL
+      AND x.provider = b.provider AND lower(x.resource_id) = lower(b.resource_id)
+    GROUP BY x.rid, b.usage_date, b.billing_currency
 ),
 trailing_cost AS (
-    SELECT f.as_of_date, f.rule_id, f.resource_id, dc.billing_currency,
+    SELECT f.as_of_date, f.rule_no, f.rid, dc.billing_currency,
            sum(dc.cost) AS trailing_30d_cost,
            count(*) AS days_with_cost  -- daily_cost has one row per day and currency
     FROM fired AS f
     JOIN daily_cost AS dc
-      ON dc.provider = f.provider AND dc.resource_key = lower(f.resource_id)
+      ON dc.rid = f.rid
      AND dc.usage_date > f.as_of_date - 30 AND dc.usage_date <= f.as_of_date
-    GROUP BY f.as_of_date, f.rule_id, f.resource_id, dc.billing_currency
-    QUALIFY row_number() OVER (PARTITION BY f.as_of_date, f.rule_id, f.resource_id
+    GROUP BY f.as_of_date, f.rule_no, f.rid, dc.billing_currency
+    QUALIFY row_number() OVER (PARTITION BY f.as_of_date, f.rule_no, f.rid
                                ORDER BY sum(dc.cost) DESC, dc.billing_currency) = 1
 )
 SELECT
@@ -223,5 +237,5 @@ SELECT
         AS estimated_monthly_savings,
     t.billing_currency
 FROM fired AS f
-LEFT JOIN trailing_cost AS t USING (as_of_date, rule_id, resource_id)
+LEFT JOIN trailing_cost AS t USING (as_of_date, rule_no, rid)
 ORDER BY usage_date, provider, resource_id, rule_id
