@@ -144,10 +144,12 @@ class PartitionWriter:
 
     Pages are gathered into row groups of about ROW_GROUP_ROWS rows: one row group per API
     page (a few thousand rows) made every write pay the per-column-chunk cost and left
-    readers many small groups; a few MiB of pages held in memory pay for it.
+    readers many small groups; a few MiB of pages held in memory pay for it. 16k rows keep
+    peak RSS where one group per page had it (65k rows added 10 MiB to a metrics day of
+    10,000 resources; docs/performance.md).
     """
 
-    ROW_GROUP_ROWS = 65_536
+    ROW_GROUP_ROWS = 16_384
 
     def __init__(self, spec: TableSpec, partition: dict[str, str], staging: Path, path: Path | str):
         self._spec = spec
