@@ -241,6 +241,12 @@ def measure_windowed(cloud: str, days: int, scale: int, latency: float, lifted: 
         "quotas": {b: [list(q) for q in v] for b, v in quotas.quotas.items()},
         "calls_by_quota": needed,
         "adapter_retries": sum(r["retries"] for r in results),
+        # Cost Management calls as (run, arrived, decided, refused), seconds from the release
+        "qpu_timeline": sorted(
+            [i, round(a - go, 3), round(d - go, 3), refused]
+            for i, r in enumerate(results)
+            for a, d, refused in r.get("timeline", [])
+        ),
         **result,
     }
 
@@ -282,7 +288,8 @@ def _report(go: float, results: list[dict], bound_by: dict[str, float]) -> dict:
     failed = [r for r in results if r["error"]]
     return {
         "runs": [
-            {k: r[k] for k in ("kind", "start", "end", "rows", "error")} | {"seconds": round(r["ended"] - go, 3)}
+            {k: r[k] for k in ("kind", "start", "end", "rows", "error")}
+            | {"began": round(r["began"] - go, 3), "seconds": round(r["ended"] - go, 3)}
             for r in results
         ],
         "answered_calls": _sum(r["answered"] for r in results),

@@ -22,11 +22,13 @@ way the provider does. The limits, as documented (looked up 2026-11):
   600 QPU per hour; one QPU per month of data queried (every query here spans <= 31 days, so
   one QPU per request, ``nextLink`` pages included). Refusal: HTTP 429 with
   ``x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after`` (seconds until the spent
-  window resets), which the adapter honours.
+  window resets), which the adapter honours. Every answer carries ``...-qpu-remaining``, what
+  is left of each window (same page, "Response headers"), and a success ``...-qpu-consumed``.
 - **Azure Resource Manager reads**, which Azure Monitor metric calls are
   (https://learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling):
   token bucket of 250 reads refilled at 25 per second, per subscription. Enforced here as
-  25 per 1-second window (no 250 burst: stricter). Refusal: HTTP 429 with ``Retry-After``.
+  25 per 1-second window (no 250 burst: stricter). Refusal: HTTP 429 with ``Retry-After``;
+  every answer carries ``x-ms-ratelimit-remaining-subscription-reads`` (what is left).
 
 Quotas are fixed windows aligned on the clock (``time.time()``, shared by all processes):
 a call spends one unit of every window of its bucket, or is refused when one is spent.
@@ -72,6 +74,11 @@ class QuotaWindows:
 
     def take(self, bucket: str) -> float | None:
         """Spend one call; None when allowed, else the seconds until the spent window resets."""
+        return self.spend(bucket)[0]
+
+    def spend(self, bucket: str) -> tuple[float | None, list[int]]:
+        """Spend one call: (None when allowed, else the seconds until the spent window resets;
+        what is left of each limit after it, as the provider's "remaining" headers say)."""
         now = time.time()
         limits = self.quotas[bucket]
         with self._lock:
@@ -83,11 +90,11 @@ class QuotaWindows:
                     self._state[2 * s], self._state[2 * s + 1] = window, 0.0
                 if self._state[2 * s + 1] >= n:
                     waits.append((window + 1) * w - now)
-            if waits:
-                return max(waits)
-            for k in range(len(limits)):
-                self._state[2 * self._slot[(bucket, k)] + 1] += 1
-            return None
+            if not waits:
+                for k in range(len(limits)):
+                    self._state[2 * self._slot[(bucket, k)] + 1] += 1
+            left = [int(n - self._state[2 * self._slot[(bucket, k)] + 1]) for k, (n, _) in enumerate(limits)]
+            return (max(waits) if waits else None), left
 
     def least_seconds(self, bucket: str, calls: int, start: float) -> float:
         """The least time the windows allow for ``calls`` instantaneous calls from clock time
@@ -120,10 +127,13 @@ class CallLog:
         self.answered: Counter = Counter()
         self.throttled: Counter = Counter()
         self.by_bucket: Counter = Counter()  # answered calls per quota bucket
+        self.timeline: list[tuple[float, float, bool]] = []  # Cost Management calls: arrived, decided, refused
         self._lock = threading.Lock()
 
-    def count(self, key: str, bucket: str | None, refused: bool) -> None:
+    def count(self, key: str, bucket: str | None, refused: bool, arrived: float | None = None) -> None:
         with self._lock:
+            if bucket == COST_MANAGEMENT_QPU and arrived is not None:
+                self.timeline.append((arrived, time.time(), refused))
             if refused:
                 self.throttled[key] += 1
                 return
@@ -138,6 +148,7 @@ class CallLog:
                 "answered": dict(self.answered),
                 "throttled": dict(self.throttled),
                 "by_bucket": dict(self.by_bucket),
+                "timeline": list(self.timeline),
             }
 
 
@@ -196,6 +207,7 @@ def azure_gate(latency: float, quotas: QuotaWindows, log: CallLog):
     subscription's ARM read bucket for Monitor metric reads."""
 
     def gate(method: str, path: str):
+        arrived = time.time()
         time.sleep(latency)
         lower = path.lower()
         sub = _SUBSCRIPTION.match(path)
@@ -205,24 +217,29 @@ def azure_gate(latency: float, quotas: QuotaWindows, log: CallLog):
             key, bucket = "monitor.metrics", f"arm.reads.{sub.group(1)}"
         else:
             key, bucket = f"{method} other", None
-        wait = quotas.take(bucket) if bucket in quotas.quotas else None
-        log.count(key, bucket, wait is not None)
-        if wait is None:
+        wait, left = quotas.spend(bucket) if bucket in quotas.quotas else (None, [])
+        log.count(key, bucket, wait is not None, arrived)
+        if bucket == COST_MANAGEMENT_QPU:
+            # the QPU windows' "list of remaining quotas" (manage-automation, "Response headers"),
+            # entries named as in simulator/azure.py
+            headers = {
+                "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": (
+                    f"QueriesPer10Sec:{left[0]},QueriesPerMin:{left[1]},QueriesPerHour:{left[2]}"
+                )
+            }
+        elif bucket in quotas.quotas:
+            headers = {"x-ms-ratelimit-remaining-subscription-reads": str(left[0])}
+        else:
             return None
+        if wait is None:
+            if bucket == COST_MANAGEMENT_QPU:
+                headers["x-ms-ratelimit-microsoft.costmanagement-qpu-consumed"] = "1"
+            return headers
         seconds = str(max(1, math.ceil(wait)))
         if bucket == COST_MANAGEMENT_QPU:
-            return (
-                429,
-                {"error": {"code": "429", "message": "Too many requests. Please retry."}},
-                {
-                    "x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after": seconds,
-                    "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=0",
-                },
-            )
-        return (
-            429,
-            {"error": {"code": "TooManyRequests", "message": "The request is being throttled."}},
-            {"Retry-After": seconds, "x-ms-ratelimit-remaining-subscription-reads": "0"},
-        )
+            headers["x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after"] = seconds
+            return 429, {"error": {"code": "429", "message": "Too many requests. Please retry."}}, headers
+        headers["Retry-After"] = seconds
+        return 429, {"error": {"code": "TooManyRequests", "message": "The request is being throttled."}}, headers
 
     return gate

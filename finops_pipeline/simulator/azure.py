@@ -22,12 +22,14 @@ import datetime as dt
 import ipaddress
 import json
 import logging
+import math
 import os
 import re
 import secrets
 import ssl
 import tempfile
 import threading
+import time
 import uuid
 from collections import defaultdict
 from contextlib import ExitStack, contextmanager
@@ -121,6 +123,84 @@ _BODY_PARAMETERS = {
     "validateDimensions": "ValidateDimensions",
 }
 _METRICS_MARKER = "/providers/microsoft.insights/metrics"
+# Cost Management's QPU quotas, per tenant, one QPU per query of up to a month of data
+# (manage-automation, "QPU quotas": 12 QPU per 10 seconds, 60 per 1 min, 600 per 1 hour). Each
+# answer carries `...-qpu-consumed` and `...-qpu-remaining`, a "list of remaining quotas" (same
+# page, "Response headers"); the entry names are those of answers quoted in public code
+# ("QueriesPer10Sec:11", "QueriesPerHour:577,QueriesPerMin:59"). The page does not say whether
+# windows are fixed or sliding: played fixed, aligned on the clock.
+QPU_QUOTAS = (("QueriesPer10Sec", 12, 10.0), ("QueriesPerMin", 60, 60.0), ("QueriesPerHour", 600, 3600.0))
+# ARM reads per subscription: a token bucket of 250 refilled at 25 per second, the tokens left
+# in `x-ms-ratelimit-remaining-subscription-reads`, 429 with Retry-After when empty
+# ("Understand how Azure Resource Manager throttles requests": token bucket algorithm,
+# "Remaining requests", "Error code").
+ARM_READS_BUCKET, ARM_READS_REFILL = 250, 25.0
+
+
+class AzureQuotas:
+    """The tenant's QPU windows and each subscription's ARM read bucket, as the double spends
+    them: every answer says what is left, a spent quota is a 429 saying when to retry."""
+
+    def __init__(self, clock=time.time):
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._qpu = {name: (-1, 0) for name, _, _ in QPU_QUOTAS}  # window index, QPU spent in it
+        self._reads: dict[str, tuple[float, float]] = {}  # subscription -> (tokens, as of)
+
+    def query(self) -> tuple[float | None, dict[str, str]]:
+        """Spend one QPU: (None, headers) when allowed, else (seconds to wait, headers)."""
+        with self._lock:
+            now = self.clock()
+            spent, waits = {}, []
+            for name, n, window in QPU_QUOTAS:
+                index, used = self._qpu[name]
+                if index != math.floor(now / window):
+                    index, used = math.floor(now / window), 0
+                spent[name] = (index, used)
+                if used >= n:
+                    waits.append((index + 1) * window - now)
+            if not waits:
+                spent = {name: (index, used + 1) for name, (index, used) in spent.items()}
+            self._qpu.update(spent)
+            left = ",".join(f"{name}:{n - spent[name][1]}" for name, n, _ in QPU_QUOTAS)
+            headers = {"x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": left}
+            if waits:
+                headers["x-ms-ratelimit-microsoft.costmanagement-qpu-retry-after"] = str(math.ceil(max(waits)))
+                return max(waits), headers
+            headers["x-ms-ratelimit-microsoft.costmanagement-qpu-consumed"] = "1"
+            return None, headers
+
+    def read(self, subscription: str) -> tuple[float | None, dict[str, str]]:
+        """Spend one ARM read of ``subscription``: (None, headers) or (seconds to wait, headers)."""
+        with self._lock:
+            now = self.clock()
+            tokens, since = self._reads.get(subscription.lower(), (float(ARM_READS_BUCKET), now))
+            tokens = min(float(ARM_READS_BUCKET), tokens + (now - since) * ARM_READS_REFILL)
+            wait = None if tokens >= 1 else (1 - tokens) / ARM_READS_REFILL
+            if wait is None:
+                tokens -= 1
+            self._reads[subscription.lower()] = (tokens, now)
+            headers = {"x-ms-ratelimit-remaining-subscription-reads": str(int(tokens))}
+            if wait is not None:
+                headers["Retry-After"] = str(max(1, math.ceil(wait)))
+            return wait, headers
+
+    def spend(self, method: str, path: str) -> tuple[float | None, dict[str, str]]:
+        """The quota a request spends (none for token and other unlimited requests)."""
+        lower = path.lower()
+        if method == "POST" and lower.endswith("/providers/microsoft.costmanagement/query"):
+            return self.query()
+        sub = re.match(r"^/+subscriptions/([^/]+)", path, re.IGNORECASE)
+        if (sub and method == "GET") or lower.endswith(_METRICS_MARKER):
+            return self.read(sub.group(1)) if sub else (None, {})
+        return None, {}
+
+
+def _throttled(headers: dict[str, str]) -> tuple[int, dict, dict[str, str]]:
+    """The 429 Azure answers for a spent quota (Cost Management's body differs from ARM's)."""
+    if any("costmanagement" in k for k in headers):
+        return 429, {"error": {"code": "429", "message": "Too many requests. Please retry."}}, headers
+    return 429, {"error": {"code": "TooManyRequests", "message": "The request is being throttled."}}, headers
 
 
 class AzureApi:
@@ -418,14 +498,18 @@ class AzureApi:
 class AzureDouble(AzureApi):
     """The API served over HTTPS on 127.0.0.1: ``url`` is both the authority and the ARM endpoint.
 
-    ``gate`` (optional, for benchmarks) is called as ``gate(method, path)`` before every
-    authenticated ARM request is answered: it may sleep (network latency) and may return
-    ``(status, body, headers)`` to answer instead (e.g. a 429 with its retry-after headers).
+    Every authenticated ARM request spends its documented quota (:class:`AzureQuotas`: the
+    tenant's Cost Management QPU, the subscription's ARM reads), whose headers the answer
+    carries. ``gate`` (optional, for benchmarks) replaces that: called as ``gate(method, path)``
+    before every authenticated ARM request is answered, it may sleep (network latency) and
+    returns ``(status, body, headers)`` to answer instead (e.g. a 429 with its retry-after
+    headers), or the quota headers of a success (a dict), or None.
     """
 
     def __init__(self, fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40, gate=None):
         super().__init__(fleet, start, end, page_size)
         self.gate = gate
+        self.quotas = AzureQuotas() if gate is None else None
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
         self._dir = tempfile.TemporaryDirectory(prefix="azure-double-")
         self.cert_path, key_path = _self_signed_certificate(Path(self._dir.name))
@@ -523,6 +607,14 @@ def _handler(double: AzureDouble):
             self.end_headers()
             self.wfile.write(data)
 
+        def _spend(self, method: str, path: str) -> tuple[tuple | None, dict[str, str]]:
+            """(a refusal to send, or None; the quota headers of a success)."""
+            if double.gate is not None:
+                answer = double.gate(method, path)
+                return (answer, {}) if isinstance(answer, tuple) else (None, answer or {})
+            wait, headers = double.quotas.spend(method, path)
+            return (_throttled(headers) if wait is not None else None), headers
+
         def _body(self) -> bytes:
             return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
@@ -544,15 +636,16 @@ def _handler(double: AzureDouble):
                 )
             if not double.authorized(self.headers.get("Authorization")):
                 return self._send(401, _error("AuthenticationFailed", "Authentication failed."))
-            refusal = double.gate("GET", parts.path) if double.gate is not None else None
+            refusal, quota = self._spend("GET", parts.path)
             if refusal is not None:
                 return self._send(*refusal)
             subscription = re.fullmatch(r"/subscriptions/([^/]+)/?", parts.path, re.IGNORECASE)
             if subscription:
-                return self._send(*double.subscription(subscription.group(1)))
+                status, body = double.subscription(subscription.group(1))
+                return self._send(status, body, quota)
             if parts.path.lower().endswith(_METRICS_MARKER):
                 status, body = double.metrics_get(double.url + self.path)
-                return self._send(status, body, {"x-ms-ratelimit-remaining-subscription-reads": "11999"})
+                return self._send(status, body, quota)
             self._send(404, _error("NotFound", f"no route for GET {parts.path}"))
 
         def do_POST(self) -> None:
@@ -564,12 +657,12 @@ def _handler(double: AzureDouble):
                 return self._send(*double.issue_token(form))
             if not double.authorized(self.headers.get("Authorization")):
                 return self._send(401, _error("AuthenticationFailed", "Authentication failed."))
-            refusal = double.gate("POST", parts.path) if double.gate is not None else None
+            refusal, quota = self._spend("POST", parts.path)
             if refusal is not None:
                 return self._send(*refusal)
             if parts.path.lower().endswith(_METRICS_MARKER):
                 status, body = double.metrics_post(double.url + self.path, raw)
-                return self._send(status, body, {"x-ms-ratelimit-remaining-subscription-reads": "11999"})
+                return self._send(status, body, quota)
             cost = re.fullmatch(
                 r"/+subscriptions/([^/]+)/providers/Microsoft\.CostManagement/query", parts.path, re.IGNORECASE
             )
@@ -585,14 +678,7 @@ def _handler(double: AzureDouble):
                 except ValueError:
                     return self._send(400, _error("BadRequest", "body is not JSON"))
                 status, answer = double.cost_query(cost.group(1), body, skip, next_base)
-                return self._send(
-                    status,
-                    answer,
-                    {
-                        "x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=99",
-                        "x-ms-ratelimit-microsoft.costmanagement-qpu-consumed": "QueryResource=1",
-                    },
-                )
+                return self._send(status, answer, quota)
             self._send(404, _error("NotFound", f"no route for POST {parts.path}"))
 
     return Handler

@@ -534,11 +534,13 @@ class AzureSource(CloudSource):
         delays = backoff_delays(MAX_TRANSIENT_RETRIES + 1)
         quota = self._quota(operation, scope)
         while True:
+            sent_at = None
             if quota is not None:
                 quota.acquire()
+                sent_at = quota.clock()
             self.api.record(operation, price)
             try:
-                return send(lambda pipeline_response: self._observe(pipeline_response, quota))
+                return send(lambda pipeline_response, sent_at=sent_at: self._observe(pipeline_response, quota, sent_at))
             except HttpResponseError as exc:
                 response = exc.response
                 if _from_credential(exc):  # the token request failed, not the ARM call
@@ -546,9 +548,10 @@ class AzureSource(CloudSource):
                 status = response.status_code
                 if status == 429 and throttled < MAX_THROTTLE_RETRIES:
                     throttled += 1
-                    self._observe_headers(response.headers, quota)
+                    self._observe_headers(response.headers, quota, sent_at)
                     advertised = advertised_wait(response.headers)
-                    self._wait(advertised if advertised is not None else delays[min(throttled, len(delays) - 1)], quota)
+                    wait = advertised if advertised is not None else delays[min(throttled, len(delays) - 1)]
+                    self._wait(wait, quota, sent_at if advertised is not None else None)
                     continue
                 if status >= 500 and transient < MAX_TRANSIENT_RETRIES:
                     advertised = advertised_wait(response.headers)
@@ -582,24 +585,25 @@ class AzureSource(CloudSource):
             return None
         if operation.startswith("costmanagement"):
             return pacing.quota(
-                f"azure-costmanagement-qpu-{self.tenant_id}", COST_MANAGEMENT_QPU_QUOTA, self.pacing_dir
+                f"azure-costmanagement-qpu-{self.tenant_id}", COST_MANAGEMENT_QPU_QUOTA, self.pacing_dir, windowed=True
             )
         return pacing.quota(f"azure-arm-reads-{_subscription_of(scope)}", ARM_READS_QUOTA, self.pacing_dir)
 
-    def _wait(self, seconds: float, quota: pacing.Quota | None = None) -> None:
-        """Wait before a retry; a throttle's wait (``quota`` given) holds every caller of the quota."""
+    def _wait(self, seconds: float, quota: pacing.Quota | None = None, sent_at: float | None = None) -> None:
+        """Wait before a retry; a throttle's wait (``quota`` given) holds every caller of the quota
+        (and, for a windowed quota, places the window's reset: ``sent_at`` of the refused call)."""
         seconds = max(0.0, min(float(seconds), float(self.max_retry_wait_seconds)))
         self.api.retries += 1
         self.waits.append(seconds)
         if quota is not None:
-            quota.hold(seconds)  # the next acquire() waits it out
+            quota.hold(seconds, sent_at)  # the next acquire() waits it out
         else:
             self.sleep(seconds)
 
-    def _observe(self, pipeline_response, quota: pacing.Quota | None = None) -> None:
-        self._observe_headers(pipeline_response.http_response.headers, quota)
+    def _observe(self, pipeline_response, quota: pacing.Quota | None = None, sent_at: float | None = None) -> None:
+        self._observe_headers(pipeline_response.http_response.headers, quota, sent_at)
 
-    def _observe_headers(self, headers, quota: pacing.Quota | None = None) -> None:
+    def _observe_headers(self, headers, quota: pacing.Quota | None = None, sent_at: float | None = None) -> None:
         """Keep the last quota headers seen (remaining reads/QPU, retry-after) for metadata, and
         tell the quota what Azure says is left of it."""
         for name, value in headers.items():
@@ -609,7 +613,7 @@ class AzureSource(CloudSource):
                 if quota is not None and lower in _REMAINING:
                     left = _remaining(value)
                     if left is not None:
-                        quota.observe_remaining(left)
+                        quota.observe_remaining(left, sent_at)
 
 
 def _aggregations(specs: list[MetricSpec]) -> str:
@@ -681,9 +685,18 @@ def _send_json(client, method: str, path: str, params: dict[str, str], hook, bod
 
 
 def _remaining(value: str) -> int | None:
-    """``11999`` or ``QueryResource=11`` -> the number; None when there is none."""
-    m = re.search(r"(\d+)\s*$", str(value))
-    return int(m.group(1)) if m else None
+    """What is left in the shortest window: ``11999`` (ARM reads), or Cost Management's "list of
+    remaining quotas" (``QueriesPer10Sec:11,QueriesPerMin:59,QueriesPerHour:599``; older answers
+    ``QueryResource=11``) -> the 10-second entry; None when there is none (e.g. only the minute
+    and hour entries)."""
+    pairs = re.findall(r"([A-Za-z][A-Za-z0-9]*)\s*[:=]\s*(\d+)", str(value))
+    if not pairs:
+        m = re.fullmatch(r"\s*(\d+)\s*", str(value))
+        return int(m.group(1)) if m else None
+    if len(pairs) == 1 and not re.search(r"min|hour", pairs[0][0], re.IGNORECASE):
+        return int(pairs[0][1])
+    shortest = [int(v) for k, v in pairs if re.search(r"10\s*sec", k, re.IGNORECASE)]
+    return shortest[0] if shortest else None
 
 
 def advertised_wait(headers) -> float | None:
