@@ -14,7 +14,12 @@ FOCUS_VENV ?= .venv-focus
 # FOCUS_PYTHON: a Python >= 3.12 for it (default: python3.12/3.13 on PATH, else a pyenv-installed one).
 FOCUS_PYTHON ?=
 
-.PHONY: install demo test test-fast coverage lint format lock ui bench validate focus-validate clean-demo
+# The suite's workers (pytest-xdist): one per core of the 2-core CI machine, whole files per worker
+# (a module's servers and fixtures start once). TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile
+
+.PHONY: install demo test test-fast coverage mutations lint format lock ui bench validate focus-validate clean-demo
 
 $(UV):
 	$(PYTHON) -m venv $(VENV)
@@ -35,14 +40,17 @@ lock: | $(UV)  ## re-resolve requirements.lock from pyproject.toml (keeps pins t
 demo: $(STAMP)  ## build the demo warehouse on the simulated clouds (last 30 days)
 	$(BIN)/finops-pipeline demo --data-dir $(DATA_DIR)
 
-test: lint  ## lint, then the whole test suite
-	$(BIN)/pytest -q
+test: lint  ## lint, then the whole test suite on $(TEST_WORKERS) workers
+	$(BIN)/pytest -q $(XDIST)
 
 test-fast: lint  ## the suite without the tests marked slow (the dagster dev backfill, the benchmark smoke)
-	$(BIN)/pytest -q -m "not slow"
+	$(BIN)/pytest -q $(XDIST) -m "not slow"
 
 coverage: $(STAMP)  ## the whole suite with line and branch coverage per module (pyproject.toml [tool.coverage])
-	$(BIN)/pytest -q --cov --cov-branch --cov-report=term-missing:skip-covered
+	$(BIN)/pytest -q $(XDIST) --cov --cov-branch --cov-report=term-missing:skip-covered
+
+mutations: $(STAMP)  ## each metric-mapping mutation of finops_pipeline_tests/mutations.py must fail its tests
+	$(BIN)/python -m finops_pipeline_tests.mutations
 
 lint: $(STAMP)  ## ruff's lint rules and format (pyproject.toml [tool.ruff])
 	$(BIN)/ruff check .

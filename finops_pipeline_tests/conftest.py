@@ -4,28 +4,19 @@ module says which days its ``*_served`` doubles serve, and for how long they liv
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from finops_pipeline.simulator.fleet import Fleet, build_fleet
 
-from .runs import set_environment
-
-# Variables that would point a test at a real cloud or at the developer's own data.
-_LEAKY_PREFIXES = ("AWS_", "GCP_", "GOOGLE_", "AZURE_", "FINOPS_", "USAGE_", "DAGSTER_HOME")
+from .runs import isolate_environment, set_environment
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch, tmp_path):
     """Every test starts with no cloud settings and a private warehouse under tmp_path."""
-    for name in list(os.environ):
-        if name.startswith(_LEAKY_PREFIXES):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("FINOPS_ENV_FILE", str(tmp_path / "no.env"))
-    monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    isolate_environment(monkeypatch, tmp_path)
 
 
 @pytest.fixture

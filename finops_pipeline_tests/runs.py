@@ -1,8 +1,10 @@
 """Materializing assets in tests the way the code location runs them: with its resources;
 run tags for a range of days; a simulated cloud's variables put in a test's environment."""
 
+import os
 from collections.abc import Mapping
 from datetime import date, timedelta
+from pathlib import Path
 
 import dagster
 import pytest
@@ -21,6 +23,20 @@ def range_tags(start: date, end: date) -> dict[str, str]:
         "dagster/asset_partition_range_start": start.isoformat(),
         "dagster/asset_partition_range_end": (end - timedelta(days=1)).isoformat(),
     }
+
+
+# Variables that would point a test at a real cloud or at the developer's own data.
+LEAKY_PREFIXES = ("AWS_", "GCP_", "GOOGLE_", "AZURE_", "FINOPS_", "USAGE_", "DAGSTER_HOME")
+
+
+def isolate_environment(monkeypatch: pytest.MonkeyPatch, home: Path) -> None:
+    """No cloud settings and a private warehouse under ``home`` (``home/data``)."""
+    for name in list(os.environ):
+        if name.startswith(LEAKY_PREFIXES):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FINOPS_ENV_FILE", str(home / "no.env"))
+    monkeypatch.setenv("FINOPS_DATA_DIR", str(home / "data"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
 
 
 def set_environment(monkeypatch: pytest.MonkeyPatch, variables: Mapping[str, str]) -> None:

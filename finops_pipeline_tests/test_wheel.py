@@ -23,6 +23,7 @@ BIN = Path(sys.executable).parent
 NOT_SOURCE = shutil.ignore_patterns(
     ".git",
     ".venv",
+    ".venv-*",  # focus-validator's venv (616 MB), made by test_focus_validator.py, maybe on another worker right now
     "data",
     "build",
     "dist",

@@ -462,10 +462,12 @@ def serve_aws(fleet: Fleet, start: date, end: date, **ce_options) -> Iterator[di
     import boto3
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # Port 0: the server binds a port the system picks (a port chosen first could be taken by
+    # another test process before moto binds it, and moto would then wait forever).
+    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
-    moto_url = f"http://127.0.0.1:{port}"
+    host, port = moto.get_host_and_port()
+    moto_url = f"http://{host}:{port}"
     # moto keeps its backends per process: start from empty so datapoints are never doubled.
     urllib.request.urlopen(urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")).close()
     ce = CostExplorerDouble(fleet, **ce_options)

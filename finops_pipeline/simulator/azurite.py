@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from filelock import FileLock
+
 from finops_pipeline.simulator.aws import free_port
 
 AZURITE_VERSION = "3.37.0"
@@ -69,7 +71,10 @@ def cache_dir() -> Path:
 
 
 def install_azurite(directory: Path | None = None) -> Path:
-    """The azurite-blob executable, installing the pinned package with npm on first use."""
+    """The azurite-blob executable, installing the pinned package with npm on first use.
+
+    Processes that start together (the test workers on a fresh machine) install it once: the
+    others wait on a lock file beside the directory, then find it installed."""
     directory = directory or cache_dir()
     executable = directory / "node_modules" / ".bin" / "azurite-blob"
     if executable.exists():
@@ -77,13 +82,17 @@ def install_azurite(directory: Path | None = None) -> Path:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         raise AzuriteUnavailable("npm and node are needed to install Azurite (apt-get install nodejs npm)")
-    directory.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(
-        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(directory), f"azurite@{AZURITE_VERSION}"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(directory) + ".lock"):
+        if executable.exists():
+            return executable
+        directory.mkdir(exist_ok=True)
+        done = subprocess.run(
+            [npm, "install", "--no-audit", "--no-fund", "--prefix", str(directory), f"azurite@{AZURITE_VERSION}"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     if done.returncode != 0 or not executable.exists():
         tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
         raise AzuriteUnavailable(f"npm install azurite@{AZURITE_VERSION} failed: {' | '.join(tail)}")

@@ -12,15 +12,27 @@ from dagster import DagsterInstance
 
 from finops_pipeline.cli import main
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
-from finops_pipeline_tests.runs import materialize
+from finops_pipeline_tests.runs import isolate_environment, materialize, set_environment
 
 from .conftest import START, range_tags
 
 
+@pytest.fixture(scope="module")
+def landed(aws_served, tmp_path_factory):
+    """AWS landed for the served days once: the tests below only read it (query is read-only)."""
+    home = tmp_path_factory.mktemp("cli")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        isolate_environment(monkeypatch, home)
+        set_environment(monkeypatch, aws_served)
+        assert materialize([aws_cost, aws_metrics], instance=DagsterInstance.ephemeral(), tags=range_tags()).success
+    return home / "data"
+
+
 @pytest.fixture
-def warehouse(aws_env, data_dir):
-    assert materialize([aws_cost, aws_metrics], instance=DagsterInstance.ephemeral(), tags=range_tags()).success
-    return data_dir
+def warehouse(landed, aws_env, monkeypatch):
+    """The landed warehouse as this test's FINOPS_DATA_DIR."""
+    monkeypatch.setenv("FINOPS_DATA_DIR", str(landed))
+    return landed
 
 
 def test_query_prints_a_table(warehouse, fleet, capsys):
