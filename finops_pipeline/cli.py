@@ -41,8 +41,9 @@ def _ui(args: argparse.Namespace) -> int:
             "-m",
             "dagster",
             "dev",
-            "-w",
-            "workspace.yaml",
+            # The module, not workspace.yaml: an installed package has no workspace file to find.
+            "-m",
+            "finops_pipeline.definitions",
             "-h",
             "127.0.0.1",
             "-p",

@@ -3,6 +3,12 @@
 import csv
 import io
 import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,6 +18,8 @@ from dagster import DagsterInstance
 
 from finops_pipeline.cli import main
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
+from finops_pipeline.simulator.aws import free_port
+from finops_pipeline_tests.dagster_dev import LOCATION, WAIT_SECONDS, graphql
 from finops_pipeline_tests.runs import materialize
 
 from .conftest import START, range_tags
@@ -238,3 +246,65 @@ def test_demo_and_ui_end_at_the_utc_day_not_the_local_one(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.slow  # dagster dev takes 20-60 s to load the code location
+def test_ui_serves_the_code_location_from_any_directory_and_ctrl_c_stops_all_of_it(tmp_path, monkeypatch):
+    """`finops-pipeline ui` as an installed user runs it: from a directory that is not the checkout
+    (no workspace.yaml there). Ctrl-C (SIGINT to the command) stops dagster dev's whole process group."""
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    loaded: list[list[dict]] = []
+    ended = threading.Event()
+
+    def press_ctrl_c_once_loaded():
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not ended.is_set() and time.monotonic() < deadline:
+            try:
+                nodes = graphql(port, LOCATION)["repositoriesOrError"].get("nodes")
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                nodes = None
+            if nodes:
+                loaded.append(nodes)
+                break
+            time.sleep(1)
+        if not ended.is_set():
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    on_sigterm = signal.getsignal(signal.SIGTERM)
+    presser = threading.Thread(target=press_ctrl_c_once_loaded, daemon=True)
+    presser.start()
+    try:
+        code = main(["ui", "--data-dir", str(tmp_path / "demo"), "--days", "1", "--port", str(port)])
+    finally:
+        ended.set()
+        signal.signal(signal.SIGTERM, on_sigterm)  # ui installs its own for the command's lifetime
+        presser.join()
+
+    assert loaded == [[{"name": "__repository__"}]], "the UI never served the code location"
+    assert code == 130
+    with pytest.raises(urllib.error.URLError):  # webserver, daemon and code server are gone
+        graphql(port, LOCATION)
+    assert (tmp_path / "demo" / "dagster_home").is_dir()
+
+
+def test_stopping_the_ui_kills_what_ignores_sigterm_and_skips_what_is_gone():
+    from finops_pipeline.cli import _stop_group
+
+    stubborn = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
+            "time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert stubborn.stdout.readline() == "up\n"
+    _stop_group(stubborn)  # SIGTERM ignored for 15 s, then SIGKILL
+    assert stubborn.returncode == -signal.SIGKILL
+
+    _stop_group(stubborn)  # already gone: nothing to signal, no error
+    assert stubborn.returncode == -signal.SIGKILL
