@@ -350,3 +350,39 @@ def test_a_partition_streamed_in_pages_lands_whole_in_row_groups(data_dir):
     assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [70_000, 5_000]
     con = connect_lake(lake)
     assert con.execute("SELECT count(*), sum(billed_cost) FROM cost_daily").fetchone() == (75_000, Decimal("750.00"))
+
+
+def test_a_view_that_does_not_bind_fails_the_refresh_naming_it_and_changes_nothing(data_dir, tmp_path):
+    import shutil
+
+    from finops_pipeline.warehouse.catalog import SQL_DIR, CatalogError
+
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    lake = Lake(data_dir / "lake")
+    lake.write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1"]))
+    assert refresh_catalog(data_dir, sql_dir).status == "refreshed"
+    (sql_dir / "views" / "daily_spend.sql").write_text("SELECT usage_date, sum(cost_usd) AS spend FROM cost_daily\n")
+    with pytest.raises(CatalogError) as info:
+        refresh_catalog(data_dir, sql_dir)
+    assert str(info.value).startswith(
+        'view daily_spend could not be created: Binder Error: Referenced column "cost_usd" not found'
+    )
+    con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
+    views = {name for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    con.close()
+    assert "daily_spend" not in views and "cost_daily" in views  # the failed refresh left the catalog as it was
+
+    (sql_dir / "views" / "daily_spend.sql").write_text(
+        "SELECT usage_date, sum(billed_cost) AS spend FROM cost_daily GROUP BY 1\n"
+    )
+    assert refresh_catalog(data_dir, sql_dir).changed == ["daily_spend"]
+
+
+def test_a_declared_type_the_catalog_cannot_map_is_named():
+    from finops_pipeline.warehouse.catalog import duckdb_type
+
+    assert duckdb_type(pa.map_(pa.string(), pa.list_(pa.int32()))) == "MAP(VARCHAR, INTEGER[])"
+    with pytest.raises(TypeError) as info:
+        duckdb_type(pa.binary())
+    assert str(info.value) == "no DuckDB type for binary"
