@@ -177,3 +177,11 @@ def test_a_dictionary_missing_a_table_section_or_its_column_table_is_refused_nam
     with pytest.raises(ValueError) as lacking:
         dictionary.updated(without_table)
     assert str(lacking.value) == "data-dictionary.md: the section of cost_forecast lacks its intro or column table"
+
+
+def test_an_unknown_table_name_lists_the_known_ones():
+    from finops_pipeline.warehouse.schemas import table_spec
+
+    with pytest.raises(KeyError) as info:
+        table_spec("cost_dialy")
+    assert info.value.args[0] == f"unknown warehouse table 'cost_dialy'; known: {', '.join(sorted(TABLES))}"
