@@ -89,6 +89,26 @@ def test_a_currency_that_is_not_iso_4217_fails_focus_validate_naming_the_rule(da
         "cost_daily", cost_rows(date(2026, 11, 1), ["1.00"]).assign(billing_currency="ZZZ")
     )
     refresh_catalog(data_dir)
-    assert focus_validate_main(["--data-dir", str(data_dir), "--venv", str(validator.parent.parent)]) == 1
+    venv = str(validator.parent.parent)
+    assert focus_validate_main(["--data-dir", str(data_dir), "--venv", venv, "--criteria", "ALL"]) == 1
     last = capsys.readouterr().out.splitlines()[-1]
     assert last.startswith("Failed beyond the sources' known gaps: ") and "BillingCurrency-C-" in last, last
+
+
+@pytest.mark.skipif(PYTHON is None, reason="focus-validator 2.2.1 needs Python >= 3.12 (set FOCUS_PYTHON)")
+def test_a_file_the_validator_cannot_read_is_an_error_with_its_output(tmp_path):
+    validator = ensure_validator(REPO / ".venv-focus", PYTHON)
+    (tmp_path / "focus.parquet").write_bytes(b"not a Parquet file")
+    with pytest.raises(RuntimeError) as info:
+        validate(validator, tmp_path / "focus.parquet")
+    assert str(info.value).startswith("focus-validator gave no result (exit ")
+
+
+def test_without_a_python_3_12_the_validator_venv_says_how_to_get_one(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no python3.12 / python3.13 on it
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))  # and no pyenv-installed one
+    assert find_python() is None and find_python("python3.11") is None
+    with pytest.raises(FileNotFoundError) as info:
+        ensure_validator(tmp_path / "venv")
+    assert str(info.value) == "focus-validator 2.2.1 needs Python >= 3.12: none found (set FOCUS_PYTHON)"
+    assert not (tmp_path / "venv").exists()
