@@ -67,6 +67,7 @@ def test_the_demo_warehouse_fails_no_focus_rule_its_sources_could_meet(tmp_path,
     assert result.passed > 100  # the rules ran on the data
     assert unexplained(set(result.failed), present) == set()
     # `make focus-validate ARGS=--per-source`: the whole view, then each source's rows on their own.
+    capsys.readouterr()
     assert (
         focus_validate_main(
             ["--data-dir", str(tmp_path / "demo"), "--venv", str(validator.parent.parent), "--per-source"]
