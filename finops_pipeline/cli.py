@@ -41,8 +41,9 @@ def _ui(args: argparse.Namespace) -> int:
             "-m",
             "dagster",
             "dev",
-            "-w",
-            "workspace.yaml",
+            # The module, not workspace.yaml: an installed package has no workspace file to find.
+            "-m",
+            "finops_pipeline.definitions",
             "-h",
             "127.0.0.1",
             "-p",
@@ -139,7 +140,10 @@ def _read_only(sql: str) -> None:
     """Refuse any statement but a read (COPY ... TO, ATTACH, INSTALL/LOAD, SET, CALL, DDL ...)."""
     import duckdb
 
-    for statement in duckdb.extract_statements(sql):
+    statements = duckdb.extract_statements(sql)
+    if not statements:  # empty, or comments only: DuckDB would return no cursor at all
+        raise ValueError('no SQL statement to run: pass one, e.g. "SELECT * FROM cost_daily LIMIT 5"')
+    for statement in statements:
         if statement.type.name not in READ_STATEMENTS:
             raise ReadOnlyQueryError(
                 f"query is read-only: only SELECT (with DESCRIBE, SHOW, SUMMARIZE) and "
@@ -207,8 +211,6 @@ def _query(args: argparse.Namespace) -> int:
                 f"({lake_uri or Path(data_dir).resolve() / 'lake'}); the query reached outside the "
                 f"warehouse: {str(exc).splitlines()[0]}"
             ) from None
-        if cursor.description is None:
-            return 0
         columns = [d[0] for d in cursor.description]
         write_rows(columns, cursor.fetchall(), args.format)
     finally:
@@ -261,7 +263,8 @@ def _rebuild_catalog(args: argparse.Namespace) -> int:
     data_dir, lake_uri = _data_dir(args), _lake_uri(args)
     outcome = refresh_catalog(data_dir, lake_uri=lake_uri)
     if outcome.status == "deferred":
-        raise RuntimeError(outcome.reason)
+        held = outcome.reason.split(";")[0]  # "<catalog> is open in another process"
+        raise RuntimeError(f"{held}; close the other sessions on it and run the command again")
     print(f"{Path(data_dir).resolve() / 'finops.duckdb'}: {outcome.status}, views over {lake_uri or 'the local lake'}")
     return 0
 

@@ -22,6 +22,7 @@ from finops_pipeline.defs.partitions import DAILY, day_start
 from finops_pipeline.report import report_path
 from finops_pipeline.simulator.clouds import simulated_clouds
 from finops_pipeline.simulator.fleet import build_fleet
+from finops_pipeline.simulator.predictions import write_predictions
 from finops_pipeline.warehouse.catalog import SQL_DIR, open_catalog
 
 # The group of unpartitioned assets that read partitioned ones (the cost report): built last.
@@ -128,10 +129,6 @@ def run_demo(
 
 
 def _write_predictions(fleet, directory: Path, start: date, end: date) -> None:
-    try:
-        from finops_pipeline.simulator.predictions import write_predictions
-    except ImportError:
-        return
     months = sorted({(start + timedelta(days=i)).replace(day=1) for i in range((end - start).days)})
     for month in months:
         write_predictions(fleet, directory, month)

@@ -297,6 +297,8 @@ def _decimal_text(name: str, raw: str) -> str:
         value = Decimal(raw.strip())
     except InvalidOperation:
         raise SettingsError(name, raw, "an amount such as 0.01") from None
+    if not value.is_finite():  # NaN cannot be compared (InvalidOperation); Infinity accepts any gap
+        raise SettingsError(name, raw, "an amount such as 0.01")
     if value < 0:
         raise SettingsError(name, raw, "an amount of 0 or more, such as 0.01")
     return str(value)

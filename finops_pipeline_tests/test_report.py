@@ -16,6 +16,7 @@ from finops_pipeline.cli import main
 from finops_pipeline.demo import run_demo
 from finops_pipeline.report import write_report
 from finops_pipeline.simulator.fleet import is_runaway_day
+from finops_pipeline.warehouse.catalog import refresh_catalog
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline_tests.browser import checked_values, png_pixels, rendered_dom, screenshot
 
@@ -165,6 +166,13 @@ def test_report_of_an_empty_warehouse_says_there_is_no_billing_yet(tmp_path):
 
     assert data.start is None
     assert "No billing in cost_daily yet" in out.read_text()
+
+
+def test_a_report_of_no_days_is_refused_before_anything_is_written(tmp_path, capsys):
+    refresh_catalog(tmp_path)
+    assert main(["report", "--data-dir", str(tmp_path), "--days", "0"]) == 1
+    assert capsys.readouterr().err == "finops-pipeline report: error: report days must be at least 1, not 0\n"
+    assert not (tmp_path / "reports").exists()
 
 
 def test_cost_report_is_requested_once_after_a_table_it_reads_is_updated():

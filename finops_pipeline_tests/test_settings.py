@@ -347,3 +347,97 @@ def test_partitions_start_on_the_start_date_or_the_default_with_a_warning(tmp_pa
         "FINOPS_START_DATE='2026-13-01' is invalid: expected a date as YYYY-MM-DD, e.g. 2026-01-01. "
         "Partitions start at 2026-01-01 until it is fixed."
     )
+
+
+_AZURE_EXPORT_FORM = (
+    "the export's folder as a Blob URL, https://<account>.blob.core.windows.net/<container>/<directory>/"
+    "<export-name> (the storage account, container, directory and export name of the Cost Management export; "
+    "an emulator's path-style URL http://127.0.0.1:<port>/<account>/<container>/... also works)"
+)
+
+
+@pytest.mark.parametrize(
+    "variables, message",
+    [
+        (
+            {"GCP_BILLING_DETAILED_TABLE": "billing.gcp_billing_export_resource_v1"},
+            "GCP_BILLING_DETAILED_TABLE='billing.gcp_billing_export_resource_v1' is invalid: expected a BigQuery "
+            "table name (letters, digits, underscores, hyphens), e.g. "
+            "gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9.",
+        ),
+        (
+            {"GCP_COST_SOURCE": "export", "GCP_BILLING_ACCOUNT_ID": "01A2B3-C4D5E6"},
+            "GCP_BILLING_DETAILED_TABLE='' is invalid: expected the detailed usage cost export table (Billing -> "
+            "Billing export -> BigQuery export -> Detailed usage cost), e.g. "
+            "gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9, or set GCP_BILLING_ACCOUNT_ID "
+            "(01A2B3-C4D5E6-F7A8B9) to derive it, or GCP_COST_SOURCE=api.",
+        ),
+        (
+            {"AWS_COST_SOURCE": "cur"},
+            "AWS_COST_SOURCE='cur' is invalid: expected api (the query API, the default) or export (the native "
+            "billing export).",
+        ),
+        (
+            {"AWS_COST_SOURCE": "export"},
+            "AWS_COST_SOURCE='export' is invalid: expected api, or AWS_EXPORT_URI set to the export's root "
+            "(s3://<bucket>/<prefix>/<export-name>) when AWS_COST_SOURCE=export.",
+        ),
+        (
+            {"AWS_COST_SOURCE": "export", "AWS_EXPORT_URI": "s3://Billing/focus"},
+            "AWS_EXPORT_URI='s3://Billing/focus' is invalid: expected the export's root as "
+            "s3://<bucket>/<prefix>/<export-name> (as AWS Data Exports writes it).",
+        ),
+        (
+            {"AZURE_COST_SOURCE": "export"},
+            f"AZURE_EXPORT_URI='' is invalid: expected {_AZURE_EXPORT_FORM} when AZURE_COST_SOURCE=export.",
+        ),
+        (
+            {"AZURE_COST_SOURCE": "export", "AZURE_EXPORT_URI": "https://acct.blob.core.windows.net/Costs/d/focus"},
+            "AZURE_EXPORT_URI='https://acct.blob.core.windows.net/Costs/d/focus' is invalid: expected "
+            f"{_AZURE_EXPORT_FORM}; 'Costs' is not a container name (3-63 lowercase letters, digits, hyphens).",
+        ),
+        (
+            {"FINOPS_RECONCILE_TOLERANCE_AMOUNT": "1 cent"},
+            "FINOPS_RECONCILE_TOLERANCE_AMOUNT='1 cent' is invalid: expected an amount such as 0.01.",
+        ),
+        (
+            {"FINOPS_RECONCILE_TOLERANCE_AMOUNT": "-0.01"},
+            "FINOPS_RECONCILE_TOLERANCE_AMOUNT='-0.01' is invalid: expected an amount of 0 or more, such as 0.01.",
+        ),
+        (
+            {"FINOPS_RECONCILE_TOLERANCE_AMOUNT": "NaN"},
+            "FINOPS_RECONCILE_TOLERANCE_AMOUNT='NaN' is invalid: expected an amount such as 0.01.",
+        ),
+        (
+            {"FINOPS_RECONCILE_TOLERANCE_AMOUNT": "Infinity"},
+            "FINOPS_RECONCILE_TOLERANCE_AMOUNT='Infinity' is invalid: expected an amount such as 0.01.",
+        ),
+    ],
+)
+def test_cost_source_export_and_tolerance_settings_name_the_variable_and_the_fix(variables, message):
+    with pytest.raises(SettingsError) as info:
+        get_settings(overrides=variables)
+    assert str(info.value) == message
+
+
+def test_cost_sources_and_export_locations_that_are_usable():
+    settings = get_settings(
+        overrides={
+            "AWS_COST_SOURCE": " Export ",
+            "AWS_EXPORT_URI": "s3://acme-billing/exports/focus-daily/",
+            "AZURE_COST_SOURCE": "export",
+            "AZURE_EXPORT_URI": "https://acmebilling.blob.core.windows.net/costs/daily/focus-export/",
+            "GCP_COST_SOURCE": "export",
+            "GCP_BILLING_ACCOUNT_ID": "01A2B3-C4D5E6-F7A8B9",
+            "FINOPS_RECONCILE_TOLERANCE_AMOUNT": " 0.50 ",
+        }
+    )
+    assert settings.aws_export_uri == "s3://acme-billing/exports/focus-daily"
+    assert settings.azure_export_uri == "https://acmebilling.blob.core.windows.net/costs/daily/focus-export"
+    assert [settings.cost_source(p) for p in ("aws", "gcp", "azure")] == ["export", "export", "export"]
+    # GCP's export is a BigQuery table read by query; AWS's and Azure's are files with manifests.
+    assert [settings.reads_export_files(p) for p in ("aws", "gcp", "azure")] == [True, False, True]
+    assert settings.reconcile_tolerance_amount == "0.50"
+    blank = get_settings(overrides={"AWS_EXPORT_URI": " ", "AZURE_EXPORT_URI": "", "GCP_BILLING_DETAILED_TABLE": ""})
+    assert (blank.aws_export_uri, blank.azure_export_uri, blank.gcp_billing_detailed_table) == (None, None, None)
+    assert [blank.cost_source(p) for p in ("aws", "gcp", "azure")] == ["api", "api", "api"]

@@ -357,7 +357,7 @@ class Lake:
                 if path.stat().st_mtime < cutoff:
                     path.unlink()
                     swept.append(path)
-            except FileNotFoundError:
+            except FileNotFoundError:  # Not reached in tests: a race with another process's sweep or commit
                 pass  # another process swept or renamed it meanwhile
         return swept
 

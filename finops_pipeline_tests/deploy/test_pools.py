@@ -4,6 +4,7 @@ from datetime import datetime, timezone
 
 from dagster import AssetKey, DagsterInstance, build_schedule_context
 
+from finops_pipeline.cli import main
 from finops_pipeline.definitions import RESOURCES, defs
 from finops_pipeline.defs.pools import POOL_LIMITS, apply_pool_limits
 
@@ -59,3 +60,25 @@ def test_pool_limits_are_written_to_the_instance():
     with DagsterInstance.ephemeral() as instance:
         apply_pool_limits(instance)
         assert {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()} == POOL_LIMITS
+
+
+def test_the_pools_command_writes_the_limits_to_the_instance_of_dagster_home(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    assert main(["pools"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "aws-ce: 1 run(s) at a time",
+        "aws-cloudwatch: 2 run(s) at a time",
+        "gcp-monitoring: 2 run(s) at a time",
+        "gcp-bigquery: 1 run(s) at a time",
+        "azure-cost: 1 run(s) at a time",
+        "azure-monitor: 2 run(s) at a time",
+    ]
+    with DagsterInstance.get() as instance:
+        assert {p.name: p.limit for p in instance.event_log_storage.get_pool_limits()} == POOL_LIMITS
+
+
+def test_the_pools_command_without_dagster_home_says_to_set_it(capsys):
+    assert main(["pools"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("finops-pipeline pools: error: The environment variable $DAGSTER_HOME is not set.")
+    assert err.count("\n") == 1

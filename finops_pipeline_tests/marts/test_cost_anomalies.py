@@ -264,6 +264,7 @@ def test_user_thresholds_file_overrides_the_seed_in_the_asset(data_dir, tmp_path
         ),
         ("aws,14,4,5,3.5,5,8,10,3,", "aws,14,4,5,3.5,5,8,-1,3,", "line 2, column 8 (min_abs_change): '-1' is not"),
         ("provider,", "cloud,", "line 1: missing column(s) ['provider']; copy the header of the shipped seed"),
+        ("aws,14,4,5,3.5,5,8,10,3,", "aws,14,4,5,3.5,5,8,10,3,4,", "line 2: more fields than the header has"),
     ],
 )
 def test_thresholds_file_is_validated_naming_file_line_column_and_fix(tmp_path, monkeypatch, old, new, where):
@@ -280,3 +281,13 @@ def test_thresholds_file_without_a_providers_row_is_refused(tmp_path, monkeypatc
     monkeypatch.setenv("FINOPS_ANOMALY_THRESHOLDS_FILE", str(path))
     with pytest.raises(AnomalyThresholdsFileError, match=r"two_clouds\.csv: no row for azure; add one per provider"):
         anomaly_thresholds_overrides(get_settings(), marts.BASELINE_DAYS)
+
+
+def test_a_missing_thresholds_file_names_the_variable_and_the_seed_to_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("FINOPS_ANOMALY_THRESHOLDS_FILE", str(tmp_path / "mine.csv"))
+    with pytest.raises(AnomalyThresholdsFileError) as info:
+        anomaly_thresholds_overrides(get_settings(), marts.BASELINE_DAYS)
+    assert str(info.value) == (
+        f"FINOPS_ANOMALY_THRESHOLDS_FILE={tmp_path / 'mine.csv'} does not exist; point it at a CSV like "
+        f"{SQL_DIR / 'seeds' / 'anomaly_thresholds.csv'}"
+    )

@@ -1,16 +1,18 @@
 """utilization_daily numbers, the Dagster mart assets with their checks, FOCUS view, demo summary."""
 
+import subprocess
+import sys
 from datetime import date, timedelta
 from decimal import Decimal
 
 import numpy as np
 import pytest
-from dagster import AssetSelection
+from dagster import AssetSelection, DagsterInstance
 
 from finops_pipeline.defs import mart_checks, marts
 from finops_pipeline.demo import demo_summary
 from finops_pipeline.simulator.predictions import write_predictions
-from finops_pipeline.warehouse.catalog import connect_lake
+from finops_pipeline.warehouse.catalog import CATALOG_FILE, connect_lake, refresh_catalog
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.sql import run_sql
 from finops_pipeline_tests.marts.fleet_lake import write_fleet
@@ -92,11 +94,14 @@ def test_mart_assets_write_partitions_and_pass_their_checks(warehouse):
         "cost_trend_daily_totals": True,
     }
     monthly = materialize(
-        [marts.cost_trend_monthly, marts.cost_trend_daily],
+        [marts.cost_trend_monthly, marts.cost_trend_daily, mart_checks.cost_trend_monthly_keys],
         partition_key="2026-03-01",
-        selection=[marts.cost_trend_monthly.key],
+        selection=AssetSelection.assets(marts.cost_trend_monthly),
     )
     assert monthly.success
+    [monthly_keys] = monthly.get_asset_check_evaluations()
+    assert monthly_keys.check_name == "cost_trend_monthly_keys" and monthly_keys.passed
+    assert (monthly_keys.metadata["duplicate_rows"].value, monthly_keys.metadata["null_key_rows"].value) == (0, 0)
     lake = Lake(warehouse / "lake")
     assert lake.partitions("cost_trend_monthly") == [{"usage_date": "2026-03-01"}]
     # A rerun of the same partition replaces it: no duplicates.
@@ -145,3 +150,36 @@ def test_focus_view_has_every_focus_1_2_column_and_the_totals(warehouse):
     ).fetchone()
     assert tax == ("Other", None)
     assert isinstance(raw, Decimal)
+
+
+def test_a_mart_run_while_an_analyst_holds_the_catalog_lands_and_defers_the_views(warehouse):
+    refresh_catalog(warehouse)
+    catalog = warehouse / CATALOG_FILE
+    # `duckdb -readonly finops.duckdb` in another process: DuckDB locks the file per process.
+    analyst = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); "
+            "sys.stdin.read()",
+            str(catalog),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert analyst.stdout.readline() == "open\n"
+        instance = DagsterInstance.ephemeral()
+        held = materialize([marts.utilization_daily], partition_key=DAY.isoformat(), instance=instance)
+    finally:
+        analyst.communicate("")
+    meta = held.asset_materializations_for_node("utilization_daily")[0].metadata
+    assert (meta["rows"].value, meta["catalog"].value) == (36, "deferred")
+    logged = [entry.user_message for entry in instance.all_logs(held.run_id)]
+    assert (
+        f"catalog view refresh deferred: {catalog.resolve()} is open in another process; views will be refreshed "
+        "by the next run" in logged
+    )
+    assert Lake(warehouse / "lake").partitions("utilization_daily") == [{"usage_date": DAY.isoformat()}]
+    assert refresh_catalog(warehouse).changed == ["utilization_daily"]  # once the session closed

@@ -104,6 +104,18 @@ def test_month_in_the_file_name_wins(tmp_path):
             "provider,service,month,predicted_monthly_cost,currency\noracle,DB,2026-04,10,USD\n",
             r"bad\.csv: line 2, field 'provider'",
         ),
+        (
+            "provider,service,month,predicted_monthly_cost,currency\naws,EC2,2026-04,1,200,USD\n",
+            r"bad\.csv: line 2: more fields than the header has$",
+        ),
+        (
+            "provider,service,month,predicted_monthly_cost,currency\naws, ,2026-04,10,USD\n",
+            r"bad\.csv: line 2, field 'service': empty; use the billing service name$",
+        ),
+        (
+            "provider,service,month,predicted_monthly_cost,currency\naws,EC2,2026-04,NaN,USD\n",
+            r"bad\.csv: line 2, field 'predicted_monthly_cost': 'NaN' is not a finite number$",
+        ),
     ],
 )
 def test_malformed_csv_names_the_file_line_and_field(tmp_path, content, message):
@@ -189,6 +201,23 @@ def test_the_same_month_and_key_in_two_files_names_both_files(tmp_path):
         read_predictions(tmp_path, "finops_id")
 
 
+def _resources(resources: list) -> dict:
+    """INFRACOST with one project holding ``resources``."""
+    return {**INFRACOST, "projects": [{"name": "x", "breakdown": {"resources": resources}}]}
+
+
+@pytest.mark.parametrize(
+    "generated, month",
+    [
+        ("2026-05-31T23:30:00-02:00", date(2026, 6, 1)),  # 01:30 UTC on June 1st
+        ("2026-05-31T23:30:00", date(2026, 5, 1)),  # no offset: taken as UTC
+    ],
+)
+def test_the_month_of_time_generated_is_the_utc_month(tmp_path, generated, month):
+    (tmp_path / "plan.json").write_text(json.dumps({**INFRACOST, "timeGenerated": generated}))
+    assert set(read_predictions(tmp_path, "finops_id")["month"]) == {month}
+
+
 @pytest.mark.parametrize(
     "document, message",
     [
@@ -226,6 +255,40 @@ def test_the_same_month_and_key_in_two_files_names_both_files(tmp_path):
             r"plan\.json: projects\[0\]\.breakdown\.resources\[0\]\.hourlyCost: '9e25' is out of range",
         ),
         ([1, 2], r"plan\.json: field 'projects' is missing"),
+        (
+            {**INFRACOST, "projects": [{"name": "x", "breakdown": {"totalMonthlyCost": "0"}}]},
+            r"plan\.json: projects\[0\]\.breakdown\.resources: missing or not a list$",
+        ),
+        (
+            _resources(["aws_instance.web"]),
+            r"plan\.json: projects\[0\]\.breakdown\.resources\[0\]: expected an object, got str$",
+        ),
+        (
+            _resources([{"name": "aws_lb.front", "resourceType": "aws_lb", "subresources": {"lcu": "5.5"}}]),
+            r"plan\.json: projects\[0\]\.breakdown\.resources\[0\]\.subresources: expected a list$",
+        ),
+        (
+            _resources([{"name": "aws_instance.web", "monthlyCost": "1"}]),
+            r"plan\.json: projects\[0\]\.breakdown\.resources\[0\]\.resourceType: missing$",
+        ),
+        (
+            _resources([{"name": "a", "resourceType": "aws_instance", "monthlyCost": "1", "tags": ["team=a"]}]),
+            r"plan\.json: projects\[0\]\.breakdown\.resources\[0\]\.tags: expected an object of key: value$",
+        ),
+        (
+            _resources([{"name": "a", "resourceType": "oci_core_instance", "monthlyCost": "1"}]),
+            r"plan\.json: projects\[0\]\.breakdown\.resources\[0\]\.resourceType: 'oci_core_instance' "
+            r"is not an AWS, Google or Azure type$",
+        ),
+        (
+            {**INFRACOST, "timeGenerated": "last Tuesday"},
+            r"plan\.json: timeGenerated 'last Tuesday' is not an ISO timestamp$",
+        ),
+        (
+            {k: v for k, v in INFRACOST.items() if k != "timeGenerated"},
+            r"plan\.json: no month to apply the estimate to; put YYYY-MM in the file name "
+            r"\(e\.g\. infracost-2026-03\.json\) or keep Infracost's timeGenerated field$",
+        ),
     ],
 )
 def test_malformed_infracost_shapes_and_out_of_range_numbers_name_the_file(tmp_path, document, message):
@@ -252,3 +315,10 @@ def test_an_empty_predictions_directory_is_treated_like_a_missing_one(fleet, tmp
         == before
         == 33
     )
+    predictions.rmdir()
+    [missing] = materialize([cost_predictions]).asset_materializations_for_node("cost_predictions")
+    assert missing.metadata["skipped_reason"].value == (
+        f"{predictions} has no prediction files (*.json, *.csv); set FINOPS_PREDICTIONS_DIR or add files. "
+        "The predictions already landed are kept"
+    )
+    assert connect_lake(Lake(data_dir / "lake")).execute("SELECT count(*) FROM cost_predictions").fetchone()[0] == 33

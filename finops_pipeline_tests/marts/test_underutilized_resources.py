@@ -8,7 +8,7 @@ import pyarrow as pa
 import pytest
 
 from finops_pipeline.defs.mart_checks import flags_without_evidence
-from finops_pipeline.defs.rules import RulesFileError, rules_overrides
+from finops_pipeline.defs.rules import RulesFileError, maxima_read_by_rules, rules_overrides
 from finops_pipeline.settings import get_settings
 from finops_pipeline.warehouse.catalog import SQL_DIR, connect_lake
 from finops_pipeline.warehouse.lake import Lake
@@ -316,3 +316,16 @@ def test_rules_file_with_a_byte_order_mark_is_read(fleet, fleet_lake, tmp_path, 
     flags = _flags(fleet_lake, overrides=rules_overrides(get_settings()))
     ec2 = {rid for rid, rule in flags.index if rule == "aws_ec2_low_utilization"}
     assert ec2 == {_name(fleet, "aws", "ec2", 1)}
+
+
+def test_the_hourly_maxima_fetched_are_those_the_rules_in_use_test(tmp_path, monkeypatch):
+    # The shipped seed: only the Azure VM resize rule tests the P95 of hourly CPU maxima; RDS idle
+    # tests connections at 0, which the hourly average decides alike.
+    assert maxima_read_by_rules(get_settings()) == {("azure", "virtual_machine", "cpu_utilization_pct")}
+    # A user's RDS rule tolerating up to 5 connections needs the hourly maximum of connections too.
+    old = "aws_rds_idle,aws,rds,shutdown,7,1.0,,,,,,,,,,0,"
+    _rules_file(tmp_path, monkeypatch, old, old.replace(",0,", ",5,"))
+    assert maxima_read_by_rules(get_settings()) == {
+        ("azure", "virtual_machine", "cpu_utilization_pct"),
+        ("aws", "rds", "connections"),
+    }

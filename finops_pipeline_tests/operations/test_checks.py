@@ -138,3 +138,77 @@ def test_a_disabled_cloud_passes_visibly_as_skipped(monkeypatch):
     assert all(e.passed for e in results.values())
     assert all(e.metadata["status"].value == "skipped" for e in results.values())
     assert "AWS_USAGE_ENABLED" in results["aws_cost:unique_key"].description
+
+
+def _rewrite(path, column: str, values: pa.Array) -> int:
+    """Replace one column of a lake file (what a hand edit or another writer would leave); its row count."""
+    table = pq.read_table(path)
+    pq.write_table(table.set_column(table.schema.get_field_index(column), column, values), path)
+    return table.num_rows
+
+
+def test_empty_key_values_fail_keys_not_null_naming_the_column(landed, data_dir):
+    instance, _ = landed
+    path = _partition_file(data_dir, "cost_daily", START)
+    rows = pq.read_metadata(path).num_rows
+    _rewrite(path, "sub_account_id", pa.array([""] * rows))
+
+    check = _rerun_checks(instance, aws_cost)["aws_cost:keys_not_null"]
+    assert not check.passed and check.blocking
+    last = START + timedelta(days=2)
+    assert check.description == (
+        f"cost_daily for aws {START}..{last} has null or empty key values (sub_account_id: {rows})"
+    )
+    assert check.metadata["null_or_empty"].value == {"sub_account_id": rows}
+
+
+def test_float_money_and_lowercase_currencies_fail_the_money_check(landed, data_dir):
+    instance, _ = landed
+    day = START + timedelta(days=1)
+    path = _partition_file(data_dir, "cost_daily", day)
+    table = pq.read_table(path)
+    _rewrite(path, "billed_cost", pc.cast(table.column("billed_cost"), pa.float64()))
+    _rewrite(path, "billing_currency", pa.array(["usd"] * table.num_rows))
+
+    check = _rerun_checks(instance, aws_cost)["aws_cost:money_is_decimal_with_currency"]
+    assert not check.passed and check.blocking
+    assert check.description == (
+        f"cost_daily for aws: {day}: billed_cost is double, not DECIMAL; "
+        f"{table.num_rows} row(s) without an ISO 4217 billing_currency"
+    )
+    assert check.metadata["problems"].value == 2
+
+
+def test_a_day_deleted_from_the_lake_fails_the_provider_total(landed, data_dir):
+    instance, _ = landed
+    for i in range(3):
+        _partition_file(data_dir, "cost_daily", START + timedelta(days=i)).unlink()
+
+    results = _rerun_checks(instance, aws_cost)
+    check = results["aws_cost:matches_provider_total"]
+    assert not check.passed and check.metadata["mismatches"].value == 3
+    assert check.description.startswith(
+        f"3 day/currency total(s) of cost_daily differ from what the aws API reported, e.g. {START} USD: provider "
+    )
+    assert check.description.endswith(", lake 0")
+    # Nothing left to be duplicated, null or mistyped.
+    assert all(results[f"aws_cost:{name}"].passed for name in ("unique_key", "keys_not_null", "no_negative_usage"))
+    assert results["aws_cost:money_is_decimal_with_currency"].passed
+
+
+def test_checks_run_on_their_own_cover_every_landed_day_and_name_days_no_run_reported(landed, data_dir):
+    instance, _ = landed
+    # A day another writer left in the lake (an older version, a copy): no run reported its total.
+    earlier = START - timedelta(days=1)
+    table = pq.read_table(_partition_file(data_dir, "cost_daily", START))
+    Lake(data_dir / "lake").write_partition("cost_daily", {"provider": "aws", "usage_date": earlier}, table)
+
+    result = materialize(
+        [aws_cost, aws_metrics, *AWS_CHECKS],
+        instance=instance,
+        selection=AssetSelection.checks_for_assets(aws_cost),
+    )
+    check = _results(result)["aws_cost:matches_provider_total"]
+    assert check.passed
+    assert check.metadata["days_compared"].value == 3
+    assert check.metadata["days_without_provider_total"].value == earlier.isoformat()

@@ -3,6 +3,13 @@
 import csv
 import io
 import json
+import runpy
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,9 +19,24 @@ from dagster import DagsterInstance
 
 from finops_pipeline.cli import main
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
+from finops_pipeline.simulator.aws import free_port
+from finops_pipeline.warehouse.catalog import CATALOG_FILE, refresh_catalog
+from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline_tests.dagster_dev import LOCATION, WAIT_SECONDS, graphql
+from finops_pipeline_tests.marts.fleet_lake import write_fleet
 from finops_pipeline_tests.runs import isolate_environment, materialize, set_environment
 
 from .conftest import START, range_tags
+
+# An analyst's session on the catalog (`duckdb -readonly finops.duckdb`), in its own process as DuckDB
+# locks the file per process; and a run's catalog refresh holding the refresh lock.
+_ANALYST = (
+    "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=True); print('open', flush=True); sys.stdin.read()"
+)
+_REFRESHING = (
+    "import filelock, sys; lock = filelock.FileLock(sys.argv[1]); lock.acquire(); print('locked', flush=True); "
+    "sys.stdin.read()"
+)
 
 
 @pytest.fixture(scope="module")
@@ -250,3 +272,158 @@ def test_demo_and_ui_end_at_the_utc_day_not_the_local_one(monkeypatch):
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+@pytest.mark.slow  # dagster dev takes 20-60 s to load the code location
+def test_ui_serves_the_code_location_from_any_directory_and_ctrl_c_stops_all_of_it(tmp_path, monkeypatch):
+    """`finops-pipeline ui` as an installed user runs it: from a directory that is not the checkout
+    (no workspace.yaml there). Ctrl-C (SIGINT to the command) stops dagster dev's whole process group."""
+    monkeypatch.chdir(tmp_path)
+    port = free_port()
+    loaded: list[list[dict]] = []
+    ended = threading.Event()
+
+    def press_ctrl_c_once_loaded():
+        deadline = time.monotonic() + WAIT_SECONDS
+        while not ended.is_set() and time.monotonic() < deadline:
+            try:
+                nodes = graphql(port, LOCATION)["repositoriesOrError"].get("nodes")
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                nodes = None
+            if nodes:
+                loaded.append(nodes)
+                break
+            time.sleep(1)
+        if not ended.is_set():
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    on_sigterm = signal.getsignal(signal.SIGTERM)
+    presser = threading.Thread(target=press_ctrl_c_once_loaded, daemon=True)
+    presser.start()
+    try:
+        code = main(["ui", "--data-dir", str(tmp_path / "demo"), "--days", "1", "--port", str(port)])
+    finally:
+        ended.set()
+        signal.signal(signal.SIGTERM, on_sigterm)  # ui installs its own for the command's lifetime
+        presser.join()
+
+    assert loaded == [[{"name": "__repository__"}]], "the UI never served the code location"
+    assert code == 130
+    with pytest.raises(urllib.error.URLError):  # webserver, daemon and code server are gone
+        graphql(port, LOCATION)
+    assert (tmp_path / "demo" / "dagster_home").is_dir()
+
+
+def test_stopping_the_ui_kills_what_ignores_sigterm_and_skips_what_is_gone():
+    from finops_pipeline.cli import _stop_group
+
+    stubborn = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); "
+            "time.sleep(600)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    assert stubborn.stdout.readline() == "up\n"
+    _stop_group(stubborn)  # SIGTERM ignored for 15 s, then SIGKILL
+    assert stubborn.returncode == -signal.SIGKILL
+
+    _stop_group(stubborn)  # already gone: nothing to signal, no error
+    assert stubborn.returncode == -signal.SIGKILL
+
+
+def test_a_query_without_a_statement_says_to_pass_one(tmp_path, capsys):
+    refresh_catalog(tmp_path)  # an empty warehouse
+    for sql in ("", "-- the daily total", ";"):
+        assert main(["query", "--data-dir", str(tmp_path), sql]) == 1
+        assert capsys.readouterr().err == (
+            'finops-pipeline query: error: no SQL statement to run: pass one, e.g. "SELECT * FROM cost_daily LIMIT 5"\n'
+        )
+
+
+def test_query_writes_lists_and_structs_as_json_and_csv(warehouse, fleet, capsys):
+    sql = (
+        "SELECT list(DISTINCT usage_date ORDER BY usage_date) AS days, "
+        "{'currency': any_value(billing_currency), 'billed': sum(billed_cost)} AS total "
+        "FROM cost_daily WHERE usage_date = DATE '" + START.isoformat() + "'"
+    )
+    billed = f"{fleet.daily_total('aws', START)['USD']:.10f}"  # exact, at the lake's DECIMAL(38, 10) scale
+    assert main(["query", "--data-dir", str(warehouse), "--format", "json", sql]) == 0
+    assert json.loads(capsys.readouterr().out) == [
+        {"days": [START.isoformat()], "total": {"currency": "USD", "billed": billed}}
+    ]
+    assert main(["query", "--data-dir", str(warehouse), "--format", "csv", sql]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "days,total",
+        f"['{START.isoformat()}'],\"{{'currency': 'USD', 'billed': '{billed}'}}\"",
+    ]
+
+
+def test_report_without_a_warehouse_says_how_to_make_one(tmp_path, capsys):
+    assert main(["report", "--data-dir", str(tmp_path / "empty")]) == 1
+    assert capsys.readouterr().err == (
+        f"finops-pipeline report: error: no catalog at {tmp_path / 'empty' / 'finops.duckdb'}: run the pipeline "
+        "first (finops-pipeline demo, or a Dagster run) or point --data-dir / FINOPS_DATA_DIR at a warehouse\n"
+    )
+    assert not (tmp_path / "empty").exists()
+
+
+def test_the_catalog_command_fails_naming_the_session_that_holds_the_catalog(fleet, data_dir, capsys):
+    refresh_catalog(data_dir)
+    write_fleet(fleet, Lake(data_dir / "lake"), START, START + timedelta(days=1), providers=("aws",))
+    catalog = data_dir / CATALOG_FILE
+    analyst = subprocess.Popen(
+        [sys.executable, "-c", _ANALYST, str(catalog)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert analyst.stdout.readline() == "open\n"
+        assert main(["catalog", "--data-dir", str(data_dir)]) == 1
+    finally:
+        analyst.communicate("")
+    assert capsys.readouterr().err == (
+        f"finops-pipeline catalog: error: {catalog} is open in another process; close the other sessions on it "
+        "and run the command again\n"
+    )
+    # Closed: the views now read the day that landed.
+    assert main(["catalog", "--data-dir", str(data_dir)]) == 0
+    assert capsys.readouterr().out == f"{catalog}: refreshed, views over the local lake\n"
+    assert main(["query", "--data-dir", str(data_dir), "--format", "csv", "SELECT count(*) AS n FROM cost_daily"]) == 0
+    assert capsys.readouterr().out.splitlines()[1] != "0"
+
+
+def test_ctrl_c_while_the_catalog_command_waits_for_a_run_ends_it_with_130(data_dir, capsys):
+    data_dir.mkdir(parents=True)
+    run = subprocess.Popen(
+        [sys.executable, "-c", _REFRESHING, str(data_dir / ".catalog.lock")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert run.stdout.readline() == "locked\n"
+        threading.Timer(1.0, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
+        assert main(["catalog", "--data-dir", str(data_dir)]) == 130
+    finally:
+        run.communicate("")
+    assert capsys.readouterr().err == ""
+    assert not (data_dir / CATALOG_FILE).exists()
+
+
+def test_doctor_reports_the_warehouse_given_on_the_command_line(aws_env, tmp_path, capsys):
+    refresh_catalog(tmp_path / "elsewhere")
+    assert main(["doctor", "--data-dir", str(tmp_path / "elsewhere")]) == 0
+    assert f"warehouse: {tmp_path / 'elsewhere'} (catalog present)" in capsys.readouterr().out.splitlines()
+
+
+def test_python_dash_m_runs_the_command(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["finops-pipeline", "query", "--data-dir", str(tmp_path), "SELECT 1"])
+    with pytest.raises(SystemExit) as ended:
+        runpy.run_module("finops_pipeline.cli", run_name="__main__")
+    assert ended.value.code == 1
+    assert capsys.readouterr().err.startswith(
+        f"finops-pipeline query: error: no catalog at {tmp_path / 'finops.duckdb'}"
+    )

@@ -12,7 +12,9 @@ from finops_pipeline.clouds.restatement import (
     encode_plan,
 )
 from finops_pipeline.definitions import RESOURCES, defs
+from finops_pipeline.simulator.gcp import run_gcp_doubles
 from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline_tests.runs import set_environment
 
 MORNING = datetime(2026, 3, 10, 6, 0, tzinfo=timezone.utc)
 
@@ -170,3 +172,71 @@ def test_the_tick_reads_its_settings_from_the_resources():
     [request] = schedule.evaluate_tick(context).run_requests
     assert request.tags["finops/clouds"] == "aws"
     assert request.tags["dagster/asset_partition_range_start"] == "2026-03-16"
+
+
+def _landed(data_dir, provider: str, day: date) -> None:
+    """One landed cost_daily partition of ``provider`` (what a previous run wrote)."""
+    Lake(data_dir / "lake").write_partition(
+        "cost_daily",
+        {"provider": provider, "usage_date": day},
+        pa.table(
+            {
+                "provider": [provider],
+                "usage_date": [day],
+                "billing_account_id": ["01A2B3-C4D5E6-F7A8B9"],
+                "sub_account_id": ["shop-prod"],
+                "service_name": ["Compute Engine"],
+                "charge_category": ["Usage"],
+                "billed_cost": [Decimal("1.00")],
+                "effective_cost": [Decimal("1.00")],
+                "billing_currency": ["USD"],
+                "is_estimated": [False],
+                "source": ["bigquery:billing_export"],
+                "ingested_at": [datetime(2026, 3, 3, tzinfo=timezone.utc)],
+            }
+        ),
+    )
+
+
+FIXED_WINDOW = {
+    "2026-03-06": "within FINOPS_RESTATEMENT_DAYS=3",
+    "2026-03-07": "within FINOPS_RESTATEMENT_DAYS=3",
+    "2026-03-08": "within FINOPS_RESTATEMENT_DAYS=3",
+    "2026-03-09": "the newest day",
+}
+
+
+def test_a_failed_gcp_export_check_still_asks_for_the_fixed_window_and_says_why(fleet, monkeypatch, data_dir):
+    _landed(data_dir, "gcp", date(2026, 3, 2))
+    with run_gcp_doubles(fleet, date(2026, 3, 1), date(2026, 3, 10)) as doubles:
+        # A dataset the billing project does not have (renamed, or a typo): BigQuery's notFound.
+        set_environment(monkeypatch, {**doubles.environment(), "GCP_BILLING_DATASET": "billing_old"})
+        _, result = _tick()
+    [request] = result.run_requests
+    assert _plan(request, "gcp") == FIXED_WINDOW
+    assert request.tags["finops/restate_notes"].startswith(
+        "gcp export check failed, only the fixed window is re-pulled: gcp bigquery billing export query failed: "
+        "`shop-prod.billing_old.gcp_billing_export_resource_v1_01A2B3_C4D5E6_F7A8B9` was not found: enable "
+        "Billing -> Billing export -> BigQuery export (detailed usage cost) into dataset billing_old of project "
+        "shop-prod, or point GCP_BILLING_PROJECT_ID / GCP_BILLING_DATASET / GCP_BILLING_TABLE at the export."
+    )
+
+
+def test_a_failed_export_manifest_check_still_asks_for_the_fixed_window_and_says_why(aws_env, monkeypatch):
+    # An export root in a bucket that does not exist (S3's NoSuchBucket).
+    monkeypatch.setenv("AWS_COST_SOURCE", "export")
+    monkeypatch.setenv("AWS_EXPORT_URI", "s3://finops-no-such-bucket/exports/focus")
+    _, result = _tick()
+    [request] = result.run_requests
+    assert _plan(request, "aws") == FIXED_WINDOW
+    notes = request.tags["finops/restate_notes"]
+    assert notes.startswith("aws export manifest check failed, only the fixed window is re-pulled: ")
+    assert notes.endswith("NoSuchBucket: The specified bucket does not exist")
+
+
+def test_a_tick_before_the_start_date_skips_naming_it(monkeypatch):
+    monkeypatch.setenv("AWS_USAGE_ENABLED", "true")
+    monkeypatch.setenv("FINOPS_START_DATE", "2026-03-10")
+    _, result = _tick()
+    assert not result.run_requests
+    assert result.skip_message == "yesterday (2026-03-09) is before FINOPS_START_DATE (2026-03-10)"

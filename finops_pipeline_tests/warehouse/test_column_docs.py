@@ -4,6 +4,7 @@ catalog, the comments of the DuckDB catalog, and the data dictionary's column ta
 from datetime import date, timedelta
 
 import duckdb
+import pytest
 
 from finops_pipeline.definitions import defs
 from finops_pipeline.defs import marts
@@ -144,3 +145,43 @@ def test_every_description_belongs_to_a_declared_column():
     assert set(COLUMN_DESCRIPTIONS) <= columns
     for spec in TABLES.values():
         assert set(spec.descriptions) <= set(spec.full_schema.names), spec.name
+
+
+def test_the_dictionary_command_rewrites_a_stale_copy_then_finds_it_up_to_date(tmp_path, capsys):
+    stale = dictionary.DICTIONARY.read_text().replace(BILLED_COST, "An old meaning.")
+    path = tmp_path / "data-dictionary.md"
+    path.write_text(stale)
+
+    assert dictionary.main([str(path)]) == 0
+    assert capsys.readouterr().out == (
+        f"rewrote the table sections of {path} from finops_pipeline/warehouse/schemas.py\n"
+    )
+    assert path.read_text() == dictionary.DICTIONARY.read_text()
+
+    assert dictionary.main([str(path)]) == 0
+    assert capsys.readouterr().out == f"{path} is up to date\n"
+
+
+def test_a_dictionary_missing_a_table_section_or_its_column_table_is_refused_naming_it():
+    text = dictionary.DICTIONARY.read_text()
+    without_section = text.replace("### `cost_forecast`\n", "### `forecasts`\n")
+    with pytest.raises(ValueError) as missing:
+        dictionary.updated(without_section)
+    assert str(missing.value) == (
+        "data-dictionary.md has no section '### `cost_forecast`' for the warehouse table cost_forecast"
+    )
+
+    start = text.index("### `cost_forecast`\n")
+    section = text[start : text.index("### `cost_predictions`\n")]
+    without_table = text.replace(section, section.replace("| column | type | null | meaning |", "| name |"))
+    with pytest.raises(ValueError) as lacking:
+        dictionary.updated(without_table)
+    assert str(lacking.value) == "data-dictionary.md: the section of cost_forecast lacks its intro or column table"
+
+
+def test_an_unknown_table_name_lists_the_known_ones():
+    from finops_pipeline.warehouse.schemas import table_spec
+
+    with pytest.raises(KeyError) as info:
+        table_spec("cost_dialy")
+    assert info.value.args[0] == f"unknown warehouse table 'cost_dialy'; known: {', '.join(sorted(TABLES))}"

@@ -296,3 +296,93 @@ def test_a_corrupt_parquet_file_fails_the_refresh_naming_the_file_and_the_fix(da
     message = str(info.value)
     assert str(bad) in message
     assert "re-materialize partition 2026-10-30 of aws_cost" in message
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda rows: rows.assign(provider="../aws"),
+            "partition value provider='../aws' is not usable as a directory name",
+        ),
+        (lambda rows: rows.drop(columns=["provider"]), "cost_daily: partition column 'provider' is missing"),
+        (lambda rows: rows.assign(usage_date=None), "cost_daily: partition column 'usage_date' has nulls"),
+        (
+            lambda rows: rows.drop(columns=["billing_currency"]),
+            "cost_daily: required column 'billing_currency' is missing",
+        ),
+        (
+            lambda rows: rows.assign(usage_quantity="lots"),
+            "cost_daily.usage_quantity: cannot store large_string as double: Failed to parse string: 'lots' as a "
+            "scalar of type double",
+        ),
+        (
+            lambda rows: rows.assign(billed_cost="1.5 USD"),
+            "cost_daily.billed_cost: cannot store large_string as decimal128(38, 10): The string '1.5 USD' is not a "
+            "valid decimal128 number",
+        ),
+    ],
+)
+def test_rows_the_table_cannot_hold_are_refused_naming_the_column(data_dir, change, message):
+    lake = Lake(data_dir / "lake")
+    with pytest.raises(LakeWriteError) as refused:
+        lake.write_partitions("cost_daily", change(cost_rows(date(2026, 11, 1), ["1.00"])))
+    assert str(refused.value).startswith(message)
+    assert not (data_dir / "lake").exists() or lake.partitions("cost_daily") == []
+
+
+def test_one_partition_is_written_only_under_the_tables_partition_columns(data_dir):
+    lake = Lake(data_dir / "lake")
+    with pytest.raises(LakeWriteError) as refused:
+        lake.write_partition("cost_daily", {"usage_date": date(2026, 11, 1)}, cost_rows(date(2026, 11, 1), ["1"]))
+    assert str(refused.value) == "cost_daily is partitioned by ['provider', 'usage_date']; got ['usage_date']"
+
+
+def test_a_partition_streamed_in_pages_lands_whole_in_row_groups(data_dir):
+    lake = Lake(data_dir / "lake")
+    day = date(2026, 11, 1)
+    page = cost_rows(day, ["0.01"] * 10_000).drop(columns=["provider", "usage_date"])
+    with lake.open_partition("cost_daily", {"provider": "aws", "usage_date": day}) as writer:
+        for _ in range(7):  # 70,000 rows pass ROW_GROUP_ROWS (65,536): one row group is written
+            writer.write(page)
+        writer.write(page.head(5_000))  # the rest, written on close
+    metadata = pq.read_metadata(lake.partition_file("cost_daily", {"provider": "aws", "usage_date": day}))
+    assert [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)] == [70_000, 5_000]
+    con = connect_lake(lake)
+    assert con.execute("SELECT count(*), sum(billed_cost) FROM cost_daily").fetchone() == (75_000, Decimal("750.00"))
+
+
+def test_a_view_that_does_not_bind_fails_the_refresh_naming_it_and_changes_nothing(data_dir, tmp_path):
+    import shutil
+
+    from finops_pipeline.warehouse.catalog import SQL_DIR, CatalogError
+
+    sql_dir = tmp_path / "sql"
+    shutil.copytree(SQL_DIR, sql_dir)
+    lake = Lake(data_dir / "lake")
+    lake.write_partitions("cost_daily", cost_rows(date(2026, 11, 1), ["1"]))
+    assert refresh_catalog(data_dir, sql_dir).status == "refreshed"
+    (sql_dir / "views" / "daily_spend.sql").write_text("SELECT usage_date, sum(cost_usd) AS spend FROM cost_daily\n")
+    with pytest.raises(CatalogError) as info:
+        refresh_catalog(data_dir, sql_dir)
+    assert str(info.value).startswith(
+        'view daily_spend could not be created: Binder Error: Referenced column "cost_usd" not found'
+    )
+    con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
+    views = {name for (name,) in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
+    con.close()
+    assert "daily_spend" not in views and "cost_daily" in views  # the failed refresh left the catalog as it was
+
+    (sql_dir / "views" / "daily_spend.sql").write_text(
+        "SELECT usage_date, sum(billed_cost) AS spend FROM cost_daily GROUP BY 1\n"
+    )
+    assert refresh_catalog(data_dir, sql_dir).changed == ["daily_spend"]
+
+
+def test_a_declared_type_the_catalog_cannot_map_is_named():
+    from finops_pipeline.warehouse.catalog import duckdb_type
+
+    assert duckdb_type(pa.map_(pa.string(), pa.list_(pa.int32()))) == "MAP(VARCHAR, INTEGER[])"
+    with pytest.raises(TypeError) as info:
+        duckdb_type(pa.binary())
+    assert str(info.value) == "no DuckDB type for binary"

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import boto3
+import pyarrow.fs as pafs
 import pytest
 
 from finops_pipeline.cli import main
@@ -22,6 +23,7 @@ from finops_pipeline.simulator.object_stores import EmulatorUnavailable, serve_g
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline.warehouse.sql import run_sql
+from finops_pipeline.warehouse.storage import LakeFileSystem, LakeUriError, open_filesystem, parse_lake_uri
 
 from .test_lake import cost_rows, read_costs
 
@@ -288,3 +290,57 @@ def test_demo_on_s3_builds_the_same_warehouse_as_the_local_demo_and_a_rerun_repl
         rows = UsageFactory(settings).get_cost_usage("aws", *window, group_by=["service"], source="warehouse")
         answers.append(sorted((r.start_time, r.service, r.cost) for r in rows))
     assert answers[0] == answers[1] and answers[0]
+
+
+@pytest.mark.parametrize(
+    "uri, reason",
+    [
+        ("  ", "the lake location is empty"),
+        ("s3:///lake", "the URI names no bucket"),
+        ("abfs://finops/lake", "an Azure lake URI names container@account"),
+        ("gs://bucket/lake?userProject=billing", "credentials and options do not belong in the lake URI"),
+    ],
+)
+def test_a_lake_uri_without_its_parts_names_what_is_missing(uri, reason):
+    with pytest.raises(LakeUriError) as raised:
+        Lake(uri)
+    assert str(raised.value).startswith(reason)
+    assert str(raised.value).endswith(
+        "; use a local directory, s3://bucket/prefix, gs://bucket/prefix or abfs://container@account/prefix"
+    )
+
+
+def test_a_file_uri_is_the_local_directory(tmp_path):
+    Lake(f"file://{tmp_path}/lake").write_partitions("cost_daily", cost_rows(DAY, ["1.00"]))
+    assert read_costs(Lake(tmp_path / "lake")) == [(DAY, "svc-0", Decimal("1.0000000000"))]
+
+
+def test_without_an_emulator_each_store_is_the_cloud_itself_with_its_default_credentials():
+    """No endpoint, emulator or connection string set: the SDKs' own endpoint and credential chain."""
+    s3 = open_filesystem(parse_lake_uri("s3://finops-lake/prod"), {"AWS_REGION": "eu-west-1"})
+    assert s3.region == "eu-west-1" and s3.equals(pafs.S3FileSystem(region="eu-west-1"))
+    assert open_filesystem(parse_lake_uri("s3://finops-lake/prod"), {}).equals(pafs.S3FileSystem())
+    gcs = open_filesystem(parse_lake_uri("gs://finops-lake/prod"), {})
+    assert gcs.equals(pafs.GcsFileSystem()) and not gcs.equals(pafs.GcsFileSystem(anonymous=True))
+    azure = open_filesystem(parse_lake_uri("abfs://finops@acmebilling.dfs.core.windows.net/prod"), {})
+    assert azure.equals(pafs.AzureFileSystem("acmebilling"))
+
+
+def test_an_object_store_glob_lists_once_and_keeps_only_matching_files(tmp_path):
+    """LakeFileSystem.glob, over a local tree standing in for the bucket: stray objects next to the
+    partitions (an editor's backup, a staging file) and other depths are not part of the table."""
+    for day in ("2026-11-01", "2026-11-02"):
+        folder = tmp_path / "lake" / "cost_daily" / "provider=aws" / f"usage_date={day}"
+        folder.mkdir(parents=True)
+        (folder / "part.parquet").write_bytes(b"x")
+        (folder / "part.parquet.bak").write_bytes(b"x")
+    (tmp_path / "lake" / "cost_daily" / "part.parquet").write_bytes(b"x")
+    fs = LakeFileSystem(pafs.LocalFileSystem(), "s3")
+    root = f"s3://{tmp_path}/lake/cost_daily"
+    assert fs.glob(f"{root}/*/*/part.parquet") == [
+        f"{tmp_path}/lake/cost_daily/provider=aws/usage_date=2026-11-01/part.parquet",
+        f"{tmp_path}/lake/cost_daily/provider=aws/usage_date=2026-11-02/part.parquet",
+    ]
+    assert fs.glob(f"{root}/part.parquet") == [f"{tmp_path}/lake/cost_daily/part.parquet"]  # no wildcard
+    assert fs.glob(f"{root}/none.parquet") == []
+    assert fs.glob(f"s3://{tmp_path}/absent/*/part.parquet") == []
