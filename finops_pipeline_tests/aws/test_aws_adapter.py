@@ -1,6 +1,7 @@
 """The AWS adapter against protocol doubles: moto, botocore's Stubber, the Cost Explorer double."""
 
 import csv
+import os
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from finops_pipeline.clouds.aws.source import AwsSource, utc_timestamp
 from finops_pipeline.clouds.base import CloudApiError, ResourceRef
 from finops_pipeline.defs.partitions import day_start
 from finops_pipeline.settings import get_settings
-from finops_pipeline.simulator.aws import CostExplorerDouble, serve_aws
+from finops_pipeline.simulator.aws import CostExplorerDouble, free_port, serve_aws
 from finops_pipeline.warehouse.catalog import SQL_DIR
 
 TODAY = datetime.now(timezone.utc).date()
@@ -441,6 +442,23 @@ def test_throttling_is_retried_then_succeeds(fleet, monkeypatch):
     assert [op for op, _ in double.requests] == ["GetCostAndUsage"] * 3  # two throttled, one answered
     assert adapter.api.calls["GetCostAndUsage"] == 1
     assert fetched.provider_totals[DAY] == fleet.daily_total("aws", DAY)
+
+
+def test_an_unreachable_endpoint_names_it_and_may_be_retried(monkeypatch):
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    adapter = AwsSource(get_settings({**os.environ, "AWS_COST_FORECAST": "false"}))
+    with pytest.raises(CloudApiError) as raised:
+        adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    assert str(raised.value) == (
+        f"aws GetCostAndUsage failed: could not reach {url}/ (EndpointConnectionError): check network access, "
+        "proxies and AWS_ENDPOINT_URL_* (still failing after botocore's adaptive retries (AWS_MAX_ATTEMPTS); "
+        "the run can be retried)"
+    )
+    assert raised.value.retryable
 
 
 def test_ungrouped_cost_comes_from_total_and_resource_grouping_is_refused(fleet, aws_env):

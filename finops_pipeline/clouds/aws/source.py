@@ -2,8 +2,9 @@
 
 Clients come from boto3's default credential chain (environment, profile, IAM role);
 ``AWS_ENDPOINT_URL_*`` variables (used by the simulator) redirect them. Throttling and
-5xx are retried by botocore's adaptive retry mode; any other error raises
-CloudApiError naming the IAM action or the setting that fixes it.
+5xx and network errors are retried by botocore's adaptive retry mode; any error of a
+call (network and missing credentials included) raises CloudApiError naming the IAM
+action or the setting that fixes it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.utils import parse_timestamp
 
 from finops_pipeline.clouds.aws.catalog import (
@@ -121,6 +123,22 @@ def _client_error(exc: ClientError, operation: str) -> CloudApiError:
     if transient:
         reason += f" (still failing after {AWS_RETRY_HINT}; the run can be retried)"
     return CloudApiError("aws", operation, reason, retryable=transient)
+
+
+def _transport_error(exc: BotoConnectionError | HTTPClientError | NoCredentialsError, operation: str) -> CloudApiError:
+    if isinstance(exc, NoCredentialsError):
+        return CloudApiError(
+            "aws",
+            operation,
+            "no credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or attach an IAM role",
+        )
+    # A connection refused, a timeout or a dropped connection: the network or the endpoint may come back.
+    where = exc.kwargs.get("endpoint_url") or exc.kwargs.get("proxy_url") or "the endpoint"
+    reason = (
+        f"could not reach {where} ({type(exc).__name__}): check network access, proxies and "
+        f"AWS_ENDPOINT_URL_* (still failing after {AWS_RETRY_HINT}; the run can be retried)"
+    )
+    return CloudApiError("aws", operation, reason, retryable=True)
 
 
 def _money(metric: dict | None) -> Decimal:
@@ -243,8 +261,8 @@ class AwsSource(CloudSource):
         method = getattr(self.client(service, region, account), _snake(operation))
         try:
             response = method(**kwargs)
-        except ClientError as exc:
-            error = _client_error(exc, operation)
+        except (ClientError, BotoConnectionError, HTTPClientError, NoCredentialsError) as exc:
+            error = _client_error(exc, operation) if isinstance(exc, ClientError) else _transport_error(exc, operation)
             if account is not None and account.role_arn:
                 error = CloudApiError(
                     "aws",
