@@ -461,6 +461,20 @@ def test_an_unreachable_endpoint_names_it_and_may_be_retried(monkeypatch):
     assert raised.value.retryable
 
 
+def test_missing_credentials_name_the_variables_and_are_not_retried(monkeypatch, tmp_path):
+    # No key in the environment (conftest), no shared files, no instance metadata: the chain is empty.
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    adapter = AwsSource(get_settings({"AWS_COST_FORECAST": "false"}))
+    with pytest.raises(CloudApiError) as raised:
+        adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    assert str(raised.value) == (
+        "aws GetCostAndUsage failed: no credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or attach an IAM role"
+    )
+    assert not raised.value.retryable
+
+
 def test_ungrouped_cost_comes_from_total_and_resource_grouping_is_refused(fleet, aws_env):
     adapter = AwsSource(get_settings({**aws_env, "AWS_COST_FORECAST": "false"}))
     fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1), group_by=())
