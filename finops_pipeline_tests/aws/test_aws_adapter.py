@@ -425,6 +425,36 @@ def test_access_denied_names_the_missing_iam_action():
     assert "aws GetCostAndUsage failed" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        (
+            "ExpiredTokenException",
+            "the session credentials expired: refresh them (aws sso login, or new STS credentials)",
+        ),
+        (
+            "InvalidClientTokenId",
+            "the access key is not valid for this account/partition: check AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
+        ),
+    ],
+)
+def test_rejected_credentials_say_how_to_fix_them_and_are_not_retried(code, says):
+    # AWS API references, "Common Errors": ExpiredTokenException ("The security token included in the
+    # request is expired") and InvalidClientTokenId (access key not in AWS's records), both HTTP 403.
+    ce = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    stub = Stubber(ce)
+    stub.add_client_error(
+        "get_cost_and_usage", service_error_code=code, service_message="rejected", http_status_code=403
+    )
+    with stub:
+        adapter = AwsSource(get_settings({"AWS_COST_FORECAST": "false"}), client_factory=lambda s, r: ce)
+        with pytest.raises(CloudApiError) as raised:
+            adapter.fetch_cost(date(2026, 10, 1), date(2026, 10, 2))
+    assert str(raised.value) == f"aws GetCostAndUsage failed: {code}: {says}"
+    assert not raised.value.retryable
+
+
 def test_throttling_is_retried_then_succeeds(fleet, monkeypatch):
     double = CostExplorerDouble(fleet, throttle_first=2, today=DAY + timedelta(days=1))
     url = double.start()
