@@ -144,6 +144,29 @@ def test_idle_load_balancers_and_functions_have_zero_counters_not_gaps(fleet, aw
     }
 
 
+def test_an_unreachable_inventory_keeps_the_functions_with_metrics_and_says_what_is_missing(
+    fleet, aws_env, monkeypatch
+):
+    url = f"http://127.0.0.1:{free_port()}"  # Lambda's ListFunctions cannot be reached; CloudWatch can
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    adapter = AwsSource.from_settings(get_settings())
+    functions = [r for r in fleet.resources if r.provider == "aws" and r.resource_type == "lambda"]
+    region = functions[0].region
+    found = {r.resource_id for r in adapter.discover(region, ["lambda"])}
+    here = {r.resource_id: r for r in functions if r.region == region and r.sub_account_id == adapter.account_id()}
+    active = {rid for rid, r in here.items() if r.profile_on(DAY) != "idle"}
+    assert active and found == active  # the idle ones published nothing: only the inventory had them
+    assert adapter.api.skipped == {
+        f"ListFunctions {adapter.account_id()}/{region}": (
+            f"aws ListFunctions failed: could not reach {url}/2015-03-31/functions (EndpointConnectionError): "
+            "check network access, proxies and AWS_ENDPOINT_URL_* (still failing after botocore's adaptive "
+            "retries (AWS_MAX_ATTEMPTS); the run can be retried); idle lambda resources there are not listed "
+            "(no metrics without activity)"
+        )
+    }
+
+
 @mock_aws
 def test_more_than_500_queries_are_batched_in_calls_of_at_most_500():
     cw = boto3.client("cloudwatch", region_name="us-east-1")
@@ -428,6 +451,14 @@ def test_access_denied_names_the_missing_iam_action():
 @pytest.mark.parametrize(
     ("code", "says"),
     [
+        # Cost Explorer API Reference, GetCostAndUsage errors: BillExpirationException ("The requested
+        # report expired"), DataUnavailableException ("The requested data is unavailable").
+        ("BillExpirationException", "Cost Explorer only serves the last 13 months; choose a later partition."),
+        (
+            "DataUnavailableException",
+            "Cost Explorer is not enabled for this account. Enable it in the Billing console (it takes up to "
+            "24 hours) and run again.",
+        ),
         (
             "ExpiredTokenException",
             "the session credentials expired: refresh them (aws sso login, or new STS credentials)",
@@ -439,7 +470,7 @@ def test_access_denied_names_the_missing_iam_action():
         ),
     ],
 )
-def test_rejected_credentials_say_how_to_fix_them_and_are_not_retried(code, says):
+def test_errors_that_need_a_fix_say_it_and_are_not_retried(code, says):
     # AWS API references, "Common Errors": ExpiredTokenException ("The security token included in the
     # request is expired") and InvalidClientTokenId (access key not in AWS's records), both HTTP 403.
     ce = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
