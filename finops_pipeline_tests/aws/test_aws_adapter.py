@@ -1,6 +1,7 @@
 """The AWS adapter against protocol doubles: moto, botocore's Stubber, the Cost Explorer double."""
 
 import csv
+import os
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -14,7 +15,7 @@ from finops_pipeline.clouds.aws.source import AwsSource, utc_timestamp
 from finops_pipeline.clouds.base import CloudApiError, ResourceRef
 from finops_pipeline.defs.partitions import day_start
 from finops_pipeline.settings import get_settings
-from finops_pipeline.simulator.aws import CostExplorerDouble, serve_aws
+from finops_pipeline.simulator.aws import CostExplorerDouble, free_port, serve_aws
 from finops_pipeline.warehouse.catalog import SQL_DIR
 
 TODAY = datetime.now(timezone.utc).date()
@@ -140,6 +141,29 @@ def test_idle_load_balancers_and_functions_have_zero_counters_not_gaps(fleet, aw
         ("alb", "connections"): (24, 0.0),
         ("lambda", "invocations"): (24, 0.0),
         ("lambda", "errors"): (24, 0.0),
+    }
+
+
+def test_an_unreachable_inventory_keeps_the_functions_with_metrics_and_says_what_is_missing(
+    fleet, aws_env, monkeypatch
+):
+    url = f"http://127.0.0.1:{free_port()}"  # Lambda's ListFunctions cannot be reached; CloudWatch can
+    monkeypatch.setenv("AWS_ENDPOINT_URL_LAMBDA", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    adapter = AwsSource.from_settings(get_settings())
+    functions = [r for r in fleet.resources if r.provider == "aws" and r.resource_type == "lambda"]
+    region = functions[0].region
+    found = {r.resource_id for r in adapter.discover(region, ["lambda"])}
+    here = {r.resource_id: r for r in functions if r.region == region and r.sub_account_id == adapter.account_id()}
+    active = {rid for rid, r in here.items() if r.profile_on(DAY) != "idle"}
+    assert active and found == active  # the idle ones published nothing: only the inventory had them
+    assert adapter.api.skipped == {
+        f"ListFunctions {adapter.account_id()}/{region}": (
+            f"aws ListFunctions failed: could not reach {url}/2015-03-31/functions (EndpointConnectionError): "
+            "check network access, proxies and AWS_ENDPOINT_URL_* (still failing after botocore's adaptive "
+            "retries (AWS_MAX_ATTEMPTS); the run can be retried); idle lambda resources there are not listed "
+            "(no metrics without activity)"
+        )
     }
 
 
@@ -424,6 +448,44 @@ def test_access_denied_names_the_missing_iam_action():
     assert "aws GetCostAndUsage failed" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        # Cost Explorer API Reference, GetCostAndUsage errors: BillExpirationException ("The requested
+        # report expired"), DataUnavailableException ("The requested data is unavailable").
+        ("BillExpirationException", "Cost Explorer only serves the last 13 months; choose a later partition."),
+        (
+            "DataUnavailableException",
+            "Cost Explorer is not enabled for this account. Enable it in the Billing console (it takes up to "
+            "24 hours) and run again.",
+        ),
+        (
+            "ExpiredTokenException",
+            "the session credentials expired: refresh them (aws sso login, or new STS credentials)",
+        ),
+        (
+            "InvalidClientTokenId",
+            "the access key is not valid for this account/partition: check AWS_ACCESS_KEY_ID / "
+            "AWS_SECRET_ACCESS_KEY or AWS_PROFILE",
+        ),
+    ],
+)
+def test_errors_that_need_a_fix_say_it_and_are_not_retried(code, says):
+    # AWS API references, "Common Errors": ExpiredTokenException ("The security token included in the
+    # request is expired") and InvalidClientTokenId (access key not in AWS's records), both HTTP 403.
+    ce = boto3.client("ce", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    stub = Stubber(ce)
+    stub.add_client_error(
+        "get_cost_and_usage", service_error_code=code, service_message="rejected", http_status_code=403
+    )
+    with stub:
+        adapter = AwsSource(get_settings({"AWS_COST_FORECAST": "false"}), client_factory=lambda s, r: ce)
+        with pytest.raises(CloudApiError) as raised:
+            adapter.fetch_cost(date(2026, 10, 1), date(2026, 10, 2))
+    assert str(raised.value) == f"aws GetCostAndUsage failed: {code}: {says}"
+    assert not raised.value.retryable
+
+
 def test_throttling_is_retried_then_succeeds(fleet, monkeypatch):
     double = CostExplorerDouble(fleet, throttle_first=2, today=DAY + timedelta(days=1))
     url = double.start()
@@ -441,6 +503,37 @@ def test_throttling_is_retried_then_succeeds(fleet, monkeypatch):
     assert [op for op, _ in double.requests] == ["GetCostAndUsage"] * 3  # two throttled, one answered
     assert adapter.api.calls["GetCostAndUsage"] == 1
     assert fetched.provider_totals[DAY] == fleet.daily_total("aws", DAY)
+
+
+def test_an_unreachable_endpoint_names_it_and_may_be_retried(monkeypatch):
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    adapter = AwsSource(get_settings({**os.environ, "AWS_COST_FORECAST": "false"}))
+    with pytest.raises(CloudApiError) as raised:
+        adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    assert str(raised.value) == (
+        f"aws GetCostAndUsage failed: could not reach {url}/ (EndpointConnectionError): check network access, "
+        "proxies and AWS_ENDPOINT_URL_* (still failing after botocore's adaptive retries (AWS_MAX_ATTEMPTS); "
+        "the run can be retried)"
+    )
+    assert raised.value.retryable
+
+
+def test_missing_credentials_name_the_variables_and_are_not_retried(monkeypatch, tmp_path):
+    # No key in the environment (conftest), no shared files, no instance metadata: the chain is empty.
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    adapter = AwsSource(get_settings({"AWS_COST_FORECAST": "false"}))
+    with pytest.raises(CloudApiError) as raised:
+        adapter.fetch_cost(DAY, DAY + timedelta(days=1))
+    assert str(raised.value) == (
+        "aws GetCostAndUsage failed: no credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or attach an IAM role"
+    )
+    assert not raised.value.retryable
 
 
 def test_ungrouped_cost_comes_from_total_and_resource_grouping_is_refused(fleet, aws_env):

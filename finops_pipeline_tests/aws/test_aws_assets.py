@@ -10,8 +10,8 @@ from dagster import DagsterInstance
 
 from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
 from finops_pipeline.clouds.gcp.assets import gcp_cost
-from finops_pipeline.simulator.aws import serve_aws
-from finops_pipeline_tests.runs import materialize, range_tags, set_environment
+from finops_pipeline.simulator.aws import free_port, serve_aws
+from finops_pipeline_tests.runs import materialize, range_tags, retried_at_once, set_environment
 
 END = datetime.now(timezone.utc).date()
 START = END - timedelta(days=3)
@@ -121,6 +121,27 @@ def test_missing_permission_fails_the_run_once_with_the_fix_and_keeps_old_data(f
     assert not [e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]
     assert len(denied.requests) == 1  # not retried: nothing changes until someone grants the action
     assert _catalog(data_dir).execute("SELECT count(*), sum(billed_cost) FROM cost_daily").fetchone() == before
+
+
+def test_an_unreachable_cost_explorer_is_retried_by_dagster_with_the_endpoint_named(aws_env, data_dir, monkeypatch):
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # botocore's own retries: test_aws_adapter.py
+    result = materialize(
+        [retried_at_once(aws_cost)],
+        instance=DagsterInstance.ephemeral(),
+        tags=range_tags(START, END),
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert len([e for e in result.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]) == 2
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert failure.step_failure_data.user_failure_data.description == (
+        f"aws GetCostAndUsage failed: could not reach {url}/ (EndpointConnectionError): check network access, "
+        "proxies and AWS_ENDPOINT_URL_* (still failing after botocore's adaptive retries (AWS_MAX_ATTEMPTS); "
+        "the run can be retried)"
+    )
+    assert not (data_dir / "lake" / "cost_daily").exists()
 
 
 def test_scheduled_run_refetches_only_the_newest_metrics_day(aws_env, data_dir):

@@ -15,7 +15,7 @@ from dagster import AssetCheckSeverity, DagsterInstance
 from finops_pipeline.clouds.aws.assets import aws_cost
 from finops_pipeline.clouds.aws.doctor import check_aws
 from finops_pipeline.clouds.aws.source import AwsSource
-from finops_pipeline.clouds.base import ApiUsage
+from finops_pipeline.clouds.base import ApiUsage, CloudApiError
 from finops_pipeline.clouds.exports import (
     ExportError,
     ExportManifest,
@@ -28,7 +28,7 @@ from finops_pipeline.clouds.exports import (
 from finops_pipeline.clouds.restatement import plan_restatement
 from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.settings import SettingsError, get_settings
-from finops_pipeline.simulator.aws import EXPORT_BUCKET, serve_aws
+from finops_pipeline.simulator.aws import EXPORT_BUCKET, free_port, serve_aws
 from finops_pipeline.simulator.aws_export import Adjustment, DataExportDouble
 from finops_pipeline.simulator.fleet import build_fleet
 from finops_pipeline.warehouse.catalog import refresh_catalog
@@ -272,6 +272,22 @@ def test_a_missing_manifest_fails_clearly(aws):
         "never-delivered-Manifest.json. The export has not delivered this period yet (the first delivery "
         "can take up to 24 hours after the export is created), or the export location setting is wrong."
     )
+
+
+def test_an_unreachable_s3_names_the_endpoint_and_may_be_retried(aws, monkeypatch):
+    url = f"http://127.0.0.1:{free_port()}"  # nobody listens there
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    source = aws()
+    with pytest.raises(CloudApiError) as failure:
+        source.export_reader().manifest(NOVEMBER)
+    assert str(failure.value) == (
+        f"aws GetObject failed: could not reach {url}/{EXPORT_BUCKET}/exports/finops-focus/metadata/"
+        "BILLING_PERIOD%3D2026-11/finops-focus-Manifest.json (EndpointConnectionError): check network access, "
+        "proxies and AWS_ENDPOINT_URL_* (still failing after botocore's adaptive retries (AWS_MAX_ATTEMPTS); "
+        "the run can be retried)"
+    )
+    assert failure.value.retryable
 
 
 def test_create_new_delivery_reads_only_the_files_of_the_manifest(aws, world, fleet):

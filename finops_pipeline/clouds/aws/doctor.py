@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator
+from typing import Iterator
 
 from finops_pipeline.clouds.doctor import FAIL, INFO, OK, Finding, attempt, missing_sdk
 from finops_pipeline.settings import Settings
@@ -32,37 +32,10 @@ def _aws_credentials() -> Finding:
     return Finding(OK, "credentials", source)
 
 
-def _aws_explain(operation: str) -> Callable[[Exception], str | None]:
-    def explain(exc: Exception) -> str | None:
-        from botocore.exceptions import (
-            ClientError,
-            EndpointConnectionError,
-            NoCredentialsError,
-        )
-
-        from finops_pipeline.clouds.aws.source import _client_error
-
-        if isinstance(exc, NoCredentialsError):
-            return (
-                "no credentials: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or attach an IAM role"
-            )
-        if isinstance(exc, EndpointConnectionError):
-            return (
-                f"cannot reach {exc.kwargs.get('endpoint_url')}: check network access, proxies and AWS_ENDPOINT_URL_*"
-            )
-        if isinstance(exc, ClientError):
-            code = exc.response.get("Error", {}).get("Code", "")
-            if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
-                return "the session credentials expired: refresh them (aws sso login, or new STS credentials)"
-            if code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"):
-                return (
-                    f"{code}: the access key is not valid for this account/partition: check "
-                    "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
-                )
-            return str(_client_error(exc, operation)).split("failed: ", 1)[-1]
-        return None
-
-    return explain
+def _unexplained(exc: Exception) -> None:
+    """Every AWS call goes through the adapter, whose CloudApiError says the fix; anything else
+    is reported by its type and message."""
+    return None
 
 
 def check_aws(settings: Settings) -> Iterator[Finding]:
@@ -86,9 +59,7 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
     if found.status == FAIL:
         return
     adapter = AwsSource(settings)
-    identity = attempt(
-        "sts:GetCallerIdentity", lambda: f"account {adapter.account_id()}", _aws_explain("GetCallerIdentity")
-    )
+    identity = attempt("sts:GetCallerIdentity", lambda: f"account {adapter.account_id()}", _unexplained)
     yield identity
     if identity.status == FAIL:
         return
@@ -99,7 +70,7 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
                 a.account_id + (" (own credentials)" if a.role_arn is None else f" via {a.role_arn}")
                 for a in adapter.metric_accounts()
             ),
-            _aws_explain("ListAccounts"),
+            _unexplained,
         )
         yield accounts
         if accounts.status == FAIL:
@@ -110,16 +81,18 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
         for region in settings.aws_usage_regions:
 
             def list_metrics(region=region, account=account, label=label) -> str:
-                page = adapter.client("cloudwatch", region, account).list_metrics(Namespace="AWS/EC2")
+                page = adapter._call("cloudwatch", "ListMetrics", region, account=account, Namespace="AWS/EC2")
                 more = " (more pages)" if page.get("NextToken") else ""
                 return f"{label}{region}: {len(page.get('Metrics', []))} EC2 metrics on the first page{more}"
 
-            yield attempt("cloudwatch:ListMetrics", list_metrics, _aws_explain("ListMetrics"))
+            yield attempt("cloudwatch:ListMetrics", list_metrics, _unexplained)
 
     yesterday = datetime.now(timezone.utc).date() - timedelta(days=1)
 
     def cost_and_usage() -> str:
-        response = adapter.client("ce").get_cost_and_usage(
+        response = adapter._call(
+            "ce",
+            "GetCostAndUsage",
             TimePeriod={"Start": yesterday.isoformat(), "End": (yesterday + timedelta(days=1)).isoformat()},
             Granularity="DAILY",
             Metrics=["UnblendedCost"],
@@ -128,7 +101,7 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
         amount = f" {total['Amount']} {total.get('Unit', '')}".rstrip() if total else ""
         return f"answered for {yesterday}{amount} (this call costs $0.01)"
 
-    yield attempt("ce:GetCostAndUsage", cost_and_usage, _aws_explain("GetCostAndUsage"))
+    yield attempt("ce:GetCostAndUsage", cost_and_usage, _unexplained)
 
     if settings.aws_cost_source == "export":
 
@@ -146,6 +119,6 @@ def check_aws(settings: Settings) -> Iterator[Finding]:
                     f"{exc}: the export has not delivered this period yet (the first delivery takes up to 24 "
                     "hours), or AWS_EXPORT_URI is not the export's root s3://<bucket>/<prefix>/<export-name>"
                 )
-            return _aws_explain("GetObject")(exc)
+            return None
 
         yield attempt("s3:GetObject (export manifest)", export_manifest, explain_export)

@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from botocore.exceptions import ClientError
 
 from finops_pipeline.clouds.aws.catalog import S3_GET_PER_REQUEST
-from finops_pipeline.clouds.aws.source import AwsSource, _client_error
+from finops_pipeline.clouds.aws.source import CALL_ERRORS, AwsSource, api_error
 from finops_pipeline.clouds.exports import ExportManifest, ExportReader, RangeReader
 
 SOURCE = "export:aws_focus_1.2"
@@ -68,8 +68,8 @@ class AwsExportReader(ExportReader):
         client = self.aws.client("s3")
         try:
             response = getattr(client, {"GetObject": "get_object", "HeadObject": "head_object"}[operation])(**kwargs)
-        except ClientError as exc:
-            raise _client_error(exc, operation) from None
+        except CALL_ERRORS as exc:
+            raise api_error(exc, operation) from None
         self.api.record(f"s3:{operation}", S3_GET_PER_REQUEST)
         return response
 
@@ -78,11 +78,11 @@ class AwsExportReader(ExportReader):
         client = self.aws.client("s3")
         try:
             response = client.get_object(Bucket=self.bucket, Key=key)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+        except CALL_ERRORS as exc:
+            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 self.api.record("s3:GetObject", S3_GET_PER_REQUEST)
                 return None
-            raise _client_error(exc, "GetObject") from None
+            raise api_error(exc, "GetObject") from None
         self.api.record("s3:GetObject", S3_GET_PER_REQUEST)
         body = json.loads(response["Body"].read())
         return ExportManifest(

@@ -2,8 +2,9 @@
 
 Clients come from boto3's default credential chain (environment, profile, IAM role);
 ``AWS_ENDPOINT_URL_*`` variables (used by the simulator) redirect them. Throttling and
-5xx are retried by botocore's adaptive retry mode; any other error raises
-CloudApiError naming the IAM action or the setting that fixes it.
+5xx and network errors are retried by botocore's adaptive retry mode; any error of a
+call (network and missing credentials included) raises CloudApiError naming the IAM
+action or the setting that fixes it.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, HTTPClientError, NoCredentialsError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.utils import parse_timestamp
 
 from finops_pipeline.clouds.aws.catalog import (
@@ -88,10 +90,37 @@ _THROTTLING_CODES = {
 AWS_RETRY_HINT = "botocore's adaptive retries (AWS_MAX_ATTEMPTS)"
 
 
-def _client_error(exc: ClientError, operation: str) -> CloudApiError:
+# The errors of an AWS call that the adapter explains (anything else is a bug of ours).
+CALL_ERRORS = (ClientError, BotoConnectionError, HTTPClientError, NoCredentialsError)
+
+
+def api_error(exc: Exception, operation: str) -> CloudApiError:
+    """The CloudApiError for a failed AWS call (one of CALL_ERRORS): the reason, the fix, and
+    whether a later run may succeed unchanged."""
+    if isinstance(exc, NoCredentialsError):
+        return CloudApiError(
+            "aws",
+            operation,
+            "no credentials found: set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or attach an IAM role",
+        )
+    if not isinstance(exc, ClientError):
+        # A connection refused, a timeout or a dropped connection: the network or the endpoint may come back.
+        where = exc.kwargs.get("endpoint_url") or exc.kwargs.get("proxy_url") or "the endpoint"
+        reason = (
+            f"could not reach {where} ({type(exc).__name__}): check network access, proxies and "
+            f"AWS_ENDPOINT_URL_* (still failing after {AWS_RETRY_HINT}; the run can be retried)"
+        )
+        return CloudApiError("aws", operation, reason, retryable=True)
     code = exc.response.get("Error", {}).get("Code", "")
     message = exc.response.get("Error", {}).get("Message", "")
-    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation", "UnrecognizedClientException"):
+    if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
+        reason = f"{code}: the session credentials expired: refresh them (aws sso login, or new STS credentials)"
+    elif code in ("InvalidClientTokenId", "SignatureDoesNotMatch", "UnrecognizedClientException"):
+        reason = (
+            f"{code}: the access key is not valid for this account/partition: check "
+            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+        )
+    elif code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
         reason = (
             f"access denied ({code}). Grant the IAM action {IAM_ACTIONS[operation]} to the "
             f"pipeline's role or user (see docs/operations.md for the least-privilege policy)."
@@ -243,8 +272,8 @@ class AwsSource(CloudSource):
         method = getattr(self.client(service, region, account), _snake(operation))
         try:
             response = method(**kwargs)
-        except ClientError as exc:
-            error = _client_error(exc, operation)
+        except CALL_ERRORS as exc:
+            error = api_error(exc, operation)
             if account is not None and account.role_arn:
                 error = CloudApiError(
                     "aws",
