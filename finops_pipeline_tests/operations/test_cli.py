@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import os
 import runpy
 import signal
 import subprocess
@@ -22,7 +23,7 @@ from finops_pipeline.clouds.aws.assets import aws_cost, aws_metrics
 from finops_pipeline.simulator.aws import free_port
 from finops_pipeline.warehouse.catalog import CATALOG_FILE, refresh_catalog
 from finops_pipeline.warehouse.lake import Lake
-from finops_pipeline_tests.dagster_dev import LOCATION, WAIT_SECONDS, graphql
+from finops_pipeline_tests.dagster_dev import LOCATION, WAIT_SECONDS, graphql, wait_for
 from finops_pipeline_tests.marts.fleet_lake import write_fleet
 from finops_pipeline_tests.runs import isolate_environment, materialize, set_environment
 
@@ -256,7 +257,6 @@ def test_query_reads_the_lake_files_directly_too(warehouse, capsys):
 
 
 def test_demo_and_ui_end_at_the_utc_day_not_the_local_one(monkeypatch):
-    import time
     from datetime import date, datetime, timezone
 
     from finops_pipeline.demo import demo_window
@@ -275,40 +275,33 @@ def test_demo_and_ui_end_at_the_utc_day_not_the_local_one(monkeypatch):
 
 
 @pytest.mark.slow  # dagster dev takes 20-60 s to load the code location
-def test_ui_serves_the_code_location_from_any_directory_and_ctrl_c_stops_all_of_it(tmp_path, monkeypatch):
+def test_ui_serves_the_code_location_from_any_directory_and_ctrl_c_stops_all_of_it(tmp_path):
     """`finops-pipeline ui` as an installed user runs it: from a directory that is not the checkout
-    (no workspace.yaml there). Ctrl-C (SIGINT to the command) stops dagster dev's whole process group."""
-    monkeypatch.chdir(tmp_path)
+    (no workspace.yaml there). Ctrl-C (SIGINT to the command) stops dagster dev's whole process group.
+    The command runs in its own process: a signal sent into a test worker's own thread is not Ctrl-C
+    (under pytest-xdist it never reached the command and the test hung)."""
     port = free_port()
-    loaded: list[list[dict]] = []
-    ended = threading.Event()
-
-    def press_ctrl_c_once_loaded():
-        deadline = time.monotonic() + WAIT_SECONDS
-        while not ended.is_set() and time.monotonic() < deadline:
-            try:
-                nodes = graphql(port, LOCATION)["repositoriesOrError"].get("nodes")
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                nodes = None
-            if nodes:
-                loaded.append(nodes)
-                break
-            time.sleep(1)
-        if not ended.is_set():
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
-
-    on_sigterm = signal.getsignal(signal.SIGTERM)
-    presser = threading.Thread(target=press_ctrl_c_once_loaded, daemon=True)
-    presser.start()
+    log = tmp_path / "ui.log"
+    command = [sys.executable, "-m", "finops_pipeline.cli", "ui", "--data-dir", str(tmp_path / "demo")]
+    with open(log, "w") as out:
+        ui = subprocess.Popen(
+            [*command, "--days", "1", "--port", str(port)],
+            cwd=tmp_path,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
-        code = main(["ui", "--data-dir", str(tmp_path / "demo"), "--days", "1", "--port", str(port)])
+        nodes = wait_for(
+            "the code location", lambda: graphql(port, LOCATION)["repositoriesOrError"].get("nodes"), ui, log
+        )
+        assert nodes == [{"name": "__repository__"}], "the UI never served the code location"
+        ui.send_signal(signal.SIGINT)
+        assert ui.wait(timeout=WAIT_SECONDS) == 130, log.read_text()[-3000:]
     finally:
-        ended.set()
-        signal.signal(signal.SIGTERM, on_sigterm)  # ui installs its own for the command's lifetime
-        presser.join()
-
-    assert loaded == [[{"name": "__repository__"}]], "the UI never served the code location"
-    assert code == 130
+        if ui.poll() is None:
+            os.killpg(ui.pid, signal.SIGKILL)
+            ui.wait()
     with pytest.raises(urllib.error.URLError):  # webserver, daemon and code server are gone
         graphql(port, LOCATION)
     assert (tmp_path / "demo" / "dagster_home").is_dir()
