@@ -278,8 +278,9 @@ def test_demo_and_ui_end_at_the_utc_day_not_the_local_one(monkeypatch):
 def test_ui_serves_the_code_location_from_any_directory_and_ctrl_c_stops_all_of_it(tmp_path):
     """`finops-pipeline ui` as an installed user runs it: from a directory that is not the checkout
     (no workspace.yaml there). Ctrl-C (SIGINT to the command) stops dagster dev's whole process group.
-    The command runs in its own process: a signal sent into a test worker's own thread is not Ctrl-C
-    (under pytest-xdist it never reached the command and the test hung)."""
+    The command runs in its own process with SIGINT's default disposition: under pytest-xdist the
+    worker ignores SIGINT, so a signal sent to its own thread (or to a child inheriting that) was
+    never Ctrl-C and the test hung."""
     port = free_port()
     log = tmp_path / "ui.log"
     command = [sys.executable, "-m", "finops_pipeline.cli", "ui", "--data-dir", str(tmp_path / "demo")]
@@ -290,6 +291,9 @@ def test_ui_serves_the_code_location_from_any_directory_and_ctrl_c_stops_all_of_
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            # Ctrl-C as at a terminal: a child inherits an ignored SIGINT (pytest-xdist's workers
+            # ignore it), and Python then never turns SIGINT into KeyboardInterrupt.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
     try:
         nodes = wait_for(
