@@ -4,6 +4,8 @@ module says which days its ``*_served`` doubles serve, and for how long they liv
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,15 @@ import pytest
 from finops_pipeline.simulator.fleet import Fleet, build_fleet
 
 from .runs import isolate_environment, set_environment
+
+
+def pytest_configure(config):
+    """Ctrl-C as at a terminal in pytest-xdist's workers too. A worker ignores SIGINT, and a child
+    process inherits an ignored signal: Python then never raises KeyboardInterrupt, so the `ui`
+    and `catalog` Ctrl-C tests waited forever and `dagster code-server`/`dagster dev` (which stop
+    through SIGINT) outlived their SIGTERM."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
