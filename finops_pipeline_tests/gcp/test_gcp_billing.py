@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -125,6 +127,36 @@ def test_a_transient_backend_error_is_retried(fleet, adapter, doubles):
     doubles.bigquery.fail_next = [503]
     fetched = adapter.fetch_cost(DAY, DAY + timedelta(days=1))
     assert _sum(fetched.cost, "billed_cost") == fleet.daily_total("gcp", DAY)["USD"]
+
+
+def test_bigquery_failing_every_time_ends_in_a_retryable_error_within_the_retry_deadline(doubles):
+    # BigQuery answers 503 backendError to every call: the client's two retry layers (each request,
+    # then the whole job) stop at GCP_RETRY_DEADLINE_SECONDS and the run gets our error, retryable.
+    doubles.bigquery.fail_next = [503] * 100_000
+    adapter = make_adapter(doubles, gcp_retry_deadline_seconds=2.0)
+    outcome: list = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(_raised(adapter.fetch_cost, DAY, DAY + timedelta(days=1))), daemon=True
+    )
+    worker.start()
+    worker.join(120)  # a hang guard, not a speed check: without the bound this took 11.5 minutes
+    assert not worker.is_alive(), "fetch_cost still retrying after 120 s with a 2 s retry deadline"
+    (err,) = outcome
+    assert isinstance(err, CloudApiError) and err.retryable
+    assert re.fullmatch(
+        r"gcp bigquery billing export query failed: BigQuery kept failing for 2 s of retries "
+        r"\(GCP_RETRY_DEADLINE_SECONDS=2\): POST http://127\.0\.0\.1:\d+/bigquery/v2/projects/shop-prod/jobs"
+        r"\?prettyPrint=false: simulated backend error",
+        str(err),
+    )
+
+
+def _raised(call, *args):
+    try:
+        call(*args)
+    except Exception as exc:  # noqa: BLE001 - the test inspects whatever came out
+        return exc
+    return None
 
 
 def test_the_standard_export_gives_the_same_totals_without_resources(fleet, doubles):

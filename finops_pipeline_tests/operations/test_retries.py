@@ -12,7 +12,7 @@ from dagster import DagsterEventType, DagsterInstance
 
 from finops_pipeline.clouds.aws.assets import aws_cost
 from finops_pipeline.clouds.azure.assets import azure_cost
-from finops_pipeline.clouds.gcp.assets import gcp_metrics
+from finops_pipeline.clouds.gcp.assets import gcp_cost, gcp_metrics
 from finops_pipeline.clouds.ingest import RAW_RETRY_POLICY
 from finops_pipeline.simulator.aws import CostExplorerDouble, free_port
 from finops_pipeline.simulator.azure import AzureDouble
@@ -85,6 +85,33 @@ def test_cloud_monitoring_errors_that_need_a_fix_fail_once(fleet, monkeypatch, c
     assert retries == 0
     assert description.startswith("gcp monitoring ListTimeSeries failed: ")
     assert says in description
+
+
+def test_cloud_monitoring_unavailable_after_our_retries_is_retried_by_dagster(fleet, monkeypatch):
+    with run_gcp_doubles(fleet, START, END) as doubles:
+        set_environment(monkeypatch, doubles.environment())
+        monkeypatch.setenv("FINOPS_METRICS_CONCURRENCY", "1")
+        monkeypatch.setenv("GCP_RETRY_DEADLINE_SECONDS", "0")  # our retry loop gives up at the first error
+        doubles.monitoring.fail_next = [grpc.StatusCode.UNAVAILABLE] * 3  # one per attempt of the run
+        retries, description = _run(gcp_metrics)
+        assert len(doubles.monitoring.requests) == 3
+    assert retries == 2
+    assert description.startswith("gcp monitoring ListTimeSeries failed: ")
+    assert "kept failing after retries" in description
+
+
+def test_bigquery_failing_every_time_is_retried_by_dagster(fleet, monkeypatch):
+    with run_gcp_doubles(fleet, START, END) as doubles:
+        set_environment(monkeypatch, doubles.environment())
+        monkeypatch.setenv("GCP_RETRY_DEADLINE_SECONDS", "0.5")  # both of the BigQuery client's retry layers
+        doubles.bigquery.fail_next = [503] * 100_000
+        retries, description = _run(gcp_cost)
+    assert retries == 2
+    assert description.startswith(
+        "gcp bigquery billing export query failed: BigQuery kept failing for 0.5 s of retries "
+        "(GCP_RETRY_DEADLINE_SECONDS=0.5): POST "
+    )
+    assert description.endswith("simulated backend error")
 
 
 def _always(status: int, body: dict, headers: dict[str, str]):

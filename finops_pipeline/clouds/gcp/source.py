@@ -41,6 +41,7 @@ from finops_pipeline.clouds.base import (
     CostFetch,
     MetricSpec,
     ResourceRef,
+    money,
     utc_now,
 )
 from finops_pipeline.clouds.gcp.catalog import (
@@ -720,14 +721,28 @@ class GcpSource(CloudSource):
             use_legacy_sql=False,
             labels={"app": "finops-pipeline"},
         )
-        retry = bigquery.DEFAULT_RETRY.with_deadline(120.0)
+        # The client's retry layers (each request; the whole job, re-run on backend errors) stop at
+        # our deadline: their defaults (10 and 40 minutes) would hold a run far longer. query() gets
+        # job_retry=None because it wraps jobs.insert in a fixed 10-minute retry of its own otherwise;
+        # the insert request is still retried by `retry`, and result() re-runs failed jobs.
+        retry = bigquery.DEFAULT_RETRY.with_deadline(self.retry_deadline)
+        job_retry = bigquery.retry.DEFAULT_JOB_RETRY.with_deadline(self.retry_deadline)
         try:
-            job = self.bigquery.query(sql, job_config=config, retry=retry)
-            result = job.result(retry=retry)
+            job = self.bigquery.query(sql, job_config=config, retry=retry, job_retry=None)
+            result = job.result(retry=retry, job_retry=job_retry)
             rows = []
             for page in result.pages:
                 self.api.record("bigquery.getQueryResults")
                 rows.extend(dict(row.items()) for row in page)
+        except gexc.RetryError as exc:
+            raise CloudApiError(
+                "gcp",
+                "bigquery billing export query",
+                f"BigQuery kept failing for {self.retry_deadline:g} s of retries "
+                f"(GCP_RETRY_DEADLINE_SECONDS={self.retry_deadline:g}): "
+                f"{getattr(exc.cause, 'message', None) or exc.cause or exc}",
+                retryable=True,
+            ) from None
         except gexc.GoogleAPICallError as exc:
             raise self._bigquery_error(exc, table) from None
         billed = job.total_bytes_billed or 0
@@ -893,7 +908,7 @@ def _unit_price(price, per: Decimal | None) -> Decimal | None:
     """A price quoted per ``per`` pricing units, per one pricing unit."""
     if price is None or not per:
         return None
-    return Decimal(str(price)) / per
+    return money(Decimal(str(price)) / per)  # 0.0475 per 3600 s would not fit the lake's 10 places
 
 
 def _plain(value) -> str:
