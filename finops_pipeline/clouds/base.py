@@ -19,6 +19,18 @@ from typing import Iterator
 
 import pyarrow as pa
 
+from finops_pipeline.warehouse.schemas import MONEY
+
+_MONEY_PLACES = Decimal(1).scaleb(-MONEY.scale)  # 1E-10
+
+
+def money(value: Decimal | float | int | str) -> Decimal:
+    """A provider's amount as the lake stores money: a Decimal rounded half-even to the MONEY
+    columns' 10 decimal places. A float is read through its shortest repr, so a float64 sum such
+    as Azure's 2.3196669999999995 comes back as the 2.3196670000 billed; decimal text is exact."""
+    amount = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    return amount.quantize(_MONEY_PLACES)
+
 
 class CloudApiError(RuntimeError):
     """A cloud call failed after the adapter's own retries. The message says the fix.

@@ -34,7 +34,6 @@ import uuid
 from collections import defaultdict
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
-from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
@@ -270,7 +269,11 @@ class AzureApi:
                 raise ValueError(f"Invalid aggregation {agg}")
         daily = dataset.get("granularity", "None") == "Daily"
         allowed = _filter(dataset.get("filter"))
-        sums: dict[tuple, list[Decimal]] = defaultdict(lambda: [Decimal(0) for _ in aggregations])
+        # Cost Management sums usage records in float64 and answers JSON numbers with up to 17
+        # significant digits, e.g. 218.68795741935486 and 0.009865586851323632 (azure-rest-api-specs,
+        # Microsoft.CostManagement stable/2022-10-01/examples/SubscriptionQuery.json). Played by
+        # summing each day's line as 24 hourly records in float64: 2.319667 comes back 2.3196669999999995.
+        sums: dict[tuple, list[float]] = defaultdict(lambda: [0.0 for _ in aggregations])
         for day in days:
             for line in self.fleet.cost_lines("azure", day):
                 if line.sub_account_id != sub:
@@ -285,11 +288,13 @@ class AzureApi:
                 )
                 amount = line.effective_cost if cost_type == "AmortizedCost" else line.billed_cost
                 for i, agg in enumerate(aggregations):
-                    sums[key][i] += amount if agg["name"] != "UsageQuantity" else Decimal(str(line.usage_quantity))
+                    hourly = float(amount if agg["name"] != "UsageQuantity" else line.usage_quantity) / 24
+                    for _ in range(24):
+                        sums[key][i] += hourly
         columns = [{"name": a["name"], "type": "Number"} for a in aggregations]
         columns += [{"name": "UsageDate", "type": "Number"}] if daily else []
         columns += [{"name": g, "type": "String"} for g in grouping] + [{"name": "Currency", "type": "String"}]
-        rows = [[float(v) for v in values] + list(key) for key, values in sorted(sums.items())]
+        rows = [list(values) + list(key) for key, values in sorted(sums.items())]
         return columns, rows
 
     def _timeframe_days(self, body: dict) -> list[dt.date]:

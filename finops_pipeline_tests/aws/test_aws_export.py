@@ -422,7 +422,7 @@ def test_the_asset_reads_the_export_and_reconciles_it_with_cost_explorer(fleet, 
         {
             "day": START.isoformat(),
             "currency": "USD",
-            "api": str(fleet.daily_total("aws", START)["USD"]),
+            "api": f"{fleet.daily_total('aws', START)['USD']:.10f}",
             "export": f"{fleet.daily_total('aws', START)['USD'] - Decimal('7.50'):.10f}",
             "difference": "-7.5000000000",
         }

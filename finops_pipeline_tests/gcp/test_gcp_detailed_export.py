@@ -210,6 +210,20 @@ def test_a_price_quoted_per_many_units_is_divided_to_a_unit_price(exported, doub
     )
 
 
+def test_a_unit_price_that_does_not_end_within_ten_places_is_rounded_to_them(exported, doubles, fleet):
+    """pricing_unit_quantity is any NUMERIC: 0.0475 per 3600 units is 0.0000131944... per unit, which
+    the lake's DECIMAL(38, 10) cannot hold; it is rounded half-even to ten places, not a failed run."""
+    row = dict(export_rows(fleet, DAY)[0])
+    row.update(
+        sku={"id": "A1B2-C3D4-E5F6", "description": "E2 Instance Core running in Americas"},
+        credits=[],
+        price={**row["price"], "effective_price": Decimal("0.0475"), "pricing_unit_quantity": Decimal("3600")},
+    )
+    doubles.bigquery.load([row])
+    got = next(r for r in exported.fetch_cost(DAY, NEXT).cost.to_pylist() if r["sku"] == "A1B2-C3D4-E5F6")
+    assert got["contracted_unit_price"] == Decimal("0.0000131944")
+
+
 def test_a_missing_detailed_table_says_which_export_and_which_variable(doubles):
     adapter = make_adapter(
         doubles, gcp_cost_source="export", gcp_billing_detailed_table="gcp_billing_export_resource_v1_X"

@@ -51,6 +51,7 @@ from finops_pipeline.clouds.base import (
     CostFetch,
     MetricSpec,
     ResourceRef,
+    money,
     utc_now,
 )
 from finops_pipeline.settings import Settings
@@ -153,7 +154,7 @@ def api_error(exc: Exception, operation: str) -> CloudApiError:
 
 
 def _money(metric: dict | None) -> Decimal:
-    return Decimal(metric["Amount"]) if metric and metric.get("Amount") not in (None, "") else Decimal(0)
+    return money(metric["Amount"]) if metric and metric.get("Amount") not in (None, "") else Decimal(0)
 
 
 def utc_timestamp(value) -> datetime:
@@ -740,11 +741,11 @@ class AwsSource(CloudSource):
                     "period_start": period_start,
                     "period_end": date.fromisoformat(item["TimePeriod"]["End"]),
                     "metric": "UNBLENDED_COST",
-                    "mean_cost": Decimal(item["MeanValue"]),
-                    "lower_bound": Decimal(item["PredictionIntervalLowerBound"])
+                    "mean_cost": money(item["MeanValue"]),
+                    "lower_bound": money(item["PredictionIntervalLowerBound"])
                     if item.get("PredictionIntervalLowerBound")
                     else None,
-                    "upper_bound": Decimal(item["PredictionIntervalUpperBound"])
+                    "upper_bound": money(item["PredictionIntervalUpperBound"])
                     if item.get("PredictionIntervalUpperBound")
                     else None,
                     "billing_currency": currency,

@@ -74,6 +74,7 @@ from finops_pipeline.clouds.base import (
     MetricSpec,
     ResourceRef,
     backoff_delays,
+    money,
     utc_now,
 )
 from finops_pipeline.settings import SettingsError
@@ -796,7 +797,7 @@ def _records(properties: dict, cost_type: str, scope: str) -> Iterator[dict]:
             )
     for row in properties.get("rows") or []:
         rec = {name: row[i] for i, name in enumerate(columns)}
-        rec["Cost"] = Decimal(str(row[cost_col]))
+        rec["Cost"] = money(row[cost_col])
         rec["UsageDate"] = _usage_date(row[index["usagedate"]])
         for name in ("ResourceId", "ServiceName", "ResourceLocation", "ChargeType", "UsageQuantity"):
             if name.lower() in index:
