@@ -21,6 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,9 @@ def run_azurite(directory: Path | None = None, startup_seconds: float = 60) -> I
                 "--silent",
                 "--skipApiVersionCheck",  # the SDK may speak a newer x-ms-version than this Azurite
                 "--loose",
+                # Telemetry is on by default and its stop event is sent on SIGTERM: offline, that held
+                # every stop for the full 10 s wait below (Azurite 3.37 blob/main.js `shutdown`).
+                "--disableTelemetry",
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -146,5 +150,7 @@ def run_azurite(directory: Path | None = None, startup_seconds: float = 60) -> I
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
+                warnings.warn("azurite-blob did not stop within 10 s of SIGTERM: killed", RuntimeWarning, stacklevel=2)
                 process.kill()
                 process.wait()
+            process.stderr.close()

@@ -3,8 +3,12 @@ workers on a fresh machine) must not run two ``npm install`` into the same direc
 
 import os
 import threading
+import urllib.request
+import warnings
 
-from finops_pipeline.simulator.azurite import install_azurite
+import pytest
+
+from finops_pipeline.simulator.azurite import AzuriteUnavailable, install_azurite, run_azurite
 
 # A stand-in for npm: logs its call, takes a while, then leaves the executable npm would.
 FAKE_NPM = """#!/bin/sh
@@ -37,3 +41,18 @@ def test_two_concurrent_first_uses_install_once(tmp_path, monkeypatch):
         thread.join()
     assert found == [directory / "node_modules" / ".bin" / "azurite-blob"] * 2
     assert (tmp_path / "npm-calls").read_text() == "called\n"
+
+
+def test_azurite_answers_and_stops_on_sigterm_without_being_killed():
+    # Offline, Azurite's default telemetry held its SIGTERM shutdown until our 10 s wait ran out.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the kill after 10 s is a RuntimeWarning
+        try:
+            with run_azurite() as azurite:
+                request = urllib.request.Request(f"{azurite.blob_url}?comp=list", method="GET")
+                try:
+                    urllib.request.urlopen(request, timeout=5)
+                except urllib.error.HTTPError as answered:  # anonymous: refused, but served
+                    assert answered.code in (400, 403)
+        except AzuriteUnavailable as exc:
+            pytest.skip(str(exc))
