@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -149,12 +148,14 @@ def test_a_double_that_keeps_answering_unavailable_fails_at_the_retry_deadline(d
 
     adapter = make_adapter(doubles, gcp_retry_deadline_seconds=0.2)
     doubles.monitoring.fail_next = [grpc.StatusCode.UNAVAILABLE] * 1000
-    began = time.monotonic()
     with pytest.raises(CloudApiError, match="kept failing after retries") as raised:
         _rows(adapter, metrics=["cpu_utilization_pct"])
-    assert time.monotonic() - began < 1.0
     assert raised.value.retryable
-    assert adapter.api.retries >= 1
+    # Stopped by the deadline (backoff from 0.01 s doubling: a handful of attempts), not by the double
+    # running out of errors: one request per attempt, nearly all 1000 errors left unanswered.
+    assert 1 <= adapter.api.retries <= 12
+    assert len(doubles.monitoring.requests) == adapter.api.retries + 1
+    assert len(doubles.monitoring.fail_next) == 1000 - len(doubles.monitoring.requests)
 
 
 def test_pacing_sees_every_attempt_retries_included(fleet, doubles):
