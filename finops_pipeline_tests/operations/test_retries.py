@@ -135,6 +135,7 @@ def test_azure_cost_management_still_throttling_is_retried_by_dagster(fleet, mon
     with AzureDouble(fleet, START, END, gate=gate) as double:
         set_environment(monkeypatch, double.environment)
         monkeypatch.setenv("AZURE_MAX_RETRY_WAIT_SECONDS", "0")  # the adapter's waits, not slept
+        monkeypatch.setenv("FINOPS_PACING_ENABLED", "false")  # nor the pacer's hold of each retry-after (10 s)
         retries, description = _run(azure_cost)
     assert retries == 2
     assert len(calls) == 3 * 6  # per attempt: the first call and MAX_THROTTLE_RETRIES = 5 more
@@ -147,6 +148,7 @@ def test_azure_resource_manager_out_of_reach_is_retried_by_dagster(fleet, monkey
         # Tokens come from the double; ARM is a port nobody listens on.
         monkeypatch.setenv("AZURE_RESOURCE_MANAGER_ENDPOINT", f"https://127.0.0.1:{free_port()}")
         monkeypatch.setenv("AZURE_MAX_RETRY_WAIT_SECONDS", "0")
+        monkeypatch.setenv("FINOPS_PACING_ENABLED", "false")  # no answer, no quota: the pacer's probes wait 10 s
         retries, description = _run(azure_cost)
     assert retries == 2
     assert "could not reach Azure Resource Manager (ServiceRequestError) after 5 attempts" in description
