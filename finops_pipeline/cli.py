@@ -59,8 +59,8 @@ def _ui(args: argparse.Namespace) -> int:
             return 130
 
 
-def _stop_group(process) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is still there after 15 s."""
+def _stop_group(process, grace: float = 15.0) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is still there after ``grace`` seconds."""
     import os
     import signal
     import subprocess
@@ -71,7 +71,7 @@ def _stop_group(process) -> None:
         except ProcessLookupError:
             return
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=grace)
             return
         except subprocess.TimeoutExpired:
             continue

@@ -326,10 +326,10 @@ def test_stopping_the_ui_kills_what_ignores_sigterm_and_skips_what_is_gone():
         start_new_session=True,
     )
     assert stubborn.stdout.readline() == "up\n"
-    _stop_group(stubborn)  # SIGTERM ignored for 15 s, then SIGKILL
+    _stop_group(stubborn, grace=1.0)  # SIGTERM ignored for the grace period (15 s in the ui), then SIGKILL
     assert stubborn.returncode == -signal.SIGKILL
 
-    _stop_group(stubborn)  # already gone: nothing to signal, no error
+    _stop_group(stubborn, grace=1.0)  # already gone: nothing to signal, no error
     assert stubborn.returncode == -signal.SIGKILL
 
 
