@@ -248,6 +248,7 @@ class CostExplorerDouble:
         results, accounts = [], set()
         for day in page:
             groups: dict[tuple, dict[str, Decimal]] = {}
+            units: dict[tuple, set[tuple[str, str]]] = {}  # group -> its (usage type, unit) pairs
             for line in self._lines(day, body.get("Filter")):
                 keys = tuple(_CE_KEYS[k](line) for k in group_keys)
                 agg = groups.setdefault(
@@ -256,6 +257,7 @@ class CostExplorerDouble:
                 agg["UnblendedCost"] += line.billed_cost
                 agg["AmortizedCost"] += line.effective_cost
                 agg["UsageQuantity"] += Decimal(str(line.usage_quantity))
+                units.setdefault(keys, set()).add((line.sku, line.usage_unit))
                 accounts.add(line.sub_account_id)
             metrics = body.get("Metrics", [])
             result = {
@@ -265,9 +267,13 @@ class CostExplorerDouble:
                 "Estimated": day >= self.today - timedelta(days=2),
             }
             for keys, agg in sorted(groups.items()):
-                amounts = {
-                    m: {"Amount": str(agg[m]), "Unit": "Hrs" if m == "UsageQuantity" else "USD"} for m in metrics
-                }
+                amounts = {m: {"Amount": str(agg[m]), "Unit": "USD"} for m in metrics}
+                if "UsageQuantity" in amounts:
+                    # "the service aggregates all usage numbers without taking the units into account"
+                    # (Cost Explorer API model, Metrics): a group of several usage types answers
+                    # the unit-blind sum with Unit "N/A" (aws-cli examples/ce/get-cost-and-usage.rst).
+                    kinds = units[keys]
+                    amounts["UsageQuantity"]["Unit"] = next(iter(kinds))[1] if len(kinds) == 1 else "N/A"
                 if group_keys:
                     result["Groups"].append({"Keys": list(keys), "Metrics": amounts})
                 else:  # like Cost Explorer: an ungrouped query answers in Total, with no Groups

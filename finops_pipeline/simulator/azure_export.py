@@ -238,6 +238,44 @@ def focus_rows(fleet: Fleet, day: date, invoiced: bool) -> list[dict]:
     return rows
 
 
+def rounding_adjustment_row(month: date, amount: Decimal, currency: str = "USD") -> dict:
+    """An invoiced month's rounding adjustment as FocusCost writes it (FOCUS conformance summary of
+    the Microsoft Cost Management FOCUS dataset): ``ServiceName`` is empty for "MCA rounding
+    adjustment, MACC shortfall, and Azure credit records"; "some columns can be "-2" or "Unassigned"
+    when there's no value" (SkuPriceId, SubAccountName); SkuId and ChargeDescription are null for
+    charges without a product SKU. The charge spans the billing period; no subscription, no resource."""
+    period_start, period_end = _month(month)
+    profile_id, profile_name = _billing_profile("", currency)
+    row = dict.fromkeys(SCHEMA.names)
+    row.update(
+        BilledCost=amount,
+        EffectiveCost=amount,
+        ContractedCost=Decimal(0),
+        ListCost=Decimal(0),
+        BillingAccountId=profile_id,
+        BillingAccountName=profile_name,
+        BillingAccountType="Billing Profile",
+        BillingCurrency=currency,
+        BillingPeriodStart=_utc(period_start),
+        BillingPeriodEnd=_utc(period_end),
+        ChargeCategory="Adjustment",
+        ChargeFrequency="One-Time",
+        ChargePeriodStart=_utc(period_start),
+        ChargePeriodEnd=_utc(period_end),
+        InvoiceId=f"G{_u32('invoice', profile_id, period_start) % 10**9:09d}",
+        InvoiceIssuerName="Microsoft",
+        PricingCurrency=currency,
+        ProviderName="Microsoft",
+        PublisherName="Microsoft",
+        ServiceName="",
+        SkuPriceId="-2",
+        SubAccountName="Unassigned",
+        x_BillingAccountId=MCA_ACCOUNT,
+        x_BillingProfileId=profile_id,
+    )
+    return row
+
+
 @dataclass(frozen=True)
 class WrittenRun:
     """What one simulated export run wrote."""
@@ -263,13 +301,15 @@ def write_run(
     with_manifest: bool = True,
     submitted: datetime | None = None,
     run_id: str | None = None,
+    rounding_adjustment: Decimal | None = None,
 ) -> WrittenRun:
     """One export run of ``month``'s days before ``through`` (none before ``since``, when the
     simulated bill begins) into ``container`` (a ContainerClient).
 
     ``with_manifest=False`` leaves the run as Cost Management does while it is still writing: parts
     without a manifest. ``overwrite`` (OverwritePreviousReport) deletes the month's earlier runs once
-    this one is complete; CreateNewReport keeps them."""
+    this one is complete; CreateNewReport keeps them. ``rounding_adjustment``: an invoiced month
+    also carries its invoice's rounding adjustment of that amount (USD), beside the fleet's bill."""
     first, month_end = _month(month)
     last_day = month_end - timedelta(days=1)
     run_id = run_id or str(uuid.uuid4())
@@ -281,6 +321,8 @@ def write_run(
     while day < min(through, month_end):
         rows.extend(focus_rows(fleet, day, invoiced))
         day += timedelta(days=1)
+    if invoiced and rounding_adjustment is not None:
+        rows.append(rounding_adjustment_row(first, rounding_adjustment))
     blobs, sizes = [], []
     for n, offset in enumerate(range(0, max(len(rows), 1), rows_per_part)):
         table = pa.Table.from_pylist(rows[offset : offset + rows_per_part], schema=SCHEMA)

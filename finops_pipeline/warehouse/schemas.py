@@ -69,7 +69,7 @@ COLUMN_DESCRIPTIONS: dict[str, str] = {
     "sku": "Usage type / SKU.",
     "charge_category": "Usage, Purchase, Tax, Credit or Adjustment.",
     "charge_description": "Provider's description of the charge.",
-    "usage_quantity": "Quantity consumed, in `usage_unit`.",
+    "usage_quantity": "Quantity consumed, in `usage_unit`; NULL with `usage_unit` where the provider summed several units (Cost Explorer's `UsageQuantity` with Unit `N/A`).",
     "usage_unit": "Unit of `usage_quantity` (e.g. Hrs).",
     "billed_cost": "Invoiced cost (unblended / gross), DECIMAL, in `billing_currency`.",
     "effective_cost": "Amortized cost net of discounts and credits, DECIMAL.",

@@ -545,6 +545,38 @@ def test_ungrouped_cost_comes_from_total_and_resource_grouping_is_refused(fleet,
         adapter.fetch_cost(DAY, DAY + timedelta(days=1), group_by=("resource",))
 
 
+def test_a_usage_quantity_summed_over_several_units_is_not_stored(fleet, aws_env):
+    """Cost Explorer sums UsageQuantity "without taking the units into account": a group of several
+    usage types (Elastic Load Balancing: classic and application load balancers) answers Unit "N/A"."""
+    adapter = AwsSource(get_settings({**aws_env, "AWS_COST_FORECAST": "false", "AWS_COST_WITH_RESOURCES": "false"}))
+    rows = adapter.fetch_cost(DAY, DAY + timedelta(days=1)).cost.to_pylist()
+    units = {r["service_name"]: r["usage_unit"] for r in rows}
+    assert units == {
+        "AWS Lambda": "Hrs",
+        "Amazon DynamoDB": "Hrs",
+        "Amazon Elastic Compute Cloud - Compute": "Hrs",
+        "Amazon Relational Database Service": "Hrs",
+        "Amazon Simple Storage Service": "Hrs",
+        "Elastic Load Balancing": None,
+        "Tax": None,
+    }
+    elb = [r for r in rows if r["service_name"] == "Elastic Load Balancing"]
+    assert len(elb) == 2 and all(r["usage_quantity"] is None for r in elb)
+    assert sum(r["billed_cost"] for r in elb) == sum(
+        (line.billed_cost for line in fleet.cost_lines("aws", DAY) if line.service_name == "Elastic Load Balancing"),
+        Decimal(0),
+    )
+    rds = {r["sub_account_id"]: r["usage_quantity"] for r in rows if r["service_name"].endswith("Database Service")}
+    assert rds == {
+        account: sum(
+            line.usage_quantity
+            for line in fleet.cost_lines("aws", DAY)
+            if line.sku.startswith("InstanceUsage:") and line.sub_account_id == account
+        )
+        for account in ("111111111111", "222222222222")
+    }
+
+
 @pytest.mark.parametrize("wire", [1700000000, 1700000000.0, "2023-11-14T22:13:20Z", "2023-11-14T23:13:20+01:00"])
 def test_response_timestamps_parse_to_utc_whatever_the_wire_form(wire):
     # JSON protocols send epoch seconds, query/XML ones ISO 8601 text: both become the same UTC instant.

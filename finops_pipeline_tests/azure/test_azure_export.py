@@ -19,7 +19,7 @@ from finops_pipeline.clouds.exports import changed_export_days, ingest_export
 from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.settings import SettingsError, get_settings
 from finops_pipeline.simulator.azure import serve_azure
-from finops_pipeline.simulator.azure_export import ExportDestination, publish_exports, write_run
+from finops_pipeline.simulator.azure_export import MCA_ACCOUNT, ExportDestination, publish_exports, write_run
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
 from finops_pipeline_tests.runs import materialize
@@ -106,6 +106,30 @@ def test_a_months_export_lands_the_expected_totals_per_day(azurite, container, f
     ]
     open_month = _landed(lake, "SELECT DISTINCT invoice_id FROM cost_daily WHERE usage_date >= DATE '2026-02-01'")
     assert open_month == [(None,)]
+
+
+def test_a_rounding_adjustment_with_empty_service_and_placeholder_ids_lands_named_and_null(
+    azurite, container, fleet, lake
+):
+    """FocusCost leaves ServiceName empty on MCA rounding adjustments and writes "-2" / "Unassigned"
+    where a column has no value (SkuPriceId, SubAccountName): neither is stored as a value."""
+    publish_exports(container, fleet, date(2026, 1, 1), date(2026, 2, 2), rounding_adjustment=Decimal("-0.0042"))
+    _ingest(_reader(azurite, container, today=date(2026, 2, 2)), lake, date(2026, 1, 1), date(2026, 1, 2))
+
+    adjustment = _landed(
+        lake,
+        "SELECT usage_date, sub_account_id, sub_account_name, service_name, sku_price_id, billed_cost, invoice_id "
+        "FROM cost_daily WHERE provider = 'azure' AND charge_category = 'Adjustment'",
+    )
+    profile = f"/providers/Microsoft.Billing/billingAccounts/{MCA_ACCOUNT}/billingProfiles/1624-USD"
+    assert adjustment == [
+        (date(2026, 1, 1), profile, None, "Adjustment", None, Decimal("-0.0042000000"), "G761788937"),
+    ]
+    usd = _landed(lake, TOTALS)
+    assert (date(2026, 1, 1), "USD", fleet.daily_total("azure", date(2026, 1, 1))["USD"] - Decimal("0.0042")) in usd
+    assert _landed(
+        lake, "SELECT count(*) FROM cost_daily WHERE service_name = '' OR sku_price_id IN ('-2', 'Unassigned')"
+    ) == [(0,)]
 
 
 def test_an_unchanged_manifest_is_not_read_again_and_a_new_run_of_the_open_month_is(azurite, container, fleet, lake):

@@ -11,8 +11,11 @@ SELECT
     CAST(ChargePeriodStart AS DATE) AS usage_date,
     BillingAccountId AS billing_account_id,
     coalesce(SubAccountId, BillingAccountId) AS sub_account_id,
-    any_value(SubAccountName) AS sub_account_name,
-    coalesce(ServiceName, ChargeCategory) AS service_name,
+    -- Microsoft writes "-2" or "Unassigned" where a column has no value (SkuPriceId, SubAccountName)
+    -- and leaves ServiceName empty on MCA rounding adjustments, MACC shortfalls, credits and
+    -- commitment purchases (FOCUS conformance summary): no placeholder is stored as a value.
+    any_value(nullif(nullif(SubAccountName, 'Unassigned'), '-2')) AS sub_account_name,
+    coalesce(nullif(ServiceName, ''), ChargeCategory) AS service_name,
     any_value(ServiceCategory) AS service_category,
     RegionId AS region,
     -- Azure: ARM ids are case-insensitive and Cost Management spells them in varying case (the FinOps
@@ -58,7 +61,7 @@ SELECT
     any_value(CAST(PricingCurrencyListUnitPrice AS DECIMAL(38, 10))) AS pricing_currency_list_unit_price,
     any_value(CAST(PricingCurrencyContractedUnitPrice AS DECIMAL(38, 10))) AS pricing_currency_contracted_unit_price,
     sum(CAST(PricingCurrencyEffectiveCost AS DECIMAL(38, 10))) AS pricing_currency_effective_cost,
-    SkuPriceId AS sku_price_id,
+    nullif(nullif(SkuPriceId, 'Unassigned'), '-2') AS sku_price_id,
     any_value(SkuMeter) AS sku_meter,
     any_value(CAST(SkuPriceDetails AS VARCHAR)) AS sku_price_details,
     CommitmentDiscountId AS commitment_discount_id,

@@ -646,6 +646,11 @@ class AwsSource(CloudSource):
         self, day: date, keys: dict[str, str], metrics: dict, estimated: bool, source: str, ingested: datetime
     ) -> dict:
         unblended = metrics.get("UnblendedCost") or {}
+        usage = metrics.get("UsageQuantity") or {}
+        # Cost Explorer sums UsageQuantity "without taking the units into account"; a group of
+        # several units answers "N/A", and that sum means nothing: neither is stored.
+        unit = usage.get("Unit") or None
+        quantity = None if unit == "N/A" else float(_money(usage))
         row = {
             "provider": "aws",
             "usage_date": day,
@@ -659,8 +664,8 @@ class AwsSource(CloudSource):
             "billed_cost": _money(unblended),
             "effective_cost": _money(metrics.get("AmortizedCost") or unblended),
             "billing_currency": unblended.get("Unit") or "USD",
-            "usage_quantity": float(_money(metrics.get("UsageQuantity"))),
-            "usage_unit": (metrics.get("UsageQuantity") or {}).get("Unit") or None,
+            "usage_quantity": quantity,
+            "usage_unit": None if unit == "N/A" else unit,
             "is_estimated": bool(estimated),
             "source": source,
             "ingested_at": ingested,
