@@ -290,6 +290,45 @@ def test_an_unreachable_s3_names_the_endpoint_and_may_be_retried(aws, monkeypatc
     assert failure.value.retryable
 
 
+def test_a_missing_bucket_names_the_bucket_and_the_manifest_it_looked_for(aws):
+    source = aws("s3://no-such-export-bucket/exports/finops-focus")
+    with pytest.raises(CloudApiError) as failure:
+        ingest_export(source.export_reader(), _lake(source), NOVEMBER, TODAY, OCTOBER)
+    assert str(failure.value) == (
+        "aws GetObject failed: NoSuchBucket: bucket 'no-such-export-bucket' does not exist (looked for "
+        "s3://no-such-export-bucket/exports/finops-focus/metadata/BILLING_PERIOD=2026-11/finops-focus-Manifest.json); "
+        "check AWS_EXPORT_URI against the export's S3 destination"
+    )
+    assert not failure.value.retryable
+
+
+def test_a_data_file_gone_since_the_manifest_was_read_names_it_and_may_be_retried(aws, world, fleet):
+    export = DataExportDouble(fleet, _s3(world), EXPORT_BUCKET, name="vanishing")
+    export.deliver(OCTOBER, TODAY, since=OCTOBER)
+    source = aws(export.uri)
+    reader = source.export_reader()
+    manifest = reader.manifest(OCTOBER)
+    # An overwriting refresh deletes the period's files before it uploads the new ones ("Understanding
+    # export delivery", overwrite): a run holding the old manifest then finds its file gone.
+    _s3(world).delete_object(
+        Bucket=EXPORT_BUCKET, Key="exports/vanishing/data/BILLING_PERIOD=2026-10/vanishing-00001.snappy.parquet"
+    )
+    with pytest.raises(CloudApiError) as failure:
+        ingest_period(reader, manifest, _lake(source), OCTOBER, date(2026, 10, 31))
+    assert str(failure.value) == (
+        "aws HeadObject failed: 404: the manifest lists s3://finops-billing-exports/exports/vanishing/data/"
+        "BILLING_PERIOD=2026-10/vanishing-00001.snappy.parquet, which is not there: the export was delivered again "
+        "while it was read; the next run reads the new delivery"
+    )
+    assert failure.value.retryable
+
+
+def test_the_export_reader_of_an_api_sourced_adapter_says_what_is_missing():
+    source = AwsSource(get_settings(environ={}), today=TODAY)
+    with pytest.raises(ValueError, match="^AwsExportReader needs AWS_EXPORT_URI$"):
+        source.export_reader()
+
+
 def test_create_new_delivery_reads_only_the_files_of_the_manifest(aws, world, fleet):
     """With "create new" delivery every execution's files stay under the period's folder: reading
     the folder would count the month twice; the manifest lists the newest execution's only."""
