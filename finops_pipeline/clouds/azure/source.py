@@ -544,8 +544,8 @@ class AzureSource(CloudSource):
                 return send(lambda pipeline_response, sent_at=sent_at: self._observe(pipeline_response, quota, sent_at))
             except HttpResponseError as exc:
                 response = exc.response
-                if _from_credential(exc):  # the token request failed, not the ARM call
-                    raise CloudApiError(PROVIDER, operation, _credential_reason(exc)) from None
+                if from_credential(exc):  # the token request failed, not the ARM call
+                    raise CloudApiError(PROVIDER, operation, credential_reason(exc)) from None
                 status = response.status_code
                 if status == 429 and throttled < MAX_THROTTLE_RETRIES:
                     throttled += 1
@@ -901,7 +901,8 @@ def _http_reason(status: int, code: str, message: str, scope: str, role: str) ->
     return f"HTTP {status} at {scope}{detail}"
 
 
-def _from_credential(exc) -> bool:
+def from_credential(exc) -> bool:
+    """Whether an SDK error is the credential failing to get a token (not the service refusing the call)."""
     from azure.core.exceptions import ClientAuthenticationError
 
     if exc.response is None:
@@ -912,7 +913,8 @@ def _from_credential(exc) -> bool:
     return "/oauth2/" in str(getattr(request, "url", ""))
 
 
-def _credential_reason(exc) -> str:
+def credential_reason(exc) -> str:
+    """What to fix when DefaultAzureCredential (or the credential given) could not get a token."""
     first_line = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0][:300]
     return (
         "could not get an Azure token from DefaultAzureCredential: set AZURE_TENANT_ID, "
