@@ -290,6 +290,19 @@ def test_an_unreachable_s3_names_the_endpoint_and_may_be_retried(aws, monkeypatc
     assert failure.value.retryable
 
 
+def test_a_period_delivered_without_data_files_lands_its_days_empty(aws, world, fleet):
+    # The simulated bill begins after November's days so far: the manifest lists no data file.
+    DataExportDouble(fleet, _s3(world), EXPORT_BUCKET, name="empty").deliver(NOVEMBER, TODAY, since=TODAY)
+    source = aws(f"s3://{EXPORT_BUCKET}/exports/empty")
+
+    run = ingest_export(source.export_reader(), _lake(source), NOVEMBER, TODAY, NOVEMBER)
+
+    assert run.ingested == {NOVEMBER: "never ingested"} and run.line_items == 0
+    assert [(w.partition["usage_date"], w.rows) for w in run.writes] == [(f"2026-11-0{d}", 0) for d in range(1, 10)]
+    assert _day_totals(source) == {}
+    assert ingested_state(_lake(source), "aws")[("empty", NOVEMBER)].data_files == 0
+
+
 def test_a_missing_bucket_names_the_bucket_and_the_manifest_it_looked_for(aws):
     source = aws("s3://no-such-export-bucket/exports/finops-focus")
     with pytest.raises(CloudApiError) as failure:

@@ -4,6 +4,7 @@ the shared export ingestion (clouds/exports.py) lands it in cost_daily."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import uuid
@@ -11,13 +12,22 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance
 
 from finops_pipeline.clouds.azure.assets import azure_cost
+from finops_pipeline.clouds.azure.catalog import COST_SOURCE
 from finops_pipeline.clouds.azure.export import AzureExportReader, container_client, parse_export_uri
 from finops_pipeline.clouds.base import CloudApiError
-from finops_pipeline.clouds.exports import ExportError, changed_export_days, ingest_export, ingest_period
+from finops_pipeline.clouds.exports import (
+    ExportError,
+    changed_export_days,
+    ingest_export,
+    ingest_period,
+    ingested_state,
+)
 from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.settings import SettingsError, get_settings
 from finops_pipeline.simulator.azure import TENANT_ID, serve_azure
@@ -364,6 +374,105 @@ def test_an_identity_without_the_blob_reader_role_is_told_the_role_and_the_comma
     )
     listed = [c.request for c in arm.calls if BLOB_URL.match(c.request.url)]
     assert len(listed) == 1 and listed[0].headers["Authorization"].startswith("Bearer ")
+
+
+def _replace_parts(container, run, table: pa.Table) -> None:
+    """Every data blob of ``run`` rewritten as ``table`` (its manifest unchanged)."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    for name in run.blobs:
+        container.upload_blob(name, sink.getvalue(), overwrite=True)
+
+
+def test_an_export_of_another_dataset_is_refused_naming_the_focus_columns_it_lacks(azurite, container, fleet, lake):
+    run = write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    # A Cost Management export of type ActualCost (the EA usage details columns) where FocusCost was expected.
+    _replace_parts(
+        container,
+        run,
+        pa.table(
+            {
+                "Date": ["02/01/2026"],
+                "CostInBillingCurrency": [1.25],
+                "BillingCurrencyCode": ["USD"],
+                "ResourceId": ["/subscriptions/00000000-0000-4000-8000-000000000001/resourcegroups/rg/x"],
+            }
+        ),
+    )
+
+    with pytest.raises(ExportError) as failure:
+        _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    assert str(failure.value) == (
+        f"azure export ingestion failed: {container.container_name}/{run.manifest}: the data files have no "
+        "BilledCost, BillingCurrency, ChargePeriodStart column: they are not a FOCUS export. Point the export "
+        "setting at a FOCUS export (Azure: type FocusCost; AWS: FOCUS 1.2 with AWS columns)."
+    )
+    assert lake.partitions("cost_daily") == []
+
+
+def test_files_the_mapping_cannot_read_fail_naming_the_manifest_and_land_nothing(azurite, container, fleet, lake):
+    run = write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    rows = pq.read_table(io.BytesIO(container.download_blob(run.blobs[0]).readall()))
+    # Hand-made, not a provider behaviour: a Tags text that is not a JSON object.
+    tags = pa.array(['"team": "checkout"'] * rows.num_rows)
+    _replace_parts(container, run, rows.set_column(rows.schema.get_field_index("Tags"), "Tags", tags))
+
+    with pytest.raises(ExportError) as failure:
+        _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    assert str(failure.value) == (
+        f"azure export ingestion failed: {container.container_name}/{run.manifest}: the data files do not map to "
+        'FOCUS: Invalid Input Error: Malformed JSON at byte 6 of input: unexpected content after document.  Input: ""team": '
+        '"checkout""'
+    )
+    assert not failure.value.retryable and lake.partitions("cost_daily") == []
+
+
+def test_days_before_finops_start_date_are_not_landed_from_the_export(azurite, container, fleet, lake):
+    publish_exports(container, fleet, date(2026, 1, 1), date(2026, 2, 3))
+    reader = _reader(azurite, container, today=date(2026, 2, 3))
+
+    run = ingest_export(reader, lake, date(2026, 1, 30), date(2026, 2, 3), date(2026, 1, 20))
+
+    assert run.ingested == {date(2026, 1, 1): "never ingested", date(2026, 2, 1): "never ingested"}
+    assert run.line_items == 330  # the files' line items, January 1-31 and February 1-2
+    landed = _landed(lake, "SELECT min(usage_date), max(usage_date), count(DISTINCT usage_date) FROM cost_daily")
+    assert landed == [(date(2026, 1, 20), date(2026, 2, 2), 14)]
+    assert _landed(lake, TOTALS)[:2] == [
+        (date(2026, 1, 20), "EUR", Decimal("9.5378120000")),
+        (date(2026, 1, 20), "USD", Decimal("9.5186970000")),
+    ]
+
+
+def test_a_settling_month_before_finops_start_date_is_checked_but_lands_nothing(azurite, container, fleet, lake):
+    publish_exports(container, fleet, date(2026, 1, 1), date(2026, 2, 3))
+    reader = _reader(azurite, container, today=date(2026, 2, 3))  # January may change through the 10th
+
+    run = ingest_export(reader, lake, date(2026, 2, 1), date(2026, 2, 3), date(2026, 2, 1))
+
+    assert run.checked == [date(2026, 2, 1), date(2026, 1, 1)]
+    assert run.ingested == {date(2026, 2, 1): "never ingested"} and run.unchanged == [date(2026, 1, 1)]
+    assert _landed(lake, "SELECT DISTINCT usage_date FROM cost_daily ORDER BY 1") == [
+        (date(2026, 2, 1),),
+        (date(2026, 2, 2),),
+    ]
+    assert [period for _, period in ingested_state(lake, "azure")] == [date(2026, 2, 1)]
+
+
+def test_a_day_written_by_the_api_source_since_is_landed_from_the_export_again(azurite, container, fleet, lake):
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+    # AZURE_COST_SOURCE=api for a run in between: February 2 now holds Cost Management query rows.
+    day = {"provider": "azure", "usage_date": "2026-02-02"}
+    rows = pq.read_table(lake.fs_path(lake.partition_file("cost_daily", day)), filesystem=lake.fs)
+    api_rows = rows.set_column(rows.schema.get_field_index("source"), "source", pa.array([COST_SOURCE] * rows.num_rows))
+    lake.write_partition("cost_daily", day, api_rows)
+
+    again = _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    assert again.ingested == {date(2026, 2, 1): "days of the run's window not landed from the export"}
+    assert _landed(lake, "SELECT DISTINCT source FROM cost_daily") == [("export:costmanagement:FocusCost",)]
 
 
 @pytest.mark.parametrize(

@@ -155,7 +155,7 @@ class AzureExportReader(ExportReader):
         return max((r for r in runs if r is not None), key=lambda r: r.submitted, default=None)
 
     def open_file(self, name: str) -> BinaryIO:
-        """One blob as a seekable stream read in byte ranges (``READ_BUFFER`` per ranged Get Blob):
+        """One blob as a stream read in byte ranges (``READ_BUFFER`` per ranged Get Blob):
         the shared ingestion copies it to local disk chunk by chunk, never a whole file in memory."""
         from azure.core.exceptions import ResourceNotFoundError
 
