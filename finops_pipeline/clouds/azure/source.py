@@ -884,10 +884,14 @@ def _http_reason(status: int, code: str, message: str, scope: str, role: str) ->
             f"subscription {scope.split('/')[2]!r} is unknown to Azure or not in this tenant{detail}; "
             "check AZURE_SUBSCRIPTION_IDS and AZURE_TENANT_ID"
         )
-    if status in (401, 403):
-        what = "rejected the token" if status == 401 else "denied access"
+    if status == 401:  # the token itself (wrong tenant or audience, expired): no role assignment fixes it
         return (
-            f"Azure {what} (HTTP {status}) at scope {scope}{detail}; the identity needs the "
+            f"Azure rejected the token (HTTP 401) at scope {scope}{detail}; the token must come from the "
+            "subscription's tenant and cloud: check AZURE_TENANT_ID and AZURE_RESOURCE_MANAGER_ENDPOINT"
+        )
+    if status == 403:
+        return (
+            f"Azure denied access (HTTP 403) at scope {scope}{detail}; the identity needs the "
             f"'{role}' role on that scope (or its subscription): az role assignment create "
             f'--assignee <client-id> --role "{role}" --scope {scope}'
         )
