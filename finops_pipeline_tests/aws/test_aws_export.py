@@ -336,6 +336,22 @@ def test_a_data_file_gone_since_the_manifest_was_read_names_it_and_may_be_retrie
     assert failure.value.retryable
 
 
+def test_s3_out_of_reach_while_a_data_file_is_read_names_the_endpoint_and_may_be_retried(aws, monkeypatch):
+    manifest = aws().export_reader().manifest(OCTOBER)
+    url = f"http://127.0.0.1:{free_port()}"  # the network goes away after the manifest was read
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(CloudApiError) as failure:
+        aws().export_reader().open_file(manifest.files[0])
+    assert str(failure.value) == (
+        f"aws HeadObject failed: could not reach {url}/{EXPORT_BUCKET}/exports/finops-focus/data/"
+        "BILLING_PERIOD%3D2026-10/finops-focus-00001.snappy.parquet (EndpointConnectionError): check network access, "
+        "proxies and AWS_ENDPOINT_URL_* (still failing after botocore's adaptive retries (AWS_MAX_ATTEMPTS); "
+        "the run can be retried)"
+    )
+    assert failure.value.retryable
+
+
 def test_the_export_reader_of_an_api_sourced_adapter_says_what_is_missing():
     source = AwsSource(get_settings(environ={}), today=TODAY)
     with pytest.raises(ValueError, match="^AwsExportReader needs AWS_EXPORT_URI$"):

@@ -475,6 +475,41 @@ def test_a_day_written_by_the_api_source_since_is_landed_from_the_export_again(a
     assert _landed(lake, "SELECT DISTINCT source FROM cost_daily") == [("export:costmanagement:FocusCost",)]
 
 
+def test_a_rotated_account_key_is_reported_as_the_key_not_a_missing_role(rsps, monkeypatch):
+    key = "bm90LXRoZS1rZXktb2YtdGhpcy1hY2NvdW50LW5vdCB0aGUga2V5IG9mIHRoaXMgYWNjb3VudA=="
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        f"DefaultEndpointsProtocol=https;AccountName=finopsexports;AccountKey={key};EndpointSuffix=core.windows.net",
+    )
+    # A Shared Key signature made with a key the account no longer has: 403 AuthenticationFailed, "Server failed
+    # to authenticate the request. Make sure the value of Authorization header is formed correctly including the
+    # signature." ("Common REST API error codes").
+    rsps.get(
+        BLOB_URL,
+        status=403,
+        headers={"x-ms-error-code": "AuthenticationFailed"},
+        content_type="application/xml",
+        body=(
+            '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to '
+            "authenticate the request. Make sure the value of Authorization header is formed correctly including the "
+            "signature.\nRequestId:0f1e2d3c-501e-0000-0000-000000000000\nTime:2026-02-03T08:38:10.2327255Z</Message>"
+            "</Error>"
+        ),
+    )
+    location = parse_export_uri(EXPORT_URI)
+    reader = AzureExportReader(container_client(location, None), location, today=date(2026, 2, 3))
+
+    with pytest.raises(CloudApiError) as failure:
+        reader.manifest(date(2026, 2, 1))
+
+    assert str(failure.value) == (
+        "azure blob.list failed: Blob Storage did not accept the credential for container 'cost-exports' "
+        "(AuthenticationFailed): check the account key in AZURE_STORAGE_CONNECTION_STRING (when set) or that the "
+        "identity's token is for the storage account's tenant (AZURE_TENANT_ID)"
+    )
+    assert key not in str(failure.value)
+
+
 @pytest.mark.parametrize(
     ("uri", "why"),
     [

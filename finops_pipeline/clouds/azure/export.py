@@ -243,11 +243,17 @@ class AzureExportReader(ExportReader):
         except ClientAuthenticationError as exc:
             if from_credential(exc):  # no token: nothing reached Blob Storage
                 raise CloudApiError(PROVIDER, operation, credential_reason(exc)) from None
-            raise CloudApiError(PROVIDER, operation, _denied(self.location, exc)) from None
+            raise CloudApiError(  # Blob Storage refused the key or token itself (AuthenticationFailed)
+                PROVIDER,
+                operation,
+                f"Blob Storage did not accept the credential for container {self.location.container!r} "
+                f"({_code(exc)}): check the account key in AZURE_STORAGE_CONNECTION_STRING (when set) or that "
+                "the identity's token is for the storage account's tenant (AZURE_TENANT_ID)",
+            ) from None
         except HttpResponseError as exc:
             if exc.status_code == 403:
                 raise CloudApiError(PROVIDER, operation, _denied(self.location, exc)) from None
-            code = getattr(exc, "error_code", None) or ""
+            code = _code(exc)
             where = f"{self.location.container}/{blob}" if blob else f"container {self.location.container}"
             reason = f"Blob Storage answered HTTP {exc.status_code} ({code}) for {where}"
             if code == "BlobArchived":
@@ -260,10 +266,16 @@ class AzureExportReader(ExportReader):
             ) from None
 
 
+def _code(exc) -> str:
+    """Blob Storage's error code as it answered it (the SDK may hand it over as a StorageErrorCode member)."""
+    code = getattr(exc, "error_code", None)
+    return str(getattr(code, "value", code) or "")
+
+
 def _denied(location: ExportLocation, exc) -> str:
     return (
         f"Blob Storage denied access to container {location.container!r} "
-        f"({getattr(exc, 'error_code', None) or type(exc).__name__}); the identity needs the "
+        f"({_code(exc) or type(exc).__name__}); the identity needs the "
         f"'{_ROLE}' role on it: az role assignment create --assignee <client-id> --role \"{_ROLE}\" "
         "--scope <storage-account-id>/blobServices/default/containers/" + location.container
     )
