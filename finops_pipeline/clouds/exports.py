@@ -3,7 +3,7 @@ Cost Management ``FocusCost`` exports, ...).
 
 An export delivers, per billing period, a manifest listing its data files. Each cloud supplies
 an :class:`ExportReader` (where a period's manifest is, how to open one of its files as a
-seekable stream); this module does the rest, once for every cloud:
+stream read in byte ranges); this module does the rest, once for every cloud:
 
 - :func:`billing_periods` — the periods a run's window touches (plus the previous one while
   the provider may still restate it);
@@ -127,6 +127,8 @@ _NUMERIC = {
     "PricingQuantity",
     "CommitmentDiscountQuantity",
 }
+# Without these a file is not a FOCUS export at all (another dataset at the export's location).
+_REQUIRED = ("BilledCost", "BillingCurrency", "ChargePeriodStart")
 _MAX_DAILY_CHARGE_PERIOD = timedelta(days=1)
 
 
@@ -166,7 +168,7 @@ class ExportReader(ABC):
 
     @abstractmethod
     def open_file(self, uri: str) -> BinaryIO:
-        """A seekable binary stream of one data file (read in ranges, never downloaded whole)."""
+        """A binary stream of one data file (read in ranges, never downloaded whole)."""
 
     def manifest_location(self, period: date) -> str:
         """Where the period's manifest is expected (for the missing-manifest message)."""
@@ -282,9 +284,10 @@ def _download(reader: ExportReader, manifest: ExportManifest, directory: Path) -
     return paths, rows
 
 
-def _export_rows_view(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
+def _export_rows_view(con: duckdb.DuckDBPyConnection, paths: list[str]) -> list[str]:
     """``export_rows``: the files' line items with every column the mapping reads (a column the
-    provider does not deliver is NULL; a JSON-text ``Tags``, as Azure writes it, becomes a MAP)."""
+    provider does not deliver is NULL; a JSON-text ``Tags``, as Azure writes it, becomes a MAP).
+    Returns the required FOCUS columns the files lack (the view is not made then)."""
     wanted = FOCUS_COLUMNS + EXTRA_COLUMNS
     if paths:
         source = "read_parquet($files, union_by_name = true)"
@@ -293,6 +296,9 @@ def _export_rows_view(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
                 f"SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM {source})", {"files": paths}
             ).fetchall()
         )
+        missing = [name for name in _REQUIRED if name not in present]
+        if missing:
+            return missing
     else:
         source, present = "(SELECT 1 WHERE false)", {}
     columns = []
@@ -306,6 +312,7 @@ def _export_rows_view(con: duckdb.DuckDBPyConnection, paths: list[str]) -> None:
     files = ", ".join("'" + p.replace("'", "''") + "'" for p in paths)
     source = f"read_parquet([{files}], union_by_name = true)" if paths else source
     con.execute(f"CREATE VIEW export_rows AS SELECT {', '.join(columns)} FROM {source}")
+    return []
 
 
 def ingest_period(
@@ -330,7 +337,15 @@ def ingest_period(
             con.execute("SET TimeZone = 'UTC'")
             con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
             con.execute(f"SET temp_directory = '{tmp}/spill'")
-            _export_rows_view(con, paths)
+            missing = _export_rows_view(con, paths)
+            if missing:
+                raise ExportError(
+                    reader.provider,
+                    "export ingestion",
+                    f"{manifest.location}: the data files have no {', '.join(missing)} column: they are not a FOCUS "
+                    "export. Point the export setting at a FOCUS export (Azure: type FocusCost; AWS: FOCUS 1.2 "
+                    "with AWS columns).",
+                )
             bind_parameters(
                 con,
                 {"provider": reader.provider, "export_source": reader.source, "ingested_at": ingested_at},
@@ -489,8 +504,8 @@ def _landed_export_days(lake: Lake, reader: ExportReader) -> set[date]:
 
 
 class RangeReader(io.RawIOBase):
-    """A seekable read-only stream over an object read in byte ranges: ``fetch(offset, length)``
-    returns those bytes (one ranged GET). Wrap in ``io.BufferedReader`` to coalesce small reads."""
+    """A read-only stream over an object read in byte ranges: ``fetch(offset, length)`` returns
+    those bytes (one ranged GET). Wrap in ``io.BufferedReader`` to coalesce small reads."""
 
     def __init__(self, size: int, fetch):
         self._size = size
@@ -500,15 +515,7 @@ class RangeReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def seekable(self) -> bool:
-        return True
-
     def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
         return self._pos
 
     def readinto(self, buffer) -> int:
@@ -519,6 +526,3 @@ class RangeReader(io.RawIOBase):
         buffer[: len(data)] = data
         self._pos += len(data)
         return len(data)
-
-    def size(self) -> int:
-        return self._size

@@ -290,6 +290,74 @@ def test_an_unreachable_s3_names_the_endpoint_and_may_be_retried(aws, monkeypatc
     assert failure.value.retryable
 
 
+def test_a_period_delivered_without_data_files_lands_its_days_empty(aws, world, fleet):
+    # The simulated bill begins after November's days so far: the manifest lists no data file.
+    DataExportDouble(fleet, _s3(world), EXPORT_BUCKET, name="empty").deliver(NOVEMBER, TODAY, since=TODAY)
+    source = aws(f"s3://{EXPORT_BUCKET}/exports/empty")
+
+    run = ingest_export(source.export_reader(), _lake(source), NOVEMBER, TODAY, NOVEMBER)
+
+    assert run.ingested == {NOVEMBER: "never ingested"} and run.line_items == 0
+    assert [(w.partition["usage_date"], w.rows) for w in run.writes] == [(f"2026-11-0{d}", 0) for d in range(1, 10)]
+    assert _day_totals(source) == {}
+    assert ingested_state(_lake(source), "aws")[("empty", NOVEMBER)].data_files == 0
+
+
+def test_a_missing_bucket_names_the_bucket_and_the_manifest_it_looked_for(aws):
+    source = aws("s3://no-such-export-bucket/exports/finops-focus")
+    with pytest.raises(CloudApiError) as failure:
+        ingest_export(source.export_reader(), _lake(source), NOVEMBER, TODAY, OCTOBER)
+    assert str(failure.value) == (
+        "aws GetObject failed: NoSuchBucket: bucket 'no-such-export-bucket' does not exist (looked for "
+        "s3://no-such-export-bucket/exports/finops-focus/metadata/BILLING_PERIOD=2026-11/finops-focus-Manifest.json); "
+        "check AWS_EXPORT_URI against the export's S3 destination"
+    )
+    assert not failure.value.retryable
+
+
+def test_a_data_file_gone_since_the_manifest_was_read_names_it_and_may_be_retried(aws, world, fleet):
+    export = DataExportDouble(fleet, _s3(world), EXPORT_BUCKET, name="vanishing")
+    export.deliver(OCTOBER, TODAY, since=OCTOBER)
+    source = aws(export.uri)
+    reader = source.export_reader()
+    manifest = reader.manifest(OCTOBER)
+    # An overwriting refresh deletes the period's files before it uploads the new ones ("Understanding
+    # export delivery", overwrite): a run holding the old manifest then finds its file gone.
+    _s3(world).delete_object(
+        Bucket=EXPORT_BUCKET, Key="exports/vanishing/data/BILLING_PERIOD=2026-10/vanishing-00001.snappy.parquet"
+    )
+    with pytest.raises(CloudApiError) as failure:
+        ingest_period(reader, manifest, _lake(source), OCTOBER, date(2026, 10, 31))
+    assert str(failure.value) == (
+        "aws HeadObject failed: 404: the manifest lists s3://finops-billing-exports/exports/vanishing/data/"
+        "BILLING_PERIOD=2026-10/vanishing-00001.snappy.parquet, which is not there: the export was delivered again "
+        "while it was read; the next run reads the new delivery"
+    )
+    assert failure.value.retryable
+
+
+def test_s3_out_of_reach_while_a_data_file_is_read_names_the_endpoint_and_may_be_retried(aws, monkeypatch):
+    manifest = aws().export_reader().manifest(OCTOBER)
+    url = f"http://127.0.0.1:{free_port()}"  # the network goes away after the manifest was read
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", url)
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    with pytest.raises(CloudApiError) as failure:
+        aws().export_reader().open_file(manifest.files[0])
+    assert str(failure.value) == (
+        f"aws HeadObject failed: could not reach {url}/{EXPORT_BUCKET}/exports/finops-focus/data/"
+        "BILLING_PERIOD%3D2026-10/finops-focus-00001.snappy.parquet (EndpointConnectionError): check network access, "
+        "proxies and AWS_ENDPOINT_URL_* (still failing after botocore's adaptive retries (AWS_MAX_ATTEMPTS); "
+        "the run can be retried)"
+    )
+    assert failure.value.retryable
+
+
+def test_the_export_reader_of_an_api_sourced_adapter_says_what_is_missing():
+    source = AwsSource(get_settings(environ={}), today=TODAY)
+    with pytest.raises(ValueError, match="^AwsExportReader needs AWS_EXPORT_URI$"):
+        source.export_reader()
+
+
 def test_create_new_delivery_reads_only_the_files_of_the_manifest(aws, world, fleet):
     """With "create new" delivery every execution's files stay under the period's folder: reading
     the folder would count the month twice; the manifest lists the newest execution's only."""

@@ -358,3 +358,121 @@ def test_daily_totals_are_one_ungrouped_query_per_subscription(arm, api, make_ad
         date(2026, 1, 6): {"USD": Decimal("9.468430"), "EUR": Decimal("9.531619")},
     }
     assert adapter.api.calls == {"costmanagement.query.usage": 2}
+
+
+def test_arm_out_of_reach_is_retried_then_named(entra, make_adapter, waits):
+    # No answer registered for Cost Management: every call fails to connect (azure-core's ServiceRequestError).
+    with pytest.raises(CloudApiError) as raised:
+        list(make_adapter().query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
+    assert str(raised.value) == (
+        "azure costmanagement.query.usage failed: could not reach Azure Resource Manager (ServiceRequestError) "
+        "after 5 attempts; check network access to the ARM endpoint"
+    )
+    assert raised.value.retryable and len(waits) == 4
+
+
+def test_a_5xx_without_a_json_body_is_reported_by_its_status(entra, make_adapter, waits):
+    # What a proxy or gateway in front of ARM answers: an HTML page, no ARM error object.
+    entra.post(
+        COST_URL, status=502, body="<html><body><h1>502 Bad Gateway</h1></body></html>", content_type="text/html"
+    )
+    with pytest.raises(CloudApiError) as raised:
+        list(make_adapter().query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
+    assert str(raised.value) == (
+        f"azure costmanagement.query.usage failed: Azure kept failing (HTTP 502) at /subscriptions/{SUB} after 4 retries"
+    )
+    assert raised.value.retryable and len(waits) == 4
+
+
+def test_a_subscription_of_an_unsupported_offer_fails_with_cost_managements_words(entra, make_adapter, waits):
+    # "Troubleshoot common Cost Management errors": 400 SubscriptionTypeNotSupported for an offer it does not cover.
+    entra.post(
+        COST_URL,
+        status=400,
+        json={
+            "error": {
+                "code": "SubscriptionTypeNotSupported",
+                "message": "Cost Management supports only Enterprise Agreement, Web direct and Microsoft Customer "
+                "Agreement offer types.",
+            }
+        },
+    )
+    with pytest.raises(CloudApiError) as raised:
+        list(make_adapter().query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
+    assert str(raised.value) == (
+        f"azure costmanagement.query.usage failed: HTTP 400 at /subscriptions/{SUB} (SubscriptionTypeNotSupported: "
+        "Cost Management supports only Enterprise Agreement, Web direct and Microsoft Customer Agreement offer types.)"
+    )
+    assert not raised.value.retryable and waits == []
+
+
+def test_a_token_from_another_tenant_says_to_check_the_tenant(entra, make_adapter):
+    # ARM's 401 for a token whose issuer is not the subscription's tenant (azure-mgmt raises ClientAuthenticationError).
+    entra.post(
+        COST_URL,
+        status=401,
+        json={
+            "error": {
+                "code": "InvalidAuthenticationTokenTenant",
+                "message": "The access token is from the wrong issuer 'https://sts.windows.net/"
+                "11111111-1111-1111-1111-111111111111/'. It must match the tenant 'https://sts.windows.net/"
+                "22222222-2222-2222-2222-222222222222/' associated with this subscription.",
+            }
+        },
+    )
+    with pytest.raises(CloudApiError) as raised:
+        list(make_adapter().query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
+    assert str(raised.value) == (
+        f"azure costmanagement.query.usage failed: Azure rejected the token (HTTP 401) at scope /subscriptions/{SUB} "
+        "(InvalidAuthenticationTokenTenant: The access token is from the wrong issuer 'https://sts.windows.net/"
+        "11111111-1111-1111-1111-111111111111/'. It must match the tenant 'https://sts.windows.net/"
+        "22222222-2222-2222-2222-222222222222/' associated with this subscription.); the token must come from the "
+        "subscription's tenant and cloud: check AZURE_TENANT_ID and AZURE_RESOURCE_MANAGER_ENDPOINT"
+    )
+
+
+def test_a_retry_after_date_falls_back_to_backoff(entra, cost_answer, make_adapter, waits):
+    # Retry-After may be an HTTP-date instead of seconds (RFC 9110, 10.2.3 Retry-After).
+    entra.add_callback(
+        responses.POST,
+        COST_URL,
+        callback=_throttled_then(cost_answer, {"Retry-After": "Tue, 03 Feb 2026 07:28:00 GMT"}),
+        content_type="application/json",
+    )
+    rows = list(make_adapter().query_cost(SUB, *DAYS, "ActualCost", ["ChargeType"]))
+    assert rows and len(waits) == 1 and 0 <= waits[0] <= 1.0  # the first backoff step: full jitter up to 1 s
+
+
+def test_an_answer_without_a_cost_column_fails_naming_the_columns_it_had(entra, make_adapter):
+    entra.post(
+        COST_URL,
+        json={
+            "properties": {
+                "nextLink": None,
+                "columns": [{"name": "UsageDate", "type": "Number"}, {"name": "Currency", "type": "String"}],
+                "rows": [[20260105, "USD"]],
+            }
+        },
+    )
+    with pytest.raises(CloudApiError) as raised:
+        list(make_adapter().query_cost(SUB, *DAYS, "ActualCost", []))
+    assert str(raised.value) == (
+        f"azure costmanagement.query.usage failed: ActualCost answer for /subscriptions/{SUB} has no Cost column "
+        "(columns: ['UsageDate', 'Currency'])"
+    )
+
+
+def test_misuse_of_the_adapter_fails_before_any_call(rsps, make_adapter):
+    from finops_pipeline.clouds.azure.source import AzureSource
+
+    with pytest.raises(CloudApiError, match="^azure configuration failed: give built clients or a credential$"):
+        AzureSource([SUB])
+    adapter = make_adapter()
+    with pytest.raises(SettingsError) as raised:
+        adapter.export_reader()
+    assert str(raised.value).startswith("AZURE_COST_SOURCE='api' is invalid")
+    with pytest.raises(ValueError, match=r"^empty cost window \[2026-01-07, 2026-01-07\): end must be after start$"):
+        adapter.fetch_cost(DAYS[1], DAYS[1])
+    with pytest.raises(ValueError, match="^Cost Management accepts at most two groupings per query$"):
+        list(adapter.query_cost(SUB, *DAYS, "ActualCost", ["ResourceId", "ServiceName", "ChargeType"]))
+    assert [c.request.url for c in rsps.calls] == []  # not even a token

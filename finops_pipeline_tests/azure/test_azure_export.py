@@ -4,24 +4,37 @@ the shared export ingestion (clouds/exports.py) lands it in cost_daily."""
 
 from __future__ import annotations
 
+import io
+import json
+import re
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance
 
 from finops_pipeline.clouds.azure.assets import azure_cost
+from finops_pipeline.clouds.azure.catalog import COST_SOURCE
 from finops_pipeline.clouds.azure.export import AzureExportReader, container_client, parse_export_uri
 from finops_pipeline.clouds.base import CloudApiError
-from finops_pipeline.clouds.exports import changed_export_days, ingest_export
+from finops_pipeline.clouds.exports import (
+    ExportError,
+    changed_export_days,
+    ingest_export,
+    ingest_period,
+    ingested_state,
+)
 from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.settings import SettingsError, get_settings
-from finops_pipeline.simulator.azure import serve_azure
+from finops_pipeline.simulator.azure import TENANT_ID, serve_azure
 from finops_pipeline.simulator.azure_export import MCA_ACCOUNT, ExportDestination, publish_exports, write_run
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
+from finops_pipeline_tests.azure.conftest import instance_discovery
 from finops_pipeline_tests.runs import materialize
 
 DEST = ExportDestination()
@@ -47,7 +60,7 @@ def lake(data_dir) -> Lake:
 
 def _reader(azurite, container, today: date) -> AzureExportReader:
     location = parse_export_uri(f"{azurite.blob_url}/{container.container_name}/{DEST.prefix}")
-    return AzureExportReader(container_client(location), location, today=today)
+    return AzureExportReader(container_client(location, None), location, today=today)  # Azurite: by connection string
 
 
 def _ingest(reader: AzureExportReader, lake: Lake, start: date, end: date):
@@ -248,10 +261,277 @@ def test_the_focus_view_of_an_export_day_has_sku_tags_and_invoice(azurite, conta
 
 def test_a_missing_container_fails_naming_it_and_the_setting(azurite, container):
     location = parse_export_uri(f"{azurite.blob_url}/no-such-container/{DEST.prefix}")
-    reader = AzureExportReader(container_client(location), location, today=date(2026, 2, 3))
+    reader = AzureExportReader(container_client(location, None), location, today=date(2026, 2, 3))
 
     with pytest.raises(CloudApiError, match="container 'no-such-container' does not exist.*AZURE_EXPORT_URI"):
         reader.manifest(date(2026, 2, 1))
+
+
+def test_a_month_the_export_has_not_delivered_fails_naming_where_its_manifest_was_looked_for(
+    azurite, container, fleet, lake
+):
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    container.upload_blob(f"{DEST.prefix}/notes/readme.txt", b"not an export run")  # not a period folder: ignored
+    reader = _reader(azurite, container, today=date(2026, 2, 3))
+
+    with pytest.raises(ExportError) as failure:
+        _ingest(reader, lake, date(2026, 1, 31), date(2026, 2, 3))
+
+    assert str(failure.value) == (
+        f"azure export manifest failed: no manifest for billing period 2026-01 at {container.container_name}/"
+        "finops/focus-daily/20260101-*/<run-id>/manifest.json. The export has not delivered this period yet (the "
+        "first delivery can take up to 24 hours after the export is created), or the export location setting is wrong."
+    )
+    assert not failure.value.retryable and lake.partitions("cost_daily") == []
+
+
+def test_a_run_overwritten_while_it_is_read_fails_naming_the_blob_and_may_be_retried(azurite, container, fleet, lake):
+    old = write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    reader = _reader(azurite, container, today=date(2026, 2, 3))
+    manifest = reader.manifest(date(2026, 2, 1))
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 4))  # OverwritePreviousReport deletes `old`
+
+    with pytest.raises(CloudApiError) as failure:
+        ingest_period(reader, manifest, lake, date(2026, 2, 1), date(2026, 2, 2))
+
+    assert str(failure.value) == (
+        f"azure export.read failed: a manifest lists {old.blobs[0]}, which is not in container "
+        f"{container.container_name}: the run was overwritten while it was read; the next run reads the new one"
+    )
+    assert failure.value.retryable and lake.partitions("cost_daily") == []
+
+
+def test_a_manifest_that_contradicts_itself_is_not_ingested(azurite, container, fleet):
+    run = write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    body = json.loads(container.download_blob(run.manifest).readall())
+    container.upload_blob(run.manifest, json.dumps({**body, "blobCount": 2}).encode(), overwrite=True)
+
+    with pytest.raises(CloudApiError) as failure:
+        _reader(azurite, container, today=date(2026, 2, 3)).manifest(date(2026, 2, 1))
+
+    assert str(failure.value) == f"azure export.manifest failed: {run.manifest} says blobCount=2 but lists 1 blobs"
+
+
+def test_an_archived_manifest_fails_saying_it_must_be_rehydrated(azurite, container, fleet):
+    run = write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    # A lifecycle management rule moved it to the Archive tier, where a blob cannot be read:
+    # 409 BlobArchived ("Blob service error codes"; Azurite plays it).
+    container.get_blob_client(run.manifest).set_standard_blob_tier("Archive")
+
+    with pytest.raises(CloudApiError) as failure:
+        _reader(azurite, container, today=date(2026, 2, 3)).manifest(date(2026, 2, 1))
+
+    assert str(failure.value) == (
+        f"azure blob.download failed: Blob Storage answered HTTP 409 (BlobArchived) for "
+        f"{container.container_name}/{run.manifest}: the blob is in the Archive tier (a lifecycle management rule "
+        "on the export's folder?); rehydrate it to the Hot or Cool tier and keep the folder out of that rule"
+    )
+    assert not failure.value.retryable
+
+
+EXPORT_URI = "https://finopsexports.blob.core.windows.net/cost-exports/finops/focus-daily"
+BLOB_URL = re.compile(r"https://finopsexports\.blob\.core\.windows\.net/.*")
+
+
+def test_a_rejected_secret_fails_the_export_read_as_a_credential_problem(rsps, api, credential):
+    from azure.storage.blob import ContainerClient
+
+    base = f"https://login.microsoftonline.com/{TENANT_ID}"
+    rsps.get(
+        f"{base}/v2.0/.well-known/openid-configuration",
+        json={
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "issuer": f"{base}/v2.0",
+        },
+    )
+    rsps.post(
+        f"{base}/oauth2/v2.0/token",
+        status=401,
+        json={"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."},
+    )
+    instance_discovery(rsps)
+    location = parse_export_uri(EXPORT_URI)
+    # retry_total=0: the storage SDK retries a refused token request like a transient error (15 s backoff, 3 times).
+    client = ContainerClient(location.account_url, location.container, credential=credential, retry_total=0)
+    reader = AzureExportReader(client, location, today=date(2026, 2, 3))
+
+    with pytest.raises(CloudApiError) as failure:
+        reader.manifest(date(2026, 2, 1))
+
+    message = str(failure.value)
+    assert message.startswith(
+        "azure blob.list failed: could not get an Azure token from DefaultAzureCredential: set AZURE_TENANT_ID, "
+        "AZURE_CLIENT_ID and AZURE_CLIENT_SECRET for a service principal, use a managed/workload identity, or run "
+        "`az login` (ClientAuthenticationError: "
+    )
+    assert "AADSTS7000215: Invalid client secret provided." in message and api.client_secret not in message
+    assert not any(BLOB_URL.match(call.request.url) for call in rsps.calls)  # no token, no Blob Storage request
+
+
+def test_an_identity_without_the_blob_reader_role_is_told_the_role_and_the_command(arm, make_adapter, monkeypatch):
+    monkeypatch.delenv("AZURE_STORAGE_CONNECTION_STRING", raising=False)
+    # A valid token without a data role on the container: 403 AuthorizationPermissionMismatch, "This request is not
+    # authorized to perform this operation using this permission." ("Blob service error codes"; the same answer in
+    # microsoft/AzureStorageExplorer#1104).
+    arm.get(
+        BLOB_URL,
+        status=403,
+        headers={"x-ms-error-code": "AuthorizationPermissionMismatch"},
+        content_type="application/xml",
+        body=(
+            '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthorizationPermissionMismatch</Code><Message>This '
+            "request is not authorized to perform this operation using this permission.\nRequestId:"
+            "cb884691-101e-008f-5d77-b8c964000000\nTime:2026-02-03T08:38:10.2327255Z</Message></Error>"
+        ),
+    )
+    adapter = make_adapter(AZURE_COST_SOURCE="export", AZURE_EXPORT_URI=EXPORT_URI)
+
+    with pytest.raises(CloudApiError) as failure:
+        adapter.export_reader().manifest(date(2026, 2, 1))
+
+    assert str(failure.value) == (
+        "azure blob.list failed: Blob Storage denied access to container 'cost-exports' "
+        "(AuthorizationPermissionMismatch); the identity needs the 'Storage Blob Data Reader' role on it: "
+        'az role assignment create --assignee <client-id> --role "Storage Blob Data Reader" '
+        "--scope <storage-account-id>/blobServices/default/containers/cost-exports"
+    )
+    listed = [c.request for c in arm.calls if BLOB_URL.match(c.request.url)]
+    assert len(listed) == 1 and listed[0].headers["Authorization"].startswith("Bearer ")
+
+
+def _replace_parts(container, run, table: pa.Table) -> None:
+    """Every data blob of ``run`` rewritten as ``table`` (its manifest unchanged)."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    for name in run.blobs:
+        container.upload_blob(name, sink.getvalue(), overwrite=True)
+
+
+def test_an_export_of_another_dataset_is_refused_naming_the_focus_columns_it_lacks(azurite, container, fleet, lake):
+    run = write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    # A Cost Management export of type ActualCost (the EA usage details columns) where FocusCost was expected.
+    _replace_parts(
+        container,
+        run,
+        pa.table(
+            {
+                "Date": ["02/01/2026"],
+                "CostInBillingCurrency": [1.25],
+                "BillingCurrencyCode": ["USD"],
+                "ResourceId": ["/subscriptions/00000000-0000-4000-8000-000000000001/resourcegroups/rg/x"],
+            }
+        ),
+    )
+
+    with pytest.raises(ExportError) as failure:
+        _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    assert str(failure.value) == (
+        f"azure export ingestion failed: {container.container_name}/{run.manifest}: the data files have no "
+        "BilledCost, BillingCurrency, ChargePeriodStart column: they are not a FOCUS export. Point the export "
+        "setting at a FOCUS export (Azure: type FocusCost; AWS: FOCUS 1.2 with AWS columns)."
+    )
+    assert lake.partitions("cost_daily") == []
+
+
+def test_files_the_mapping_cannot_read_fail_naming_the_manifest_and_land_nothing(azurite, container, fleet, lake):
+    run = write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    rows = pq.read_table(io.BytesIO(container.download_blob(run.blobs[0]).readall()))
+    # Hand-made, not a provider behaviour: a Tags text that is not a JSON object.
+    tags = pa.array(['"team": "checkout"'] * rows.num_rows)
+    _replace_parts(container, run, rows.set_column(rows.schema.get_field_index("Tags"), "Tags", tags))
+
+    with pytest.raises(ExportError) as failure:
+        _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    assert str(failure.value) == (
+        f"azure export ingestion failed: {container.container_name}/{run.manifest}: the data files do not map to "
+        'FOCUS: Invalid Input Error: Malformed JSON at byte 6 of input: unexpected content after document.  Input: ""team": '
+        '"checkout""'
+    )
+    assert not failure.value.retryable and lake.partitions("cost_daily") == []
+
+
+def test_days_before_finops_start_date_are_not_landed_from_the_export(azurite, container, fleet, lake):
+    publish_exports(container, fleet, date(2026, 1, 1), date(2026, 2, 3))
+    reader = _reader(azurite, container, today=date(2026, 2, 3))
+
+    run = ingest_export(reader, lake, date(2026, 1, 30), date(2026, 2, 3), date(2026, 1, 20))
+
+    assert run.ingested == {date(2026, 1, 1): "never ingested", date(2026, 2, 1): "never ingested"}
+    assert run.line_items == 330  # the files' line items, January 1-31 and February 1-2
+    landed = _landed(lake, "SELECT min(usage_date), max(usage_date), count(DISTINCT usage_date) FROM cost_daily")
+    assert landed == [(date(2026, 1, 20), date(2026, 2, 2), 14)]
+    assert _landed(lake, TOTALS)[:2] == [
+        (date(2026, 1, 20), "EUR", Decimal("9.5378120000")),
+        (date(2026, 1, 20), "USD", Decimal("9.5186970000")),
+    ]
+
+
+def test_a_settling_month_before_finops_start_date_is_checked_but_lands_nothing(azurite, container, fleet, lake):
+    publish_exports(container, fleet, date(2026, 1, 1), date(2026, 2, 3))
+    reader = _reader(azurite, container, today=date(2026, 2, 3))  # January may change through the 10th
+
+    run = ingest_export(reader, lake, date(2026, 2, 1), date(2026, 2, 3), date(2026, 2, 1))
+
+    assert run.checked == [date(2026, 2, 1), date(2026, 1, 1)]
+    assert run.ingested == {date(2026, 2, 1): "never ingested"} and run.unchanged == [date(2026, 1, 1)]
+    assert _landed(lake, "SELECT DISTINCT usage_date FROM cost_daily ORDER BY 1") == [
+        (date(2026, 2, 1),),
+        (date(2026, 2, 2),),
+    ]
+    assert [period for _, period in ingested_state(lake, "azure")] == [date(2026, 2, 1)]
+
+
+def test_a_day_written_by_the_api_source_since_is_landed_from_the_export_again(azurite, container, fleet, lake):
+    write_run(container, fleet, DEST, date(2026, 2, 1), date(2026, 2, 3))
+    _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+    # AZURE_COST_SOURCE=api for a run in between: February 2 now holds Cost Management query rows.
+    day = {"provider": "azure", "usage_date": "2026-02-02"}
+    rows = pq.read_table(lake.fs_path(lake.partition_file("cost_daily", day)), filesystem=lake.fs)
+    api_rows = rows.set_column(rows.schema.get_field_index("source"), "source", pa.array([COST_SOURCE] * rows.num_rows))
+    lake.write_partition("cost_daily", day, api_rows)
+
+    again = _ingest(_reader(azurite, container, today=date(2026, 2, 3)), lake, date(2026, 2, 1), date(2026, 2, 3))
+
+    assert again.ingested == {date(2026, 2, 1): "days of the run's window not landed from the export"}
+    assert _landed(lake, "SELECT DISTINCT source FROM cost_daily") == [("export:costmanagement:FocusCost",)]
+
+
+def test_a_rotated_account_key_is_reported_as_the_key_not_a_missing_role(rsps, monkeypatch):
+    key = "bm90LXRoZS1rZXktb2YtdGhpcy1hY2NvdW50LW5vdCB0aGUga2V5IG9mIHRoaXMgYWNjb3VudA=="
+    monkeypatch.setenv(
+        "AZURE_STORAGE_CONNECTION_STRING",
+        f"DefaultEndpointsProtocol=https;AccountName=finopsexports;AccountKey={key};EndpointSuffix=core.windows.net",
+    )
+    # A Shared Key signature made with a key the account no longer has: 403 AuthenticationFailed, "Server failed
+    # to authenticate the request. Make sure the value of Authorization header is formed correctly including the
+    # signature." ("Common REST API error codes").
+    rsps.get(
+        BLOB_URL,
+        status=403,
+        headers={"x-ms-error-code": "AuthenticationFailed"},
+        content_type="application/xml",
+        body=(
+            '<?xml version="1.0" encoding="utf-8"?><Error><Code>AuthenticationFailed</Code><Message>Server failed to '
+            "authenticate the request. Make sure the value of Authorization header is formed correctly including the "
+            "signature.\nRequestId:0f1e2d3c-501e-0000-0000-000000000000\nTime:2026-02-03T08:38:10.2327255Z</Message>"
+            "</Error>"
+        ),
+    )
+    location = parse_export_uri(EXPORT_URI)
+    reader = AzureExportReader(container_client(location, None), location, today=date(2026, 2, 3))
+
+    with pytest.raises(CloudApiError) as failure:
+        reader.manifest(date(2026, 2, 1))
+
+    assert str(failure.value) == (
+        "azure blob.list failed: Blob Storage did not accept the credential for container 'cost-exports' "
+        "(AuthenticationFailed): check the account key in AZURE_STORAGE_CONNECTION_STRING (when set) or that the "
+        "identity's token is for the storage account's tenant (AZURE_TENANT_ID)"
+    )
+    assert key not in str(failure.value)
 
 
 @pytest.mark.parametrize(
@@ -261,6 +541,7 @@ def test_a_missing_container_fails_naming_it_and_the_setting(azurite, container)
         ("https://acct.blob.core.windows.net/", "names no container"),
         ("https://acct.blob.core.windows.net/Exports/finops/focus", "is not a container name"),
         ("https://acct.blob.core.windows.net/exports", "add the export's directory and name"),
+        ("http://127.0.0.1:10000/", "127.0.0.1 is not <account>.blob.core.windows.net and the path names no account"),
     ],
 )
 def test_a_bad_export_uri_fails_at_once_naming_the_variable_and_the_form(uri, why):

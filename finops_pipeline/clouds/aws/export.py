@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from finops_pipeline.clouds.aws.catalog import S3_GET_PER_REQUEST
 from finops_pipeline.clouds.aws.source import CALL_ERRORS, AwsSource, api_error
+from finops_pipeline.clouds.base import CloudApiError
 from finops_pipeline.clouds.exports import ExportManifest, ExportReader, RangeReader
 
 SOURCE = "export:aws_focus_1.2"
@@ -65,10 +66,20 @@ class AwsExportReader(ExportReader):
         return f"s3://{self.bucket}/{self._manifest_key(period)}"
 
     def _s3(self, operation: str, **kwargs):
+        """One read of a data file the manifest lists."""
         client = self.aws.client("s3")
         try:
             response = getattr(client, {"GetObject": "get_object", "HeadObject": "head_object"}[operation])(**kwargs)
         except CALL_ERRORS as exc:
+            code = _error_code(exc)
+            if code in ("NoSuchKey", "404"):
+                raise CloudApiError(
+                    "aws",
+                    operation,
+                    f"{code}: the manifest lists s3://{kwargs['Bucket']}/{kwargs['Key']}, which is not there: the "
+                    "export was delivered again while it was read; the next run reads the new delivery",
+                    retryable=True,
+                ) from None
             raise api_error(exc, operation) from None
         self.api.record(f"s3:{operation}", S3_GET_PER_REQUEST)
         return response
@@ -79,9 +90,17 @@ class AwsExportReader(ExportReader):
         try:
             response = client.get_object(Bucket=self.bucket, Key=key)
         except CALL_ERRORS as exc:
-            if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            code = _error_code(exc)
+            if code in ("NoSuchKey", "404"):
                 self.api.record("s3:GetObject", S3_GET_PER_REQUEST)
                 return None
+            if code == "NoSuchBucket":
+                raise CloudApiError(
+                    "aws",
+                    "GetObject",
+                    f"NoSuchBucket: bucket {self.bucket!r} does not exist (looked for {self.manifest_location(period)}); "
+                    "check AWS_EXPORT_URI against the export's S3 destination",
+                ) from None
             raise api_error(exc, "GetObject") from None
         self.api.record("s3:GetObject", S3_GET_PER_REQUEST)
         body = json.loads(response["Body"].read())
@@ -102,3 +121,8 @@ class AwsExportReader(ExportReader):
             return self._s3("GetObject", Bucket=bucket, Key=key, Range=ranged)["Body"].read()
 
         return io.BufferedReader(RangeReader(size, fetch), buffer_size=READ_BUFFER)
+
+
+def _error_code(exc: Exception) -> str | None:
+    """S3's error code of a failed call ("NoSuchKey"; a HEAD has no body, so "404"), None if it never answered."""
+    return exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else None

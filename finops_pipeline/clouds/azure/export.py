@@ -94,19 +94,15 @@ class ExportRunInfo:
         return f"{self.run_id}@{self.etag.strip(chr(34))}"
 
 
-def container_client(location: ExportLocation, credential: Any = None):
+def container_client(location: ExportLocation, credential: Any):
     """A ContainerClient: AZURE_STORAGE_CONNECTION_STRING when set (the Azurite development account),
-    else ``credential`` (DefaultAzureCredential by default) on the account URL."""
+    else ``credential`` (the adapter's) on the account URL."""
     from azure.storage.blob import ContainerClient
 
     connection = os.environ.get("AZURE_STORAGE_CONNECTION_STRING")
     if connection:
         # The connection string names the endpoint itself; the URI still picks container and folder.
         return ContainerClient.from_connection_string(connection, location.container)
-    if credential is None:
-        from azure.identity import DefaultAzureCredential
-
-        credential = DefaultAzureCredential()
     return ContainerClient(location.account_url, location.container, credential=credential)
 
 
@@ -151,11 +147,6 @@ class AzureExportReader(ExportReader):
     def manifest_location(self, period: date) -> str:
         return f"{self.location.container}/{self.location.prefix}/{period:%Y%m%d}-*/<run-id>/{MANIFEST}"
 
-    def runs(self, start: date, end: date) -> list[ExportRunInfo]:
-        """The newest complete run of every exported month that overlaps [start, end)."""
-        months = sorted({first for first, last, _ in self._period_folders() if first < end and last >= start})
-        return [run for run in map(self.run, months) if run is not None]
-
     def latest_run(self, period_folder: str) -> ExportRunInfo | None:
         """The newest ``runInfo.submittedTime`` among the folder's runs that have a manifest (a run
         still writing has none yet: its parts are never read)."""
@@ -164,14 +155,14 @@ class AzureExportReader(ExportReader):
         return max((r for r in runs if r is not None), key=lambda r: r.submitted, default=None)
 
     def open_file(self, name: str) -> BinaryIO:
-        """One blob as a seekable stream read in byte ranges (``READ_BUFFER`` per ranged Get Blob):
+        """One blob as a stream read in byte ranges (``READ_BUFFER`` per ranged Get Blob):
         the shared ingestion copies it to local disk chunk by chunk, never a whole file in memory."""
         from azure.core.exceptions import ResourceNotFoundError
 
         self.downloaded.append(name)
         blob = self.client.get_blob_client(name)
         try:
-            size = self._call("blob.properties", lambda: blob.get_blob_properties().size)
+            size = self._call("blob.properties", lambda: blob.get_blob_properties().size, name)
         except ResourceNotFoundError:
             raise CloudApiError(
                 PROVIDER,
@@ -182,7 +173,7 @@ class AzureExportReader(ExportReader):
             ) from None
 
         def fetch(offset: int, length: int) -> bytes:
-            return self._call("blob.download", lambda: blob.download_blob(offset=offset, length=length).readall())
+            return self._call("blob.download", lambda: blob.download_blob(offset=offset, length=length).readall(), name)
 
         return io.BufferedReader(RangeReader(size, fetch), buffer_size=READ_BUFFER)
 
@@ -208,7 +199,7 @@ class AzureExportReader(ExportReader):
 
         self.downloaded.append(name)
         try:
-            downloader = self._call("blob.download", lambda: self.client.download_blob(name))
+            downloader = self._call("blob.download", lambda: self.client.download_blob(name), name)
         except ResourceNotFoundError:
             return None  # the run is still writing: its manifest comes last
         body = json.loads(downloader.readall())
@@ -230,8 +221,11 @@ class AzureExportReader(ExportReader):
             location=f"{self.location.container}/{name}",
         )
 
-    def _call(self, operation: str, fn):
+    def _call(self, operation: str, fn, blob: str | None = None):
+        """Run one Blob Storage call (``blob``: the blob it reads, for messages); its failures as CloudApiError."""
         from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ResourceNotFoundError
+
+        from finops_pipeline.clouds.azure.source import credential_reason, from_credential
 
         self.api.record(operation, READ_PRICE_PER_CALL)
         try:
@@ -247,23 +241,41 @@ class AzureExportReader(ExportReader):
                 ) from None
             raise
         except ClientAuthenticationError as exc:
-            raise CloudApiError(PROVIDER, operation, _denied(self.location, exc)) from None
+            if from_credential(exc):  # no token: nothing reached Blob Storage
+                raise CloudApiError(PROVIDER, operation, credential_reason(exc)) from None
+            raise CloudApiError(  # Blob Storage refused the key or token itself (AuthenticationFailed)
+                PROVIDER,
+                operation,
+                f"Blob Storage did not accept the credential for container {self.location.container!r} "
+                f"({_code(exc)}): check the account key in AZURE_STORAGE_CONNECTION_STRING (when set) or that "
+                "the identity's token is for the storage account's tenant (AZURE_TENANT_ID)",
+            ) from None
         except HttpResponseError as exc:
             if exc.status_code == 403:
                 raise CloudApiError(PROVIDER, operation, _denied(self.location, exc)) from None
+            code = _code(exc)
+            where = f"{self.location.container}/{blob}" if blob else f"container {self.location.container}"
+            reason = f"Blob Storage answered HTTP {exc.status_code} ({code}) for {where}"
+            if code == "BlobArchived":
+                reason += (
+                    ": the blob is in the Archive tier (a lifecycle management rule on the export's folder?); "
+                    "rehydrate it to the Hot or Cool tier and keep the folder out of that rule"
+                )
             raise CloudApiError(
-                PROVIDER,
-                operation,
-                f"Blob Storage answered HTTP {exc.status_code} ({getattr(exc, 'error_code', '')}) "
-                f"for container {self.location.container}",
-                retryable=exc.status_code is not None and exc.status_code >= 500,
+                PROVIDER, operation, reason, retryable=exc.status_code is not None and exc.status_code >= 500
             ) from None
+
+
+def _code(exc) -> str:
+    """Blob Storage's error code as it answered it (the SDK may hand it over as a StorageErrorCode member)."""
+    code = getattr(exc, "error_code", None)
+    return str(getattr(code, "value", code) or "")
 
 
 def _denied(location: ExportLocation, exc) -> str:
     return (
         f"Blob Storage denied access to container {location.container!r} "
-        f"({getattr(exc, 'error_code', None) or type(exc).__name__}); the identity needs the "
+        f"({_code(exc) or type(exc).__name__}); the identity needs the "
         f"'{_ROLE}' role on it: az role assignment create --assignee <client-id> --role \"{_ROLE}\" "
         "--scope <storage-account-id>/blobServices/default/containers/" + location.container
     )

@@ -544,8 +544,8 @@ class AzureSource(CloudSource):
                 return send(lambda pipeline_response, sent_at=sent_at: self._observe(pipeline_response, quota, sent_at))
             except HttpResponseError as exc:
                 response = exc.response
-                if _from_credential(exc):  # the token request failed, not the ARM call
-                    raise CloudApiError(PROVIDER, operation, _credential_reason(exc)) from None
+                if from_credential(exc):  # the token request failed, not the ARM call
+                    raise CloudApiError(PROVIDER, operation, credential_reason(exc)) from None
                 status = response.status_code
                 if status == 429 and throttled < MAX_THROTTLE_RETRIES:
                     throttled += 1
@@ -884,10 +884,14 @@ def _http_reason(status: int, code: str, message: str, scope: str, role: str) ->
             f"subscription {scope.split('/')[2]!r} is unknown to Azure or not in this tenant{detail}; "
             "check AZURE_SUBSCRIPTION_IDS and AZURE_TENANT_ID"
         )
-    if status in (401, 403):
-        what = "rejected the token" if status == 401 else "denied access"
+    if status == 401:  # the token itself (wrong tenant or audience, expired): no role assignment fixes it
         return (
-            f"Azure {what} (HTTP {status}) at scope {scope}{detail}; the identity needs the "
+            f"Azure rejected the token (HTTP 401) at scope {scope}{detail}; the token must come from the "
+            "subscription's tenant and cloud: check AZURE_TENANT_ID and AZURE_RESOURCE_MANAGER_ENDPOINT"
+        )
+    if status == 403:
+        return (
+            f"Azure denied access (HTTP 403) at scope {scope}{detail}; the identity needs the "
             f"'{role}' role on that scope (or its subscription): az role assignment create "
             f'--assignee <client-id> --role "{role}" --scope {scope}'
         )
@@ -901,7 +905,8 @@ def _http_reason(status: int, code: str, message: str, scope: str, role: str) ->
     return f"HTTP {status} at {scope}{detail}"
 
 
-def _from_credential(exc) -> bool:
+def from_credential(exc) -> bool:
+    """Whether an SDK error is the credential failing to get a token (not the service refusing the call)."""
     from azure.core.exceptions import ClientAuthenticationError
 
     if exc.response is None:
@@ -912,7 +917,8 @@ def _from_credential(exc) -> bool:
     return "/oauth2/" in str(getattr(request, "url", ""))
 
 
-def _credential_reason(exc) -> str:
+def credential_reason(exc) -> str:
+    """What to fix when DefaultAzureCredential (or the credential given) could not get a token."""
     first_line = str(exc.message if hasattr(exc, "message") else exc).splitlines()[0][:300]
     return (
         "could not get an Azure token from DefaultAzureCredential: set AZURE_TENANT_ID, "
