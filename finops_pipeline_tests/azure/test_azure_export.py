@@ -334,8 +334,6 @@ BLOB_URL = re.compile(r"https://finopsexports\.blob\.core\.windows\.net/.*")
 
 
 def test_a_rejected_secret_fails_the_export_read_as_a_credential_problem(rsps, api, credential):
-    from azure.storage.blob import ContainerClient
-
     base = f"https://login.microsoftonline.com/{TENANT_ID}"
     rsps.get(
         f"{base}/v2.0/.well-known/openid-configuration",
@@ -352,9 +350,9 @@ def test_a_rejected_secret_fails_the_export_read_as_a_credential_problem(rsps, a
     )
     instance_discovery(rsps)
     location = parse_export_uri(EXPORT_URI)
-    # retry_total=0: the storage SDK retries a refused token request like a transient error (15 s backoff, 3 times).
-    client = ContainerClient(location.account_url, location.container, credential=credential, retry_total=0)
-    reader = AzureExportReader(client, location, today=date(2026, 2, 3))
+    # The client the adapter builds: its storage SDK retries a refused token request like a transient
+    # error (15 s backoff, 3 times), so the reader asks for the token once before the first call.
+    reader = AzureExportReader(container_client(location, credential), location, today=date(2026, 2, 3))
 
     with pytest.raises(CloudApiError) as failure:
         reader.manifest(date(2026, 2, 1))
@@ -367,6 +365,7 @@ def test_a_rejected_secret_fails_the_export_read_as_a_credential_problem(rsps, a
     )
     assert "AADSTS7000215: Invalid client secret provided." in message and api.client_secret not in message
     assert not any(BLOB_URL.match(call.request.url) for call in rsps.calls)  # no token, no Blob Storage request
+    assert [c.request.url for c in rsps.calls if c.request.method == "POST"] == [f"{base}/oauth2/v2.0/token"]  # once
 
 
 def test_an_identity_without_the_blob_reader_role_is_told_the_role_and_the_command(arm, make_adapter, monkeypatch):

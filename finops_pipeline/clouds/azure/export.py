@@ -34,6 +34,7 @@ EXPORT_SOURCE = "export:costmanagement:FocusCost"
 # Blob list/read operations are billed to the storage account per 10,000, at a price that depends on
 # tier, redundancy and region ("Azure Blob Storage pricing"): counted per call, not priced here.
 READ_PRICE_PER_CALL = Decimal("0")
+STORAGE_SCOPE = "https://storage.azure.com/.default"  # the token Blob Storage takes (Microsoft Entra ID)
 MANIFEST = "manifest.json"
 READ_BUFFER = 8 * 1024 * 1024  # one ranged Get Blob reads at least this much
 _PERIOD = re.compile(r"^(\d{8})-(\d{8})$")
@@ -126,6 +127,7 @@ class AzureExportReader(ExportReader):
         self.client = client
         self.location = location
         self.export_name = location.prefix.rsplit("/", 1)[-1]
+        self._token_checked = False
         self.api = api or ApiUsage()
         self.today = today or utc_now().date()
         self.settle_day = settle_day
@@ -229,6 +231,12 @@ class AzureExportReader(ExportReader):
 
         self.api.record(operation, READ_PRICE_PER_CALL)
         try:
+            credential = getattr(self.client, "credential", None)
+            if not self._token_checked and hasattr(credential, "get_token"):
+                # The storage SDK retries a refused token request like a transient error (~90 s of
+                # backoff before the error shows); asked once here, a wrong secret fails at once.
+                credential.get_token(STORAGE_SCOPE)
+                self._token_checked = True
             return fn()
         except ResourceNotFoundError as exc:
             if getattr(exc, "error_code", None) == "ContainerNotFound":
