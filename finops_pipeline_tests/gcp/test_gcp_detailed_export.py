@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -241,6 +242,32 @@ def test_doctor_dry_runs_the_export_query(doubles):
     dry_run = next(f for f in found if f.what == "bigquery dry-run of the billing export")
     assert dry_run.status == "ok" and "a day's cost (detailed export) query would scan" in dry_run.detail
     assert "subscription.instance_id" in doubles.bigquery.queries[-1]["query"]
+
+
+def test_doctor_fails_on_a_standard_table_named_as_the_detailed_export(doubles):
+    """The dry run of the export query is refused (no job made), and doctor says which name BigQuery
+    did not recognise; a run with the same settings fails on the same words."""
+    env = dict(doubles.environment(cost_source="export"), GCP_BILLING_DETAILED_TABLE=doubles.bigquery.standard_table)
+    found = list(check_gcp(get_settings(env)))
+    dry_run = next(f for f in found if f.what == "bigquery dry-run of the billing export")
+    assert dry_run.status == "FAIL"
+    # `price.unit` on line 39 of the export query: the standard export has no `price` column.
+    assert re.fullmatch(
+        r"gcp bigquery billing export query failed: POST http://127\.0\.0\.1:\d+/bigquery/v2/projects/shop-prod/"
+        r"jobs\?prettyPrint=false: Unrecognized name: price at \[39:5\]\n\nLocation: None\nJob ID: [0-9a-f-]{36}\n",
+        dry_run.detail,
+    )
+    assert doubles.bigquery.jobs == {}
+    adapter = make_adapter(
+        doubles, gcp_cost_source="export", gcp_billing_detailed_table=doubles.bigquery.standard_table
+    )
+    with pytest.raises(CloudApiError) as err:
+        adapter.fetch_cost(DAY, NEXT)
+    assert re.fullmatch(
+        r"gcp bigquery billing export query failed: Unrecognized name: price at \[39:5\]; reason: invalidQuery, "
+        r"message: Unrecognized name: price at \[39:5\]\n\nLocation: US\nJob ID: [0-9a-f-]{36}\n",
+        str(err.value),
+    )
 
 
 def test_a_table_name_set_past_the_settings_check_still_never_reaches_bigquery(doubles):
