@@ -288,7 +288,17 @@ class GcpSource(CloudSource):
                 client_options=options,
                 _http=_PacedSession(credentials, settings) if settings.pacing_enabled else None,
             )
-        except DefaultCredentialsError:
+        except DefaultCredentialsError as exc:
+            key = settings.google_application_credentials
+            if key:  # google-auth's first argument names the file and what is wrong, never the key
+                raise CloudApiError(
+                    "gcp",
+                    "authentication",
+                    f"GOOGLE_APPLICATION_CREDENTIALS={key} could not be used ({exc.args[0]}): point it at a "
+                    "service-account key file (IAM -> Service accounts -> Keys), or unset it and run "
+                    "`gcloud auth application-default login`",
+                ) from None
+            # Not reached in tests: with no key file, google-auth asks the GCE metadata server (the network) first.
             raise CloudApiError(
                 "gcp",
                 "authentication",
