@@ -473,9 +473,8 @@ class GcpSource(CloudSource):
                         hour_start = p.interval.end_time.seconds - HOUR
                         if not lo <= hour_start < hi:
                             continue
+                        # Our metric types are DOUBLE or INT64, and so are their aligned points.
                         kind = p.value.WhichOneof("value")
-                        if kind not in ("double_value", "int64_value"):
-                            continue
                         ids_.append(rid)
                         names.append(name)
                         regions.append(region)
