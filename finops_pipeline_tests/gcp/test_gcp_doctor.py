@@ -10,8 +10,6 @@ import grpc
 from finops_pipeline.clouds.gcp.doctor import check_gcp
 from finops_pipeline.settings import get_settings
 
-from .conftest import make_adapter
-
 SETTINGS_LINE = (
     "  info settings: GCP_MONITORING_PROJECTS=shop-prod,shop-analytics, GCP_BILLING_PROJECT_ID=shop-prod, "
     "GCP_BILLING_DATASET=billing_export"
@@ -88,9 +86,3 @@ def test_a_refusal_doctor_has_no_advice_for_is_reported_as_google_words_it(doubl
     assert _lines(get_settings(env))[2] == (
         "  FAIL monitoring ListTimeSeries: ResourceExhausted: 429 simulated RESOURCE_EXHAUSTED"
     )
-
-
-def test_no_landed_day_needs_no_query(doubles):
-    adapter = make_adapter(doubles)
-    assert adapter.days_with_newer_export_rows({}, adapter.settings.start_date) == []
-    assert doubles.bigquery.queries == []
