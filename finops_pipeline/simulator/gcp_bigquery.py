@@ -1,8 +1,8 @@
 """A BigQuery double: the REST job API over DuckDB, holding a Cloud Billing export table.
 
-It speaks what google-cloud-bigquery sends: ``jobs.insert`` (POST .../jobs),
-``jobs.get``, ``jobs.getQueryResults`` (GET .../queries/{job}, paged) and ``jobs.query``
-(POST .../queries). The received GoogleSQL is parsed with sqlglot, its table references
+It speaks what google-cloud-bigquery sends: ``jobs.insert`` (POST .../jobs; the job is
+RUNNING in its answer, DONE from the first ``jobs.get``), ``jobs.get``,
+``jobs.getQueryResults`` (GET .../queries/{job}, paged) and ``jobs.query`` (POST .../queries). The received GoogleSQL is parsed with sqlglot, its table references
 are checked (a missing dataset/table is BigQuery's ``notFound``), and it runs on DuckDB
 after ``sqlglot.transpile(read="bigquery", write="duckdb")`` with the named query
 parameters bound. Bytes processed are estimated the way BigQuery bills: rows in the
@@ -354,11 +354,13 @@ class BigQueryDouble:
                     del self.jobs[job.job_id]
                 raise
             job.error = exc
-        return self.job_resource(job)
+        # REST reference, jobs.insert: "Starts a new asynchronous job": the answer says RUNNING and the
+        # client asks jobs.get for the outcome (JobStatus.state PENDING, RUNNING, DONE); a dry run is DONE.
+        return self.job_resource(job, done=bool(body.get("configuration", {}).get("dryRun")))
 
-    def job_resource(self, job: _Job) -> dict:
-        status: dict = {"state": "DONE"}
-        if job.error:
+    def job_resource(self, job: _Job, done: bool = True) -> dict:
+        status: dict = {"state": "DONE" if done else "RUNNING"}
+        if job.error and done:
             status["errorResult"] = {"reason": job.error.reason, "message": job.error.message}
             status["errors"] = [status["errorResult"]]
         return {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from datetime import datetime, timedelta, timezone
@@ -11,7 +12,8 @@ import duckdb
 import pytest
 
 from finops_pipeline.clouds.base import CloudApiError
-from finops_pipeline.settings import SettingsError
+from finops_pipeline.clouds.gcp.source import GcpSource
+from finops_pipeline.settings import SettingsError, get_settings
 from finops_pipeline.simulator.fleet import GCP_BILLING_ACCOUNT
 from finops_pipeline.simulator.gcp import run_gcp_doubles
 from finops_pipeline.warehouse.lake import Lake
@@ -253,6 +255,21 @@ def test_rows_of_one_key_with_other_labels_become_one_row_with_the_labels_they_s
 def test_no_landed_day_needs_no_query(adapter, doubles):
     assert adapter.days_with_newer_export_rows({}, DAY) == []
     assert doubles.bigquery.queries == []
+
+
+def test_every_bigquery_request_of_a_query_waits_in_its_methods_quota(doubles, tmp_path):
+    """Built as production builds it (pacing on): a query is jobs.insert, then jobs.get until the
+    job is DONE, then jobs.getQueryResults; each request is paced in its own method's quota."""
+    adapter = GcpSource.from_settings(get_settings(doubles.environment()).with_overrides(data_dir=tmp_path))
+    adapter.fetch_cost(DAY, DAY + timedelta(days=1))  # two queries: the rows and the day totals
+    sent = {
+        path.name: len(json.loads(path.read_text())["sent"]) for path in (tmp_path / "pacing").glob("gcp-bigquery-*")
+    }
+    assert sent == {
+        "gcp-bigquery-jobs.insert.json": 2,
+        "gcp-bigquery-jobs.get.json": 2,
+        "gcp-bigquery-jobs.getQueryResults.json": 4,  # per query: is it complete, then the rows
+    }
 
 
 def test_a_restated_day_replaces_its_partition_without_double_counting(fleet, adapter, doubles, tmp_path):
