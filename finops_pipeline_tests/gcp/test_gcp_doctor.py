@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 
 import grpc
@@ -86,3 +87,31 @@ def test_a_refusal_doctor_has_no_advice_for_is_reported_as_google_words_it(doubl
     assert _lines(get_settings(env))[2] == (
         "  FAIL monitoring ListTimeSeries: ResourceExhausted: 429 simulated RESOURCE_EXHAUSTED"
     )
+
+
+def test_no_credentials_at_all_say_how_to_get_them(tmp_path, monkeypatch):
+    """No key file, no `gcloud auth application-default login`, not on Google Cloud: google-auth
+    gives up. NO_GCE_CHECK=true (google-auth's own switch, read when it is imported, hence a
+    process of its own) stands for "no metadata server" without asking the network."""
+    for name, value in {
+        "NO_GCE_CHECK": "true",
+        "CLOUDSDK_CONFIG": str(tmp_path / "gcloud"),  # no application_default_credentials.json
+        "GCP_PROJECT_ID": "shop-prod",
+        "GCP_BILLING_DATASET": "billing_export",
+        "GCP_BILLING_ACCOUNT_ID": "01A2B3-C4D5E6-F7A8B9",
+    }.items():
+        monkeypatch.setenv(name, value)
+    script = (
+        "from finops_pipeline.clouds.gcp.doctor import check_gcp\n"
+        "from finops_pipeline.settings import get_settings\n"
+        "print('\\n'.join(f.line() for f in check_gcp(get_settings())))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.splitlines() == [
+        "  info settings: GCP_MONITORING_PROJECTS=shop-prod, GCP_BILLING_PROJECT_ID=shop-prod, "
+        "GCP_BILLING_DATASET=billing_export",
+        "  info credentials: GOOGLE_APPLICATION_CREDENTIALS not set: Application Default Credentials (gcloud auth "
+        "application-default login, or the metadata server) are used",
+        "  FAIL clients: gcp authentication failed: no Application Default Credentials found: set "
+        "GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, or run `gcloud auth application-default login`",
+    ]

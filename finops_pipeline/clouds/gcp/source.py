@@ -298,7 +298,6 @@ class GcpSource(CloudSource):
                     "service-account key file (IAM -> Service accounts -> Keys), or unset it and run "
                     "`gcloud auth application-default login`",
                 ) from None
-            # Not reached in tests: with no key file, google-auth asks the GCE metadata server (the network) first.
             raise CloudApiError(
                 "gcp",
                 "authentication",
