@@ -1,8 +1,8 @@
 """A BigQuery double: the REST job API over DuckDB, holding a Cloud Billing export table.
 
-It speaks what google-cloud-bigquery sends: ``jobs.insert`` (POST .../jobs),
-``jobs.get``, ``jobs.getQueryResults`` (GET .../queries/{job}, paged) and ``jobs.query``
-(POST .../queries). The received GoogleSQL is parsed with sqlglot, its table references
+It speaks what google-cloud-bigquery sends: ``jobs.insert`` (POST .../jobs; the job is
+RUNNING in its answer, DONE from the first ``jobs.get``), ``jobs.get``,
+``jobs.getQueryResults`` (GET .../queries/{job}, paged) and ``jobs.query`` (POST .../queries). The received GoogleSQL is parsed with sqlglot, its table references
 are checked (a missing dataset/table is BigQuery's ``notFound``), and it runs on DuckDB
 after ``sqlglot.transpile(read="bigquery", write="duckdb")`` with the named query
 parameters bound. Bytes processed are estimated the way BigQuery bills: rows in the
@@ -21,6 +21,7 @@ tables/detailed-usage) lists beyond the standard one: ``resource`` (name, global
 from __future__ import annotations
 
 import json
+import re
 import threading
 import uuid
 import zlib
@@ -345,12 +346,21 @@ class BigQueryDouble:
         try:
             self._run(job, config)
         except BigQueryError as exc:
+            # "Estimate query costs" (cloud.google.com/bigquery/docs/estimate-costs): a dry run validates
+            # the query, and an invalid one is refused outright (HTTP 400), no job created
+            # (googleapis/python-bigquery#118: "the stats, or an exception if the query is invalid").
+            if body.get("configuration", {}).get("dryRun"):
+                with self._lock:
+                    del self.jobs[job.job_id]
+                raise
             job.error = exc
-        return self.job_resource(job)
+        # REST reference, jobs.insert: "Starts a new asynchronous job": the answer says RUNNING and the
+        # client asks jobs.get for the outcome (JobStatus.state PENDING, RUNNING, DONE); a dry run is DONE.
+        return self.job_resource(job, done=bool(body.get("configuration", {}).get("dryRun")))
 
-    def job_resource(self, job: _Job) -> dict:
-        status: dict = {"state": "DONE"}
-        if job.error:
+    def job_resource(self, job: _Job, done: bool = True) -> dict:
+        status: dict = {"state": "DONE" if done else "RUNNING"}
+        if job.error and done:
             status["errorResult"] = {"reason": job.error.reason, "message": job.error.message}
             status["errors"] = [status["errorResult"]]
         return {
@@ -428,7 +438,7 @@ class BigQueryDouble:
             with self._lock:
                 job.result = self.con.sql(duck, params=values).to_arrow_table()
         except duckdb.Error as exc:
-            raise BigQueryError(400, "invalidQuery", str(exc).splitlines()[0]) from None
+            raise BigQueryError(400, "invalidQuery", _googlesql_error(str(exc).splitlines()[0], job.sql)) from None
 
     def _check_table(self, t: exp.Table, default_project: str) -> None:
         project, dataset, name = t.catalog or default_project, t.db, t.name
@@ -463,6 +473,27 @@ class BigQueryDouble:
             rows = self.con.execute(_to_duckdb(count_sql), used).fetchall()[0][0]
         referenced = {(c.table if c.table and c.table in COLUMN_BYTES else c.name) for c in tree.find_all(exp.Column)}
         return rows * sum(w for c, w in COLUMN_BYTES.items() if c in referenced or c.upper() in referenced)
+
+
+_UNKNOWN_NAME = re.compile(
+    r'Referenced (?:table|column) "(?P<a>[^"]+)" not found|does not have a column named "(?P<b>[^"]+)"'
+)
+
+
+def _googlesql_error(duckdb_message: str, sql: str) -> str:
+    """DuckDB's error for a name the table lacks, as BigQuery words it: "Unrecognized name: price at
+    [9:5]" (line:column of the name in the query; googleapis/python-bigquery#104,
+    GoogleCloudPlatform/bigquery-utils#104). Other errors keep DuckDB's words."""
+    m = _UNKNOWN_NAME.search(duckdb_message)
+    if not m:
+        return duckdb_message
+    name = m.group("a") or m.group("b")
+    at = re.search(rf"\b{re.escape(name)}\b", sql)
+    if not at:
+        return f"Unrecognized name: {name}"
+    line = sql.count("\n", 0, at.start()) + 1
+    column = at.start() - (sql.rfind("\n", 0, at.start()) + 1) + 1
+    return f"Unrecognized name: {name} at [{line}:{column}]"
 
 
 def _to_duckdb(tree: exp.Expression) -> str:

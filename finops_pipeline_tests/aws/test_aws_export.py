@@ -495,3 +495,40 @@ def test_the_asset_reads_the_export_and_reconciles_it_with_cost_explorer(fleet, 
             "difference": "-7.5000000000",
         }
     ]
+
+
+def test_cost_explorer_refusing_the_totals_call_still_lands_the_export(fleet, data_dir, monkeypatch):
+    """The API's day totals are optional for an export-sourced run: with Cost Explorer refused (an
+    IAM policy without ce:*), the export's rows land, the metadata says what was skipped and why,
+    and the reconciliation check says which days it could not compare."""
+    instance = DagsterInstance.ephemeral()
+    with serve_aws(fleet, START, END, deny_access=True) as env:
+        for k, v in {**env, "AWS_COST_SOURCE": "export"}.items():
+            monkeypatch.setenv(k, v)
+        result = materialize([aws_cost, *AWS_CHECKS], instance=instance, tags=_tags())
+    assert result.success
+    meta = result.asset_materializations_for_node("aws_cost")[0].metadata
+    denied = (
+        "aws {call} failed: access denied (AccessDeniedException). Grant the IAM action ce:{call} to the "
+        "pipeline's role or user (see docs/operations.md for the least-privilege policy)."
+    )
+    assert meta["skipped_optional"].value == {
+        "GetCostForecast": denied.format(call="GetCostForecast"),
+        "daily_totals": denied.format(call="GetCostAndUsage"),
+    }
+    assert meta["api_totals"].value == {}
+    check = _checks(result)["export_matches_api"]
+    assert (check.metadata["days_compared"].value, check.metadata["days_without_api_total"].value) == (
+        0,
+        ", ".join((START + timedelta(days=i)).isoformat() for i in range(3)),
+    )
+    con = duckdb.connect(str(data_dir / "finops.duckdb"), read_only=True)
+    per_day = dict(
+        con.execute(
+            "SELECT usage_date, sum(billed_cost) FROM cost_daily WHERE usage_date >= ? GROUP BY 1", [START]
+        ).fetchall()
+    )
+    con.close()
+    assert per_day == {
+        START + timedelta(days=i): fleet.daily_total("aws", START + timedelta(days=i))["USD"] for i in range(3)
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from datetime import datetime, timedelta, timezone
@@ -11,7 +12,8 @@ import duckdb
 import pytest
 
 from finops_pipeline.clouds.base import CloudApiError
-from finops_pipeline.settings import SettingsError
+from finops_pipeline.clouds.gcp.source import GcpSource
+from finops_pipeline.settings import SettingsError, get_settings
 from finops_pipeline.simulator.fleet import GCP_BILLING_ACCOUNT
 from finops_pipeline.simulator.gcp import run_gcp_doubles
 from finops_pipeline.warehouse.lake import Lake
@@ -175,6 +177,99 @@ def test_the_standard_export_gives_the_same_totals_without_resources(fleet, doub
             dict(line.tags) if key not in shared else {k: v for k, v in shared[key].items() if line.tags.get(k) == v}
         )
     assert {k: dict(r["tags"]) for k, r in rows.items()} == shared  # ...keeping the labels they share
+
+
+def _export_row(hour: int, **fields) -> dict:
+    """One hour's standard-export row for a VM core SKU the fleet does not use, in shop-prod."""
+    start = datetime(DAY.year, DAY.month, DAY.day, hour, tzinfo=timezone.utc)
+    return {
+        "billing_account_id": GCP_BILLING_ACCOUNT,
+        "service": {"id": "6F81-5844-456A", "description": "Compute Engine"},
+        "sku": {"id": "CF4E-A0C7-E3BF", "description": "E2 Instance Core running in Americas"},
+        "usage_start_time": start,
+        "usage_end_time": start + timedelta(hours=1),
+        "project": {"id": "shop-prod", "number": "1", "name": "shop-prod", "labels": [], "ancestry_numbers": ""},
+        "labels": [],
+        "system_labels": [],
+        "location": {"location": "us-central1", "country": "US", "region": "us-central1", "zone": "us-central1-a"},
+        "export_time": start + timedelta(hours=5),
+        "cost": 0.0,
+        "currency": "USD",
+        "currency_conversion_rate": 1.0,
+        "usage": {"amount": 0.0, "unit": "seconds", "amount_in_pricing_units": 0.0, "pricing_unit": "hour"},
+        "credits": [],
+        "invoice": {"month": "202603"},
+        "cost_type": "regular",
+        "adjustment_info": None,
+        "_PARTITIONTIME": datetime(DAY.year, DAY.month, DAY.day, tzinfo=timezone.utc),
+        "resource": {"name": None, "global_name": None},
+        **fields,
+    }
+
+
+def test_rows_of_one_key_with_other_labels_become_one_row_with_the_labels_they_share(doubles):
+    """The standard export has no resource: two VMs of one SKU with different labels are one
+    cost_daily row (its key has no labels), their costs and usage summed, the shared label kept;
+    a rounding error and an adjustment are both Adjustment, so one row whose description is mixed."""
+    doubles.bigquery.load(
+        [
+            _export_row(
+                3,
+                labels=[{"key": "env", "value": "prod"}, {"key": "team", "value": "web"}],
+                cost=2.5,
+                usage={"amount": 3600.0, "unit": "seconds", "amount_in_pricing_units": 1.0, "pricing_unit": "hour"},
+            ),
+            _export_row(
+                4,
+                labels=[{"key": "env", "value": "prod"}, {"key": "team", "value": "data"}],
+                cost=1.25,
+                credits=[
+                    {"name": "Sustained use discount", "amount": -0.25, "full_name": None, "id": "S", "type": "S"}
+                ],
+                usage={"amount": 1800.0, "unit": "seconds", "amount_in_pricing_units": 0.5, "pricing_unit": "hour"},
+            ),
+            _export_row(5, cost=0.01, cost_type="rounding_error"),
+            _export_row(6, cost=-0.5, cost_type="adjustment"),
+        ]
+    )
+    adapter = make_adapter(doubles, gcp_billing_detailed=False)
+    rows = [r for r in adapter.fetch_cost(DAY, DAY + timedelta(days=1)).cost.to_pylist() if r["sku"].startswith("E2 ")]
+    got = sorted(
+        (
+            r["charge_category"],
+            r["charge_description"],
+            r["billed_cost"],
+            r["effective_cost"],
+            r["usage_quantity"],
+            r["usage_unit"],
+            dict(r["tags"]),
+        )
+        for r in rows
+    )
+    assert got == [
+        ("Adjustment", "mixed", Decimal("-0.4900000000"), Decimal("-0.4900000000"), 0.0, "seconds", {}),
+        ("Usage", "regular", Decimal("3.7500000000"), Decimal("3.5000000000"), 5400.0, "seconds", {"env": "prod"}),
+    ]
+
+
+def test_no_landed_day_needs_no_query(adapter, doubles):
+    assert adapter.days_with_newer_export_rows({}, DAY) == []
+    assert doubles.bigquery.queries == []
+
+
+def test_every_bigquery_request_of_a_query_waits_in_its_methods_quota(doubles, tmp_path):
+    """Built as production builds it (pacing on): a query is jobs.insert, then jobs.get until the
+    job is DONE, then jobs.getQueryResults; each request is paced in its own method's quota."""
+    adapter = GcpSource.from_settings(get_settings(doubles.environment()).with_overrides(data_dir=tmp_path))
+    adapter.fetch_cost(DAY, DAY + timedelta(days=1))  # two queries: the rows and the day totals
+    sent = {
+        path.name: len(json.loads(path.read_text())["sent"]) for path in (tmp_path / "pacing").glob("gcp-bigquery-*")
+    }
+    assert sent == {
+        "gcp-bigquery-jobs.insert.json": 2,
+        "gcp-bigquery-jobs.get.json": 2,
+        "gcp-bigquery-jobs.getQueryResults.json": 4,  # per query: is it complete, then the rows
+    }
 
 
 def test_a_restated_day_replaces_its_partition_without_double_counting(fleet, adapter, doubles, tmp_path):

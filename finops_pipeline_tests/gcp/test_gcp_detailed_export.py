@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -224,6 +225,55 @@ def test_a_unit_price_that_does_not_end_within_ten_places_is_rounded_to_them(exp
     assert got["contracted_unit_price"] == Decimal("0.0000131944")
 
 
+def test_a_price_change_within_a_day_leaves_the_day_without_one_unit_price(exported, doubles, fleet):
+    """Two prices of one SKU tier in a day (a new contract price from noon): one cost_daily row, which
+    cannot say one contracted unit price; the list price both rows had stays."""
+    template = dict(export_rows(fleet, DAY)[0])
+    sku = {"id": "A1B2-C3D4-E5F6", "description": "E2 Instance Core running in Americas"}
+    morning, afternoon = dict(template), dict(template)
+    morning.update(sku=sku, credits=[], cost=0.05, price={**template["price"], "effective_price": Decimal("0.05")})
+    afternoon.update(
+        sku=sku,
+        credits=[],
+        cost=0.04,
+        usage_start_time=template["usage_start_time"] + timedelta(hours=12),
+        usage_end_time=template["usage_end_time"] + timedelta(hours=12),
+        price={**template["price"], "effective_price": Decimal("0.04")},
+    )
+    for row in (morning, afternoon):
+        row["price"]["list_price"] = Decimal("0.05")
+    doubles.bigquery.load([morning, afternoon])
+    (got,) = [r for r in exported.fetch_cost(DAY, NEXT).cost.to_pylist() if r["sku"] == "A1B2-C3D4-E5F6"]
+    assert (got["billed_cost"], got["contracted_unit_price"], got["list_unit_price"]) == (
+        Decimal("0.0900000000"),
+        None,
+        Decimal("0.0500000000"),
+    )
+
+
+def test_a_resource_monitoring_does_not_key_keeps_its_global_name(exported, doubles, fleet):
+    """A persistent disk is billed on its own row; Cloud Monitoring keys no disk here, so the row
+    keeps the unique global name (resource_type unknown), and the name the export gives."""
+    disk = dict(export_rows(fleet, DAY)[0])
+    disk.update(
+        sku={"id": "D973-5D65-BAB2", "description": "Storage PD Capacity"},
+        credits=[],
+        cost=0.12,
+        resource={
+            "name": "orders-data",
+            "global_name": "//compute.googleapis.com/projects/shop-prod/zones/us-central1-a/disks/4518236581024",
+        },
+    )
+    doubles.bigquery.load([disk])
+    (got,) = [r for r in exported.fetch_cost(DAY, NEXT).cost.to_pylist() if r["sku"] == "D973-5D65-BAB2"]
+    assert (got["resource_id"], got["resource_type"], got["resource_name"], got["billed_cost"]) == (
+        "//compute.googleapis.com/projects/shop-prod/zones/us-central1-a/disks/4518236581024",
+        None,
+        "orders-data",
+        Decimal("0.1200000000"),
+    )
+
+
 def test_a_missing_detailed_table_says_which_export_and_which_variable(doubles):
     adapter = make_adapter(
         doubles, gcp_cost_source="export", gcp_billing_detailed_table="gcp_billing_export_resource_v1_X"
@@ -241,6 +291,32 @@ def test_doctor_dry_runs_the_export_query(doubles):
     dry_run = next(f for f in found if f.what == "bigquery dry-run of the billing export")
     assert dry_run.status == "ok" and "a day's cost (detailed export) query would scan" in dry_run.detail
     assert "subscription.instance_id" in doubles.bigquery.queries[-1]["query"]
+
+
+def test_doctor_fails_on_a_standard_table_named_as_the_detailed_export(doubles):
+    """The dry run of the export query is refused (no job made), and doctor says which name BigQuery
+    did not recognise; a run with the same settings fails on the same words."""
+    env = dict(doubles.environment(cost_source="export"), GCP_BILLING_DETAILED_TABLE=doubles.bigquery.standard_table)
+    found = list(check_gcp(get_settings(env)))
+    dry_run = next(f for f in found if f.what == "bigquery dry-run of the billing export")
+    assert dry_run.status == "FAIL"
+    # `price.unit` on line 39 of the export query: the standard export has no `price` column.
+    assert re.fullmatch(
+        r"gcp bigquery billing export query failed: POST http://127\.0\.0\.1:\d+/bigquery/v2/projects/shop-prod/"
+        r"jobs\?prettyPrint=false: Unrecognized name: price at \[39:5\]\n\nLocation: None\nJob ID: [0-9a-f-]{36}\n",
+        dry_run.detail,
+    )
+    assert doubles.bigquery.jobs == {}
+    adapter = make_adapter(
+        doubles, gcp_cost_source="export", gcp_billing_detailed_table=doubles.bigquery.standard_table
+    )
+    with pytest.raises(CloudApiError) as err:
+        adapter.fetch_cost(DAY, NEXT)
+    assert re.fullmatch(
+        r"gcp bigquery billing export query failed: Unrecognized name: price at \[39:5\]; reason: invalidQuery, "
+        r"message: Unrecognized name: price at \[39:5\]\n\nLocation: US\nJob ID: [0-9a-f-]{36}\n",
+        str(err.value),
+    )
 
 
 def test_a_table_name_set_past_the_settings_check_still_never_reaches_bigquery(doubles):

@@ -6,6 +6,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import grpc
 import pyarrow as pa
 import pytest
 from google.cloud.monitoring_v3 import Aggregation
@@ -189,6 +190,40 @@ def test_selected_resources_by_id_and_the_legacy_gke_container_name(fleet, adapt
     assert {r["resource_id"] for r in rows} == {vm.resource_id, pod.resource_id}
     assert {r["resource_type"] for r in rows} == {"gce_instance", "k8s_container"}
     assert any(f'one_of("{vm.resource_id}")' in r.filter for r in doubles.monitoring.requests)
+
+
+def test_a_vm_named_rather_than_numbered_is_selected_by_instance_name(fleet, adapter, doubles):
+    vm = fleet.of("gcp", "gce_instance")[1]
+    by_name = _rows(adapter, resources=[ResourceRef(vm.name, "gce_instance")])
+    assert f'metric.labels.instance_name = one_of("{vm.name}")' in doubles.monitoring.requests[0].filter
+    assert {(r["resource_id"], r["resource_name"]) for r in by_name} == {(vm.resource_id, vm.name)}
+    by_id = _rows(adapter, resources=[ResourceRef(vm.resource_id, "gce_instance")])
+
+    def values(rows):
+        return sorted((r["metric"], r["hour_start"], r["avg"], r["max"], r["sum"]) for r in rows)
+
+    assert len(by_name) == 5 * 24 and values(by_name) == values(by_id)
+
+
+def test_an_unsupported_resource_type_is_refused_before_any_call(adapter, doubles):
+    with pytest.raises(ValueError) as err:
+        _rows(adapter, resources=[ResourceRef("fn-1", "cloud_function")])
+    assert str(err.value) == (
+        "GCP resource type 'cloud_function' is not supported; use one of ['cloudsql_database', 'gce_instance', "
+        "'gcs_bucket', 'k8s_container', 'gke_container']"
+    )
+    assert doubles.monitoring.requests == []
+
+
+def test_a_refusal_without_advice_names_the_metric_the_project_and_googles_words(adapter, doubles):
+    doubles.monitoring.fail_next = [grpc.StatusCode.INVALID_ARGUMENT]
+    with pytest.raises(CloudApiError) as err:
+        _rows(adapter)
+    assert str(err.value) == (
+        "gcp monitoring ListTimeSeries failed: compute.googleapis.com/instance/cpu/utilization in project "
+        "shop-prod: 400 simulated INVALID_ARGUMENT"
+    )
+    assert not err.value.retryable and len(doubles.monitoring.requests) == 1
 
 
 @pytest.mark.parametrize("bad", ['i-1" OR resource.type = "x', 'a\\"b', ""])

@@ -12,7 +12,6 @@ from finops_pipeline.clouds.doctor import (
     FAIL,
     INFO,
     OK,
-    SKIP,
     Finding,
     attempt,
     missing_sdk,
@@ -74,11 +73,8 @@ def check_gcp(settings: Settings) -> Iterator[Finding]:
     except ImportError:
         yield missing_sdk("google-cloud-monitoring google-cloud-bigquery")
         return
-    try:
-        from finops_pipeline.clouds.gcp.source import GcpSource
-    except ImportError:
-        yield Finding(SKIP, "API checks", "the GCP adapter is not installed in this build")
-        return
+    from finops_pipeline.clouds.gcp.source import GcpSource
+
     yield Finding(
         INFO,
         "settings",

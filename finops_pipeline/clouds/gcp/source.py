@@ -288,7 +288,16 @@ class GcpSource(CloudSource):
                 client_options=options,
                 _http=_PacedSession(credentials, settings) if settings.pacing_enabled else None,
             )
-        except DefaultCredentialsError:
+        except DefaultCredentialsError as exc:
+            key = settings.google_application_credentials
+            if key:  # google-auth's first argument names the file and what is wrong, never the key
+                raise CloudApiError(
+                    "gcp",
+                    "authentication",
+                    f"GOOGLE_APPLICATION_CREDENTIALS={key} could not be used ({exc.args[0]}): point it at a "
+                    "service-account key file (IAM -> Service accounts -> Keys), or unset it and run "
+                    "`gcloud auth application-default login`",
+                ) from None
             raise CloudApiError(
                 "gcp",
                 "authentication",
@@ -463,9 +472,8 @@ class GcpSource(CloudSource):
                         hour_start = p.interval.end_time.seconds - HOUR
                         if not lo <= hour_start < hi:
                             continue
+                        # Our metric types are DOUBLE or INT64, and so are their aligned points.
                         kind = p.value.WhichOneof("value")
-                        if kind not in ("double_value", "int64_value"):
-                            continue
                         ids_.append(rid)
                         names.append(name)
                         regions.append(region)
