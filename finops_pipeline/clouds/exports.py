@@ -451,11 +451,14 @@ def ingest_export(reader: ExportReader, lake: Lake, start: date, end: date, firs
     return run
 
 
-def changed_export_days(reader: ExportReader, lake: Lake, first_day: date) -> dict[date, str]:
-    """The restatement plan of an export source: every kept day (FINOPS_START_DATE to yesterday) of
-    the current period and of the settling previous one whose manifest changed since it was
-    ingested (or that has none recorded). Reads only the manifests."""
-    today = reader.today
+def changed_export_days(
+    reader: ExportReader, lake: Lake, first_day: date, today: date | None = None
+) -> dict[date, str]:
+    """The restatement plan of an export source for ``today`` (the schedule tick's day; default the
+    reader's): every kept day (FINOPS_START_DATE to yesterday) of the current period and of the
+    settling previous one whose manifest changed since it was ingested (or that has none recorded).
+    Reads only the manifests."""
+    today = today or reader.today
     periods, settling = billing_periods(today - timedelta(days=1), today, today, reader.settle_day)
     state = ingested_state(lake, reader.provider)
     manifests = [m for m in (reader.manifest(p) for p in periods + settling) if m is not None]

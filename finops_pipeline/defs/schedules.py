@@ -103,7 +103,7 @@ def restatement_plans(enabled: list[str], settings, today: date) -> tuple[dict[s
             def changed(provider=provider):
                 try:
                     reader = source_class(provider).from_settings(settings).export_reader()
-                    return changed_export_days(reader, Lake(settings.lake_root), settings.start_date)
+                    return changed_export_days(reader, Lake(settings.lake_root), settings.start_date, today)
                 except Exception as exc:  # noqa: BLE001 - the run still re-pulls the fixed window
                     notes.append(f"{provider} export manifest check failed, only the fixed window is re-pulled: {exc}")
                     return {}
