@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -312,3 +313,22 @@ def test_a_gcp_vm_is_found_by_its_name_as_well_as_its_numeric_id(gcp_env, fleet)
     by_id = factory.get_resource_usage("gcp", vm.resource_id, "gce_instance", START, END)
     assert by_name.metrics and len(by_name.metrics) == len(by_id.metrics)
     assert by_name.avg_cpu_utilization == pytest.approx(by_id.avg_cpu_utilization)
+
+
+def test_a_missing_sdk_gives_none_and_the_install_command_not_an_import_error(aws_env, monkeypatch, caplog):
+    """boto3 absent (a trimmed install): the documented None and warning naming the fix, while
+    arguments are still checked against the AWS resource types."""
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what an absent package raises on import
+    # A process without boto3 has never imported the AWS adapter; this one has: forget it here.
+    monkeypatch.delitem(sys.modules, "finops_pipeline.clouds.aws.source")
+    factory = UsageFactory(get_settings())
+    assert factory.is_available("aws") is False
+    with caplog.at_level(logging.WARNING, logger="finops_pipeline.usage"):
+        assert factory.get_resource_usage("aws", "i-1", "ec2", START, END) is None
+        assert factory.get_cost_usage("aws", START, END) is None
+    assert caplog.messages == [
+        "get_resource_usage: aws SDK is not installed: pip install boto3; returning None",
+        "get_cost_usage: aws SDK is not installed: pip install boto3; returning None",
+    ]
+    with pytest.raises(ValueError, match="unknown aws resource type 'vm': pass one of alb, dynamodb, ec2"):
+        factory.get_resource_usage("aws", "i-1", "vm", START, END)
