@@ -398,8 +398,8 @@ def test_summary_by_resource_leaves_out_days_older_than_cost_explorers_14_days_a
     )
     assert truth > 0 and summary.total_cost == truth
     assert (
-        "7 day(s) have no resource-level billing data; their cost is not included "
-        "(AWS Cost Explorer keeps resource-level data for 14 days)"
+        "7 day(s) have no resource-level billing data; their cost is not included (AWS Cost Explorer "
+        "has resource-level data only where 'Hourly and resource-level data' is enabled, for the last 14 days)"
     ) in summary.notes
     assert summary.data_completeness <= 3 / 10 and summary.confidence is Confidence.LOW
 
@@ -462,3 +462,24 @@ def test_warehouse_answer_keeps_to_the_asked_type_when_two_resources_share_a_nam
     function = factory.get_resource_usage("aws", "orders", "lambda", start, end, source="warehouse")
     assert [(m.metric_name, m.timestamp, m.value) for m in function.metrics] == [("Invocations", h0, 5.0)]
     assert function.hours_with_data == 1
+
+
+def test_summary_by_resource_without_resource_level_data_enabled_names_the_setting(aws_env, fleet, monkeypatch):
+    """An account that never enabled Cost Explorer's "Hourly and resource-level data" (an opt-in)
+    has no resource-level line on any day: the note must not blame the 14-day limit alone."""
+    from finops_pipeline.simulator.aws import CostExplorerDouble
+
+    ce = CostExplorerDouble(fleet, resource_level_opt_in=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", ce.start())
+    try:
+        idle = fleet.of("aws", "ec2")[1]
+        summary = UsageFactory(get_settings()).get_usage_summary(
+            UsageQuery(cloud_provider="aws", start_time=START, end_time=END, resource_ids=[idle.resource_id])
+        )
+    finally:
+        ce.stop()
+    assert summary.total_cost == 0 and summary.costs_by_currency == {}
+    assert summary.notes == [
+        "7 day(s) have no resource-level billing data; their cost is not included (AWS Cost Explorer "
+        "has resource-level data only where 'Hourly and resource-level data' is enabled, for the last 14 days)"
+    ]

@@ -325,8 +325,9 @@ class UsageAdapter:
             missing = len(covered - with_resources)
             if missing:
                 notes.append(
-                    f"{missing} day(s) have no resource-level billing data; their cost is not "
-                    "included (AWS Cost Explorer keeps resource-level data for 14 days)"
+                    f"{missing} day(s) have no resource-level billing data; their cost is not included "
+                    "(AWS Cost Explorer has resource-level data only where 'Hourly and resource-level "
+                    "data' is enabled, for the last 14 days)"
                 )
             covered = covered & with_resources
         records = cost_records(cost_rows, dims, query.granularity, first, stop)
