@@ -36,9 +36,9 @@ _RULE_DAY_COUNTS = ("min_days_matched", "recent_days")  # each at most window_da
 
 def rule_resource_types() -> dict[str, list[str]]:
     """Provider -> the resource types its adapter reads metrics for (the adapters' METRICS keys)."""
-    from finops_pipeline.adapters.usage.usage_api import bulk_adapter_class
+    from finops_pipeline.adapters.usage.usage_api import metric_table
 
-    return {p: sorted(getattr(bulk_adapter_class(p), "METRICS", {})) for p in PROVIDERS}
+    return {p: sorted(metric_table(p)) for p in PROVIDERS}
 
 
 def validate_rules(path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -103,6 +104,21 @@ def test_aws_resource_is_found_in_any_configured_region_when_none_is_given(aws_e
         (
             lambda f: f.get_cost_usage("aws", START, END, group_by=["service", "region", "account"]),
             "at most two dimensions",
+        ),
+        (
+            lambda f: f.get_resource_usage("aws", "", "ec2", START, END),
+            "resource_id='': pass the resource's id as a string",
+        ),
+        (
+            lambda f: f.get_resource_usage("aws", "i-1", "ec2", 20260101, END),
+            "start_time=20260101: pass a datetime (UTC; naive is read as UTC), a date or an ISO 8601 string",
+        ),
+        (
+            lambda f: f.get_usage_summary(
+                UsageQuery(cloud_provider="aws", start_time=START, end_time=END, granularity="hourly")
+            ),
+            "granularity HOURLY is not available for cost: billing data is daily; pass 'DAILY' or "
+            "'MONTHLY' (hourly metrics come from get_resource_usage)",
         ),
     ],
 )
@@ -212,7 +228,29 @@ def test_disabled_cloud_gives_none_and_a_warning(caplog):
     assert factory.is_available("aws") is False
     with caplog.at_level(logging.WARNING, logger="finops_pipeline.usage"):
         assert factory.get_cost_usage("aws", START, END) is None
+        assert factory.get_resource_usage("aws", "i-1", "ec2", START, END) is None
+        assert factory.get_usage_summary(UsageQuery(cloud_provider="aws", start_time=START, end_time=END)) is None
     assert "AWS_USAGE_ENABLED is not true" in caplog.text
+    assert caplog.messages[1:] == [
+        f"{method}: aws usage is disabled: AWS_USAGE_ENABLED is not true; returning None"
+        for method in ("get_resource_usage", "get_usage_summary")
+    ]
+
+
+def test_usage_integration_switched_off_gives_none_for_every_cloud_and_says_which_setting(aws_env, monkeypatch, caplog):
+    monkeypatch.setenv("USAGE_INTEGRATION_ENABLED", "false")
+    factory = get_usage_factory()
+    assert [factory.is_available(p) for p in ("aws", "gcp", "azure")] == [False, False, False]
+    with caplog.at_level(logging.WARNING, logger="finops_pipeline.usage"):
+        assert factory.get_resource_usage("aws", "i-1", "ec2", START, END) is None
+        assert factory.get_cost_usage("aws", START, END) is None
+        assert factory.get_usage_summary(UsageQuery(cloud_provider="aws", start_time=START, end_time=END)) is None
+        # The warehouse answers without the cloud, but not when the whole integration is off.
+        assert factory.get_cost_usage("aws", START, END, source="warehouse") is None
+    assert caplog.messages == [
+        f"{method}: usage integration is disabled (USAGE_INTEGRATION_ENABLED is false); returning None"
+        for method in ("get_resource_usage", "get_cost_usage", "get_usage_summary", "get_cost_usage")
+    ]
 
 
 def test_missing_azure_subscription_gives_none_and_names_the_setting(monkeypatch, caplog):
@@ -312,3 +350,136 @@ def test_a_gcp_vm_is_found_by_its_name_as_well_as_its_numeric_id(gcp_env, fleet)
     by_id = factory.get_resource_usage("gcp", vm.resource_id, "gce_instance", START, END)
     assert by_name.metrics and len(by_name.metrics) == len(by_id.metrics)
     assert by_name.avg_cpu_utilization == pytest.approx(by_id.avg_cpu_utilization)
+
+
+def test_a_missing_sdk_gives_none_and_the_install_command_not_an_import_error(aws_env, monkeypatch, caplog):
+    """boto3 absent (a trimmed install): the documented None and warning naming the fix, while
+    arguments are still checked against the AWS resource types."""
+    monkeypatch.setitem(sys.modules, "boto3", None)  # what an absent package raises on import
+    # A process without boto3 has never imported the AWS adapter; this one has: forget it here.
+    monkeypatch.delitem(sys.modules, "finops_pipeline.clouds.aws.source")
+    factory = UsageFactory(get_settings())
+    assert factory.is_available("aws") is False
+    with caplog.at_level(logging.WARNING, logger="finops_pipeline.usage"):
+        assert factory.get_resource_usage("aws", "i-1", "ec2", START, END) is None
+        assert factory.get_cost_usage("aws", START, END) is None
+    assert caplog.messages == [
+        "get_resource_usage: aws SDK is not installed: pip install boto3; returning None",
+        "get_cost_usage: aws SDK is not installed: pip install boto3; returning None",
+    ]
+    with pytest.raises(ValueError, match="unknown aws resource type 'vm': pass one of alb, dynamodb, ec2"):
+        factory.get_resource_usage("aws", "i-1", "vm", START, END)
+
+
+def test_a_summary_query_may_be_a_dict_of_its_fields(aws_env, fleet):
+    idle = fleet.of("aws", "ec2")[1]
+    fields = {"cloud_provider": "aws", "start_time": START, "end_time": END, "resource_ids": [idle.resource_id]}
+    truth = sum(
+        line.billed_cost for d in DAYS for line in fleet.cost_lines("aws", d) if line.resource_id == idle.resource_id
+    )
+    from_factory = UsageFactory(get_settings()).get_usage_summary(fields)
+    from_adapter = UsageFactory(get_settings()).adapter("aws").get_usage_summary(fields)
+    for summary in (from_factory, from_adapter):
+        assert summary.total_resources == 1 and summary.resources[0].resource_id == idle.resource_id
+        assert summary.total_cost == truth and summary.costs_by_currency == {"USD": truth}
+
+
+def test_summary_by_resource_leaves_out_days_older_than_cost_explorers_14_days_and_says_so(aws_env, fleet):
+    """Cost Explorer serves resource-level cost for the last 14 days only (its double refuses an
+    older start): of [today-20, today-10), the 7 days before today-13 have no line of the instance."""
+    idle = fleet.of("aws", "ec2")[1]
+    start, end = day(TODAY - timedelta(days=20)), day(TODAY - timedelta(days=10))
+    summary = UsageFactory(get_settings()).get_usage_summary(
+        UsageQuery(cloud_provider="aws", start_time=start, end_time=end, resource_ids=[idle.resource_id])
+    )
+    kept = [TODAY - timedelta(days=i) for i in (13, 12, 11)]
+    truth = sum(
+        line.billed_cost for d in kept for line in fleet.cost_lines("aws", d) if line.resource_id == idle.resource_id
+    )
+    assert truth > 0 and summary.total_cost == truth
+    assert (
+        "7 day(s) have no resource-level billing data; their cost is not included (AWS Cost Explorer "
+        "has resource-level data only where 'Hourly and resource-level data' is enabled, for the last 14 days)"
+    ) in summary.notes
+    assert summary.data_completeness <= 3 / 10 and summary.confidence is Confidence.LOW
+
+
+def test_group_by_may_be_one_string_and_a_repeated_dimension_counts_once(aws_env):
+    factory = UsageFactory(get_settings())
+    one = factory.get_cost_usage("aws", START, END, group_by="Service")
+    repeated = factory.get_cost_usage("aws", START, END, group_by=["service", "SERVICE"], use_cache=False)
+    listed = factory.get_cost_usage("aws", START, END, group_by=["service"], use_cache=False)
+    assert [r.model_dump() for r in one] == [r.model_dump() for r in listed] == [r.model_dump() for r in repeated]
+    assert {tuple(r.dimensions) for r in one} == {("service",)}
+    assert "AWS Lambda" in {r.service for r in one}
+
+
+def test_warehouse_answer_keeps_to_the_asked_type_when_two_resources_share_a_name(tmp_path, monkeypatch):
+    """A Lambda function and a DynamoDB table may both be called "orders" (CloudWatch keeps them
+    apart by namespace); the lake holds both under the same resource_id. metrics_hourly's
+    statistics are nullable: an hour whose sum is NULL is no data."""
+    import pyarrow as pa
+
+    from finops_pipeline.warehouse.lake import Lake
+    from finops_pipeline.warehouse.schemas import METRICS_HOURLY
+
+    monkeypatch.setenv("FINOPS_DATA_DIR", str(tmp_path))
+    h0 = day(TODAY - timedelta(days=2))
+    h1 = h0 + timedelta(hours=1)
+    rows = [  # (type, native, canonical, hour, sum)
+        ("lambda", "Invocations", "invocations", h0, 5.0),
+        ("dynamodb", "ConsumedReadCapacityUnits", "read_capacity_units", h0, 7.0),
+        ("dynamodb", "ConsumedReadCapacityUnits", "read_capacity_units", h1, 9.0),
+        ("dynamodb", "ConsumedWriteCapacityUnits", "write_capacity_units", h0, 2.0),
+        ("dynamodb", "ConsumedWriteCapacityUnits", "write_capacity_units", h1, None),
+    ]
+    table = pa.table(
+        {
+            "provider": ["aws"] * len(rows),
+            "usage_date": [h0.date()] * len(rows),
+            "hour_start": [r[3] for r in rows],
+            "resource_id": ["orders"] * len(rows),
+            "resource_type": [r[0] for r in rows],
+            "region": ["us-east-1"] * len(rows),
+            "metric": [r[2] for r in rows],
+            "native_metric": [r[1] for r in rows],
+            "unit": ["Count"] * len(rows),
+            "sum": [r[4] for r in rows],
+            "ingested_at": [h1] * len(rows),
+        }
+    )
+    Lake(get_settings().lake_root).write_partitions(METRICS_HOURLY.name, table)
+    factory = UsageFactory(get_settings())
+    start, end = h0, h0 + timedelta(days=1)
+
+    table_usage = factory.get_resource_usage("aws", "orders", "dynamodb", start, end, source="warehouse")
+    assert [(m.metric_name, m.timestamp, m.value) for m in table_usage.metrics] == [
+        ("ConsumedReadCapacityUnits", h0, 7.0),
+        ("ConsumedReadCapacityUnits", h1, 9.0),
+        ("ConsumedWriteCapacityUnits", h0, 2.0),
+    ]
+    assert table_usage.hours_with_data == 2 and table_usage.region == "us-east-1"
+    function = factory.get_resource_usage("aws", "orders", "lambda", start, end, source="warehouse")
+    assert [(m.metric_name, m.timestamp, m.value) for m in function.metrics] == [("Invocations", h0, 5.0)]
+    assert function.hours_with_data == 1
+
+
+def test_summary_by_resource_without_resource_level_data_enabled_names_the_setting(aws_env, fleet, monkeypatch):
+    """An account that never enabled Cost Explorer's "Hourly and resource-level data" (an opt-in)
+    has no resource-level line on any day: the note must not blame the 14-day limit alone."""
+    from finops_pipeline.simulator.aws import CostExplorerDouble
+
+    ce = CostExplorerDouble(fleet, resource_level_opt_in=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", ce.start())
+    try:
+        idle = fleet.of("aws", "ec2")[1]
+        summary = UsageFactory(get_settings()).get_usage_summary(
+            UsageQuery(cloud_provider="aws", start_time=START, end_time=END, resource_ids=[idle.resource_id])
+        )
+    finally:
+        ce.stop()
+    assert summary.total_cost == 0 and summary.costs_by_currency == {}
+    assert summary.notes == [
+        "7 day(s) have no resource-level billing data; their cost is not included (AWS Cost Explorer "
+        "has resource-level data only where 'Hourly and resource-level data' is enabled, for the last 14 days)"
+    ]

@@ -194,9 +194,7 @@ def tags_of(row: dict) -> dict[str, str]:
     tags = row.get("tags")
     if not tags:
         return {}
-    if isinstance(tags, dict):
-        return {str(k): str(v) for k, v in tags.items()}
-    return {str(k): str(v) for k, v in tags}  # Arrow maps arrive as (key, value) pairs
+    return {str(k): str(v) for k, v in tags}  # both sources' Arrow maps arrive as (key, value) pairs
 
 
 def cost_records(

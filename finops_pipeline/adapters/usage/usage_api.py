@@ -59,16 +59,15 @@ TYPE_ALIASES = {"gke_container": "k8s_container", "k8s_container": "gke_containe
 SOURCES = ("api", "warehouse")
 
 
-def bulk_adapter_class(provider: str) -> type[CloudSource] | None:
-    """The bulk adapter class of a cloud, or None when this installation does not ship it."""
+def bulk_adapter_class(provider: str) -> type[CloudSource]:
+    """The bulk adapter class of a cloud (importing it imports the cloud's SDK)."""
     module_name, class_name = BULK_ADAPTERS[provider]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    return getattr(module, class_name, None)
+    return getattr(importlib.import_module(module_name), class_name)
+
+
+def metric_table(provider: str) -> dict[str, list[MetricSpec]]:
+    """Resource type -> the metrics the cloud's adapter reads, from its catalog (no SDK imported)."""
+    return importlib.import_module(f"finops_pipeline.clouds.{provider}.catalog").METRICS
 
 
 def parse_period(start_time: Any, end_time: Any) -> tuple[datetime, datetime]:
@@ -111,12 +110,7 @@ class UsageAdapter:
             ttl = max(self.settings.usage_cache_ttl_seconds, 1)
             if cached is not None and self._clock() - cached[0] < ttl:
                 return cached[1]
-        if self._bulk is not None:
-            reason = None
-        elif bulk_adapter_class(self.provider) is None:
-            reason = f"the {self.provider} adapter is not part of this installation"
-        else:
-            reason = unavailable_reason(self.provider, self.settings)
+        reason = None if self._bulk is not None else unavailable_reason(self.provider, self.settings)
         with self._lock:
             self._availability = (self._clock(), reason)
         return reason
@@ -130,10 +124,7 @@ class UsageAdapter:
         """The cloud's bulk adapter (built from settings on first use)."""
         with self._lock:
             if self._bulk is None:
-                cls = bulk_adapter_class(self.provider)
-                if cls is None:
-                    raise RuntimeError(f"the {self.provider} adapter is not part of this installation")
-                self._bulk = cls.from_settings(self.settings)
+                self._bulk = bulk_adapter_class(self.provider).from_settings(self.settings)
             return self._bulk
 
     # -- the three methods ---------------------------------------------------------
@@ -153,9 +144,9 @@ class UsageAdapter:
         source = _source(source)
         if not resource_id or not isinstance(resource_id, str):
             raise ValueError(f"resource_id={resource_id!r}: pass the resource's id as a string")
-        types = self._metric_table(source)
+        types = metric_table(self.provider)
         rtype = self._resource_type(resource_type, types)
-        specs = types[rtype] if types else []
+        specs = types[rtype]
         canonical = _canonical_metrics(metrics, {rtype: specs}) if metrics else None
         if not self._ready(source, "get_resource_usage"):
             return None
@@ -241,10 +232,10 @@ class UsageAdapter:
         if query.granularity is Granularity.HOURLY:
             raise ValueError(_HOURLY)
         dims = parse_group_by(query.group_by)
-        types = self._metric_table(source)
+        types = metric_table(self.provider)
         rtypes = [self._resource_type(t, types) for t in query.resource_types or []] or None
         if query.metric_names:
-            _canonical_metrics(query.metric_names, {t: types[t] for t in (rtypes or types)} if types else {})
+            _canonical_metrics(query.metric_names, {t: types[t] for t in (rtypes or types)})
         per_resource = bool(query.resource_ids or query.tags)
         needed = frozenset(c for _, c in dims) | (
             {"resource"}
@@ -334,8 +325,9 @@ class UsageAdapter:
             missing = len(covered - with_resources)
             if missing:
                 notes.append(
-                    f"{missing} day(s) have no resource-level billing data; their cost is not "
-                    "included (AWS Cost Explorer keeps resource-level data for 14 days)"
+                    f"{missing} day(s) have no resource-level billing data; their cost is not included "
+                    "(AWS Cost Explorer has resource-level data only where 'Hourly and resource-level "
+                    "data' is enabled, for the last 14 days)"
                 )
             covered = covered & with_resources
         records = cost_records(cost_rows, dims, query.granularity, first, stop)
@@ -411,13 +403,9 @@ class UsageAdapter:
         finally:
             warehouse.close()
 
-    def _metric_table(self, source: str) -> dict[str, list[MetricSpec]]:
-        cls = bulk_adapter_class(self.provider) if self._bulk is None else type(self._bulk)
-        return dict(getattr(cls, "METRICS", {}) or {}) if cls is not None else {}
-
     def _resource_type(self, resource_type: str, types: dict[str, list[MetricSpec]]) -> str:
         name = str(resource_type or "").strip().lower()
-        if not types or name in types:
+        if name in types:
             return name
         if TYPE_ALIASES.get(name) in types:
             return TYPE_ALIASES[name]
@@ -492,8 +480,6 @@ def _filters(filters: dict[str, Any] | None) -> dict[str, set[str]]:
 def _canonical_metrics(names: list[str], specs_by_type: dict[str, list[MetricSpec]]) -> set[str]:
     """Canonical names for metric names given natively (CPUUtilization) or canonically."""
     specs = [s for specs in specs_by_type.values() for s in specs]
-    if not specs:
-        return set(names)
     found = set()
     for name in names:
         matches = {s.canonical for s in specs if name in (s.native, s.canonical)} or {
@@ -525,4 +511,4 @@ def _query_key(query: UsageQuery) -> tuple:
     return tuple((name, frozen(getattr(query, name))) for name in type(query).model_fields)
 
 
-__all__ = ["UsageAdapter", "bulk_adapter_class", "parse_period"]
+__all__ = ["UsageAdapter", "bulk_adapter_class", "metric_table", "parse_period"]
