@@ -86,6 +86,27 @@ def entra(rsps, api):
     return rsps
 
 
+def refused_secret(rsps) -> str:
+    """Entra ID refusing the client secret (HTTP 401 invalid_client, AADSTS7000215), with the OpenID
+    discovery before it; returns the token URL the credential posts to."""
+    base = f"{LOGIN}/{TENANT_ID}"
+    rsps.get(
+        f"{base}/v2.0/.well-known/openid-configuration",
+        json={
+            "token_endpoint": f"{base}/oauth2/v2.0/token",
+            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
+            "issuer": f"{base}/v2.0",
+        },
+    )
+    rsps.post(
+        f"{base}/oauth2/v2.0/token",
+        status=401,
+        json={"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."},
+    )
+    instance_discovery(rsps)
+    return f"{base}/oauth2/v2.0/token"
+
+
 def authorized(api, request) -> bool:
     return api.authorized(request.headers.get("Authorization"))
 

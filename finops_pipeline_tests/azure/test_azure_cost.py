@@ -13,12 +13,11 @@ import responses
 
 from finops_pipeline.clouds.base import CloudApiError
 from finops_pipeline.settings import SettingsError
-from finops_pipeline.simulator.azure import TENANT_ID
 from finops_pipeline.simulator.fleet import AZURE_SUBSCRIPTIONS
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
 
-from .conftest import COST_URL, instance_discovery
+from .conftest import COST_URL, refused_secret
 
 SUB = AZURE_SUBSCRIPTIONS[0]
 DAYS = (date(2026, 1, 5), date(2026, 1, 7))  # [start, end)
@@ -265,26 +264,13 @@ def test_the_subscriptions_read_come_from_the_settings(arm, make_adapter, variab
 
 
 def test_a_rejected_secret_fails_clearly_without_showing_it(rsps, api, credential, make_adapter):
-    base = f"https://login.microsoftonline.com/{TENANT_ID}"
-    rsps.get(
-        f"{base}/v2.0/.well-known/openid-configuration",
-        json={
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "issuer": f"{base}/v2.0",
-        },
-    )
-    rsps.post(
-        f"{base}/oauth2/v2.0/token",
-        status=401,
-        json={"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."},
-    )
-    instance_discovery(rsps)
+    token_url = refused_secret(rsps)
     with pytest.raises(CloudApiError) as raised:
         make_adapter().fetch_cost(*DAYS)
     assert "AZURE_CLIENT_SECRET" in str(raised.value)
     assert "AADSTS7000215: Invalid client secret provided." in str(raised.value)  # Entra's answer, not a network error
     assert api.client_secret not in str(raised.value)
+    assert [c.request.url for c in rsps.calls if c.request.method == "POST"] == [token_url]  # not retried
 
 
 def test_totals_never_mix_currencies(arm, make_adapter, fleet):

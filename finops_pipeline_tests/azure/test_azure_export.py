@@ -30,11 +30,11 @@ from finops_pipeline.clouds.exports import (
 )
 from finops_pipeline.defs.raw_checks import CONTRACT_CHECKS
 from finops_pipeline.settings import SettingsError, get_settings
-from finops_pipeline.simulator.azure import TENANT_ID, serve_azure
+from finops_pipeline.simulator.azure import serve_azure
 from finops_pipeline.simulator.azure_export import MCA_ACCOUNT, ExportDestination, publish_exports, write_run
 from finops_pipeline.warehouse.catalog import connect_lake
 from finops_pipeline.warehouse.lake import Lake
-from finops_pipeline_tests.azure.conftest import instance_discovery
+from finops_pipeline_tests.azure.conftest import refused_secret
 from finops_pipeline_tests.runs import materialize
 
 DEST = ExportDestination()
@@ -334,21 +334,7 @@ BLOB_URL = re.compile(r"https://finopsexports\.blob\.core\.windows\.net/.*")
 
 
 def test_a_rejected_secret_fails_the_export_read_as_a_credential_problem(rsps, api, credential):
-    base = f"https://login.microsoftonline.com/{TENANT_ID}"
-    rsps.get(
-        f"{base}/v2.0/.well-known/openid-configuration",
-        json={
-            "token_endpoint": f"{base}/oauth2/v2.0/token",
-            "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
-            "issuer": f"{base}/v2.0",
-        },
-    )
-    rsps.post(
-        f"{base}/oauth2/v2.0/token",
-        status=401,
-        json={"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided."},
-    )
-    instance_discovery(rsps)
+    token_url = refused_secret(rsps)
     location = parse_export_uri(EXPORT_URI)
     # The client the adapter builds: its storage SDK retries a refused token request like a transient
     # error (15 s backoff, 3 times), so the reader asks for the token once before the first call.
@@ -365,7 +351,7 @@ def test_a_rejected_secret_fails_the_export_read_as_a_credential_problem(rsps, a
     )
     assert "AADSTS7000215: Invalid client secret provided." in message and api.client_secret not in message
     assert not any(BLOB_URL.match(call.request.url) for call in rsps.calls)  # no token, no Blob Storage request
-    assert [c.request.url for c in rsps.calls if c.request.method == "POST"] == [f"{base}/oauth2/v2.0/token"]  # once
+    assert [c.request.url for c in rsps.calls if c.request.method == "POST"] == [token_url]  # asked once
 
 
 def test_an_identity_without_the_blob_reader_role_is_told_the_role_and_the_command(arm, make_adapter, monkeypatch):
