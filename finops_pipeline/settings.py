@@ -342,7 +342,7 @@ class Settings:
     google_application_credentials: str | None = None
     gcp_monitoring_endpoint: str | None = None  # host:port of a non-Google endpoint (simulator)
     gcp_bigquery_endpoint: str | None = None  # http(s) URL of a non-Google endpoint (simulator)
-    gcp_retry_deadline_seconds: float = 300.0  # how long one Cloud Monitoring call keeps retrying
+    gcp_retry_deadline_seconds: float = 300.0  # how long one Monitoring call or BigQuery query keeps retrying
 
     # Azure
     azure_usage_enabled: bool = False
