@@ -123,11 +123,18 @@ def launch_backfill(port: int, days: list, assets: list[str], title: str) -> str
     return launched["backfillId"]
 
 
-def finished_backfill(port: int, backfill_id: str) -> dict | None:
-    """The backfill once it and all its runs ended, else None."""
+def ended_backfill_runs(port: int, backfill_id: str, runs: int) -> list[dict] | None:
+    """The backfill's runs once ``runs`` of them exist and all ended (or the daemon ended the
+    backfill with fewer), else None.
+
+    The daemon requests a backfill's root partitions on one tick and marks the backfill itself
+    complete on a later one (its ticks are 30 s apart and not configurable): the tests wait for
+    the runs and read the materialized partitions from the instance instead of that status.
+    """
     backfill = graphql(port, STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-    if backfill["status"] in ("REQUESTED", "CANCELING", "FAILING"):
+    ended = [r for r in backfill["runs"] if r["status"] in ("SUCCESS", "FAILURE", "CANCELED")]
+    if len(ended) < len(backfill["runs"]):
         return None
-    if any(r["status"] not in ("SUCCESS", "FAILURE", "CANCELED") for r in backfill["runs"]):
-        return None
-    return backfill
+    if len(ended) < runs and backfill["status"] in ("REQUESTED", "CANCELING", "FAILING"):
+        return None  # fewer runs than expected so far, and the daemon has not decided
+    return backfill["runs"]
