@@ -141,6 +141,10 @@ class LakeFileSystem(ArrowFSWrapper):
 
     def __init__(self, fs: pafs.FileSystem, scheme: str):
         self._scheme = scheme
+        # Each file of the latest listing of a prefix, as listed: DuckDB globs a view's files when a
+        # query binds, then asks each one's size and modification time before opening it (a HEAD
+        # request each through fsspec; the open makes one more, which pyarrow's Python API cannot skip).
+        self._listed: dict[str, pafs.FileInfo] = {}
         super().__init__(fs)
 
     @property
@@ -163,13 +167,33 @@ class LakeFileSystem(ArrowFSWrapper):
         pattern = self._strip_protocol(path).rstrip("/")
         parts = pattern.split("/")
         fixed = next((i for i, part in enumerate(parts) if any(c in part for c in "*?[")), None)
-        if fixed is None:
-            return [pattern] if self.exists(pattern) else []
-        selector = pafs.FileSelector("/".join(parts[:fixed]), recursive=True, allow_not_found=True)
+        if fixed is None:  # one file: asked afresh, and remembered for the open that follows
+            info = self.fs.get_file_info(pattern)
+            self._listed.pop(pattern, None)
+            if info.type != pafs.FileType.File:
+                return []
+            self._listed[pattern] = info
+            return [pattern]
+        base = "/".join(parts[:fixed])
+        selector = pafs.FileSelector(base, recursive=True, allow_not_found=True)
+        listed = {info.path: info for info in self.fs.get_file_info(selector) if info.type == pafs.FileType.File}
+        # The listing replaces what an earlier one said under this prefix (a replaced partition has
+        # a new size; a deleted one is gone).
+        self._listed = {path: info for path, info in self._listed.items() if not path.startswith(base + "/")}
+        self._listed.update(listed)
         found = []
-        for info in self.fs.get_file_info(selector):
-            names = info.path.split("/")
-            if info.type == pafs.FileType.File and len(names) == len(parts):
+        for path in listed:
+            names = path.split("/")
+            if len(names) == len(parts):
                 if all(fnmatchcase(name, part) for name, part in zip(names[fixed:], parts[fixed:])):
-                    found.append(info.path)
+                    found.append(path)
         return sorted(found)
+
+    def info(self, path, **kwargs):
+        """A listed file's entry from its listing; anything else from the store."""
+        listed = self._listed.get(self._strip_protocol(path))
+        return self._make_entry(listed) if listed is not None else super().info(path, **kwargs)
+
+    def modified(self, path):
+        listed = self._listed.get(self._strip_protocol(path))
+        return listed.mtime if listed is not None else super().modified(path)

@@ -265,21 +265,21 @@ def test_demo_on_s3_builds_the_same_warehouse_as_the_local_demo_and_a_rerun_repl
 
     env, uri, prefix = s3
     today = date.today()
-    local = run_demo(tmp_path / "local", days=3, today=today, out=lambda _: None)
+    local = run_demo(tmp_path / "local", days=2, today=today, out=lambda _: None)
     lines: list[str] = []
-    remote = run_demo(tmp_path / "s3", days=3, today=today, out=lines.append, lake_uri=uri)
+    remote = run_demo(tmp_path / "s3", days=2, today=today, out=lines.append, lake_uri=uri)
     assert remote == local and local["cost_daily"] > 0 and local["underutilized_resources"] > 0
     assert not (tmp_path / "s3" / "lake").exists()
     assert f"--lake-uri {uri}" in "\n".join(lines)
     keys = bucket_keys(env, prefix)
     assert f"{prefix}/cost_daily/provider=gcp/usage_date={today - timedelta(days=1)}/part.parquet" in keys
 
-    rerun = run_demo(tmp_path / "s3", days=3, today=today, out=lambda _: None, lake_uri=uri)
+    rerun = run_demo(tmp_path / "s3", days=2, today=today, out=lambda _: None, lake_uri=uri)
     assert rerun == local  # partitions replaced, none duplicated
     assert bucket_keys(env, prefix) == keys
 
     # The usage API's warehouse source reads the S3 lake as it reads the local one.
-    window = [datetime.combine(d, datetime.min.time(), timezone.utc) for d in (today - timedelta(days=3), today)]
+    window = [datetime.combine(d, datetime.min.time(), timezone.utc) for d in (today - timedelta(days=2), today)]
     answers = []
     for settings in (
         get_settings({**os.environ, "AWS_USAGE_ENABLED": "true", "FINOPS_DATA_DIR": str(tmp_path / "local")}),
@@ -344,3 +344,41 @@ def test_an_object_store_glob_lists_once_and_keeps_only_matching_files(tmp_path)
     assert fs.glob(f"{root}/part.parquet") == [f"{tmp_path}/lake/cost_daily/part.parquet"]  # no wildcard
     assert fs.glob(f"{root}/none.parquet") == []
     assert fs.glob(f"s3://{tmp_path}/absent/*/part.parquet") == []
+
+
+class _CountingStore(pafs.FSSpecHandler):
+    """A local tree played as an object store that counts the metadata requests (a HEAD each on
+    S3, GCS and Blob Storage) made for single paths."""
+
+    def __init__(self):
+        from fsspec.implementations.local import LocalFileSystem
+
+        super().__init__(LocalFileSystem())
+        self.asked: list[str] = []
+
+    def get_file_info(self, paths):
+        self.asked.extend(paths)
+        return super().get_file_info(paths)
+
+
+def test_a_query_takes_each_files_size_and_time_from_the_listing_and_sees_a_replaced_partition(tmp_path):
+    """DuckDB asks each file's size and modification time before opening it: from the listing
+    its glob just made, not one request each (pyarrow's own open still asks once on S3)."""
+    import duckdb
+
+    lake = Lake(tmp_path / "lake")
+    lake.write_partitions("cost_daily", cost_rows(DAY, ["1.50"]))
+    lake.write_partitions("cost_daily", cost_rows(DAY + timedelta(days=1), ["3.00"]))
+    store = _CountingStore()
+    con = duckdb.connect()
+    con.register_filesystem(LakeFileSystem(pafs.PyFileSystem(store), "s3"))
+    query = f"SELECT sum(billed_cost) FROM read_parquet('s3://{tmp_path}/lake/cost_daily/*/*/part.parquet')"
+    assert con.execute(query).fetchone()[0] == Decimal("4.50")
+    assert store.asked == []
+
+    # A partition replaced by a bigger file between two queries is read whole: the next query lists again.
+    lake.write_partitions("cost_daily", cost_rows(DAY, ["7.25", "1.00", "2.00"]))
+    assert con.execute(query).fetchone()[0] == Decimal("13.25")
+    one = f"s3://{tmp_path}/lake/cost_daily/provider=aws/usage_date={DAY}/part.parquet"
+    assert con.execute(f"SELECT sum(billed_cost) FROM read_parquet('{one}')").fetchone()[0] == Decimal("10.25")
+    assert store.asked == [one.removeprefix("s3://")]  # a path without a wildcard is asked afresh, once
