@@ -86,13 +86,11 @@ def stop(process: subprocess.Popen) -> None:
 
 
 @contextmanager
-def dagster_dev(env: dict[str, str], log: Path) -> Iterator[tuple[int, subprocess.Popen]]:
-    """`dagster dev -w workspace.yaml` on a free port with ``env``, once its code location loaded."""
-    port = free_port()
+def _started(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A Dagster command of this venv in its own process group, run from the repository, logging to ``log``."""
     with log.open("w") as out:
         process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "dagster"), "dev", "-w", "workspace.yaml"]
-            + ["-h", "127.0.0.1", "-p", str(port)],
+            [str(Path(sys.executable).parent / command[0]), *command[1:]],
             cwd=REPO_ROOT,
             env=env,
             stdout=out,
@@ -100,10 +98,35 @@ def dagster_dev(env: dict[str, str], log: Path) -> Iterator[tuple[int, subproces
             start_new_session=True,
         )
     try:
-        wait_for("the code location", lambda: graphql(port, LOCATION)["repositoriesOrError"].get("nodes"), process, log)
-        yield port, process
+        yield process
     finally:
         stop(process)
+
+
+@contextmanager
+def dagster_dev(env: dict[str, str], log: Path) -> Iterator[tuple[int, subprocess.Popen]]:
+    """`dagster dev -w workspace.yaml` on a free port with ``env``, once its code location loaded."""
+    port = free_port()
+    with _started(["dagster", "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)], env, log) as process:
+        wait_for("the code location", lambda: graphql(port, LOCATION)["repositoriesOrError"].get("nodes"), process, log)
+        yield port, process
+
+
+@contextmanager
+def dagster_webserver(env: dict[str, str], log: Path) -> Iterator[tuple[int, subprocess.Popen]]:
+    """`dagster-webserver -w workspace.yaml` alone (a deployment's webserver), once its code location loaded."""
+    port = free_port()
+    command = ["dagster-webserver", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)]
+    with _started(command, env, log) as process:
+        wait_for("the code location", lambda: graphql(port, LOCATION)["repositoriesOrError"].get("nodes"), process, log)
+        yield port, process
+
+
+@contextmanager
+def dagster_daemon(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """`dagster-daemon run -w workspace.yaml` (a deployment's daemon: backfills, run queue, schedules)."""
+    with _started(["dagster-daemon", "run", "-w", "workspace.yaml"], env, log) as process:
+        yield process
 
 
 def launch_backfill(port: int, days: list, assets: list[str], title: str) -> str:

@@ -1,5 +1,5 @@
-"""The production instance (deploy/dagster.yaml) on a real PostgreSQL server: `dagster dev` runs
-UI-style backfills through the queued run coordinator, and the per-API pools hold."""
+"""The production instance (deploy/dagster.yaml) on a real PostgreSQL server: a webserver and a
+daemon run UI-style backfills through the queued run coordinator, and the per-API pools hold."""
 
 import os
 import shutil
@@ -14,7 +14,13 @@ from dagster import AssetKey, DagsterInstance, RunsFilter
 
 from finops_pipeline.simulator.clouds import simulated_clouds
 from finops_pipeline.simulator.fleet import build_fleet
-from finops_pipeline_tests.dagster_dev import dagster_dev, ended_backfill_runs, launch_backfill, wait_for
+from finops_pipeline_tests.dagster_dev import (
+    dagster_daemon,
+    dagster_webserver,
+    ended_backfill_runs,
+    launch_backfill,
+    wait_for,
+)
 
 from .conftest import DAGSTER_YAML
 
@@ -31,9 +37,10 @@ def _cli(*args: str, env: dict) -> str:
     return done.stdout
 
 
-@pytest.mark.slow  # 2-7 min on a loaded 2-core machine: dagster dev and three runs, two of them in turn
+@pytest.mark.slow  # 1-5 min on a loaded 2-core machine: a webserver, a daemon and three runs, two in turn
 def test_backfills_on_postgres_never_run_two_cost_explorer_runs_at_once(tmp_path, postgres, monkeypatch):
-    home, data_dir, log = tmp_path / "dagster_home", tmp_path / "data", tmp_path / "dagster-dev.log"
+    home, data_dir = tmp_path / "dagster_home", tmp_path / "data"
+    log, daemon_log = tmp_path / "dagster-webserver.log", tmp_path / "dagster-daemon.log"
     home.mkdir()
     shutil.copyfile(DAGSTER_YAML, home / "dagster.yaml")  # the production file, as deployed
     for name, value in postgres.items():
@@ -42,16 +49,23 @@ def test_backfills_on_postgres_never_run_two_cost_explorer_runs_at_once(tmp_path
 
     assert "aws-ce: 1 run(s) at a time" in _cli("pools", env=env).splitlines()
 
+    # As deployed: the webserver and the daemon are separate processes. The backfills are launched
+    # before the daemon starts, so its first tick takes them (its ticks are 30 s apart).
     with simulated_clouds(START, END, build_fleet(), providers=("aws",)) as cloud_env:
-        with dagster_dev({**env, **cloud_env}, log) as (port, process):
+        with dagster_webserver({**env, **cloud_env}, log) as (port, webserver):
             # Two people backfill a day of Cost Explorer each from the UI, a third the metrics.
             ids = [launch_backfill(port, [day], ["aws_cost"], f"cost {day}") for day in DAYS[:2]]
             ids.append(launch_backfill(port, DAYS, ["aws_metrics"], "metrics"))
-            for backfill_id in ids:
-                runs = wait_for(
-                    "the backfills", lambda b=backfill_id: ended_backfill_runs(port, b, 1), process, log, seconds=400
-                )
-                assert [r["status"] for r in runs] == ["SUCCESS"], (runs, log.read_text()[-3000:])
+            with dagster_daemon({**env, **cloud_env}, daemon_log) as daemon:
+                for backfill_id in ids:
+                    runs = wait_for(
+                        "the backfills",
+                        lambda b=backfill_id: ended_backfill_runs(port, b, 1),
+                        daemon,
+                        daemon_log,
+                        seconds=400,
+                    )
+                    assert [r["status"] for r in runs] == ["SUCCESS"], (runs, daemon_log.read_text()[-3000:])
 
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     with DagsterInstance.get() as instance:
