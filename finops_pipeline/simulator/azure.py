@@ -206,10 +206,13 @@ class AzureApi:
     """What the double answers, without the transport: usable from an HTTP server or from
     ``responses`` callbacks. Serves days [start, end) of the fleet's Azure resources."""
 
-    def __init__(self, fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40):
+    def __init__(self, fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40, link_past_end: bool = False):
         self.fleet = fleet
         self.start, self.end = start, end
         self.page_size = page_size
+        # The last page's nextLink points one page past the rows, which answers 204 No Content.
+        # When the service does that is not documented; that it may answer 204 is (below).
+        self.link_past_end = link_past_end
         self.client_secret = secrets.token_urlsafe(24)
         self._tokens: set[str] = set()
         self._lock = threading.Lock()
@@ -238,7 +241,12 @@ class AzureApi:
         except ValueError as exc:
             return 400, _error("BadRequest", f"Invalid query definition: {exc}")
         page = rows[skip : skip + self.page_size]
-        more = skip + self.page_size < len(rows)
+        if not page:
+            # Query - Usage answers 200 with a QueryResult or 204 No Content (azure-rest-api-specs
+            # cost-management Query_Usage; azure-mgmt-costmanagement's query.usage accepts [200, 204]
+            # and returns None for 204): a query with no rows answers 204, without a body.
+            return 204, None
+        more = skip + self.page_size < len(rows) or (self.link_past_end and skip < len(rows))
         return 200, {
             "id": f"subscriptions/{sub}/providers/Microsoft.CostManagement/query/{uuid.uuid4()}",
             "name": str(uuid.uuid4()),
@@ -511,8 +519,10 @@ class AzureDouble(AzureApi):
     headers), or the quota headers of a success (a dict), or None.
     """
 
-    def __init__(self, fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40, gate=None):
-        super().__init__(fleet, start, end, page_size)
+    def __init__(
+        self, fleet: Fleet, start: dt.date, end: dt.date, page_size: int = 40, gate=None, link_past_end: bool = False
+    ):
+        super().__init__(fleet, start, end, page_size, link_past_end)
         self.gate = gate
         self.quotas = AzureQuotas() if gate is None else None
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request
@@ -602,10 +612,11 @@ def _handler(double: AzureDouble):
         def log_message(self, *args) -> None:  # keep test output quiet
             pass
 
-        def _send(self, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(body).encode()
+        def _send(self, status: int, body: dict | None, headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(body).encode() if body is not None else b""
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            if body is not None:
+                self.send_header("Content-Type", "application/json; charset=utf-8")
             self.send_header("Content-Length", str(len(data)))
             for k, v in (headers or {}).items():
                 self.send_header(k, v)

@@ -123,7 +123,8 @@ def cost_callback(api):
         skip = int(query.get("$skiptoken", ["0"])[0])
         next_base = f"{ARM}{parts.path}?api-version={query['api-version'][0]}"
         status, body = api.cost_query(sub, json.loads(request.body), skip, next_base)
-        return status, {"x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=98"}, json.dumps(body)
+        text = json.dumps(body) if body is not None else ""
+        return status, {"x-ms-ratelimit-microsoft.costmanagement-qpu-remaining": "QueryResource=98"}, text
 
     return answer
 

@@ -83,6 +83,27 @@ def test_cost_query_follows_every_next_link_with_the_same_body(arm, api, fleet, 
     assert adapter.api.calls["costmanagement.query.usage.nextLink"] == len(next_link_calls)
 
 
+def test_a_next_link_answered_204_no_content_ends_the_pages_and_keeps_the_rows(arm, api, fleet, make_adapter):
+    # Query - Usage may answer 204 No Content (azure-rest-api-specs Query_Usage: 200 or 204); here the
+    # last page's nextLink points past the rows and is answered so.
+    api.page_size, api.link_past_end = 5, True
+    adapter = make_adapter()
+    rows = list(adapter.query_cost(SUB, *DAYS, "ActualCost", ["ResourceId", "ServiceName"], charge_type="Usage"))
+
+    cost_calls = [c for c in arm.calls if COST_URL.match(c.request.url)]
+    assert [c.response.status_code for c in cost_calls] == [200, 200, 204]
+    expected = [line for d in _days(*DAYS) for line in fleet.cost_lines("azure", d) if line.sub_account_id == SUB]
+    assert len(rows) == len(expected) == 10
+    assert sum(r["Cost"] for r in rows) == sum(line.billed_cost for line in expected)
+
+
+def test_a_query_with_no_rows_answered_204_lands_an_empty_day(arm, make_adapter):
+    """A day the fleet never ran (before it existed) has no rows: Cost Management answers 204."""
+    adapter = make_adapter()
+    fetched = adapter.fetch_cost(date(2025, 1, 1), date(2025, 1, 2))
+    assert fetched.cost.num_rows == 0 and fetched.days == [date(2025, 1, 1)] and fetched.provider_totals == {}
+
+
 def test_columns_are_read_by_name_whatever_their_order(entra, make_adapter):
     entra.post(
         COST_URL,

@@ -358,12 +358,14 @@ class AzureSource(CloudSource):
                 lambda hook: self._post_json(next_link, body, hook),  # noqa: B023 - called now
             )
 
-    def _post_json(self, url: str, body: dict, hook) -> dict:
+    def _post_json(self, url: str, body: dict, hook) -> dict | None:
+        """A nextLink page; None for 204 No Content, which Query - Usage may answer (as the SDK's
+        query.usage returns None for the first page)."""
         from azure.core.rest import HttpRequest
 
         response = self.cost_client.send_request(HttpRequest("POST", url, json=body), raw_response_hook=hook)
         response.raise_for_status()
-        return response.json()
+        return None if response.status_code == 204 else response.json()
 
     # -- metrics -------------------------------------------------------------------
     def discover_resources(self, start: date, end: date) -> list[ResourceRef]:
