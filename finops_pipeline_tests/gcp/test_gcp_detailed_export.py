@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -287,7 +288,7 @@ def test_a_missing_detailed_table_says_which_export_and_which_variable(doubles):
 
 def test_doctor_dry_runs_the_export_query(doubles):
     """A detailed table without the columns the export source reads fails in `doctor`, not first in a run."""
-    found = list(check_gcp(get_settings(doubles.environment(cost_source="export"))))
+    found = list(check_gcp(get_settings({**os.environ, **doubles.environment(cost_source="export")})))
     dry_run = next(f for f in found if f.what == "bigquery dry-run of the billing export")
     assert dry_run.status == "ok" and "a day's cost (detailed export) query would scan" in dry_run.detail
     assert "subscription.instance_id" in doubles.bigquery.queries[-1]["query"]
@@ -297,7 +298,7 @@ def test_doctor_fails_on_a_standard_table_named_as_the_detailed_export(doubles):
     """The dry run of the export query is refused (no job made), and doctor says which name BigQuery
     did not recognise; a run with the same settings fails on the same words."""
     env = dict(doubles.environment(cost_source="export"), GCP_BILLING_DETAILED_TABLE=doubles.bigquery.standard_table)
-    found = list(check_gcp(get_settings(env)))
+    found = list(check_gcp(get_settings({**os.environ, **env})))
     dry_run = next(f for f in found if f.what == "bigquery dry-run of the billing export")
     assert dry_run.status == "FAIL"
     # `price.unit` on line 39 of the export query: the standard export has no `price` column.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -26,7 +27,7 @@ def test_without_the_google_sdk_doctor_says_what_to_install(doubles, monkeypatch
 
     monkeypatch.setitem(sys.modules, "google.cloud.bigquery", None)  # what an absent package raises
     monkeypatch.delattr(google.cloud, "bigquery")
-    assert _lines(get_settings(doubles.environment())) == [
+    assert _lines(get_settings({**os.environ, **doubles.environment()})) == [
         "  FAIL SDK: google-cloud-monitoring google-cloud-bigquery is not installed: pip install -e . "
         "(or pip install google-cloud-monitoring google-cloud-bigquery)"
     ]
@@ -35,7 +36,7 @@ def test_without_the_google_sdk_doctor_says_what_to_install(doubles, monkeypatch
 def test_a_key_file_that_is_not_there_stops_before_any_call(doubles, tmp_path):
     key = tmp_path / "gone.json"
     env = dict(doubles.environment(), GOOGLE_APPLICATION_CREDENTIALS=str(key))
-    assert _lines(get_settings(env)) == [
+    assert _lines(get_settings({**os.environ, **env})) == [
         SETTINGS_LINE,
         f"  FAIL credentials: GOOGLE_APPLICATION_CREDENTIALS={key} does not exist: point it at a service-account "
         "key file, or unset it to use Application Default Credentials",
@@ -55,7 +56,7 @@ def test_a_key_file_google_cannot_load_is_named_with_googles_reason(doubles, tmp
         for k, v in dict(doubles.environment(), GOOGLE_APPLICATION_CREDENTIALS=str(key)).items()
         if k not in ("GCP_MONITORING_ENDPOINT", "GCP_BIGQUERY_ENDPOINT")  # production: Google's endpoints
     }
-    lines = _lines(get_settings(env))
+    lines = _lines(get_settings({**os.environ, **env}))
     assert lines == [
         SETTINGS_LINE,
         f"  ok   credentials: {key} (unknown type; key material hidden)",
@@ -71,7 +72,7 @@ def test_a_key_file_google_cannot_load_is_named_with_googles_reason(doubles, tmp
 def test_without_a_monitoring_project_doctor_says_which_variable_to_set(doubles):
     env = dict(doubles.environment(), GCP_MONITORING_PROJECTS="")
     del env["GCP_PROJECT_ID"]  # the billing export keeps GCP_BILLING_PROJECT_ID
-    lines = _lines(get_settings(env))
+    lines = _lines(get_settings({**os.environ, **env}))
     assert lines[2] == (
         "  FAIL monitoring ListTimeSeries: gcp configuration failed: no project: set GCP_MONITORING_PROJECTS "
         "or GCP_PROJECT_ID"
@@ -84,7 +85,7 @@ def test_a_refusal_doctor_has_no_advice_for_is_reported_as_google_words_it(doubl
     """A spent read quota (RESOURCE_EXHAUSTED, not retried by the client's default policy)."""
     env = dict(doubles.environment(), GCP_MONITORING_PROJECTS="shop-prod")
     doubles.monitoring.fail_next = [grpc.StatusCode.RESOURCE_EXHAUSTED]
-    assert _lines(get_settings(env))[2] == (
+    assert _lines(get_settings({**os.environ, **env}))[2] == (
         "  FAIL monitoring ListTimeSeries: ResourceExhausted: 429 simulated RESOURCE_EXHAUSTED"
     )
 
