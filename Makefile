@@ -26,8 +26,11 @@ $(UV):
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet uv==$(UV_VERSION)
 
+# --compile-bytecode: every package's .pyc written once, in parallel, at install; otherwise the first
+# processes that import dagster (the test workers, each `dagster dev`, the benchmark's children) all
+# compile it at once: 18 s more here, about 170 s of worker time less in a fresh clone's test run.
 $(STAMP): pyproject.toml $(LOCK) | $(UV)
-	$(UV) pip install --quiet --python $(BIN)/python -r $(LOCK)
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -r $(LOCK)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
