@@ -112,8 +112,8 @@ def ensure_validator(venv: Path, python: str | None = None) -> Path:
     uv = Path(sys.executable).parent / "uv"  # the Makefile's pinned uv: seconds where pip takes a minute
     if uv.exists():
         subprocess.run([str(uv), "venv", "--quiet", "--python", found, str(venv)], check=True)
-        python = str(Path(venv) / "bin" / "python")
-        subprocess.run([str(uv), "pip", "install", "--quiet", "--python", python, *VALIDATOR], check=True)
+        venv_python = str(Path(venv) / "bin" / "python")
+        subprocess.run([str(uv), "pip", "install", "--quiet", "--python", venv_python, *VALIDATOR], check=True)
     else:
         subprocess.run([found, "-m", "venv", str(venv)], check=True)
         subprocess.run([str(Path(venv) / "bin" / "pip"), "install", "--quiet", *VALIDATOR], check=True)
