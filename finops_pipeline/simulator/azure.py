@@ -244,7 +244,8 @@ class AzureApi:
         if not page:
             # Query - Usage answers 200 with a QueryResult or 204 No Content (azure-rest-api-specs
             # cost-management Query_Usage; azure-mgmt-costmanagement's query.usage accepts [200, 204]
-            # and returns None for 204): a query with no rows answers 204, without a body.
+            # and returns None for 204). When the service answers 204 is not documented: the double
+            # answers it, without a body, to a query or page with no rows.
             return 204, None
         more = skip + self.page_size < len(rows) or (self.link_past_end and skip < len(rows))
         return 200, {

@@ -101,6 +101,7 @@ def test_a_query_with_no_rows_answered_204_lands_an_empty_day(arm, make_adapter)
     """A day the fleet never ran (before it existed) has no rows: Cost Management answers 204."""
     adapter = make_adapter()
     fetched = adapter.fetch_cost(date(2025, 1, 1), date(2025, 1, 2))
+    assert {c.response.status_code for c in arm.calls if COST_URL.match(c.request.url)} == {204}
     assert fetched.cost.num_rows == 0 and fetched.days == [date(2025, 1, 1)] and fetched.provider_totals == {}
 
 
