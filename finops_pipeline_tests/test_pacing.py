@@ -157,3 +157,39 @@ def test_runs_in_other_processes_share_the_quota_through_its_file(tmp_path):
     run_a.acquire()
     assert run_b.acquire() == pytest.approx(1.05)  # the fourth call of the window, whichever run sends it
     assert (tmp_path / "gcp-monitoring-reads-p.json").exists()
+
+
+_FORKED: list[Quota] = []  # the quota a forked run inherits
+
+
+def _sends(calls: int) -> list[float]:
+    import time
+
+    sent = []
+    for _ in range(calls):
+        _FORKED[0].acquire()
+        sent.append(time.time())
+    return sent
+
+
+def test_forked_runs_never_send_more_than_the_quota_in_any_window(tmp_path):
+    """A run forked from a process that already used the quota locks the file on its own
+    descriptor: together the runs stay within the limit in every window."""
+    import multiprocessing
+
+    quota = Quota("gcp-monitoring-reads-p", [(5, 0.2)], tmp_path)
+    quota.acquire()  # the parent has the state file open before it forks
+    _FORKED[:] = [quota]
+    with multiprocessing.get_context("fork").Pool(3) as pool:
+        sent = sorted(t for run in pool.map(_sends, [8] * 3) for t in run)
+    assert len(sent) == 24
+    # a lost update lets two runs take one slot: sends ~0 s apart (0.05 s is left for scheduling)
+    assert min(later - earlier for earlier, later in zip(sent, sent[5:])) > 0.15
+
+
+def test_a_state_file_of_an_older_version_is_read_and_its_log_dropped(tmp_path):
+    (tmp_path / "q.json").write_text('{"sent": [1000.0, 1000.5], "hold_until": 1003.0, "phase": null}')
+    t = FakeTime()
+    quota = Quota("q", [(2, 10.0)], tmp_path, clock=t.clock, sleep=t.sleep)
+    assert quota.acquire() == pytest.approx(3.0)  # its hold is kept
+    assert quota.acquire() == 0  # its send times (seconds, not microseconds) are not

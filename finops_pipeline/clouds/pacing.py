@@ -30,6 +30,7 @@ from __future__ import annotations
 import fcntl
 import json
 import math
+import os
 import re
 import threading
 import time
@@ -71,6 +72,7 @@ class Quota:
         self.clock, self.sleep = clock, sleep
         self._lock = threading.Lock()
         self._state = _fresh()
+        self._fd: tuple[int, int] | None = None  # (pid, descriptor) of the shared state file
         self.waited = 0.0  # seconds this process spent waiting for the quota
 
     def acquire(self) -> float:
@@ -112,7 +114,8 @@ class Quota:
         remaining = max(0, int(remaining))
 
         def adapt(state, now):
-            ours = sum(1 for t in state["sent"] if t > now - window - allowance(window))
+            since = now - window - allowance(window)
+            ours = sum(1 for t in state["sent"] if t > since)
             state["sent"].extend([now] * max(0, (n - ours) - remaining))
             if sent_at is None or not self.windowed:
                 return
@@ -150,7 +153,8 @@ class Quota:
             if phase and phase[1] - phase[0] <= window / 2:
                 wait = max(wait, _phased_wait(sent, now, n, window, phase))
                 continue
-            recent = [t for t in sent if t > now - window - allowance(window)]
+            since = now - window - allowance(window)
+            recent = [t for t in sent if t > since]
             if len(recent) >= n:
                 full = recent[-n] + window + allowance(window) - now
                 # Where the provider's window resets is unknown: one call a window goes now;
@@ -171,17 +175,26 @@ class Quota:
             now = self.clock()
             if self.path is None:
                 return change(self._state, now)
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.path, "a+") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)  # released when the file closes
-                fh.seek(0)
-                raw = fh.read()
-                state = json.loads(raw) if raw else _fresh()
+            fd = self._shared_file()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                raw = os.pread(fd, os.fstat(fd).st_size, 0)
+                state = _decode(raw) if raw.strip() else _fresh()
                 result = change(state, now)
-                fh.seek(0)
-                fh.truncate()
-                fh.write(json.dumps(state))
+                # Written over the old text, padded with spaces (JSON ignores them): a truncate
+                # costs more than the rest of the update.
+                os.pwrite(fd, _encode(state).ljust(len(raw)), 0)
                 return result
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _shared_file(self) -> int:
+        """The state file, opened once per process (a forked child opens its own: a descriptor
+        shared with the parent would share its lock too)."""
+        if self._fd is None or self._fd[0] != os.getpid():
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fd = (os.getpid(), os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644))
+        return self._fd[1]
 
 
 def _fresh() -> dict:
@@ -189,6 +202,18 @@ def _fresh() -> dict:
     interval (``phase``: one reset known to lie in [lo, hi]) and our last answer's count
     (``last``: sent, answered, remaining)."""
     return {"sent": [], "hold_until": 0.0, "phase": None, "last": None, "probe": 0.0}
+
+
+def _encode(state: dict) -> bytes:
+    """The state as JSON, send times in whole microseconds (integers encode at twice the speed)."""
+    sent_us = [round(t * 1e6) for t in state["sent"]]
+    return json.dumps({k: v for k, v in state.items() if k != "sent"} | {"sent_us": sent_us}).encode()
+
+
+def _decode(raw: bytes) -> dict:
+    state = _fresh() | json.loads(raw)
+    state["sent"] = [t / 1e6 for t in state.pop("sent_us", [])]  # a file of an older version: its log is dropped
+    return state
 
 
 def _credit(state: dict, sent: list[float]) -> int:

@@ -228,7 +228,8 @@ def test_paced_429_holds_the_subscriptions_read_quota_and_counts_what_azure_says
     state = json.loads((tmp_path / "pacing" / f"azure-arm-reads-{VM.split('/')[2]}.json").read_text())
     # Our attempt and 24 calls of others (Azure said 0 of 25 left) filled the window; the retry
     # went after the hold, and the log keeps the last 25 (older ones cannot bind).
-    assert len(state["sent"]) == 25 and max(state["sent"]) >= state["hold_until"] >= began + 1.0
+    sent = [t / 1e6 for t in state["sent_us"]]  # send times in microseconds
+    assert len(sent) == 25 and max(sent) >= state["hold_until"] >= began + 1.0
 
 
 def test_metrics_403_names_monitoring_reader_and_the_resource(entra, make_adapter):

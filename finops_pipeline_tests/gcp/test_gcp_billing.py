@@ -263,7 +263,7 @@ def test_every_bigquery_request_of_a_query_waits_in_its_methods_quota(doubles, t
     adapter = GcpSource.from_settings(get_settings(doubles.environment()).with_overrides(data_dir=tmp_path))
     adapter.fetch_cost(DAY, DAY + timedelta(days=1))  # two queries: the rows and the day totals
     sent = {
-        path.name: len(json.loads(path.read_text())["sent"]) for path in (tmp_path / "pacing").glob("gcp-bigquery-*")
+        path.name: len(json.loads(path.read_text())["sent_us"]) for path in (tmp_path / "pacing").glob("gcp-bigquery-*")
     }
     assert sent == {
         "gcp-bigquery-jobs.insert.json": 2,

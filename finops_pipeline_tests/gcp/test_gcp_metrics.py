@@ -174,7 +174,7 @@ def test_pacing_sees_every_attempt_retries_included(fleet, doubles):
     assert len(doubles.monitoring.requests) == 4  # ALIGN_MEAN twice refused, then answered; ALIGN_MAX
     assert adapter.api.retries == 2
     log = adapter.settings.pacing_dir / f"gcp-monitoring-reads-{BILLING_PROJECT}.json"
-    assert len(json.loads(log.read_text())["sent"]) == 4
+    assert len(json.loads(log.read_text())["sent_us"]) == 4
 
 
 def test_selected_resources_by_id_and_the_legacy_gke_container_name(fleet, adapter, doubles):
