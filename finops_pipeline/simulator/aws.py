@@ -242,6 +242,16 @@ class CostExplorerDouble:
                 )
         elif "RESOURCE_ID" in group_keys:
             raise CostExplorerError("ValidationException", "RESOURCE_ID grouping needs GetCostAndUsageWithResources")
+        # "Cost Explorer provides AWS cost and usage data for the current month and up to the
+        # previous 13 months at daily and monthly granularity" (Cost Management user guide,
+        # ce-advanced-cost-analysis; multi-year data is monthly only). Which error an older start
+        # gets is not documented: the double answers GetCostAndUsage's documented error for
+        # expired data (API Reference, GetCostAndUsage, Errors: BillExpirationException).
+        months = self.today.year * 12 + self.today.month - 1 - 13
+        if start < date(months // 12, months % 12 + 1, 1):
+            raise CostExplorerError(
+                "BillExpirationException", "The requested report expired. Update the date interval and try again."
+            )
         first = int(body.get("NextPageToken") or 0)
         all_days = [start + timedelta(days=i) for i in range((end - start).days)]
         page = all_days[first : first + self.page_days]

@@ -314,7 +314,9 @@ def test_cost_explorer_pages_are_all_followed():
         _ce_page("2026-10-03", [("Amazon EC2", "111111111111", "0.0000000001")], None),
     ]
     requests.post("http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results", json={"results": pages})
-    adapter = AwsSource(get_settings({"AWS_COST_WITH_RESOURCES": "false", "AWS_COST_FORECAST": "false"}))
+    adapter = AwsSource(
+        get_settings({"AWS_COST_WITH_RESOURCES": "false", "AWS_COST_FORECAST": "false"}), today=date(2026, 10, 20)
+    )
     fetched = adapter.fetch_cost(date(2026, 10, 1), date(2026, 10, 4))
     assert adapter.api.calls["GetCostAndUsage"] == 3
     rows = fetched.cost.to_pylist()
@@ -442,7 +444,9 @@ def test_access_denied_names_the_missing_iam_action():
         expected_params=None,
     )
     with stub:
-        adapter = AwsSource(get_settings({"AWS_COST_FORECAST": "false"}), client_factory=lambda s, r: ce)
+        adapter = AwsSource(
+            get_settings({"AWS_COST_FORECAST": "false"}), client_factory=lambda s, r: ce, today=date(2026, 10, 20)
+        )
         with pytest.raises(CloudApiError, match=r"ce:GetCostAndUsage") as info:
             adapter.fetch_cost(date(2026, 10, 1), date(2026, 10, 2))
     assert "aws GetCostAndUsage failed" in str(info.value)
@@ -453,7 +457,11 @@ def test_access_denied_names_the_missing_iam_action():
     [
         # Cost Explorer API Reference, GetCostAndUsage errors: BillExpirationException ("The requested
         # report expired"), DataUnavailableException ("The requested data is unavailable").
-        ("BillExpirationException", "Cost Explorer only serves the last 13 months; choose a later partition."),
+        (
+            "BillExpirationException",
+            "Cost Explorer no longer serves these days (it keeps this month and the 13 before it); backfill later "
+            "days, or land older ones from the AWS Data Export (AWS_COST_SOURCE=export).",
+        ),
         (
             "DataUnavailableException",
             "Cost Explorer is not enabled for this account. Enable it in the Billing console (it takes up to "
@@ -479,7 +487,9 @@ def test_errors_that_need_a_fix_say_it_and_are_not_retried(code, says):
         "get_cost_and_usage", service_error_code=code, service_message="rejected", http_status_code=403
     )
     with stub:
-        adapter = AwsSource(get_settings({"AWS_COST_FORECAST": "false"}), client_factory=lambda s, r: ce)
+        adapter = AwsSource(
+            get_settings({"AWS_COST_FORECAST": "false"}), client_factory=lambda s, r: ce, today=date(2026, 10, 20)
+        )
         with pytest.raises(CloudApiError) as raised:
             adapter.fetch_cost(date(2026, 10, 1), date(2026, 10, 2))
     assert str(raised.value) == f"aws GetCostAndUsage failed: {code}: {says}"
@@ -503,6 +513,41 @@ def test_throttling_is_retried_then_succeeds(fleet, monkeypatch):
     assert [op for op, _ in double.requests] == ["GetCostAndUsage"] * 3  # two throttled, one answered
     assert adapter.api.calls["GetCostAndUsage"] == 1
     assert fetched.provider_totals[DAY] == fleet.daily_total("aws", DAY)
+
+
+def test_cost_explorer_refuses_daily_cost_older_than_the_current_month_and_the_13_before(fleet):
+    """The double plays the documented history (user guide, ce-advanced-cost-analysis), not our belief."""
+    double = CostExplorerDouble(fleet, today=date(2026, 11, 30))
+    ce = boto3.client(
+        "ce", region_name="us-east-1", endpoint_url=double.start(), aws_access_key_id="A", aws_secret_access_key="B"
+    )
+    try:
+        ask = {"Granularity": "DAILY", "Metrics": ["UnblendedCost"]}
+        served = ce.get_cost_and_usage(TimePeriod={"Start": "2025-10-01", "End": "2025-10-02"}, **ask)
+        with pytest.raises(ce.exceptions.BillExpirationException):
+            ce.get_cost_and_usage(TimePeriod={"Start": "2025-09-30", "End": "2025-10-02"}, **ask)
+    finally:
+        double.stop()
+    assert served["ResultsByTime"][0]["TimePeriod"]["Start"] == "2025-10-01"
+
+
+def test_a_backfill_before_cost_explorers_history_fails_at_once_naming_the_first_day_and_the_export(fleet, monkeypatch):
+    double = CostExplorerDouble(fleet, today=date(2026, 11, 30))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", double.start())
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAFAKE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "fake")
+    try:
+        adapter = AwsSource(get_settings({**os.environ, "AWS_COST_FORECAST": "false"}), today=date(2026, 11, 30))
+        with pytest.raises(CloudApiError) as raised:
+            adapter.fetch_cost(date(2025, 9, 15), date(2025, 10, 15))
+    finally:
+        double.stop()
+    assert str(raised.value) == (
+        "aws GetCostAndUsage failed: Cost Explorer serves daily cost only from 2025-10-01 (this month and the 13 "
+        "before it); the range starts 2025-09-15. Backfill from 2025-10-01, or land older days from the AWS Data "
+        "Export (AWS_COST_SOURCE=export, docs/operations.md)."
+    )
+    assert not raised.value.retryable and double.requests == []  # no paid call
 
 
 def test_an_unreachable_endpoint_names_it_and_may_be_retried(monkeypatch):

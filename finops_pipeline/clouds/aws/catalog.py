@@ -19,6 +19,10 @@ S3_GET_PER_REQUEST = Decimal("0.0000004")
 
 MAX_QUERIES_PER_CALL = 500  # GetMetricData limit
 RESOURCE_DATA_DAYS = 14  # GetCostAndUsageWithResources only serves the last 14 days
+# Cost Explorer serves "the current month and up to the previous 13 months at daily and monthly
+# granularity" (Cost Management user guide, ce-advanced-cost-analysis); multi-year data, when
+# enabled, is monthly only, so it does not reach further for daily cost.
+COST_HISTORY_MONTHS = 13
 # The one service GetCostAndUsageWithResources serves; its Filter must include this SERVICE.
 EC2_COMPUTE = "Amazon Elastic Compute Cloud - Compute"
 

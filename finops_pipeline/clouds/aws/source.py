@@ -32,6 +32,7 @@ from finops_pipeline.clouds.aws.catalog import (
     CE_DIMENSIONS,
     CLOUDWATCH_PER_REQUEST,
     COST_EXPLORER_PER_REQUEST,
+    COST_HISTORY_MONTHS,
     EC2_COMPUTE,
     GET_METRIC_DATA_PER_METRIC,
     IAM_ACTIONS,
@@ -143,7 +144,10 @@ def api_error(exc: Exception, operation: str) -> CloudApiError:
                 "Billing console (it takes up to 24 hours) and run again."
             )
     elif code == "BillExpirationException":
-        reason = f"{code}: Cost Explorer only serves the last 13 months; choose a later partition."
+        reason = (
+            f"{code}: Cost Explorer no longer serves these days (it keeps this month and the 13 before it); "
+            "backfill later days, or land older ones from the AWS Data Export (AWS_COST_SOURCE=export)."
+        )
     else:
         reason = f"{code}: {message}"
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
@@ -151,6 +155,13 @@ def api_error(exc: Exception, operation: str) -> CloudApiError:
     if transient:
         reason += f" (still failing after {AWS_RETRY_HINT}; the run can be retried)"
     return CloudApiError("aws", operation, reason, retryable=transient)
+
+
+def cost_history_start(today: date) -> date:
+    """The first day Cost Explorer still serves daily cost for: the first of the month
+    COST_HISTORY_MONTHS months before ``today``'s."""
+    months = today.year * 12 + today.month - 1 - COST_HISTORY_MONTHS
+    return date(months // 12, months % 12 + 1, 1)
 
 
 def _money(metric: dict | None) -> Decimal:
@@ -535,6 +546,15 @@ class AwsSource(CloudSource):
             dims = tuple(dict.fromkeys(CE_DIMENSIONS[g.lower()] for g in group_by))
         else:
             dims = self.settings.aws_cost_group_by
+        first = cost_history_start(self.today)
+        if start < first:  # refused before any paid call; what the lake holds for those days stays
+            raise CloudApiError(
+                "aws",
+                "GetCostAndUsage",
+                f"Cost Explorer serves daily cost only from {first} (this month and the {COST_HISTORY_MONTHS} "
+                f"before it); the range starts {start}. Backfill from {first}, or land older days from "
+                "the AWS Data Export (AWS_COST_SOURCE=export, docs/operations.md).",
+            )
         rows, totals = self._cost_and_usage(start, end, dims)
         resource_start = max(start, self.today - timedelta(days=RESOURCE_DATA_DAYS - 1))
         if (
