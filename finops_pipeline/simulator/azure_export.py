@@ -218,7 +218,10 @@ def focus_rows(fleet: Fleet, day: date, invoiced: bool) -> list[dict]:
                 "SkuMeter": line.sku,
                 "SkuPriceDetails": None,
                 "SkuPriceId": f"{sku_id}/{meter_id[:8]}",
-                "SubAccountId": line.sub_account_id,
+                # "All FOCUS *Id columns (not the x_ extension columns) use fully qualified resource
+                # IDs" (Microsoft Learn, "What is FOCUS?", important notes about FOCUS columns); for a
+                # subscription "that's /subscriptions/<subscription-guid>" (finops-toolkit #2179).
+                "SubAccountId": f"/subscriptions/{line.sub_account_id}",
                 "SubAccountName": f"simulated {line.sub_account_id[-4:]}",
                 "SubAccountType": "Subscription",
                 "Tags": json.dumps(line.tags, sort_keys=True) if line.tags else None,

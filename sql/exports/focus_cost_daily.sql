@@ -10,7 +10,11 @@ SELECT
     getvariable('provider') AS provider,
     CAST(ChargePeriodStart AS DATE) AS usage_date,
     BillingAccountId AS billing_account_id,
-    coalesce(SubAccountId, BillingAccountId) AS sub_account_id,
+    -- FocusCost writes SubAccountId as an ARM id, "/subscriptions/<subscription-guid>" (Microsoft
+    -- Learn, "What is FOCUS?"); the query API, Monitor and AZURE_SUBSCRIPTION_IDS name a
+    -- subscription by its GUID, lower-cased: one spelling of an account whichever source landed it.
+    CASE WHEN lower(SubAccountId) LIKE '/subscriptions/%' THEN lower(split_part(SubAccountId, '/', 3))
+         ELSE coalesce(SubAccountId, BillingAccountId) END AS sub_account_id,
     -- Microsoft writes "-2" or "Unassigned" where a column has no value (SkuPriceId, SubAccountName)
     -- and leaves ServiceName empty on MCA rounding adjustments, MACC shortfalls, credits and
     -- commitment purchases (FOCUS conformance summary): no placeholder is stored as a value.
