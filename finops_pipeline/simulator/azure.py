@@ -327,6 +327,12 @@ class AzureApi:
             raise ValueError(f"timeframe {timeframe!r} is not supported by the double")
         if last < first:
             raise ValueError("timePeriod 'to' is before 'from'")
+        # Not in Microsoft's docs; what users quote Azure answering a longer Custom period
+        # (electrolux-oss/infrawallet, plugins/infrawallet-backend/src/service/consts.ts; microsoft/
+        # AzureTRE api_app/resources/strings.py): HTTP 400 BadRequest, "Invalid query definition: The
+        # time period for pulling the data cannot exceed 1 year(s)".
+        if timeframe == "Custom" and last >= first + dt.timedelta(days=365):
+            raise ValueError("The time period for pulling the data cannot exceed 1 year(s)")
         span = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
         return [d for d in span if self.start <= d < self.end]
 

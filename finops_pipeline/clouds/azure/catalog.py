@@ -31,6 +31,11 @@ COST_MANAGEMENT_QPU_QUOTA = [(12, 10.0), (60, 60.0), (600, 3600.0)]
 # client of the subscription (portal, CLI, other tools), and a backfill outlasts it in seconds.
 ARM_READS_QUOTA = [(25, 1.0)]
 MAX_TRANSIENT_RETRIES = 4
+# The longest period one Cost Management query is asked for. Not documented by Microsoft; a longer
+# Custom timePeriod is refused with "Invalid query definition: The time period for pulling the data
+# cannot exceed 1 year(s)" (quoted by electrolux-oss/infrawallet, consts.ts; microsoft/AzureTRE checks
+# the same limit). A longer range is asked in consecutive windows of at most this many days.
+QUERY_MAX_DAYS = 364
 # Cost data lands up to a day or two late; resources billed in the days just before a
 # metrics window are asked for too (a deleted one answers 404 and is skipped).
 DISCOVERY_LOOKBACK_DAYS = 2

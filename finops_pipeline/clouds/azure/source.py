@@ -64,6 +64,7 @@ from finops_pipeline.clouds.azure.catalog import (
     MONITOR_PRICE_PER_CALL,
     NAMESPACES,
     PROVIDER,
+    QUERY_MAX_DAYS,
     REGIONS_SEED,
 )
 from finops_pipeline.clouds.base import (
@@ -310,9 +311,19 @@ class AzureSource(CloudSource):
         self, sub: str, start: date, end: date, cost_type: str, grouping: list[str], charge_type: str | None = None
     ) -> Iterator[dict]:
         """Every row of one Cost Management query (all nextLink pages), as dicts keyed by column
-        name, with UsageDate as a date, Cost as Decimal and UsageQuantity as float."""
+        name, with UsageDate as a date, Cost as Decimal and UsageQuantity as float. A range longer
+        than QUERY_MAX_DAYS is asked in consecutive windows (Azure refuses a period over a year)."""
         if len(grouping) > 2:
             raise ValueError("Cost Management accepts at most two groupings per query")
+        window = start
+        while window < end:
+            upto = min(end, window + timedelta(days=QUERY_MAX_DAYS))
+            yield from self._query_window(sub, window, upto, cost_type, grouping, charge_type)
+            window = upto
+
+    def _query_window(
+        self, sub: str, start: date, end: date, cost_type: str, grouping: list[str], charge_type: str | None
+    ) -> Iterator[dict]:
         scope = f"/subscriptions/{sub}"
         body: dict[str, Any] = {
             "type": cost_type,
