@@ -212,6 +212,21 @@ def test_a_price_quoted_per_many_units_is_divided_to_a_unit_price(exported, doub
     )
 
 
+def test_a_price_without_a_tier_start_has_no_sku_price_id_as_in_googles_focus_view(exported, doubles, fleet):
+    """Google's FOCUS view builds SkuPriceId with CONCAT, which "returns NULL" when "any input argument
+    is NULL" (BigQuery string functions, CONCAT): a row whose price.tier_start_amount is NULL has none."""
+    row = dict(export_rows(fleet, DAY)[0])
+    row.update(
+        sku={"id": "F00D-0000-0001", "description": "Untiered SKU"},
+        credits=[],
+        price={**row["price"], "tier_start_amount": None},
+    )
+    doubles.bigquery.load([row])
+    got = next(r for r in exported.fetch_cost(DAY, NEXT).cost.to_pylist() if r["sku"] == "F00D-0000-0001")
+    assert got["sku_price_id"] is None
+    assert got["contracted_unit_price"] is not None  # the rest of the price still lands
+
+
 def test_a_unit_price_that_does_not_end_within_ten_places_is_rounded_to_them(exported, doubles, fleet):
     """pricing_unit_quantity is any NUMERIC: 0.0475 per 3600 units is 0.0000131944... per unit, which
     the lake's DECIMAL(38, 10) cannot hold; it is rounded half-even to ten places, not a failed run."""

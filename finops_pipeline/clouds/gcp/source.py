@@ -892,9 +892,12 @@ def _export_row(r: dict) -> dict:
             pricing_currency_list_unit_price=list_price,
             pricing_currency_contracted_unit_price=effective_price,
             pricing_currency_effective_cost=row["effective_cost"],
+            # Google's FOCUS view CONCATs these, and CONCAT is NULL when an input is NULL.
             sku_price_id=(
                 f"Billing Account ID:{r['billing_account_id']}, SKU ID: {r['sku_id']}, "
-                f"Price Tier Start Amount: {_plain(r.get('tier_start_amount'))}"
+                f"Price Tier Start Amount: {_plain(r['tier_start_amount'])}"
+                if r.get("tier_start_amount") is not None
+                else None
             ),
         )
     if cud and r.get("commitment_id"):
@@ -921,10 +924,7 @@ def _unit_price(price, per: Decimal | None) -> Decimal | None:
 
 def _plain(value) -> str:
     """A NUMERIC as BigQuery's CONCAT would print it (no exponent, no trailing zeros)."""
-    if value is None:
-        return ""
-    text = format(Decimal(str(value)).normalize(), "f")
-    return text
+    return format(Decimal(str(value)).normalize(), "f")
 
 
 _KEY = [k for k in COST_DAILY.key if k != "provider"]
