@@ -123,7 +123,8 @@ _BODY_PARAMETERS = {
 }
 _METRICS_MARKER = "/providers/microsoft.insights/metrics"
 # Cost Management's QPU quotas, per tenant, one QPU per query of up to a month of data
-# (manage-automation, "QPU quotas": 12 QPU per 10 seconds, 60 per 1 min, 600 per 1 hour). Each
+# (manage-automation, "QPU quotas": 12 QPU per 10 seconds, 60 per 1 min, 600 per 1 hour); the double
+# charges one QPU per query whatever its span (longer queries cost more on Azure: not played). Each
 # answer carries `...-qpu-consumed` and `...-qpu-remaining`, a "list of remaining quotas" (same
 # page, "Response headers"); the entry names are those of answers quoted in public code
 # ("QueriesPer10Sec:11", "QueriesPerHour:577,QueriesPerMin:59"). The page does not say whether

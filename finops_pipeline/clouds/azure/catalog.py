@@ -23,7 +23,9 @@ MAX_THROTTLE_RETRIES = 5
 # Client-side pacing (finops_pipeline/clouds/pacing.py), as (calls, seconds) limits.
 # Cost Management QPU quotas, per tenant (https://learn.microsoft.com/azure/cost-management-billing/
 # costs/manage-automation, "QPU quotas"): 12 QPU per 10 s, 60 per minute, 600 per hour; a query
-# of up to one month of data costs 1 QPU (every query here spans <= 31 days; nextLink pages count).
+# of up to one month of data costs 1 QPU (nextLink pages count). Each query is paced as 1 QPU, which
+# holds for the daily runs; a backfill's query spans its range (up to QUERY_MAX_DAYS) and costs more,
+# which only the "remaining" headers Azure returns make the pacer count (observe_remaining).
 COST_MANAGEMENT_QPU_QUOTA = [(12, 10.0), (60, 60.0), (600, 3600.0)]
 # Azure Resource Manager reads, per subscription (https://learn.microsoft.com/azure/
 # azure-resource-manager/management/request-limits-and-throttling): a token bucket of 250
